@@ -1,0 +1,9 @@
+/* Omega: text embeddings and vector search. Umbrella header for the public C API. */
+#ifndef OMEGA_H
+#define OMEGA_H
+
+#include "omega/error.h"
+#include "omega/engine.h"
+#include "omega/tokenizer.h"
+
+#endif

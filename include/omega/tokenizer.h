@@ -1,0 +1,57 @@
+/* HuggingFace-exact BERT WordPiece tokenizer. */
+#ifndef OMEGA_TOKENIZER_H
+#define OMEGA_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct omega_tokenizer omega_tokenizer_t;
+
+typedef enum {
+  OMEGA_CASE_AUTO = 0, /* vocab.txt: tokenizer_config.json's do_lower_case, else lowercase */
+  OMEGA_CASE_LOWER,    /* vocab.txt: lowercase and strip accents (bert-base-uncased) */
+  OMEGA_CASE_CASED     /* vocab.txt: keep case and accents */
+} omega_case_t;
+
+typedef struct {
+  omega_case_t vocab_case; /* only used when loading a bare vocab.txt */
+} omega_tokenizer_opts_t;
+
+/* Encode flags. */
+enum {
+  /* Replace each invalid UTF-8 sequence with U+FFFD (WHATWG maximal-subpart rule, the same
+   * as Python's bytes.decode(errors="replace")) instead of failing with OMEGA_EUTF8. With
+   * BERT's clean_text the replacement character is then removed. */
+  OMEGA_TOK_UTF8_REPLACE = 1u << 0,
+};
+
+/* Load from a tokenizer.json, a vocab.txt, or a model folder (tokenizer.json preferred,
+ * else vocab.txt with tokenizer_config.json). opts may be NULL.
+ * The tokenizer.json "truncation" and "padding" sections are ignored: truncation is the
+ * caller's max_len (the model's max_seq_length in the engine), and Omega never pads. */
+int omega_tokenizer_load(const char *path, const omega_tokenizer_opts_t *opts, omega_tokenizer_t **out);
+void omega_tokenizer_free(omega_tokenizer_t *tok);
+
+/* Token ids for one text, special tokens included, as HF `tokenizers` encodes it.
+ * max_len > 0 truncates like HF (first max_len - specials ids of the text, then the
+ * template's closing tokens); 0 means no truncation. On OMEGA_ERANGE (cap too small)
+ * *n_ids holds the count needed. Thread-safe: a tokenizer may be shared by threads. */
+int omega_tokenizer_encode(const omega_tokenizer_t *tok, const char *text, size_t len, size_t max_len,
+                           unsigned flags, int32_t *ids, size_t cap, size_t *n_ids);
+
+size_t omega_tokenizer_vocab_size(const omega_tokenizer_t *tok);
+/* Number of ids the post-processor adds to a single sequence ([CLS] + [SEP] = 2). */
+size_t omega_tokenizer_num_special(const omega_tokenizer_t *tok);
+/* Token string of an id (not NUL-terminated), or NULL. */
+const char *omega_tokenizer_id_to_token(const omega_tokenizer_t *tok, int32_t id, size_t *len);
+/* Id of an exact token string (vocabulary or added tokens), or -1. */
+int32_t omega_tokenizer_token_to_id(const omega_tokenizer_t *tok, const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,157 @@
+#include "backend/cpu/encoder.h"
+
+#include "core/error_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void omega__encoder_ws_free(omega_encoder_ws_t *ws) {
+  free(ws->x);
+  free(ws->qkv);
+  free(ws->ctx);
+  free(ws->tmp);
+  free(ws->ff);
+  memset(ws, 0, sizeof *ws);
+}
+
+static int ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t *c, size_t T) {
+  if (T <= ws->cap_tokens)
+    return 0;
+  size_t cap = ws->cap_tokens ? ws->cap_tokens : 256;
+  while (cap < T)
+    cap *= 2;
+  omega__encoder_ws_free(ws);
+  const size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+  ws->x = aligned_alloc(64, cap * H * sizeof(float));
+  ws->qkv = aligned_alloc(64, cap * 3 * H * sizeof(float));
+  ws->ctx = aligned_alloc(64, cap * H * sizeof(float));
+  ws->tmp = aligned_alloc(64, cap * H * sizeof(float));
+  ws->ff = aligned_alloc(64, cap * I * sizeof(float));
+  if (!ws->x || !ws->qkv || !ws->ctx || !ws->tmp || !ws->ff) {
+    omega__encoder_ws_free(ws);
+    return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate activations for %zu tokens", T);
+  }
+  ws->cap_tokens = cap;
+  return 0;
+}
+
+int omega__encoder_check(const omega_model_t *m, const omega_batch_t *b) {
+  if (b->offsets[0] != 0)
+    return omega__seterr(OMEGA_EINVAL, "batch offsets must start at 0");
+  for (size_t s = 0; s < b->n_seq; s++) {
+    uint32_t L = b->offsets[s + 1] - b->offsets[s];
+    if (b->offsets[s + 1] < b->offsets[s] || L == 0)
+      return omega__seterr(OMEGA_EINVAL, "sequence %zu of the batch is empty", s);
+    if (L > (uint32_t)m->cfg.max_position_embeddings)
+      return omega__seterr(OMEGA_EINVAL, "sequence %zu has %u tokens, the model has %d positions", s, L,
+                           m->cfg.max_position_embeddings);
+  }
+  for (size_t t = 0; t < b->offsets[b->n_seq]; t++)
+    if (b->ids[t] < 0 || b->ids[t] >= m->cfg.vocab_size)
+      return omega__seterr(OMEGA_EINVAL, "token id %d is outside the vocabulary (size %d)", b->ids[t],
+                           m->cfg.vocab_size);
+  return 0;
+}
+
+int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c,
+                          omega_encoder_ws_t *ws, const omega_batch_t *b) {
+  const omega_bert_config_t *cfg = &m->cfg;
+  const size_t H = (size_t)cfg->hidden_size, I = (size_t)cfg->intermediate_size;
+  const size_t T = b->offsets[b->n_seq];
+  const float eps = (float)cfg->layer_norm_eps;
+  int rc = omega__encoder_check(m, b);
+  if (rc || (rc = ws_reserve(ws, cfg, T)))
+    return rc;
+  /* Embeddings: word + position + token type 0, then LayerNorm. */
+  for (size_t s = 0; s < b->n_seq; s++)
+    for (uint32_t t = b->offsets[s]; t < b->offsets[s + 1]; t++) {
+      const float *w = m->word_emb + (size_t)b->ids[t] * H, *p = m->pos_emb + (t - b->offsets[s]) * H;
+      float *x = ws->x + (size_t)t * H;
+      for (size_t i = 0; i < H; i++)
+        x[i] = w[i] + p[i] + m->type_emb[i];
+    }
+  ops->add_layernorm(c, T, H, ws->x, NULL, m->emb_ln_g, m->emb_ln_b, eps);
+  for (int l = 0; l < cfg->num_layers; l++) {
+    const omega_bert_layer_t *L = &m->layers[l];
+    ops->linear(c, T, 3 * H, H, ws->x, L->qkv_w, L->qkv_b, ws->qkv);
+    ops->attention(c, ws->qkv, b->offsets, b->n_seq, cfg->num_heads, (int)(H / (size_t)cfg->num_heads), ws->ctx);
+    ops->linear(c, T, H, H, ws->ctx, L->ao_w, L->ao_b, ws->tmp);
+    ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln1_g, L->ln1_b, eps);
+    ops->linear(c, T, I, H, ws->x, L->ff1_w, L->ff1_b, ws->ff);
+    ops->activation(c, T * I, ws->ff, cfg->act);
+    ops->linear(c, T, H, I, ws->ff, L->ff2_w, L->ff2_b, ws->tmp);
+    ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln2_g, L->ln2_b, eps);
+  }
+  return 0;
+}
+
+void omega__pool_and_normalize(const float *x, size_t H, const uint32_t *offsets, size_t n_seq, unsigned modes,
+                               int normalize, float *out) {
+  const size_t dim = H * (size_t)__builtin_popcount(modes);
+  for (size_t s = 0; s < n_seq; s++) {
+    const size_t t0 = offsets[s], L = offsets[s + 1] - t0;
+    float *o = out + s * dim;
+    /* sentence-transformers' order: cls, max, mean, mean_sqrt_len, weightedmean, lasttoken */
+    if (modes & OMEGA_POOL_CLS) {
+      memcpy(o, x + t0 * H, H * sizeof *o);
+      o += H;
+    }
+    if (modes & OMEGA_POOL_MAX) {
+      for (size_t i = 0; i < H; i++) {
+        float mx = -INFINITY;
+        for (size_t t = 0; t < L; t++)
+          mx = fmaxf(mx, x[(t0 + t) * H + i]);
+        o[i] = mx;
+      }
+      o += H;
+    }
+    if (modes & (OMEGA_POOL_MEAN | OMEGA_POOL_MEAN_SQRT_LEN)) {
+      for (size_t i = 0; i < H; i++) {
+        double sum = 0;
+        for (size_t t = 0; t < L; t++)
+          sum += x[(t0 + t) * H + i];
+        if (modes & OMEGA_POOL_MEAN)
+          o[i] = (float)(sum / (double)L);
+        if (modes & OMEGA_POOL_MEAN_SQRT_LEN)
+          o[i + ((modes & OMEGA_POOL_MEAN) ? H : 0)] = (float)(sum / sqrt((double)L));
+      }
+      o += H * (size_t)(((modes & OMEGA_POOL_MEAN) != 0) + ((modes & OMEGA_POOL_MEAN_SQRT_LEN) != 0));
+    }
+    if (modes & OMEGA_POOL_WEIGHTED_MEAN) {
+      /* weights 1..L by position, as sentence-transformers uses */
+      const double wsum = (double)L * (double)(L + 1) / 2.0;
+      for (size_t i = 0; i < H; i++) {
+        double sum = 0;
+        for (size_t t = 0; t < L; t++)
+          sum += (double)(t + 1) * x[(t0 + t) * H + i];
+        o[i] = (float)(sum / wsum);
+      }
+      o += H;
+    }
+    if (modes & OMEGA_POOL_LAST) {
+      memcpy(o, x + (t0 + L - 1) * H, H * sizeof *o);
+      o += H;
+    }
+    if (normalize) {
+      float *v = out + s * dim;
+      double ss = 0;
+      for (size_t i = 0; i < dim; i++)
+        ss += (double)v[i] * v[i];
+      const double nrm = sqrt(ss);
+      const float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
+      for (size_t i = 0; i < dim; i++)
+        v[i] *= inv;
+    }
+  }
+}
+
+int omega__encoder_run(const omega_model_t *m, const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c,
+                       omega_encoder_ws_t *ws, const omega_batch_t *b, float *out) {
+  int rc = omega__encoder_hidden(m, ops, c, ws, b);
+  if (rc)
+    return rc;
+  omega__pool_and_normalize(ws->x, (size_t)m->cfg.hidden_size, b->offsets, b->n_seq, m->st.pooling,
+                            m->st.normalize, out);
+  return 0;
+}

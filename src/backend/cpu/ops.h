@@ -1,0 +1,36 @@
+/* CPU kernels of the BERT encoder. Each has a plain reference (ops_ref.c) and an
+ * optimised version (ops_fast.c); tests/backend compares them on random inputs. */
+#ifndef OMEGA_BACKEND_CPU_OPS_H
+#define OMEGA_BACKEND_CPU_OPS_H
+
+#include "core/parallel.h"
+#include "model/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  omega_pool_t *pool; /* NULL: single-threaded */
+} omega_cpu_ctx_t;
+
+typedef struct {
+  const char *name;
+  /* C[M,N] = A[M,K] . W[N,K]^T + bias[N] (bias may be NULL): a torch Linear layer. */
+  void (*linear)(omega_cpu_ctx_t *c, size_t M, size_t N, size_t K, const float *A, const float *W,
+                 const float *bias, float *C);
+  /* x[T,H] = LayerNorm(x + r) with gain g and bias b; r may be NULL. */
+  void (*add_layernorm)(omega_cpu_ctx_t *c, size_t T, size_t H, float *x, const float *r, const float *g,
+                        const float *b, float eps);
+  /* x[n] = act(x) elementwise. */
+  void (*activation)(omega_cpu_ctx_t *c, size_t n, float *x, omega_act_t act);
+  /* Self-attention per sequence over packed tokens: qkv[T, 3H] holds q | k | v for each
+   * token; ctx[T, H] gets softmax(q k^T / sqrt(d)) v per head. Sequence s covers tokens
+   * offsets[s] .. offsets[s+1]; tokens never attend across sequences (the padding mask). */
+  void (*attention)(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
+                    int head_dim, float *ctx);
+} omega_cpu_ops_t;
+
+extern const omega_cpu_ops_t omega__cpu_ops_ref;
+extern const omega_cpu_ops_t omega__cpu_ops_fast;
+
+#endif

@@ -1,0 +1,272 @@
+#include "cli/cli.h"
+#include "omega/omega.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+  fputs("usage: omega embed --model DIR [--input FILE|-] [--output FILE|-] [--format jsonl|f32]\n"
+        "                   [--batch N] [--threads N] [--no-truncate] [--utf8-replace] [--progress|--quiet]\n"
+        "\n"
+        "Embeds each input line with the model and writes one row per line, in input order.\n"
+        "\n"
+        "  --model DIR        a sentence-transformers / HuggingFace model folder\n"
+        "  --input FILE       text, one input per line (default - = stdin)\n"
+        "  --output FILE      default - = stdout\n"
+        "  --format jsonl     one JSON array of floats per line (default)\n"
+        "  --format f32       little-endian float32, row-major, no header: lines x dim floats\n"
+        "  --batch N          sequences per forward pass (default 32)\n"
+        "  --threads N        CPU threads (default: all online CPUs)\n"
+        "  --no-truncate      fail (exit 3) on a line longer than the model's max_seq_length\n"
+        "                     instead of truncating it as sentence-transformers does\n"
+        "  --utf8-replace     replace invalid UTF-8 with U+FFFD instead of failing (exit 3)\n"
+        "  --progress         progress on stderr (default when stderr is a terminal)\n"
+        "  --quiet            no progress\n"
+        "\n"
+        "Lines are split on \\n only (\\r belongs to the line); every line, empty ones too, gives one\n"
+        "output row.\n",
+        f);
+}
+
+typedef struct {
+  char *buf; /* all lines of a chunk, back to back */
+  size_t len, cap;
+  size_t *off; /* line i is buf[off[i] .. off[i+1]) */
+  size_t n, line_cap;
+  omega_text_t *texts;
+  omega_job_t *job;
+  size_t first_line; /* 1-based number of the chunk's first line */
+} chunk_t;
+
+static void chunk_free(chunk_t *c) {
+  free(c->buf);
+  free(c->off);
+  free(c->texts);
+  if (c->job)
+    omega_job_release(c->job);
+}
+
+/* Read up to max lines into c; returns -1 on allocation failure, else the count. */
+static long read_chunk(FILE *in, chunk_t *c, size_t max, char **line, size_t *lcap) {
+  c->len = 0;
+  c->n = 0;
+  if (!c->off && !(c->off = malloc((max + 1) * sizeof *c->off)))
+    return -1;
+  if (!c->texts && !(c->texts = malloc(max * sizeof *c->texts)))
+    return -1;
+  c->off[0] = 0;
+  long n;
+  while (c->n < max && (n = omega_cli_getline(in, line, lcap)) >= 0) {
+    if (c->len + (size_t)n > c->cap) {
+      size_t nc = c->cap ? c->cap * 2 : 65536;
+      while (nc < c->len + (size_t)n)
+        nc *= 2;
+      char *nb = realloc(c->buf, nc);
+      if (!nb)
+        return -1;
+      c->buf = nb;
+      c->cap = nc;
+    }
+    memcpy(c->buf + c->len, *line, (size_t)n);
+    c->len += (size_t)n;
+    c->off[++c->n] = c->len;
+  }
+  for (size_t i = 0; i < c->n; i++)
+    c->texts[i] = (omega_text_t){c->buf + c->off[i], c->off[i + 1] - c->off[i]};
+  return (long)c->n;
+}
+
+static int write_rows(FILE *out, int f32, const float *v, size_t n, size_t dim) {
+  if (f32)
+    return fwrite(v, sizeof *v, n * dim, out) == n * dim ? 0 : -1;
+  for (size_t i = 0; i < n; i++) {
+    fputc('[', out);
+    for (size_t k = 0; k < dim; k++)
+      fprintf(out, k ? ",%.9g" : "%.9g", (double)v[i * dim + k]);
+    fputs("]\n", out);
+  }
+  return ferror(out) ? -1 : 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Exit code and message for a chunk whose submission failed. */
+static int submit_error(const chunk_t *c, int rc) {
+  size_t idx;
+  char what[64];
+  /* The engine names the failing input by its index in the submitted chunk. */
+  if (sscanf(omega_errmsg(), "input %zu", &idx) == 1) {
+    snprintf(what, sizeof what, "input line %zu", c->first_line + idx);
+    const char *rest = strchr(omega_errmsg(), ':');
+    fprintf(stderr, "omega: %s%s\n", what, rest ? rest : "");
+    return rc == OMEGA_EUTF8 || rc == OMEGA_ERANGE ? OMEGA_EXIT_DATA : OMEGA_EXIT_FAILURE;
+  }
+  return omega_cli_fail("embed", rc);
+}
+
+int omega_cmd_embed(int argc, char **argv) {
+  static const struct option opts[] = {{"model", required_argument, 0, 'm'},    {"input", required_argument, 0, 'i'},
+                                       {"output", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},
+                                       {"batch", required_argument, 0, 'b'},    {"threads", required_argument, 0, 't'},
+                                       {"no-truncate", no_argument, 0, 'n'},    {"utf8-replace", no_argument, 0, 'r'},
+                                       {"progress", no_argument, 0, 'p'},       {"quiet", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+  const char *model = NULL, *in_path = "-", *out_path = "-";
+  int f32 = 0, progress = isatty(2);
+  size_t batch = 32, threads = 0;
+  unsigned flags = 0;
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'm':
+      model = optarg;
+      break;
+    case 'i':
+      in_path = optarg;
+      break;
+    case 'o':
+      out_path = optarg;
+      break;
+    case 'f':
+      if (strcmp(optarg, "f32") == 0)
+        f32 = 1;
+      else if (strcmp(optarg, "jsonl") != 0) {
+        fprintf(stderr, "omega embed: --format must be jsonl or f32, got \"%s\"\n", optarg);
+        return OMEGA_EXIT_USAGE;
+      }
+      break;
+    case 'b':
+      if (!omega_cli_parse_size("--batch", optarg, 1, 65536, &batch))
+        return OMEGA_EXIT_USAGE;
+      break;
+    case 't':
+      if (!omega_cli_parse_size("--threads", optarg, 1, 1024, &threads))
+        return OMEGA_EXIT_USAGE;
+      break;
+    case 'n':
+      flags |= OMEGA_EMBED_NO_TRUNCATE;
+      break;
+    case 'r':
+      flags |= OMEGA_TOK_UTF8_REPLACE;
+      break;
+    case 'p':
+      progress = 1;
+      break;
+    case 'q':
+      progress = 0;
+      break;
+    case 'h':
+      usage(stdout);
+      return OMEGA_EXIT_OK;
+    default:
+      usage(stderr);
+      return OMEGA_EXIT_USAGE;
+    }
+  }
+  if (!model || optind != argc) {
+    fputs(model ? "omega embed: unexpected argument\n" : "omega embed: --model is required\n", stderr);
+    usage(stderr);
+    return OMEGA_EXIT_USAGE;
+  }
+  omega_engine_opts_t eo;
+  omega_engine_opts_init(&eo);
+  eo.max_batch = batch;
+  eo.threads = (int)threads;
+  omega_engine_t *eng;
+  int rc = omega_engine_open(model, &eo, &eng);
+  if (rc)
+    return omega_cli_fail(model, rc);
+  FILE *in = omega_cli_open(in_path, "r"), *out = in ? omega_cli_open(out_path, f32 ? "wb" : "w") : NULL;
+  if (!in || !out) {
+    if (in && in != stdin)
+      fclose(in);
+    omega_engine_close(eng);
+    return OMEGA_EXIT_FAILURE;
+  }
+
+  /* Two chunks in flight: the engine embeds one while this thread reads and tokenizes the next. */
+  const size_t chunk_lines = batch * 16 > 1024 ? batch * 16 : 1024;
+  chunk_t ch[2] = {{0}};
+  char *line = NULL;
+  size_t lcap = 0, done = 0, next_line = 1;
+  int status = OMEGA_EXIT_OK, cur = 0;
+  double t0 = now_s(), last = t0;
+  for (;;) {
+    chunk_t *k = &ch[cur];
+    long n = read_chunk(in, k, chunk_lines, &line, &lcap);
+    if (n < 0) {
+      fputs("omega embed: out of memory\n", stderr);
+      status = OMEGA_EXIT_FAILURE;
+      break;
+    }
+    k->first_line = next_line;
+    next_line += (size_t)n;
+    if (n > 0) {
+      if (k->job) {
+        omega_job_release(k->job);
+        k->job = NULL;
+      }
+      rc = omega_engine_submit(eng, k->texts, k->n, flags, NULL, NULL, &k->job);
+      if (rc) {
+        status = submit_error(k, rc);
+        break;
+      }
+    }
+    /* Finish the previous chunk while this one runs. */
+    chunk_t *p = &ch[cur ^ 1];
+    if (p->job) {
+      size_t rows, dim;
+      if ((rc = omega_job_wait(p->job))) {
+        status = omega_cli_fail("embed", rc);
+        break;
+      }
+      const float *v = omega_job_embeddings(p->job, &rows, &dim);
+      if (write_rows(out, f32, v, rows, dim)) {
+        fprintf(stderr, "omega embed: write error on %s\n", out_path);
+        status = OMEGA_EXIT_FAILURE;
+        break;
+      }
+      done += rows;
+      omega_job_release(p->job);
+      p->job = NULL;
+      double t = now_s();
+      if (progress && t - last > 0.5) {
+        fprintf(stderr, "\romega embed: %zu lines, %.1f lines/s", done, (double)done / (t - t0));
+        last = t;
+      }
+    }
+    if (n == 0)
+      break;
+    cur ^= 1;
+  }
+  if (status == OMEGA_EXIT_OK && ferror(in)) {
+    fprintf(stderr, "omega embed: read error on %s\n", in_path);
+    status = OMEGA_EXIT_FAILURE;
+  }
+  if (fflush(out) != 0 && status == OMEGA_EXIT_OK) {
+    fprintf(stderr, "omega embed: write error on %s\n", out_path);
+    status = OMEGA_EXIT_FAILURE;
+  }
+  if (progress) {
+    double t = now_s() - t0;
+    fprintf(stderr, "\romega embed: %zu lines in %.2f s (%.1f lines/s)\n", done, t, t > 0 ? (double)done / t : 0.0);
+  }
+  /* Jobs still in flight after an error finish inside omega_engine_close. */
+  omega_engine_close(eng);
+  chunk_free(&ch[0]);
+  chunk_free(&ch[1]);
+  free(line);
+  if (in != stdin)
+    fclose(in);
+  if (out != stdout && fclose(out) != 0 && status == OMEGA_EXIT_OK)
+    status = OMEGA_EXIT_FAILURE;
+  return status;
+}

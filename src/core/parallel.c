@@ -1,0 +1,120 @@
+#include "core/parallel.h"
+
+#include "core/error_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct omega_pool {
+  int n_workers; /* threads besides the caller */
+  pthread_t *th;
+  pthread_mutex_t mu;
+  pthread_cond_t start_cv, done_cv;
+  unsigned long generation;
+  bool stop;
+  /* the current loop */
+  omega_range_fn fn;
+  void *ctx;
+  size_t n, grain;
+  atomic_size_t next;
+  int running; /* workers still inside the current loop */
+};
+
+static void work(omega_pool_t *p) {
+  for (;;) {
+    size_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    size_t b = i * p->grain;
+    if (b >= p->n)
+      return;
+    size_t e = b + p->grain < p->n ? b + p->grain : p->n;
+    p->fn(p->ctx, b, e);
+  }
+}
+
+static void *worker(void *arg) {
+  omega_pool_t *p = arg;
+  unsigned long seen = 0;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (!p->stop && p->generation == seen)
+      pthread_cond_wait(&p->start_cv, &p->mu);
+    if (p->stop)
+      break;
+    seen = p->generation;
+    pthread_mutex_unlock(&p->mu);
+    work(p);
+    pthread_mutex_lock(&p->mu);
+    if (--p->running == 0)
+      pthread_cond_signal(&p->done_cv);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+int omega__pool_create(int threads, omega_pool_t **out) {
+  omega_pool_t *p = calloc(1, sizeof *p);
+  if (!p)
+    return omega__seterr(OMEGA_ENOMEM, "thread pool: out of memory");
+  p->n_workers = threads > 1 ? threads - 1 : 0;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->start_cv, NULL);
+  pthread_cond_init(&p->done_cv, NULL);
+  p->th = calloc((size_t)p->n_workers + 1, sizeof *p->th);
+  if (!p->th) {
+    free(p);
+    return omega__seterr(OMEGA_ENOMEM, "thread pool: out of memory");
+  }
+  for (int i = 0; i < p->n_workers; i++)
+    if (pthread_create(&p->th[i], NULL, worker, p) != 0) {
+      p->n_workers = i;
+      omega__pool_destroy(p);
+      return omega__seterr(OMEGA_ENOMEM, "thread pool: cannot create thread %d", i);
+    }
+  *out = p;
+  return 0;
+}
+
+void omega__pool_destroy(omega_pool_t *p) {
+  if (!p)
+    return;
+  pthread_mutex_lock(&p->mu);
+  p->stop = true;
+  pthread_cond_broadcast(&p->start_cv);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->n_workers; i++)
+    pthread_join(p->th[i], NULL);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->start_cv);
+  pthread_cond_destroy(&p->done_cv);
+  free(p->th);
+  free(p);
+}
+
+int omega__pool_threads(const omega_pool_t *p) { return p ? p->n_workers + 1 : 1; }
+
+void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn, void *ctx) {
+  if (grain == 0)
+    grain = 1;
+  if (!p || p->n_workers == 0 || n <= grain) {
+    if (n)
+      fn(ctx, 0, n);
+    return;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->fn = fn;
+  p->ctx = ctx;
+  p->n = n;
+  p->grain = grain;
+  atomic_store(&p->next, 0);
+  p->running = p->n_workers;
+  p->generation++;
+  pthread_cond_broadcast(&p->start_cv);
+  pthread_mutex_unlock(&p->mu);
+  work(p);
+  pthread_mutex_lock(&p->mu);
+  while (p->running > 0)
+    pthread_cond_wait(&p->done_cv, &p->mu);
+  pthread_mutex_unlock(&p->mu);
+}

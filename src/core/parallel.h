@@ -1,0 +1,18 @@
+/* A small persistent thread pool for data-parallel loops (the caller works too). */
+#ifndef OMEGA_CORE_PARALLEL_H
+#define OMEGA_CORE_PARALLEL_H
+
+#include <stddef.h>
+
+typedef struct omega_pool omega_pool_t;
+/* fn(ctx, begin, end) processes items [begin, end). */
+typedef void (*omega_range_fn)(void *ctx, size_t begin, size_t end);
+
+int omega__pool_create(int threads, omega_pool_t **out);
+void omega__pool_destroy(omega_pool_t *p);
+int omega__pool_threads(const omega_pool_t *p);
+/* Run fn over [0, n) in chunks of `grain` items, handed out dynamically; returns when done.
+ * A NULL pool runs inline. Not reentrant: one loop at a time per pool. */
+void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn, void *ctx);
+
+#endif

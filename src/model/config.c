@@ -1,0 +1,232 @@
+#include "model/config.h"
+
+#include "core/error_internal.h"
+#include "core/file.h"
+#include "core/json_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_CONFIG_FILE (4u << 20)
+#define DIM_MAX (1 << 16)
+
+static int load_json_in(const char *dir, const char *name, json_t **out, char *path, size_t cap) {
+  int rc = omega__path_join(path, cap, dir, name);
+  if (rc)
+    return rc;
+  rc = omega__json_load_file(path, MAX_CONFIG_FILE, out);
+  if (rc == 0 && !json_is_object(*out)) {
+    json_decref(*out);
+    return omega__seterr(OMEGA_EFORMAT, "%s: top level must be a JSON object", path);
+  }
+  return rc;
+}
+
+static int geti(const json_t *j, const char *path, const char *key, int def, int min, int max, int *out) {
+  int64_t v;
+  int rc = omega__json_int(j, path, key, def, min, max, &v);
+  if (rc == 0)
+    *out = (int)v;
+  return rc;
+}
+
+int omega__bert_config_load(const char *dir, omega_bert_config_t *c) {
+  char path[4096];
+  json_t *j;
+  memset(c, 0, sizeof *c);
+  int rc = load_json_in(dir, "config.json", &j, path, sizeof path);
+  if (rc)
+    return rc;
+  const char *mt, *act, *pos_type;
+  if ((rc = omega__json_str(j, path, "model_type", NULL, &mt)))
+    goto out;
+  if (!mt) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: \"model_type\" is missing", path);
+    goto out;
+  }
+  snprintf(c->model_type, sizeof c->model_type, "%s", mt);
+  if (strcmp(mt, "bert") != 0) {
+    rc = omega__seterr(OMEGA_EUNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: bert)", path, mt);
+    goto out;
+  }
+  /* Every BERT hyper-parameter has a default in transformers' BertConfig; the shape ones
+   * must be present here because a silently defaulted shape gives wrong embeddings. */
+  static const char *const required[] = {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                         "intermediate_size"};
+  for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+    if (!json_object_get(j, required[i])) {
+      rc = omega__seterr(OMEGA_EFORMAT, "%s: \"%s\" is missing", path, required[i]);
+      goto out;
+    }
+  if ((rc = geti(j, path, "vocab_size", 30522, 1, 1 << 24, &c->vocab_size)) ||
+      (rc = geti(j, path, "hidden_size", 768, 1, DIM_MAX, &c->hidden_size)) ||
+      (rc = geti(j, path, "num_hidden_layers", 12, 1, 1024, &c->num_layers)) ||
+      (rc = geti(j, path, "num_attention_heads", 12, 1, 1024, &c->num_heads)) ||
+      (rc = geti(j, path, "intermediate_size", 3072, 1, 4 * DIM_MAX, &c->intermediate_size)) ||
+      (rc = geti(j, path, "max_position_embeddings", 512, 1, 1 << 20, &c->max_position_embeddings)) ||
+      (rc = geti(j, path, "type_vocab_size", 2, 1, 1 << 16, &c->type_vocab_size)) ||
+      (rc = geti(j, path, "pad_token_id", 0, 0, 1 << 24, &c->pad_token_id)) ||
+      (rc = omega__json_num(j, path, "layer_norm_eps", 1e-12, 0, 1, &c->layer_norm_eps)) ||
+      (rc = omega__json_str(j, path, "hidden_act", "gelu", &act)) ||
+      (rc = omega__json_str(j, path, "position_embedding_type", "absolute", &pos_type)))
+    goto out;
+  if (c->hidden_size % c->num_heads) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path,
+                       c->hidden_size, c->num_heads);
+    goto out;
+  }
+  if (strcmp(pos_type, "absolute") != 0) {
+    rc = omega__seterr(OMEGA_EUNSUPPORTED,
+                       "%s: position_embedding_type \"%s\" is not supported (supported: absolute)", path, pos_type);
+    goto out;
+  }
+  snprintf(c->act_name, sizeof c->act_name, "%s", act);
+  if (strcmp(act, "gelu") == 0)
+    c->act = OMEGA_ACT_GELU;
+  else if (strcmp(act, "gelu_new") == 0 || strcmp(act, "gelu_pytorch_tanh") == 0)
+    c->act = OMEGA_ACT_GELU_TANH;
+  else if (strcmp(act, "relu") == 0)
+    c->act = OMEGA_ACT_RELU;
+  else
+    rc = omega__seterr(OMEGA_EUNSUPPORTED,
+                       "%s: hidden_act \"%s\" is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
+                       path, act);
+out:
+  json_decref(j);
+  return rc;
+}
+
+static int load_pooling(const char *dir, const char *sub, const omega_bert_config_t *b, unsigned *pool) {
+  char pdir[4096], path[4096];
+  json_t *j;
+  int rc = omega__path_join(pdir, sizeof pdir, dir, sub);
+  if (rc || (rc = load_json_in(pdir, "config.json", &j, path, sizeof path)))
+    return rc;
+  static const struct {
+    const char *key;
+    unsigned bit;
+  } modes[] = {
+      {"pooling_mode_cls_token", OMEGA_POOL_CLS},
+      {"pooling_mode_max_tokens", OMEGA_POOL_MAX},
+      {"pooling_mode_mean_tokens", OMEGA_POOL_MEAN},
+      {"pooling_mode_mean_sqrt_len_tokens", OMEGA_POOL_MEAN_SQRT_LEN},
+      {"pooling_mode_weightedmean_tokens", OMEGA_POOL_WEIGHTED_MEAN},
+      {"pooling_mode_lasttoken", OMEGA_POOL_LAST},
+  };
+  *pool = 0;
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0] && rc == 0; i++) {
+    bool on;
+    rc = omega__json_bool(j, path, modes[i].key, false, &on);
+    if (on)
+      *pool |= modes[i].bit;
+  }
+  int dim;
+  if (rc == 0)
+    rc = geti(j, path, "word_embedding_dimension", b->hidden_size, 1, DIM_MAX, &dim);
+  if (rc == 0 && dim != b->hidden_size)
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: word_embedding_dimension %d does not match hidden_size %d", path, dim,
+                       b->hidden_size);
+  if (rc == 0 && *pool == 0)
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: no pooling mode is enabled", path);
+  json_decref(j);
+  return rc;
+}
+
+static int load_modules(const char *dir, const omega_bert_config_t *b, omega_st_config_t *st) {
+  char path[4096];
+  json_t *j;
+  int rc = omega__path_join(path, sizeof path, dir, "modules.json");
+  if (rc || (rc = omega__json_load_file(path, MAX_CONFIG_FILE, &j)))
+    return rc;
+  if (!json_is_array(j)) {
+    json_decref(j);
+    return omega__seterr(OMEGA_EFORMAT, "%s: must be a JSON array of modules", path);
+  }
+  bool seen_transformer = false, seen_pool = false;
+  size_t i;
+  json_t *m;
+  json_array_foreach(j, i, m) {
+    const char *type = json_string_value(json_object_get(m, "type"));
+    const char *sub = json_string_value(json_object_get(m, "path"));
+    if (!type) {
+      rc = omega__seterr(OMEGA_EFORMAT, "%s: module %zu has no \"type\"", path, i);
+      break;
+    }
+    const char *dot = strrchr(type, '.');
+    const char *kind = dot ? dot + 1 : type;
+    if (strcmp(kind, "Transformer") == 0 && !seen_transformer && !seen_pool) {
+      seen_transformer = true;
+    } else if (strcmp(kind, "Pooling") == 0 && seen_transformer && !seen_pool) {
+      if (!sub || !*sub) {
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: Pooling module has no \"path\"", path);
+        break;
+      }
+      if ((rc = load_pooling(dir, sub, b, &st->pooling)))
+        break;
+      seen_pool = true;
+    } else if (strcmp(kind, "Normalize") == 0 && seen_pool) {
+      st->normalize = true;
+    } else {
+      rc = omega__seterr(OMEGA_EUNSUPPORTED,
+                         "%s: module %zu \"%s\" is not supported here (supported: Transformer, Pooling, Normalize)",
+                         path, i, type);
+      break;
+    }
+  }
+  if (rc == 0 && (!seen_transformer || !seen_pool))
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: needs a Transformer module followed by a Pooling module", path);
+  json_decref(j);
+  return rc;
+}
+
+int omega__st_config_load(const char *dir, const omega_bert_config_t *b, omega_st_config_t *st) {
+  char path[4096];
+  memset(st, 0, sizeof *st);
+  st->max_seq_length = b->max_position_embeddings;
+  int rc = omega__path_join(path, sizeof path, dir, "modules.json");
+  if (rc)
+    return rc;
+  if (omega__is_file(path)) {
+    st->has_modules_json = true;
+    if ((rc = load_modules(dir, b, st)))
+      return rc;
+  } else {
+    st->pooling = OMEGA_POOL_MEAN; /* what sentence-transformers builds for a plain HF model */
+  }
+  if ((rc = omega__path_join(path, sizeof path, dir, "sentence_bert_config.json")))
+    return rc;
+  if (omega__is_file(path)) {
+    json_t *j;
+    if ((rc = load_json_in(dir, "sentence_bert_config.json", &j, path, sizeof path)))
+      return rc;
+    bool lower;
+    rc = geti(j, path, "max_seq_length", b->max_position_embeddings, 2, 1 << 20, &st->max_seq_length);
+    if (rc == 0)
+      rc = omega__json_bool(j, path, "do_lower_case", false, &lower);
+    if (rc == 0 && lower)
+      rc = omega__seterr(OMEGA_EUNSUPPORTED, "%s: do_lower_case true is not supported", path);
+    json_decref(j);
+    if (rc)
+      return rc;
+  }
+  /* sentence-transformers never feeds more positions than the model has. */
+  if (st->max_seq_length > b->max_position_embeddings)
+    st->max_seq_length = b->max_position_embeddings;
+  return 0;
+}
+
+int omega__pool_count(unsigned pooling) { return __builtin_popcount(pooling); }
+
+const char *omega__pool_name(unsigned pooling, char *buf, size_t cap) {
+  static const char *const names[] = {"cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken"};
+  size_t k = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < 6; i++)
+    if (pooling & (1u << i)) {
+      int n = snprintf(buf + k, cap - k, "%s%s", k ? "+" : "", names[i]);
+      if (n < 0 || (size_t)n >= cap - k)
+        break;
+      k += (size_t)n;
+    }
+  return buf;
+}

@@ -1,0 +1,44 @@
+/* Model folder configuration: config.json (BERT hyper-parameters) and the
+ * sentence-transformers modules (modules.json, 1_Pooling, Normalize, max_seq_length). */
+#ifndef OMEGA_MODEL_CONFIG_H
+#define OMEGA_MODEL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { OMEGA_ACT_GELU = 0, OMEGA_ACT_GELU_TANH, OMEGA_ACT_RELU } omega_act_t;
+
+typedef struct {
+  char model_type[32];
+  int vocab_size, hidden_size, num_layers, num_heads, intermediate_size;
+  int max_position_embeddings, type_vocab_size, pad_token_id;
+  double layer_norm_eps;
+  omega_act_t act;
+  char act_name[32];
+} omega_bert_config_t;
+
+enum {
+  OMEGA_POOL_CLS = 1u << 0,
+  OMEGA_POOL_MAX = 1u << 1,
+  OMEGA_POOL_MEAN = 1u << 2,
+  OMEGA_POOL_MEAN_SQRT_LEN = 1u << 3,
+  OMEGA_POOL_WEIGHTED_MEAN = 1u << 4,
+  OMEGA_POOL_LAST = 1u << 5,
+};
+
+typedef struct {
+  unsigned pooling; /* OMEGA_POOL_* bits; several are concatenated in this order */
+  bool normalize;
+  int max_seq_length;
+  bool has_modules_json; /* false: a plain HF folder, mean pooling by default */
+} omega_st_config_t;
+
+int omega__bert_config_load(const char *model_dir, omega_bert_config_t *cfg);
+/* Needs the BERT config for defaults and bounds (max_position_embeddings). */
+int omega__st_config_load(const char *model_dir, const omega_bert_config_t *bert, omega_st_config_t *st);
+/* Number of pooling modes set, times hidden size = output dimension. */
+int omega__pool_count(unsigned pooling);
+/* "mean", "cls+max", ... into buf. */
+const char *omega__pool_name(unsigned pooling, char *buf, size_t cap);
+
+#endif

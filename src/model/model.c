@@ -1,0 +1,221 @@
+#include "model/model.h"
+
+#include "core/error_internal.h"
+#include "core/file.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  omega_model_t *m;
+  const char *path;
+  float *arena;
+  size_t used, cap; /* floats */
+  bool sizing;      /* first pass only counts */
+} loader_t;
+
+/* Find a tensor by its HF BertModel name, with the model's prefix and the legacy
+ * LayerNorm names (gamma/beta) transformers still accepts. */
+static const omega_st_tensor_t *find(loader_t *L, const char *name) {
+  char full[256];
+  snprintf(full, sizeof full, "%s%s", L->m->bert_prefix ? "bert." : "", name);
+  const omega_st_tensor_t *t = omega__safetensors_find(&L->m->file, full);
+  if (t || !strstr(name, "LayerNorm."))
+    return t;
+  size_t n = strlen(full);
+  if (n > 7 && strcmp(full + n - 7, ".weight") == 0)
+    snprintf(full + n - 7, sizeof full - (n - 7), ".gamma");
+  else if (n > 5 && strcmp(full + n - 5, ".bias") == 0)
+    snprintf(full + n - 5, sizeof full - (n - 5), ".beta");
+  return omega__safetensors_find(&L->m->file, full);
+}
+
+static int check(loader_t *L, const char *name, const omega_st_tensor_t *t, int64_t d0, int64_t d1) {
+  char got[96], want[64];
+  int64_t shape[2] = {d0, d1};
+  int nd = d1 < 0 ? 1 : 2;
+  if (!t)
+    return omega__seterr(OMEGA_EFORMAT, "%s: tensor \"%s%s\" is missing", L->path, L->m->bert_prefix ? "bert." : "",
+                         name);
+  if (t->dtype == OMEGA_DT_OTHER)
+    return omega__seterr(OMEGA_EFORMAT, "%s: tensor \"%s\" has dtype %s, expected F32, F16 or BF16", L->path, t->name,
+                         t->dtype_name);
+  if (t->ndim != nd || t->shape[0] != d0 || (nd == 2 && t->shape[1] != d1))
+    return omega__seterr(OMEGA_EFORMAT, "%s: tensor \"%s\" has shape %s, expected %s", L->path, t->name,
+                         omega__shape_str(t->shape, t->ndim, got, sizeof got),
+                         omega__shape_str(shape, nd, want, sizeof want));
+  return 0;
+}
+
+static float *take(loader_t *L, size_t n) {
+  n = (n + 15) & ~(size_t)15; /* keep every tensor 64-byte aligned */
+  float *p = L->sizing ? NULL : L->arena + L->used;
+  L->used += n;
+  return p;
+}
+
+/* Copy (converting) one tensor into the arena after checking its shape. */
+static int load(loader_t *L, const char *name, int64_t d0, int64_t d1, const float **out) {
+  const omega_st_tensor_t *t = find(L, name);
+  int rc = check(L, name, t, d0, d1);
+  if (rc)
+    return rc;
+  float *dst = take(L, t->nelem);
+  if (!L->sizing) {
+    omega__tensor_to_f32(t, dst);
+    *out = dst;
+    L->m->n_params += t->nelem;
+  }
+  return 0;
+}
+
+/* q, k, v weights [H, H] and biases [H] fused into [3H, H] and [3H]. */
+static int load_qkv(loader_t *L, int layer, omega_bert_layer_t *ly) {
+  const int H = L->m->cfg.hidden_size;
+  static const char *const parts[] = {"query", "key", "value"};
+  float *w = take(L, (size_t)3 * H * H), *b = take(L, (size_t)3 * H);
+  for (int p = 0; p < 3; p++) {
+    char wn[128], bn[128];
+    snprintf(wn, sizeof wn, "encoder.layer.%d.attention.self.%s.weight", layer, parts[p]);
+    snprintf(bn, sizeof bn, "encoder.layer.%d.attention.self.%s.bias", layer, parts[p]);
+    const omega_st_tensor_t *tw = find(L, wn), *tb = find(L, bn);
+    int rc;
+    if ((rc = check(L, wn, tw, H, H)) || (rc = check(L, bn, tb, H, -1)))
+      return rc;
+    if (!L->sizing) {
+      omega__tensor_to_f32(tw, w + (size_t)p * H * H);
+      omega__tensor_to_f32(tb, b + (size_t)p * H);
+      L->m->n_params += tw->nelem + tb->nelem;
+    }
+  }
+  ly->qkv_w = w;
+  ly->qkv_b = b;
+  return 0;
+}
+
+static int load_layer(loader_t *L, int i, omega_bert_layer_t *ly) {
+  const int H = L->m->cfg.hidden_size, I = L->m->cfg.intermediate_size;
+  char n[16][128];
+  static const char *const fmt[] = {
+      "encoder.layer.%d.attention.output.dense.weight",     "encoder.layer.%d.attention.output.dense.bias",
+      "encoder.layer.%d.attention.output.LayerNorm.weight", "encoder.layer.%d.attention.output.LayerNorm.bias",
+      "encoder.layer.%d.intermediate.dense.weight",         "encoder.layer.%d.intermediate.dense.bias",
+      "encoder.layer.%d.output.dense.weight",               "encoder.layer.%d.output.dense.bias",
+      "encoder.layer.%d.output.LayerNorm.weight",           "encoder.layer.%d.output.LayerNorm.bias",
+  };
+  for (int k = 0; k < 10; k++)
+    snprintf(n[k], sizeof n[k], fmt[k], i);
+  int rc;
+  if ((rc = load_qkv(L, i, ly)) || (rc = load(L, n[0], H, H, &ly->ao_w)) || (rc = load(L, n[1], H, -1, &ly->ao_b)) ||
+      (rc = load(L, n[2], H, -1, &ly->ln1_g)) || (rc = load(L, n[3], H, -1, &ly->ln1_b)) ||
+      (rc = load(L, n[4], I, H, &ly->ff1_w)) || (rc = load(L, n[5], I, -1, &ly->ff1_b)) ||
+      (rc = load(L, n[6], H, I, &ly->ff2_w)) || (rc = load(L, n[7], H, -1, &ly->ff2_b)) ||
+      (rc = load(L, n[8], H, -1, &ly->ln2_g)) || (rc = load(L, n[9], H, -1, &ly->ln2_b)))
+    return rc;
+  return 0;
+}
+
+static int load_weights(loader_t *L) {
+  omega_model_t *m = L->m;
+  const omega_bert_config_t *c = &m->cfg;
+  const int H = c->hidden_size;
+  /* Word embeddings are the largest tensor: use them in place when they are F32 and aligned. */
+  const omega_st_tensor_t *we = find(L, "embeddings.word_embeddings.weight");
+  int rc = check(L, "embeddings.word_embeddings.weight", we, c->vocab_size, H);
+  if (rc)
+    return rc;
+  if (we->dtype == OMEGA_DT_F32 && ((uintptr_t)we->data & 3) == 0) {
+    m->word_emb = (const float *)we->data;
+  } else {
+    float *dst = take(L, we->nelem);
+    if (!L->sizing) {
+      omega__tensor_to_f32(we, dst);
+      m->word_emb = dst;
+    }
+  }
+  if (!L->sizing) {
+    m->n_params += we->nelem;
+    snprintf(m->weight_dtype, sizeof m->weight_dtype, "%s", we->dtype_name);
+  }
+  if ((rc = load(L, "embeddings.position_embeddings.weight", c->max_position_embeddings, H, &m->pos_emb)) ||
+      (rc = load(L, "embeddings.token_type_embeddings.weight", c->type_vocab_size, H, &m->type_emb)) ||
+      (rc = load(L, "embeddings.LayerNorm.weight", H, -1, &m->emb_ln_g)) ||
+      (rc = load(L, "embeddings.LayerNorm.bias", H, -1, &m->emb_ln_b)))
+    return rc;
+  for (int i = 0; i < c->num_layers; i++)
+    if ((rc = load_layer(L, i, &m->layers[i])))
+      return rc;
+  return 0;
+}
+
+void omega__model_free(omega_model_t *m) {
+  if (!m)
+    return;
+  omega_tokenizer_free(m->tok);
+  omega__safetensors_close(&m->file);
+  free(m->layers);
+  free(m->arena);
+  free(m);
+}
+
+int omega__model_load(const char *dir, omega_model_t **out) {
+  omega_model_t *m = calloc(1, sizeof *m);
+  if (!m)
+    return omega__seterr(OMEGA_ENOMEM, "model: out of memory");
+  snprintf(m->dir, sizeof m->dir, "%s", dir);
+  char path[4096];
+  int rc;
+  if (!omega__is_dir(dir)) {
+    rc = omega__seterr(OMEGA_ENOENT, "%s: model folder not found", dir);
+    goto fail;
+  }
+  if ((rc = omega__bert_config_load(dir, &m->cfg)) || (rc = omega__st_config_load(dir, &m->cfg, &m->st)))
+    goto fail;
+  if ((rc = omega_tokenizer_load(dir, NULL, &m->tok)))
+    goto fail;
+  if ((rc = omega__path_join(path, sizeof path, dir, "model.safetensors")))
+    goto fail;
+  if (!omega__is_file(path)) {
+    char bin[4096];
+    omega__path_join(bin, sizeof bin, dir, "pytorch_model.bin");
+    rc = omega__seterr(OMEGA_ENOENT, "%s: not found%s", path,
+                       omega__is_file(bin) ? " (pytorch_model.bin is not supported: convert the model to "
+                                             "safetensors, e.g. with transformers' save_pretrained)"
+                                           : "");
+    goto fail;
+  }
+  if ((rc = omega__safetensors_open(path, &m->file)))
+    goto fail;
+  m->bert_prefix = !omega__safetensors_find(&m->file, "embeddings.word_embeddings.weight") &&
+                   omega__safetensors_find(&m->file, "bert.embeddings.word_embeddings.weight");
+  if (!(m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers))) {
+    rc = omega__seterr(OMEGA_ENOMEM, "model: out of memory");
+    goto fail;
+  }
+  loader_t L = {.m = m, .path = path, .sizing = true};
+  if ((rc = load_weights(&L)))
+    goto fail;
+  L.cap = L.used;
+  L.used = 0;
+  L.sizing = false;
+  if (L.cap && !(m->arena = L.arena = aligned_alloc(64, L.cap * sizeof(float)))) {
+    rc = omega__seterr(OMEGA_ENOMEM, "%s: cannot allocate %zu MB for the weights", path, L.cap * 4 >> 20);
+    goto fail;
+  }
+  if ((rc = load_weights(&L)))
+    goto fail;
+  size_t tok_vocab = omega_tokenizer_vocab_size(m->tok);
+  if (tok_vocab > (size_t)m->cfg.vocab_size) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: the tokenizer has %zu ids but the model's vocab_size is %d", dir,
+                       tok_vocab, m->cfg.vocab_size);
+    goto fail;
+  }
+  m->dim = m->cfg.hidden_size * omega__pool_count(m->st.pooling);
+  *out = m;
+  return 0;
+fail:
+  omega__model_free(m);
+  return rc;
+}

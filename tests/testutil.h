@@ -1,0 +1,30 @@
+#ifndef OMEGA_TESTUTIL_H
+#define OMEGA_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+/* ../shared, or $OMEGA_SHARED_DIR; NULL when absent (the caller skips). */
+const char *tu_shared_dir(void);
+/* Path under ../shared into buf, or NULL (with a skip message printed) when it is absent. */
+const char *tu_shared_path(char *buf, size_t cap, const char *rel);
+/* A fresh temporary directory (removed by tu_rmtree). */
+char *tu_mkdtemp(void);
+void tu_rmtree(const char *dir);
+/* Whole file into a NUL-terminated buffer (cmocka fails the test on error). */
+char *tu_read_file(const char *path, size_t *len);
+void tu_write_file(const char *path, const void *data, size_t len);
+/* Split buf into lines (on \n, a final \n not starting a new line); pointers into buf. */
+size_t tu_split_lines(char *buf, size_t len, char ***lines, size_t **lens);
+/* Deterministic random numbers for tests. */
+uint64_t tu_rand(uint64_t *state);
+float tu_randf(uint64_t *state); /* uniform in [-1, 1) */
+
+#define TU_SKIP_CODE 77
+
+#endif
