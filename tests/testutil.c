@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *tu_shared_dir(void) {
@@ -99,3 +100,19 @@ uint64_t tu_rand(uint64_t *s) {
 }
 
 float tu_randf(uint64_t *s) { return (float)((tu_rand(s) >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0); }
+
+int tu_system(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tu_genmodel(const char *dir, const char *args) {
+  int rc = tu_system("'%s/omega-genmodel' --out '%s' %s 2>/dev/null", OMEGA_BUILD_DIR, dir, args);
+  if (rc != 0)
+    fail_msg("omega-genmodel %s failed (%d)", args, rc);
+}

@@ -27,4 +27,10 @@ float tu_randf(uint64_t *state); /* uniform in [-1, 1) */
 
 #define TU_SKIP_CODE 77
 
+
+
+/* Run omega-genmodel from the build tree: writes a model into dir with extra args. */
+void tu_genmodel(const char *dir, const char *args);
+/* Run a shell command; returns its exit status (or -1). */
+int tu_system(const char *fmt, ...);
 #endif

@@ -227,7 +227,7 @@ static int dump(json_t *j, const char *dir, const char *name) {
   char path[4096];
   if (omega__path_join(path, sizeof path, dir, name))
     return -1;
-  int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
   json_decref(j);
   if (rc)
     fprintf(stderr, "omega-genmodel: cannot write %s\n", path);

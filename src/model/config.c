@@ -37,6 +37,16 @@ int omega__bert_config_load(const char *dir, omega_bert_config_t *c) {
   int rc = load_json_in(dir, "config.json", &j, path, sizeof path);
   if (rc)
     return rc;
+  rc = omega__bert_config_parse(path, j, c);
+  json_decref(j);
+  return rc;
+}
+
+int omega__bert_config_parse(const char *path, const json_t *j, omega_bert_config_t *c) {
+  memset(c, 0, sizeof *c);
+  if (!json_is_object(j))
+    return omega__seterr(OMEGA_EFORMAT, "%s: top level must be a JSON object", path);
+  int rc;
   const char *mt, *act, *pos_type;
   if ((rc = omega__json_str(j, path, "model_type", NULL, &mt)))
     goto out;
@@ -92,7 +102,6 @@ int omega__bert_config_load(const char *dir, omega_bert_config_t *c) {
                        "%s: hidden_act \"%s\" is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
                        path, act);
 out:
-  json_decref(j);
   return rc;
 }
 

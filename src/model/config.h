@@ -3,6 +3,7 @@
 #ifndef OMEGA_MODEL_CONFIG_H
 #define OMEGA_MODEL_CONFIG_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,6 +35,8 @@ typedef struct {
 } omega_st_config_t;
 
 int omega__bert_config_load(const char *model_dir, omega_bert_config_t *cfg);
+/* Validate a parsed config.json document; `what` names it in errors. */
+int omega__bert_config_parse(const char *what, const json_t *doc, omega_bert_config_t *cfg);
 /* Needs the BERT config for defaults and bounds (max_position_embeddings). */
 int omega__st_config_load(const char *model_dir, const omega_bert_config_t *bert, omega_st_config_t *st);
 /* Number of pooling modes set, times hidden size = output dimension. */

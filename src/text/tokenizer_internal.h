@@ -46,6 +46,9 @@ int omega__idvec_push(omega_idvec_t *iv, int32_t id);
 int omega__tokenizer_encode_vec(const omega_tokenizer_t *t, const char *text, size_t len, size_t max_len,
                                 unsigned flags, omega_idvec_t *iv);
 
+/* Load a tokenizer.json document from memory; `what` names it in errors. */
+int omega__tokenizer_from_json(const char *what, const char *buf, size_t len, omega_tokenizer_t **out);
+
 /* Apply the normalizer to code points in[0..n) appending to *out (growable). */
 int omega__normalize(const omega_bert_norm_t *nm, const uint32_t *in, size_t n, uint32_t **out,
                      size_t *out_n, size_t *out_cap);

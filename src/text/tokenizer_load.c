@@ -326,49 +326,34 @@ static int load_added(omega_tokenizer_t *t, const char *path, const json_t *adde
   return 0;
 }
 
-static int load_json(omega_tokenizer_t *t, const char *path) {
-  json_t *root;
-  int rc = omega__json_load_file(path, MAX_TOKENIZER_FILE, &root);
-  if (rc)
-    return rc;
-  if (!json_is_object(root)) {
-    json_decref(root);
+static int load_json_doc(omega_tokenizer_t *t, const char *path, json_t *root) {
+  if (!json_is_object(root))
     return omega__seterr(OMEGA_EFORMAT, "%s: top level must be a JSON object", path);
-  }
   const json_t *model = json_object_get(root, "model");
   const json_t *added = json_object_get(root, "added_tokens");
   int64_t max_id = -1;
+  int rc;
   if ((rc = parse_model(path, model, &max_id)) || (rc = check_added(path, added, &max_id)))
-    goto out;
-  if (max_id < 0) {
-    rc = omega__seterr(OMEGA_EFORMAT, "%s: the vocabulary is empty", path);
-    goto out;
-  }
-  if ((rc = omega__vocab_init(&t->vocab, (uint32_t)max_id + 1)))
-    goto out;
-  if ((rc = fill_vocab(t, path, model, added)))
-    goto out;
+    return rc;
+  if (max_id < 0)
+    return omega__seterr(OMEGA_EFORMAT, "%s: the vocabulary is empty", path);
+  if ((rc = omega__vocab_init(&t->vocab, (uint32_t)max_id + 1)) || (rc = fill_vocab(t, path, model, added)))
+    return rc;
   const char *unk, *prefix;
   int64_t max_chars;
   if ((rc = omega__json_str(model, path, "unk_token", "[UNK]", &unk)) ||
       (rc = omega__json_str(model, path, "continuing_subword_prefix", "##", &prefix)) ||
       (rc = omega__json_int(model, path, "max_input_chars_per_word", 100, 1, 1 << 20, &max_chars)))
-    goto out;
+    return rc;
   t->max_input_chars_per_word = (size_t)max_chars;
   t->unk_id = omega__vocab_find(&t->vocab, unk, strlen(unk));
-  if (t->unk_id < 0) {
-    rc = omega__seterr(OMEGA_EFORMAT, "%s: unk_token \"%s\" is not in the vocabulary", path, unk);
-    goto out;
-  }
+  if (t->unk_id < 0)
+    return omega__seterr(OMEGA_EFORMAT, "%s: unk_token \"%s\" is not in the vocabulary", path, unk);
   if ((rc = set_cont_prefix(t, prefix)) || (rc = parse_normalizer(t, path, json_object_get(root, "normalizer"))) ||
       (rc = parse_pretokenizer(t, path, json_object_get(root, "pre_tokenizer"))) ||
       (rc = parse_post(t, path, json_object_get(root, "post_processor"))))
-    goto out;
-  if (json_is_array(added))
-    rc = load_added(t, path, added);
-out:
-  json_decref(root);
-  return rc;
+    return rc;
+  return json_is_array(added) ? load_added(t, path, added) : 0;
 }
 
 /* ---- vocab.txt ---- */
@@ -489,12 +474,36 @@ int omega_tokenizer_load(const char *path, const omega_tokenizer_opts_t *opts, o
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   t->cont_root = -1;
   if (ends_with(file, ".json")) {
-    rc = load_json(t, file);
+    json_t *root;
+    rc = omega__json_load_file(file, MAX_TOKENIZER_FILE, &root);
+    if (rc == 0) {
+      rc = load_json_doc(t, file, root);
+      json_decref(root);
+    }
   } else {
     bool lower, strip, chinese;
     rc = vocab_settings(file, mode, &lower, &strip, &chinese);
     if (rc == 0)
       rc = load_vocab_txt(t, file, lower, strip, chinese);
+  }
+  if (rc) {
+    omega_tokenizer_free(t);
+    return rc;
+  }
+  *out = t;
+  return 0;
+}
+
+int omega__tokenizer_from_json(const char *what, const char *buf, size_t len, omega_tokenizer_t **out) {
+  omega_tokenizer_t *t = calloc(1, sizeof *t);
+  if (!t)
+    return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
+  t->cont_root = -1;
+  json_t *root;
+  int rc = omega__json_load_buf(what, buf, len, &root);
+  if (rc == 0) {
+    rc = load_json_doc(t, what, root);
+    json_decref(root);
   }
   if (rc) {
     omega_tokenizer_free(t);

@@ -1,0 +1,157 @@
+/* Every optimised CPU kernel against its plain reference on random inputs, single- and
+ * multi-threaded, with a relative error bound for fp32 (test-backend-ops style). */
+#include "testutil.h"
+
+#include "backend/cpu/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FP32_TOL 2e-5 /* max |fast - ref| / (max |ref| + 1e-6) */
+
+static uint64_t rng = 42;
+
+static float *rnd(size_t n, float scale) {
+  float *p = malloc((n ? n : 1) * sizeof *p);
+  for (size_t i = 0; i < n; i++)
+    p[i] = tu_randf(&rng) * scale;
+  return p;
+}
+
+static float *dup(const float *p, size_t n) {
+  float *q = malloc((n ? n : 1) * sizeof *q);
+  memcpy(q, p, n * sizeof *q);
+  return q;
+}
+
+static void close_enough(const char *what, const float *got, const float *want, size_t n, double tol) {
+  double err = 0, mag = 1e-6;
+  for (size_t i = 0; i < n; i++) {
+    assert_false(isnan(got[i]));
+    err = fmax(err, fabs((double)got[i] - want[i]));
+    mag = fmax(mag, fabs((double)want[i]));
+  }
+  if (err / mag > tol)
+    fail_msg("%s: max error %.3g relative to %.3g exceeds %.1g", what, err, mag, tol);
+}
+
+static omega_cpu_ctx_t ctx_for(int threads, omega_pool_t **pool) {
+  *pool = NULL;
+  if (threads > 1)
+    assert_int_equal(omega__pool_create(threads, pool), 0);
+  return (omega_cpu_ctx_t){*pool};
+}
+
+static void test_linear(void **state) {
+  (void)state;
+  static const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 96, 32}, {64, 384, 128}, {5, 64, 512}};
+  for (int th = 1; th <= 2; th++) {
+    omega_pool_t *pool;
+    omega_cpu_ctx_t c = ctx_for(th, &pool);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+      size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+      float *A = rnd(M * K, 1), *W = rnd(N * K, 0.1f), *b = rnd(N, 0.5f);
+      float *got = rnd(M * N, 1), *want = rnd(M * N, 1);
+      for (int with_bias = 0; with_bias < 2; with_bias++) {
+        omega__cpu_ops_fast.linear(&c, M, N, K, A, W, with_bias ? b : NULL, got);
+        omega__cpu_ops_ref.linear(NULL, M, N, K, A, W, with_bias ? b : NULL, want);
+        close_enough("linear", got, want, M * N, FP32_TOL);
+      }
+      free(A), free(W), free(b), free(got), free(want);
+    }
+    omega__pool_destroy(pool);
+  }
+}
+
+static void test_add_layernorm(void **state) {
+  (void)state;
+  static const size_t shapes[][2] = {{1, 1}, {3, 7}, {50, 128}, {17, 384}, {2, 1024}};
+  for (int th = 1; th <= 2; th++) {
+    omega_pool_t *pool;
+    omega_cpu_ctx_t c = ctx_for(th, &pool);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+      size_t T = shapes[s][0], H = shapes[s][1];
+      float *x = rnd(T * H, 3), *r = rnd(T * H, 1), *g = rnd(H, 1), *b = rnd(H, 1);
+      for (int with_r = 0; with_r < 2; with_r++) {
+        float *got = dup(x, T * H), *want = dup(x, T * H);
+        omega__cpu_ops_fast.add_layernorm(&c, T, H, got, with_r ? r : NULL, g, b, 1e-12f);
+        omega__cpu_ops_ref.add_layernorm(NULL, T, H, want, with_r ? r : NULL, g, b, 1e-12f);
+        close_enough("add_layernorm", got, want, T * H, FP32_TOL);
+        free(got), free(want);
+      }
+      free(x), free(r), free(g), free(b);
+    }
+    omega__pool_destroy(pool);
+  }
+}
+
+static void test_activation(void **state) {
+  (void)state;
+  const omega_act_t acts[] = {OMEGA_ACT_GELU, OMEGA_ACT_GELU_TANH, OMEGA_ACT_RELU};
+  for (int th = 1; th <= 2; th++) {
+    omega_pool_t *pool;
+    omega_cpu_ctx_t c = ctx_for(th, &pool);
+    for (size_t a = 0; a < 3; a++) {
+      size_t n = 100003;
+      float *x = rnd(n, 8);
+      x[0] = 0.0f;
+      x[1] = -0.0f;
+      x[2] = 20.0f;
+      x[3] = -20.0f;
+      float *got = dup(x, n), *want = dup(x, n);
+      omega__cpu_ops_fast.activation(&c, n, got, acts[a]);
+      omega__cpu_ops_ref.activation(NULL, n, want, acts[a]);
+      close_enough("activation", got, want, n, 1e-6);
+      free(x), free(got), free(want);
+    }
+    omega__pool_destroy(pool);
+  }
+}
+
+static void test_attention(void **state) {
+  (void)state;
+  /* sequences of different lengths packed back to back, including length 1 */
+  static const uint32_t lens[] = {1, 7, 64, 2, 33, 128};
+  const size_t n_seq = sizeof lens / sizeof lens[0];
+  uint32_t off[sizeof lens / sizeof lens[0] + 1] = {0};
+  for (size_t s = 0; s < n_seq; s++)
+    off[s + 1] = off[s] + lens[s];
+  static const int hd[][2] = {{1, 8}, {2, 16}, {4, 32}, {12, 64}};
+  for (int th = 1; th <= 2; th++) {
+    omega_pool_t *pool;
+    omega_cpu_ctx_t c = ctx_for(th, &pool);
+    for (size_t k = 0; k < sizeof hd / sizeof hd[0]; k++) {
+      const int heads = hd[k][0], d = hd[k][1];
+      const size_t T = off[n_seq], H = (size_t)heads * d;
+      float *qkv = rnd(T * 3 * H, 2), *got = rnd(T * H, 1), *want = rnd(T * H, 1);
+      omega__cpu_ops_fast.attention(&c, qkv, off, n_seq, heads, d, got);
+      omega__cpu_ops_ref.attention(NULL, qkv, off, n_seq, heads, d, want);
+      close_enough("attention", got, want, T * H, FP32_TOL);
+      free(qkv), free(got), free(want);
+    }
+    omega__pool_destroy(pool);
+  }
+}
+
+/* A sequence attends only to itself: changing another sequence's tokens changes nothing. */
+static void test_attention_isolation(void **state) {
+  (void)state;
+  const uint32_t off[3] = {0, 5, 12};
+  const int heads = 2, d = 8;
+  const size_t T = 12, H = 16;
+  float *qkv = rnd(T * 3 * H, 1), *a = rnd(T * H, 1), *b = rnd(T * H, 1);
+  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, a);
+  for (size_t i = 5 * 3 * H; i < T * 3 * H; i++)
+    qkv[i] = tu_randf(&rng);
+  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, b);
+  assert_memory_equal(a, b, 5 * H * sizeof *a);
+  free(qkv), free(a), free(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_linear), cmocka_unit_test(test_add_layernorm),
+                                     cmocka_unit_test(test_activation), cmocka_unit_test(test_attention),
+                                     cmocka_unit_test(test_attention_isolation)};
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

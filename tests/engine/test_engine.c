@@ -1,0 +1,247 @@
+/* The engine's synchronous and asynchronous paths: callbacks, waiting, many threads
+ * submitting at once (coalesced into shared batches), back-pressure, drain on close. */
+#include "testutil.h"
+
+#include "omega/omega.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMALL "--hidden 32 --layers 2 --heads 2 --intermediate 64 --max-seq-length 16 --seed 9"
+
+static char *model_dir;
+static const char *sentences[] = {"first sentence", "a second, longer sentence with more words in it", "",
+                                  "third", "the fourth sentence of the test set", "fifth!"};
+#define NS (sizeof sentences / sizeof sentences[0])
+static float ref[NS * 32];
+
+static omega_engine_t *open_engine(size_t max_batch, size_t queue_cap) {
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = 2;
+  o.max_batch = max_batch;
+  o.queue_capacity = queue_cap;
+  omega_engine_t *e;
+  if (omega_engine_open(model_dir, &o, &e))
+    fail_msg("%s", omega_errmsg());
+  return e;
+}
+
+static void texts_of(omega_text_t *t) {
+  for (size_t i = 0; i < NS; i++)
+    t[i] = (omega_text_t){sentences[i], strlen(sentences[i])};
+}
+
+static int setup(void **state) {
+  (void)state;
+  model_dir = tu_mkdtemp();
+  tu_genmodel(model_dir, SMALL);
+  omega_engine_t *e = open_engine(1, 0);
+  omega_text_t t[NS];
+  texts_of(t);
+  int rc = omega_engine_embed(e, t, NS, 0, ref);
+  omega_engine_close(e);
+  return rc;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  tu_rmtree(model_dir);
+  free(model_dir);
+  return 0;
+}
+
+static void assert_rows_close(const float *got, size_t first, size_t n) {
+  for (size_t i = 0; i < n * 32; i++)
+    assert_true(fabsf(got[i] - ref[first * 32 + i]) < 1e-5f);
+}
+
+static void test_info(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(32, 0);
+  omega_engine_info_t info;
+  omega_engine_info(e, &info);
+  assert_int_equal(info.dim, 32);
+  assert_int_equal(info.max_seq_length, 16);
+  assert_string_equal(info.pooling, "mean");
+  assert_string_equal(info.backend, "cpu");
+  assert_int_equal(info.normalize, 1);
+  assert_non_null(omega_engine_tokenizer(e));
+  omega_engine_close(e);
+}
+
+typedef struct {
+  atomic_int calls;
+  int status;
+  float rows[NS * 32];
+} cb_state_t;
+
+static void on_done(omega_job_t *job, void *user) {
+  cb_state_t *s = user;
+  size_t n, dim;
+  const float *v = omega_job_embeddings(job, &n, &dim);
+  s->status = omega_job_status(job);
+  if (s->status == 0)
+    memcpy(s->rows, v, n * dim * sizeof *v);
+  atomic_fetch_add(&s->calls, 1);
+}
+
+static void test_async_callback_and_wait(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(32, 0);
+  omega_text_t t[NS];
+  texts_of(t);
+  cb_state_t s = {0};
+  omega_job_t *job;
+  assert_int_equal(omega_engine_submit(e, t, NS, 0, on_done, &s, &job), 0);
+  assert_int_equal(omega_job_wait(job), 0);
+  size_t n, dim;
+  const float *v = omega_job_embeddings(job, &n, &dim);
+  assert_int_equal(n, NS);
+  assert_int_equal(dim, 32);
+  assert_rows_close(v, 0, NS);
+  assert_true(omega_job_tokens(job) >= 2 * NS);
+  omega_job_release(job);
+  /* callback only, no handle */
+  cb_state_t s2 = {0};
+  assert_int_equal(omega_engine_submit(e, t + 1, 2, 0, on_done, &s2, NULL), 0);
+  omega_engine_close(e); /* drains: the callback has run when close returns */
+  assert_int_equal(atomic_load(&s.calls), 1);
+  assert_int_equal(atomic_load(&s2.calls), 1);
+  assert_int_equal(s2.status, 0);
+  assert_rows_close(s2.rows, 1, 2);
+}
+
+static void test_empty_and_errors(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(32, 0);
+  omega_job_t *job;
+  assert_int_equal(omega_engine_submit(e, NULL, 0, 0, NULL, NULL, &job), 0);
+  assert_int_equal(omega_job_wait(job), 0);
+  omega_job_release(job);
+  /* input errors come back from submit, naming the input */
+  omega_text_t bad[2] = {{"fine", 4}, {"bad \xC3(", 6}};
+  assert_int_equal(omega_engine_submit(e, bad, 2, 0, NULL, NULL, &job), OMEGA_EUTF8);
+  assert_non_null(strstr(omega_errmsg(), "input 1"));
+  assert_int_equal(omega_engine_submit(e, bad, 2, OMEGA_TOK_UTF8_REPLACE, NULL, NULL, &job), 0);
+  assert_int_equal(omega_job_wait(job), 0);
+  omega_job_release(job);
+  omega_text_t lng = {"one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen", 0};
+  lng.len = strlen(lng.ptr);
+  float out[32];
+  assert_int_equal(omega_engine_embed(e, &lng, 1, OMEGA_EMBED_NO_TRUNCATE, out), OMEGA_ERANGE);
+  assert_non_null(strstr(omega_errmsg(), "max_seq_length 16"));
+  assert_int_equal(omega_engine_embed(e, &lng, 1, 0, out), 0); /* truncated by default */
+  omega_engine_close(e);
+}
+
+typedef struct {
+  omega_engine_t *e;
+  int id;
+  int failures;
+} worker_t;
+
+static void *submitter(void *arg) {
+  worker_t *w = arg;
+  omega_text_t t[NS];
+  texts_of(t);
+  for (int r = 0; r < 40; r++) {
+    size_t first = (size_t)(w->id + r) % NS, n = 1 + (size_t)(r % (int)(NS - first));
+    float out[NS * 32];
+    if (omega_engine_embed(w->e, t + first, n, 0, out) != 0) {
+      w->failures++;
+      continue;
+    }
+    for (size_t i = 0; i < n * 32; i++)
+      if (fabsf(out[i] - ref[first * 32 + i]) >= 1e-5f) {
+        w->failures++;
+        break;
+      }
+  }
+  return NULL;
+}
+
+static void test_concurrent_submitters(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(8, 0);
+  pthread_t th[8];
+  worker_t w[8];
+  for (int i = 0; i < 8; i++) {
+    w[i] = (worker_t){e, i, 0};
+    pthread_create(&th[i], NULL, submitter, &w[i]);
+  }
+  for (int i = 0; i < 8; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(w[i].failures, 0);
+  }
+  omega_engine_close(e);
+}
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int entered, release;
+} gate_t;
+
+/* Holds the batcher thread inside a completion callback so the queue cannot drain. */
+static void gate_cb(omega_job_t *job, void *user) {
+  (void)job;
+  gate_t *g = user;
+  pthread_mutex_lock(&g->mu);
+  g->entered = 1;
+  pthread_cond_broadcast(&g->cv);
+  while (!g->release)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void test_queue_capacity(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(1, 4);
+  omega_text_t t[NS];
+  texts_of(t);
+  omega_job_t *job, *queued;
+  assert_int_equal(omega_engine_submit(e, t, 5, 0, NULL, NULL, &job), OMEGA_EINVAL); /* more than capacity */
+  gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+  assert_int_equal(omega_engine_submit(e, t, 1, 0, gate_cb, &g, NULL), 0);
+  pthread_mutex_lock(&g.mu);
+  while (!g.entered)
+    pthread_cond_wait(&g.cv, &g.mu);
+  pthread_mutex_unlock(&g.mu);
+  assert_int_equal(omega_engine_submit(e, t, 4, 0, NULL, NULL, &queued), 0); /* fills the queue */
+  assert_int_equal(omega_engine_submit(e, t, 1, 0, NULL, NULL, &job), OMEGA_EAGAIN);
+  assert_non_null(strstr(omega_errmsg(), "queue full"));
+  pthread_mutex_lock(&g.mu);
+  g.release = 1;
+  pthread_cond_broadcast(&g.cv);
+  pthread_mutex_unlock(&g.mu);
+  assert_int_equal(omega_job_wait(queued), 0);
+  omega_job_release(queued);
+  assert_int_equal(omega_engine_submit(e, t, 4, 0, NULL, NULL, &job), 0); /* room again */
+  assert_int_equal(omega_job_wait(job), 0);
+  omega_job_release(job);
+  omega_engine_close(e);
+}
+
+static void test_open_errors(void **state) {
+  (void)state;
+  omega_engine_t *e = NULL;
+  assert_int_equal(omega_engine_open("/nonexistent/model", NULL, &e), OMEGA_ENOENT);
+  assert_null(e);
+  assert_non_null(strstr(omega_errmsg(), "/nonexistent/model"));
+  assert_string_equal(omega_strerror(OMEGA_ENOENT), "no such file or directory");
+  assert_string_equal(omega_err_name(OMEGA_EUTF8), "OMEGA_EUTF8");
+  assert_string_equal(omega_strerror(12345), "unknown error");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_info),          cmocka_unit_test(test_async_callback_and_wait),
+      cmocka_unit_test(test_empty_and_errors), cmocka_unit_test(test_concurrent_submitters),
+      cmocka_unit_test(test_queue_capacity), cmocka_unit_test(test_open_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
