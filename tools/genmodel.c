@@ -144,7 +144,20 @@ static uint16_t to_f16(float f) {
   return (uint16_t)h;
 }
 
-static int write_safetensors(const char *path, dtype_t dt, int bert_prefix, int with_position_ids, int max_pos) {
+/* Old BERT checkpoints name LayerNorm parameters gamma/beta. */
+static void legacy_ln_name(char *name, size_t cap) {
+  char *ln = strstr(name, "LayerNorm.");
+  if (!ln)
+    return;
+  char *leaf = ln + strlen("LayerNorm.");
+  if (strcmp(leaf, "weight") == 0)
+    snprintf(leaf, cap - (size_t)(leaf - name), "gamma");
+  else if (strcmp(leaf, "bias") == 0)
+    snprintf(leaf, cap - (size_t)(leaf - name), "beta");
+}
+
+static int write_safetensors(const char *path, dtype_t dt, int bert_prefix, int legacy_ln, int with_position_ids,
+                             int max_pos) {
   const char *dname = dt == DT_F32 ? "F32" : dt == DT_F16 ? "F16" : "BF16";
   const size_t es = dt == DT_F32 ? 4 : 2;
   json_t *h = json_object();
@@ -165,6 +178,8 @@ static int write_safetensors(const char *path, dtype_t dt, int bert_prefix, int 
     json_object_set_new(e, "data_offsets", offs);
     char name[160];
     snprintf(name, sizeof name, "%s%s", bert_prefix ? "bert." : "", t->name);
+    if (legacy_ln)
+      legacy_ln_name(name, sizeof name);
     json_object_set_new(h, name, e);
   }
   size_t pos_bytes = with_position_ids ? (size_t)max_pos * 8 : 0;
@@ -278,7 +293,7 @@ static void usage(FILE *f) {
         "                      [--seed S] [--dtype f32|f16|bf16] [--vocab FILE] [--cased]\n"
         "                      [--pooling mean|cls|max|mean_sqrt_len|weightedmean|lasttoken[,...]]\n"
         "                      [--no-normalize] [--act gelu|gelu_new|relu] [--std X] [--bert-prefix]\n"
-        "                      [--with-position-ids] [--no-pooler] [--no-modules]\n"
+        "                      [--with-position-ids] [--no-pooler] [--no-modules] [--legacy-layernorm-names]\n"
         "\n"
         "Writes a random-weight BERT sentence-embedding model (config.json, model.safetensors,\n"
         "vocab.txt, tokenizer.json, sentence-transformers modules) deterministic from --seed.\n"
@@ -325,12 +340,13 @@ int main(int argc, char **argv) {
       {"act", required_argument, 0, 'a'},          {"std", required_argument, 0, 'x'},
       {"bert-prefix", no_argument, 0, 'b'},        {"with-position-ids", no_argument, 0, 'i'},
       {"no-pooler", no_argument, 0, 'q'},          {"no-modules", no_argument, 0, 'm'},
+      {"legacy-layernorm-names", no_argument, 0, 'g'},
       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
   const char *out = NULL, *vocab_path = OMEGA_DEFAULT_VOCAB, *pooling = "mean", *act = "gelu";
   shape_t s = shapes[0].s;
   unsigned long long seed = 1;
   dtype_t dt = DT_F32;
-  int cased = 0, normalize = 1, bert_prefix = 0, pos_ids = 0, pooler = 1, modules = 1;
+  int cased = 0, normalize = 1, bert_prefix = 0, legacy_ln = 0, pos_ids = 0, pooler = 1, modules = 1;
   float std = 0.02f;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -375,6 +391,7 @@ int main(int argc, char **argv) {
     case 'i': pos_ids = 1; break;
     case 'q': pooler = 0; break;
     case 'm': modules = 0; break;
+    case 'g': legacy_ln = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -429,7 +446,7 @@ int main(int argc, char **argv) {
 
   char path[4096];
   int rc = omega__path_join(path, sizeof path, out, "model.safetensors") ||
-           write_safetensors(path, dt, bert_prefix, pos_ids, s.max_pos);
+           write_safetensors(path, dt, bert_prefix, legacy_ln, pos_ids, s.max_pos);
   json_t *cfg = json_pack("{s:[s], s:f, s:s, s:f, s:i, s:f, s:i, s:f, s:i, s:s, s:i, s:i, s:i, s:s, s:s, s:i, s:i}",
                           "architectures", "BertModel", "attention_probs_dropout_prob", 0.1, "hidden_act", act,
                           "hidden_dropout_prob", 0.1, "hidden_size", H, "initializer_range", 0.02,

@@ -125,7 +125,7 @@ static int job_tokenize(omega_engine_t *e, omega_job_t *j, const omega_text_t *t
       break;
     }
     if (iv.n > (size_t)e->max_len) {
-      rc = omega__seterr(OMEGA_ERANGE, "input %zu has %zu tokens, more than the model's max_seq_length %d", i, iv.n,
+      rc = omega__seterr(OMEGA_ERANGE, "input %zu: %zu tokens, more than the model's max_seq_length %d", i, iv.n,
                          e->max_len);
       break;
     }

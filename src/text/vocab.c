@@ -86,7 +86,9 @@ int omega__vocab_init(omega_vocab_t *v, uint32_t n_ids) {
   v->n_ids = n_ids;
   v->tok_off = malloc((n_ids ? n_ids : 1) * sizeof *v->tok_off);
   v->tok_len = calloc(n_ids ? n_ids : 1, sizeof *v->tok_len);
-  if (!v->tok_off || !v->tok_len || new_node(v) != 0 || edges_grow(v) != 0) {
+  v->arena_cap = 4096;
+  v->arena = malloc(v->arena_cap);
+  if (!v->tok_off || !v->tok_len || !v->arena || new_node(v) != 0 || edges_grow(v) != 0) {
     omega__vocab_free(v);
     return omega__seterr(OMEGA_ENOMEM, "vocabulary of %u tokens: out of memory", n_ids);
   }
@@ -109,7 +111,7 @@ int omega__vocab_set(omega_vocab_t *v, uint32_t id, const char *s, size_t len, i
   if (len > UINT32_MAX / 2 || v->arena_len + len > UINT32_MAX)
     return omega__seterr(OMEGA_ERANGE, "vocabulary too large");
   if (v->arena_len + len > v->arena_cap) {
-    size_t nc = v->arena_cap ? v->arena_cap : 4096;
+    size_t nc = v->arena_cap;
     while (nc < v->arena_len + len)
       nc *= 2;
     char *na = realloc(v->arena, nc);

@@ -192,6 +192,7 @@ static void test_checkpoint_layouts(void **state) {
     double min_cos; /* 0: bit-identical */
   } cases[] = {
       {"--bert-prefix --with-position-ids --no-pooler", 0},
+      {"--legacy-layernorm-names", 0},
       {"--dtype f16", 0.9999},
       {"--dtype bf16", 0.999},
   };

@@ -1,0 +1,151 @@
+/* Embedding throughput and latency of the Omega engine, shaped like the peers' harness
+ * (../shared/bench/peers/bench_ort.mjs): corpus lines in file order, batches of B sentences
+ * (one forward pass each), repeated; single-sentence latency percentiles; peak RSS.
+ *   bench_embed --model DIR --corpus FILE [--batches 32,128] [--latency-n 300] [--repeats 3]
+ *               [--limit N] [--threads 2] [--out FILE.json] */
+#include "bench_common.h"
+#include "omega/omega.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static omega_engine_t *open_engine(const char *model, int threads, size_t batch) {
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = threads;
+  o.max_batch = batch;
+  o.max_batch_tokens = batch * 1024;
+  omega_engine_t *e;
+  if (omega_engine_open(model, &o, &e)) {
+    fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
+    exit(1);
+  }
+  return e;
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {{"model", 1, 0, 'm'},     {"corpus", 1, 0, 'c'}, {"batches", 1, 0, 'b'},
+                                       {"latency-n", 1, 0, 'l'}, {"repeats", 1, 0, 'r'}, {"limit", 1, 0, 'n'},
+                                       {"threads", 1, 0, 't'},   {"out", 1, 0, 'o'},     {0, 0, 0, 0}};
+  const char *model = NULL, *corpus = NULL, *batches = "32,128", *out = NULL;
+  int lat_n = 300, repeats = 3, threads = 2;
+  size_t limit = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'm': model = optarg; break;
+    case 'c': corpus = optarg; break;
+    case 'b': batches = optarg; break;
+    case 'l': lat_n = atoi(optarg); break;
+    case 'r': repeats = atoi(optarg); break;
+    case 'n': limit = (size_t)atol(optarg); break;
+    case 't': threads = atoi(optarg); break;
+    case 'o': out = optarg; break;
+    default: fprintf(stderr, "see the header of bench/bench_embed.c\n"); return 2;
+    }
+  }
+  if (!model || !corpus || repeats < 1) {
+    fprintf(stderr, "usage: bench_embed --model DIR --corpus FILE [--batches 32,128] [--latency-n 300] "
+                    "[--repeats 3] [--limit N] [--threads 2] [--out FILE.json]\n");
+    return 2;
+  }
+  char *buf;
+  char **lines;
+  size_t *lens;
+  size_t n_all = bench_read_lines(corpus, 0, &buf, &lines, &lens);
+  size_t n = limit && limit < n_all ? limit : n_all;
+  omega_text_t *texts = malloc(n_all * sizeof *texts);
+  for (size_t i = 0; i < n_all; i++)
+    texts[i] = (omega_text_t){lines[i], lens[i]};
+
+  FILE *js = out ? fopen(out, "w") : NULL;
+  if (out && !js) {
+    perror(out);
+    return 1;
+  }
+  omega_engine_info_t info;
+  {
+    omega_engine_t *e = open_engine(model, threads, 1);
+    omega_engine_info(e, &info);
+    omega_engine_close(e);
+  }
+  float *emb = malloc(n_all * (size_t)info.dim * sizeof *emb);
+  printf("omega fp32 %s: hidden %d x %d layers, %d threads, %zu sentences\n", model, info.hidden_size,
+         info.num_layers, threads, n);
+  if (js)
+    fprintf(js, "{\"engine\": \"omega\", \"precision\": \"fp32\", \"threads\": %d, \"sentences\": %zu, \"throughput\": {",
+            threads, n);
+  int first = 1;
+  for (const char *p = batches; *p;) {
+    size_t B = (size_t)strtoul(p, (char **)&p, 10);
+    if (*p == ',')
+      p++;
+    if (!B)
+      continue;
+    omega_engine_t *e = open_engine(model, threads, B);
+    omega_engine_embed(e, texts, B < n ? B : n, 0, emb); /* warm-up */
+    double *rates = malloc((size_t)repeats * sizeof *rates);
+    for (int r = 0; r < repeats; r++) {
+      double t0 = bench_now();
+      for (size_t i = 0; i < n; i += B) {
+        size_t k = i + B <= n ? B : n - i;
+        if (omega_engine_embed(e, texts + i, k, 0, emb + i * (size_t)info.dim)) {
+          fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
+          return 1;
+        }
+      }
+      rates[r] = (double)n / (bench_now() - t0);
+    }
+    omega_engine_close(e);
+    double mn = rates[0], mx = rates[0];
+    for (int r = 1; r < repeats; r++) {
+      mn = rates[r] < mn ? rates[r] : mn;
+      mx = rates[r] > mx ? rates[r] : mx;
+    }
+    double med = bench_median(rates, (size_t)repeats);
+    printf("  batch %4zu: %8.1f sentences/s [%.1f-%.1f]\n", B, med, mn, mx);
+    if (js)
+      fprintf(js, "%s\"%zu\": {\"sent_per_s\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}", first ? "" : ", ", B,
+              med, mn, mx);
+    first = 0;
+    free(rates);
+  }
+  if (lat_n > 0) {
+    omega_engine_t *e = open_engine(model, threads, 1);
+    size_t m = (size_t)lat_n < n_all ? (size_t)lat_n : n_all;
+    double *lat = malloc(m * sizeof *lat), *p50 = malloc((size_t)repeats * sizeof *p50),
+           *p95 = malloc((size_t)repeats * sizeof *p95);
+    omega_engine_embed(e, texts, 1, 0, emb);
+    for (int r = 0; r < repeats; r++) {
+      for (size_t i = 0; i < m; i++) {
+        double t0 = bench_now();
+        omega_engine_embed(e, texts + i, 1, 0, emb);
+        lat[i] = (bench_now() - t0) * 1e3;
+      }
+      p95[r] = bench_percentile(lat, m, 95);
+      p50[r] = bench_percentile(lat, m, 50);
+    }
+    omega_engine_close(e);
+    double a = bench_median(p50, (size_t)repeats), b = bench_median(p95, (size_t)repeats);
+    printf("  1 sentence: p50 %.2f ms, p95 %.2f ms (%zu requests)\n", a, b, m);
+    if (js)
+      fprintf(js, "}, \"latency\": {\"p50_ms\": {\"median\": %.3f}, \"p95_ms\": {\"median\": %.3f}, \"n\": %zu", a, b, m);
+    free(lat);
+    free(p50);
+    free(p95);
+  }
+  long rss = bench_peak_rss_kb();
+  printf("  peak RSS %.1f MB\n", (double)rss / 1024.0);
+  if (js) {
+    fprintf(js, "}, \"peak_rss_mb\": %.1f}\n", (double)rss / 1024.0);
+    fclose(js);
+  }
+  free(emb);
+  free(texts);
+  free(lines);
+  free(lens);
+  free(buf);
+  return 0;
+}
