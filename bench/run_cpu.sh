@@ -64,8 +64,8 @@ for s in shapes:
     for e, c in summary[s].items():
         if e == "omega fp32" or not om:
             continue
-        ratios = [f"b32 x{om[0] / c[0]:.2f}" if c[0] else "", f"b128 x{om[1] / c[1]:.2f}" if c[1] else "",
-                  f"p95 x{om[3] / c[3]:.2f}" if c[3] else ""]
+        ratios = [f"b32 throughput x{om[0] / c[0]:.2f}" if c[0] else "", f"b128 throughput x{om[1] / c[1]:.2f}" if c[1] else "",
+                  f"p95 latency x{om[3] / c[3]:.2f} (lower is better)" if c[3] else ""]
         print(f"{s}: omega / {e}: " + ", ".join(x for x in ratios if x))
 json.dump({"date": str(datetime.date.today()), "cpu": cpu, "rows": [{"shape": s, "engine": e, **r} for s, e, r in rows]},
           open(os.path.join(out, "cpu.json"), "w"), indent=2)
