@@ -15,8 +15,9 @@ static omega_engine_t *open_engine(const char *model, int threads, size_t batch)
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = threads;
-  o.max_batch = batch;
-  o.max_batch_tokens = batch * 1024;
+  o.tuning.max_batch = batch;
+  o.tuning.max_batch_tokens = batch * 1024;
+  o.tuning.adaptive = 0;
   omega_engine_t *e;
   if (omega_engine_open(model, &o, &e)) {
     fprintf(stderr, "bench_embed: %s\n", omega_errmsg());

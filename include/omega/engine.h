@@ -1,6 +1,7 @@
 /* The embedding engine: a model folder in, sentence embeddings out, synchronously or
  * asynchronously (the C form of "maybe-async": a caller may block on a job or take a
- * completion callback). Concurrent submissions are coalesced into batches. */
+ * completion callback). Concurrent submissions are coalesced into batches by an adaptive
+ * batcher that steers the batch ceiling by measured p95 latency against a target. */
 #ifndef OMEGA_ENGINE_H
 #define OMEGA_ENGINE_H
 
@@ -16,11 +17,19 @@ extern "C" {
 typedef struct omega_engine omega_engine_t;
 typedef struct omega_job omega_job_t;
 
+/* Settings that can change while the engine runs (omega_engine_tune). */
 typedef struct {
-  int threads;             /* CPU threads; 0 = every online CPU */
-  size_t max_batch;        /* sequences per forward pass (default 32) */
-  size_t max_batch_tokens; /* tokens per forward pass (default 16384) */
-  size_t queue_capacity;   /* sequences waiting at most; past it submit fails with OMEGA_EAGAIN (0 = unbounded) */
+  size_t max_batch;           /* upper bound of sequences per forward pass (default 32) */
+  size_t max_batch_tokens;    /* tokens per forward pass (default 16384) */
+  unsigned batch_window_ms;   /* wait this long for more work before a batch below the ceiling (default 0) */
+  int adaptive;               /* steer the ceiling by p95 latency (default 1) */
+  unsigned target_latency_ms; /* the p95 target of the controller (default 100) */
+  size_t queue_capacity;      /* sequences waiting at most; past it OMEGA_EAGAIN (0 = unbounded) */
+} omega_engine_tuning_t;
+
+typedef struct {
+  int threads; /* CPU threads; 0 = every online CPU */
+  omega_engine_tuning_t tuning;
 } omega_engine_opts_t;
 
 typedef struct {
@@ -47,6 +56,10 @@ typedef struct {
 enum {
   /* Fail with OMEGA_ERANGE instead of truncating a text longer than max_seq_length. */
   OMEGA_EMBED_NO_TRUNCATE = 1u << 8,
+  /* L2-normalise the output even when the model has no Normalize module. */
+  OMEGA_EMBED_NORMALIZE = 1u << 9,
+  /* Return the pooled output without normalising, even when the model has a Normalize module. */
+  OMEGA_EMBED_NO_NORMALIZE = 1u << 10,
 };
 
 void omega_engine_opts_init(omega_engine_opts_t *o);
@@ -55,6 +68,8 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
 void omega_engine_close(omega_engine_t *e);
 void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info);
 const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e);
+/* Change the tuning while running; invalid values (zero batch sizes) give OMEGA_EINVAL. */
+int omega_engine_tune(omega_engine_t *e, const omega_engine_tuning_t *t);
 
 /* Embed n texts into out[n * dim] (row-major), blocking until done. */
 int omega_engine_embed(omega_engine_t *e, const omega_text_t *texts, size_t n, unsigned flags, float *out);
@@ -63,22 +78,67 @@ int omega_engine_embed(omega_engine_t *e, const omega_text_t *texts, size_t n, u
  * the job is valid for the duration of the call. Must not block for long. */
 typedef void (*omega_job_cb)(omega_job_t *job, void *user);
 
-/* Submit n texts (tokenized now, in the caller's thread; the texts need not outlive the
- * call). cb may be NULL. If job_out is not NULL the caller owns a reference and must
- * call omega_job_release. Errors in the input (invalid UTF-8, too long with
- * OMEGA_EMBED_NO_TRUNCATE) and a full queue (OMEGA_EAGAIN) are returned here and no
- * callback runs. */
+/* One request: either texts (tokenized at submission, in the caller's thread; they need
+ * not outlive the call) or pre-tokenized input ids (used as the model's input as they
+ * are, special tokens included). */
+typedef struct {
+  const omega_text_t *texts;
+  const int32_t *const *ids;
+  const size_t *id_lens;
+  size_t n;
+  unsigned flags;
+  unsigned timeout_ms; /* 0: none. Past it, unstarted work is dropped and the job fails with OMEGA_ETIMEDOUT */
+} omega_request_t;
+
+/* Submit a request. cb may be NULL. If job_out is not NULL the caller owns a reference and
+ * must call omega_job_release. Errors in the input (invalid UTF-8, an id outside the
+ * vocabulary, too long with OMEGA_EMBED_NO_TRUNCATE) and a full queue (OMEGA_EAGAIN) are
+ * returned here, naming the input ("input 3: ..."), and no callback runs. */
+int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *req, omega_job_cb cb, void *user,
+                                omega_job_t **job_out);
+/* Texts only, no deadline. */
 int omega_engine_submit(omega_engine_t *e, const omega_text_t *texts, size_t n, unsigned flags, omega_job_cb cb,
                         void *user, omega_job_t **job_out);
 /* Block until the job completes; returns its status (0 or an OMEGA_E* code). */
 int omega_job_wait(omega_job_t *job);
 /* Status of a completed job; OMEGA_EAGAIN while it is still pending. */
 int omega_job_status(const omega_job_t *job);
+/* Drop the job's work that has not started; it completes with OMEGA_ECANCELED. */
+void omega_job_cancel(omega_job_t *job);
 /* Embeddings of a completed job: n rows of dim floats. Valid until the job is released. */
 const float *omega_job_embeddings(const omega_job_t *job, size_t *n, size_t *dim);
-/* Number of tokens the job's texts were encoded to (after truncation). */
+/* Number of tokens the job's inputs were encoded to (after truncation). */
 size_t omega_job_tokens(const omega_job_t *job);
+/* Token ids of input i (special tokens included), valid until the job is released. */
+const int32_t *omega_job_ids(const omega_job_t *job, size_t i, size_t *len);
+/* Time from submission to the start of the job's first batch, and the summed run time of
+ * the batches it was in, in milliseconds. */
+void omega_job_timing(const omega_job_t *job, double *queue_ms, double *infer_ms);
+/* The backend that served the job: "cpu", "gpu", or "fallback" (CPU after a GPU failure). */
+const char *omega_job_route(const omega_job_t *job);
 void omega_job_release(omega_job_t *job);
+
+/* A snapshot of the batcher. */
+typedef struct {
+  size_t queued_seqs, queued_jobs, inflight_seqs;
+  size_t batch_ceiling;
+  double p95_ms; /* latency window of the controller (0 until it has samples) */
+  unsigned long long batches, sequences, tokens;
+  unsigned long long jobs_ok, jobs_failed, jobs_timed_out, jobs_canceled;
+  unsigned long long jobs_sync, jobs_async; /* waited on vs completed by callback only */
+  unsigned long long ceiling_up, ceiling_down;
+} omega_engine_stats_t;
+void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t *st);
+
+/* Observer of every batch run (called from the batcher thread). */
+typedef struct {
+  size_t n_seq, tokens;
+  double infer_ms;
+  const char *route;
+  int status;
+} omega_batch_info_t;
+typedef void (*omega_batch_observer_fn)(const omega_batch_info_t *b, void *user);
+void omega_engine_set_observer(omega_engine_t *e, omega_batch_observer_fn fn, void *user);
 
 #ifdef __cplusplus
 }

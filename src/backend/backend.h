@@ -21,8 +21,8 @@ typedef struct {
 typedef struct omega_backend omega_backend_t;
 struct omega_backend {
   const char *name;
-  /* Encode a batch into out[n_seq, model->dim]: pooled, and normalised when the model
-   * has a Normalize module. Not reentrant: one batch at a time per backend instance. */
+  /* Encode a batch into out[n_seq, model->dim]: pooled, not normalised (the engine
+   * normalises per request). Not reentrant: one batch at a time per backend instance. */
   int (*encode)(omega_backend_t *b, const omega_batch_t *batch, float *out);
   void (*destroy)(omega_backend_t *b);
 };

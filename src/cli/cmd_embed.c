@@ -178,7 +178,7 @@ int omega_cmd_embed(int argc, char **argv) {
   }
   omega_engine_opts_t eo;
   omega_engine_opts_init(&eo);
-  eo.max_batch = batch;
+  eo.tuning.max_batch = batch;
   eo.threads = (int)threads;
   omega_engine_t *eng;
   int rc = omega_engine_open(model, &eo, &eng);

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SMALL "--hidden 32 --layers 2 --heads 2 --intermediate 64 --max-seq-length 16 --seed 9"
 
@@ -22,8 +23,8 @@ static omega_engine_t *open_engine(size_t max_batch, size_t queue_cap) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = 2;
-  o.max_batch = max_batch;
-  o.queue_capacity = queue_cap;
+  o.tuning.max_batch = max_batch;
+  o.tuning.queue_capacity = queue_cap;
   omega_engine_t *e;
   if (omega_engine_open(model_dir, &o, &e))
     fail_msg("%s", omega_errmsg());
@@ -226,6 +227,158 @@ static void test_queue_capacity(void **state) {
   omega_engine_close(e);
 }
 
+/* Pre-tokenized input ids: the same ids as the texts give the same embeddings. */
+static void test_token_id_input(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(32, 0);
+  omega_text_t t[2] = {{sentences[0], strlen(sentences[0])}, {sentences[1], strlen(sentences[1])}};
+  omega_job_t *job;
+  assert_int_equal(omega_engine_submit(e, t, 2, 0, NULL, NULL, &job), 0);
+  assert_int_equal(omega_job_wait(job), 0);
+  size_t l0, l1;
+  const int32_t *ids[2] = {omega_job_ids(job, 0, &l0), omega_job_ids(job, 1, &l1)};
+  size_t lens[2] = {l0, l1};
+  assert_int_equal(ids[0][0], 101);
+  assert_null(omega_job_ids(job, 2, &l0));
+  omega_request_t r = {.ids = ids, .id_lens = lens, .n = 2};
+  omega_job_t *j2;
+  assert_int_equal(omega_engine_submit_request(e, &r, NULL, NULL, &j2), 0);
+  assert_int_equal(omega_job_wait(j2), 0);
+  assert_rows_close(omega_job_embeddings(j2, NULL, NULL), 0, 2);
+  omega_job_release(j2);
+  omega_job_release(job);
+  const int32_t bad_ids[3] = {101, 999999, 102};
+  const int32_t *bp = bad_ids;
+  size_t bl = 3;
+  omega_request_t bad = {.ids = &bp, .id_lens = &bl, .n = 1};
+  assert_int_equal(omega_engine_submit_request(e, &bad, NULL, NULL, &j2), OMEGA_EINVAL);
+  assert_non_null(strstr(omega_errmsg(), "999999"));
+  bl = 0;
+  assert_int_equal(omega_engine_submit_request(e, &bad, NULL, NULL, &j2), OMEGA_EINVAL);
+  omega_engine_close(e);
+}
+
+static double row_norm(const float *v) {
+  double s = 0;
+  for (int i = 0; i < 32; i++)
+    s += (double)v[i] * v[i];
+  return sqrt(s);
+}
+
+static void test_normalize_flags(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(32, 0);
+  omega_text_t t = {sentences[0], strlen(sentences[0])};
+  float norm[32], raw[32];
+  assert_int_equal(omega_engine_embed(e, &t, 1, 0, norm), 0);
+  assert_int_equal(omega_engine_embed(e, &t, 1, OMEGA_EMBED_NO_NORMALIZE, raw), 0);
+  assert_true(fabs(row_norm(norm) - 1.0) < 1e-5);
+  assert_true(fabs(row_norm(raw) - 1.0) > 1e-3);
+  double n = row_norm(raw);
+  for (int i = 0; i < 32; i++)
+    assert_true(fabsf(raw[i] / (float)n - norm[i]) < 1e-5f);
+  omega_engine_close(e);
+}
+
+/* Work that cannot start before its deadline is dropped; a canceled job completes with
+ * OMEGA_ECANCELED; both free their queue slots. */
+static void test_deadline_and_cancel(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(1, 0);
+  omega_text_t t[NS];
+  texts_of(t);
+  gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+  assert_int_equal(omega_engine_submit(e, t, 1, 0, gate_cb, &g, NULL), 0);
+  pthread_mutex_lock(&g.mu);
+  while (!g.entered)
+    pthread_cond_wait(&g.cv, &g.mu);
+  pthread_mutex_unlock(&g.mu);
+  omega_request_t r = {.texts = t, .n = 3, .timeout_ms = 1};
+  omega_job_t *late, *canceled, *fine;
+  assert_int_equal(omega_engine_submit_request(e, &r, NULL, NULL, &late), 0);
+  assert_int_equal(omega_engine_submit(e, t, 3, 0, NULL, NULL, &canceled), 0);
+  assert_int_equal(omega_engine_submit(e, t, 2, 0, NULL, NULL, &fine), 0);
+  omega_job_cancel(canceled);
+  omega_engine_stats_t st;
+  omega_engine_stats(e, &st);
+  assert_int_equal(st.queued_seqs, 8);
+  assert_int_equal(st.queued_jobs, 3);
+  usleep(20000);
+  pthread_mutex_lock(&g.mu);
+  g.release = 1;
+  pthread_cond_broadcast(&g.cv);
+  pthread_mutex_unlock(&g.mu);
+  assert_int_equal(omega_job_wait(late), OMEGA_ETIMEDOUT);
+  assert_int_equal(omega_job_wait(canceled), OMEGA_ECANCELED);
+  assert_int_equal(omega_job_wait(fine), 0);
+  assert_rows_close(omega_job_embeddings(fine, NULL, NULL), 0, 2);
+  omega_engine_stats(e, &st);
+  assert_int_equal(st.queued_seqs, 0);
+  assert_int_equal(st.jobs_timed_out, 1);
+  assert_int_equal(st.jobs_canceled, 1);
+  assert_int_equal(st.sequences, 3); /* gate 1 + fine 2: nothing of the dropped jobs ran */
+  omega_job_release(late);
+  omega_job_release(canceled);
+  omega_job_release(fine);
+  omega_engine_close(e);
+}
+
+typedef struct {
+  atomic_int batches;
+  atomic_int max_seq;
+} obs_t;
+
+static void observe(const omega_batch_info_t *b, void *user) {
+  obs_t *o = user;
+  atomic_fetch_add(&o->batches, 1);
+  if ((int)b->n_seq > atomic_load(&o->max_seq))
+    atomic_store(&o->max_seq, (int)b->n_seq);
+  assert_true(b->tokens >= 2 * b->n_seq);
+  assert_string_equal(b->route, "cpu");
+}
+
+/* Concurrent submissions share batches; the ceiling (and a retune) bound them. */
+static void test_coalescing_and_tune(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(4, 0);
+  obs_t o = {0};
+  omega_engine_set_observer(e, observe, &o);
+  omega_text_t t[NS];
+  texts_of(t);
+  gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+  assert_int_equal(omega_engine_submit(e, t, 1, 0, gate_cb, &g, NULL), 0);
+  pthread_mutex_lock(&g.mu);
+  while (!g.entered)
+    pthread_cond_wait(&g.cv, &g.mu);
+  pthread_mutex_unlock(&g.mu);
+  omega_job_t *jobs[6];
+  for (int i = 0; i < 6; i++) /* 6 one-sentence jobs queue behind the gate */
+    assert_int_equal(omega_engine_submit(e, t + i, 1, 0, NULL, NULL, &jobs[i]), 0);
+  pthread_mutex_lock(&g.mu);
+  g.release = 1;
+  pthread_cond_broadcast(&g.cv);
+  pthread_mutex_unlock(&g.mu);
+  for (int i = 0; i < 6; i++) {
+    assert_int_equal(omega_job_wait(jobs[i]), 0);
+    assert_rows_close(omega_job_embeddings(jobs[i], NULL, NULL), (size_t)i, 1);
+    double q, inf;
+    omega_job_timing(jobs[i], &q, &inf);
+    assert_true(q >= 0 && inf > 0);
+    assert_string_equal(omega_job_route(jobs[i]), "cpu");
+    omega_job_release(jobs[i]);
+  }
+  assert_int_equal(atomic_load(&o.max_seq), 4);   /* coalesced up to the ceiling */
+  assert_int_equal(atomic_load(&o.batches), 1 + 2); /* the gate, then 4 + 2 */
+  omega_engine_tuning_t tu = {.max_batch = 2, .max_batch_tokens = 4096, .adaptive = 0, .target_latency_ms = 50};
+  assert_int_equal(omega_engine_tune(e, &tu), 0);
+  omega_engine_stats_t st;
+  omega_engine_stats(e, &st);
+  assert_int_equal(st.batch_ceiling, 2);
+  tu.max_batch = 0;
+  assert_int_equal(omega_engine_tune(e, &tu), OMEGA_EINVAL);
+  omega_engine_close(e);
+}
+
 static void test_open_errors(void **state) {
   (void)state;
   omega_engine_t *e = NULL;
@@ -242,6 +395,8 @@ int main(void) {
       cmocka_unit_test(test_info),          cmocka_unit_test(test_async_callback_and_wait),
       cmocka_unit_test(test_empty_and_errors), cmocka_unit_test(test_concurrent_submitters),
       cmocka_unit_test(test_queue_capacity), cmocka_unit_test(test_open_errors),
+      cmocka_unit_test(test_token_id_input), cmocka_unit_test(test_normalize_flags),
+      cmocka_unit_test(test_deadline_and_cancel), cmocka_unit_test(test_coalescing_and_tune),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -31,7 +31,7 @@ static float *engine_embed(const char *dir, size_t *dim, size_t max_batch) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = 2;
-  o.max_batch = max_batch;
+  o.tuning.max_batch = max_batch;
   omega_engine_t *e;
   if (omega_engine_open(dir, &o, &e))
     fail_msg("open %s: %s", dir, omega_errmsg());

@@ -14,7 +14,7 @@ typedef struct {
 
 static int cpu_encode(omega_backend_t *b, const omega_batch_t *batch, float *out) {
   cpu_backend_t *cb = (cpu_backend_t *)b;
-  return omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, batch, out);
+  return omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, batch, 0, out);
 }
 
 static void cpu_destroy(omega_backend_t *b) {

@@ -147,11 +147,11 @@ void omega__pool_and_normalize(const float *x, size_t H, const uint32_t *offsets
 }
 
 int omega__encoder_run(const omega_model_t *m, const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c,
-                       omega_encoder_ws_t *ws, const omega_batch_t *b, float *out) {
+                       omega_encoder_ws_t *ws, const omega_batch_t *b, int normalize, float *out) {
   int rc = omega__encoder_hidden(m, ops, c, ws, b);
   if (rc)
     return rc;
-  omega__pool_and_normalize(ws->x, (size_t)m->cfg.hidden_size, b->offsets, b->n_seq, m->st.pooling,
-                            m->st.normalize, out);
+  omega__pool_and_normalize(ws->x, (size_t)m->cfg.hidden_size, b->offsets, b->n_seq, m->st.pooling, normalize,
+                            out);
   return 0;
 }

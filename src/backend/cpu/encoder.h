@@ -13,9 +13,9 @@ typedef struct {
 
 /* Check a batch against the model (ids in the vocabulary, lengths within the positions). */
 int omega__encoder_check(const omega_model_t *m, const omega_batch_t *batch);
-/* Full forward + pooling + normalisation into out[n_seq, m->dim]. */
+/* Full forward + pooling into out[n_seq, m->dim], L2-normalised when `normalize`. */
 int omega__encoder_run(const omega_model_t *m, const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c,
-                       omega_encoder_ws_t *ws, const omega_batch_t *batch, float *out);
+                       omega_encoder_ws_t *ws, const omega_batch_t *batch, int normalize, float *out);
 /* Hidden states only: x[T, H] after the last layer (for tests and pooling). */
 int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c,
                           omega_encoder_ws_t *ws, const omega_batch_t *batch);
