@@ -111,9 +111,9 @@ const float *omega_job_embeddings(const omega_job_t *job, size_t *n, size_t *dim
 size_t omega_job_tokens(const omega_job_t *job);
 /* Token ids of input i (special tokens included), valid until the job is released. */
 const int32_t *omega_job_ids(const omega_job_t *job, size_t i, size_t *len);
-/* Time from submission to the start of the job's first batch, and the summed run time of
- * the batches it was in, in milliseconds. */
-void omega_job_timing(const omega_job_t *job, double *queue_ms, double *infer_ms);
+/* Milliseconds spent tokenizing at submission, waiting from submission to the job's first
+ * batch, and running the batches it was in (summed). Any pointer may be NULL. */
+void omega_job_timing(const omega_job_t *job, double *tokenize_ms, double *queue_ms, double *infer_ms);
 /* The backend that served the job: "cpu", "gpu", or "fallback" (CPU after a GPU failure). */
 const char *omega_job_route(const omega_job_t *job);
 void omega_job_release(omega_job_t *job);

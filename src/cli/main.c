@@ -11,9 +11,11 @@ static void usage(FILE *f) {
   fputs("usage: omega <command> [options]\n"
         "\n"
         "Commands:\n"
+        "  serve       the HTTP server (TEI and OpenAI embeddings, metrics, health, HMAC /invoke)\n"
         "  embed       embed text lines with a model folder (jsonl or float32 output)\n"
         "  tokenize    print token ids of text lines, exactly as HuggingFace tokenizers\n"
         "  model info  describe a model folder\n"
+        "  config      print every setting and its effective value (--markdown: the README table)\n"
         "  version     print the version\n"
         "\n"
         "Run `omega <command> --help` for the options of a command.\n"
@@ -35,6 +37,10 @@ int main(int argc, char **argv) {
     return omega_cmd_embed(argc - 1, argv + 1);
   if (strcmp(cmd, "model") == 0)
     return omega_cmd_model(argc - 1, argv + 1);
+  if (strcmp(cmd, "serve") == 0)
+    return omega_cmd_serve(argc - 1, argv + 1);
+  if (strcmp(cmd, "config") == 0)
+    return omega_cmd_config(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("omega %s\n", OMEGA_VERSION);
     return OMEGA_EXIT_OK;

@@ -31,7 +31,7 @@ struct omega_job {
   int err;          /* first failure (batcher thread) */
   atomic_int canceled;
   int64_t submit_ns, deadline_ns, first_start_ns;
-  double infer_ms;
+  double tokenize_ms, infer_ms;
   const char *route;
   float *out;
   bool own_out;
@@ -146,7 +146,9 @@ const int32_t *omega_job_ids(const omega_job_t *j, size_t i, size_t *len) {
   return j->ids + j->offsets[i];
 }
 
-void omega_job_timing(const omega_job_t *j, double *queue_ms, double *infer_ms) {
+void omega_job_timing(const omega_job_t *j, double *tokenize_ms, double *queue_ms, double *infer_ms) {
+  if (tokenize_ms)
+    *tokenize_ms = j->tokenize_ms;
   if (queue_ms)
     *queue_ms = j->first_start_ns ? (double)(j->first_start_ns - j->submit_ns) / 1e6 : 0;
   if (infer_ms)
@@ -273,6 +275,7 @@ int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *r, ome
   j->out = malloc((r->n ? r->n : 1) * j->dim * sizeof *j->out);
   j->own_out = true;
   int rc = (!j->offsets || !j->out) ? omega__seterr(OMEGA_ENOMEM, "out of memory") : job_fill(e, j, r);
+  j->tokenize_ms = (double)(now_ns() - j->submit_ns) / 1e6;
   pthread_mutex_lock(&e->mu);
   if (rc == 0 && e->stop)
     rc = omega__seterr(OMEGA_ESHUTDOWN, "the engine is shutting down");

@@ -1,0 +1,42 @@
+/* Counters, gauges and histograms with labels, and their Prometheus text exposition
+ * (format 0.0.4). The registry is the one source of the numbers /metrics and
+ * /accel/health show. Hot paths keep a series pointer and update it lock-free. */
+#ifndef OMEGA_METRICS_METRICS_H
+#define OMEGA_METRICS_METRICS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum { OMEGA_METRIC_COUNTER, OMEGA_METRIC_GAUGE, OMEGA_METRIC_HISTOGRAM } omega_metric_type_t;
+
+typedef struct omega_metrics omega_metrics_t;
+typedef struct omega_family omega_family_t;
+typedef struct omega_series omega_series_t;
+
+int omega_metrics_create(omega_metrics_t **out);
+void omega_metrics_free(omega_metrics_t *m);
+
+/* Register a family. label_names: up to 3 names, NULL-terminated (NULL: no labels).
+ * buckets: upper bounds for histograms (ascending), n_buckets of them; +Inf is implied. */
+omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const char *help, omega_metric_type_t type,
+                                     const char *const *label_names, const double *buckets, size_t n_buckets);
+/* The series of a family for label values (as many as the family has label names);
+ * created on first use, stable afterwards. */
+omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, const char *v3);
+
+void omega_series_add(omega_series_t *s, double v); /* counters and gauges */
+void omega_series_set(omega_series_t *s, double v); /* gauges */
+void omega_series_observe(omega_series_t *s, double v); /* histograms */
+double omega_series_value(const omega_series_t *s);     /* counter/gauge value; histogram count */
+double omega_series_sum(const omega_series_t *s);       /* histogram sum */
+/* Quantile estimate from histogram buckets (linear within a bucket). */
+double omega_series_quantile(const omega_series_t *s, double q);
+
+/* Called before every exposition to refresh gauges that are sampled (RSS, queue depth). */
+typedef void (*omega_collect_fn)(void *user);
+void omega_metrics_on_collect(omega_metrics_t *m, omega_collect_fn fn, void *user);
+void omega_metrics_collect(omega_metrics_t *m);
+/* Prometheus text format into f (runs the collect hooks first). */
+void omega_metrics_write(omega_metrics_t *m, FILE *f);
+
+#endif

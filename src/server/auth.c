@@ -1,0 +1,254 @@
+#include "server/auth.h"
+
+#include "core/error_internal.h"
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONCE_MAX 64
+
+typedef struct {
+  char nonce[NONCE_MAX + 1];
+  int64_t expires;
+  int32_t next; /* hash chain */
+} entry_t;
+
+struct omega_auth {
+  pthread_mutex_t mu;
+  unsigned char *secret;
+  size_t secret_len;
+  /* nonce cache: a FIFO ring ordered by expiry plus hash chains */
+  entry_t *ring;
+  size_t cap, head, count;
+  int32_t *buckets;
+  size_t n_buckets;
+};
+
+int omega__auth_create(size_t cap, omega_auth_t **out) {
+  omega_auth_t *a = calloc(1, sizeof *a);
+  if (!a)
+    return omega__seterr(OMEGA_ENOMEM, "auth: out of memory");
+  a->cap = cap;
+  a->n_buckets = 16;
+  while (a->n_buckets < cap)
+    a->n_buckets *= 2;
+  a->ring = calloc(cap, sizeof *a->ring);
+  a->buckets = malloc(a->n_buckets * sizeof *a->buckets);
+  if (!a->ring || !a->buckets) {
+    omega__auth_free(a);
+    return omega__seterr(OMEGA_ENOMEM, "auth: cannot allocate a nonce cache of %zu", cap);
+  }
+  memset(a->buckets, 0xFF, a->n_buckets * sizeof *a->buckets);
+  pthread_mutex_init(&a->mu, NULL);
+  *out = a;
+  return 0;
+}
+
+void omega__auth_free(omega_auth_t *a) {
+  if (!a)
+    return;
+  if (a->secret) {
+    OPENSSL_cleanse(a->secret, a->secret_len);
+    free(a->secret);
+  }
+  free(a->ring);
+  free(a->buckets);
+  pthread_mutex_destroy(&a->mu);
+  free(a);
+}
+
+void omega__auth_set_secret(omega_auth_t *a, const char *secret, size_t len) {
+  unsigned char *copy = len ? malloc(len) : NULL;
+  if (copy)
+    memcpy(copy, secret, len);
+  pthread_mutex_lock(&a->mu);
+  if (a->secret) {
+    OPENSSL_cleanse(a->secret, a->secret_len);
+    free(a->secret);
+  }
+  a->secret = copy;
+  a->secret_len = copy ? len : 0;
+  pthread_mutex_unlock(&a->mu);
+}
+
+int omega__auth_has_secret(omega_auth_t *a) {
+  pthread_mutex_lock(&a->mu);
+  int has = a->secret_len > 0;
+  pthread_mutex_unlock(&a->mu);
+  return has;
+}
+
+static size_t hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (size_t)h;
+}
+
+/* Drop expired entries from the head of the ring (lock held). */
+static void expire(omega_auth_t *a, int64_t now) {
+  while (a->count) {
+    entry_t *e = &a->ring[a->head];
+    if (e->expires > now)
+      break;
+    int32_t *p = &a->buckets[hash(e->nonce) & (a->n_buckets - 1)];
+    while (*p != (int32_t)a->head)
+      p = &a->ring[*p].next;
+    *p = e->next;
+    a->head = (a->head + 1) % a->cap;
+    a->count--;
+  }
+}
+
+/* 0: new and remembered; 1: replay; -1: cache full (lock held). */
+static int remember(omega_auth_t *a, const char *nonce, int64_t now, int64_t ttl) {
+  expire(a, now);
+  size_t b = hash(nonce) & (a->n_buckets - 1);
+  for (int32_t i = a->buckets[b]; i >= 0; i = a->ring[i].next)
+    if (strcmp(a->ring[i].nonce, nonce) == 0)
+      return 1;
+  if (a->count == a->cap)
+    return -1;
+  size_t slot = (a->head + a->count) % a->cap;
+  entry_t *e = &a->ring[slot];
+  snprintf(e->nonce, sizeof e->nonce, "%s", nonce);
+  e->expires = now + ttl;
+  e->next = a->buckets[b];
+  a->buckets[b] = (int32_t)slot;
+  a->count++;
+  return 0;
+}
+
+static void hex(const unsigned char *in, size_t n, char *out) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = d[in[i] >> 4];
+    out[2 * i + 1] = d[in[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+static void mac(const unsigned char *key, size_t key_len, const char *ts, const char *nonce, const char *method,
+                const char *path, const void *body, size_t body_len, unsigned char out[32]) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  char body_hex[2 * SHA256_DIGEST_LENGTH + 1];
+  SHA256(body_len ? body : (const void *)"", body_len, digest);
+  hex(digest, sizeof digest, body_hex);
+  size_t n = strlen(ts) + strlen(nonce) + strlen(method) + strlen(path) + sizeof body_hex + 8;
+  char *msg = malloc(n);
+  int len = snprintf(msg, n, "%s\n%s\n%s\n%s\n%s", ts, nonce, method, path, body_hex);
+  unsigned int out_len = 32;
+  HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, (size_t)len, out, &out_len);
+  free(msg);
+}
+
+void omega__auth_sign(const char *secret, size_t secret_len, const char *ts, const char *nonce, const char *method,
+                      const char *path, const void *body, size_t body_len, char out[68]) {
+  unsigned char m[32];
+  mac((const unsigned char *)secret, secret_len, ts, nonce, method, path, body, body_len, m);
+  memcpy(out, "v1=", 3);
+  hex(m, 32, out + 3);
+}
+
+static bool valid_nonce(const char *n) {
+  size_t len = strlen(n);
+  if (len < 16 || len > NONCE_MAX)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    char c = n[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  }
+  return true;
+}
+
+static int unhex(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const char *nonce, const char *sig,
+                                       const char *method, const char *path, const void *body, size_t body_len,
+                                       int64_t now, int64_t window) {
+  pthread_mutex_lock(&a->mu);
+  size_t klen = a->secret_len;
+  unsigned char key[1024];
+  if (klen > sizeof key)
+    klen = sizeof key;
+  if (klen)
+    memcpy(key, a->secret, klen);
+  pthread_mutex_unlock(&a->mu);
+  omega_auth_result_t r = OMEGA_AUTH_OK;
+  if (!klen)
+    return OMEGA_AUTH_NO_SECRET;
+  if (!ts || !nonce || !sig) {
+    r = OMEGA_AUTH_MISSING;
+    goto out;
+  }
+  char *end;
+  long long t = strtoll(ts, &end, 10);
+  unsigned char want[32];
+  if (!*ts || *end || !valid_nonce(nonce) || strncmp(sig, "v1=", 3) != 0 || strlen(sig) != 3 + 64) {
+    r = OMEGA_AUTH_MALFORMED;
+    goto out;
+  }
+  for (int i = 0; i < 32; i++) {
+    int hi = unhex(sig[3 + 2 * i]), lo = unhex(sig[4 + 2 * i]);
+    if (hi < 0 || lo < 0) {
+      r = OMEGA_AUTH_MALFORMED;
+      goto out;
+    }
+    want[i] = (unsigned char)(hi << 4 | lo);
+  }
+  if (t < now - window || t > now + window) {
+    r = OMEGA_AUTH_EXPIRED;
+    goto out;
+  }
+  unsigned char got[32];
+  mac(key, klen, ts, nonce, method, path, body, body_len, got);
+  if (CRYPTO_memcmp(got, want, 32) != 0) {
+    r = OMEGA_AUTH_BAD_SIGNATURE;
+    goto out;
+  }
+  /* only authentic requests reach the nonce cache, so it cannot be flooded by forgeries */
+  pthread_mutex_lock(&a->mu);
+  int seen = remember(a, nonce, now, 2 * window + 1);
+  pthread_mutex_unlock(&a->mu);
+  r = seen > 0 ? OMEGA_AUTH_REPLAY : seen < 0 ? OMEGA_AUTH_CACHE_FULL : OMEGA_AUTH_OK;
+out:
+  OPENSSL_cleanse(key, klen);
+  return r;
+}
+
+const char *omega__auth_reason(omega_auth_result_t r) {
+  switch (r) {
+  case OMEGA_AUTH_OK:
+    return "ok";
+  case OMEGA_AUTH_NO_SECRET:
+    return "no_secret";
+  case OMEGA_AUTH_MISSING:
+    return "missing_headers";
+  case OMEGA_AUTH_MALFORMED:
+    return "malformed";
+  case OMEGA_AUTH_EXPIRED:
+    return "timestamp_window";
+  case OMEGA_AUTH_BAD_SIGNATURE:
+    return "bad_signature";
+  case OMEGA_AUTH_REPLAY:
+    return "replayed_nonce";
+  case OMEGA_AUTH_CACHE_FULL:
+    return "nonce_cache_full";
+  }
+  return "unknown";
+}

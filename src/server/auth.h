@@ -1,0 +1,38 @@
+/* HMAC request signing for /invoke and /accel/config.
+ *   X-Omega-Timestamp: unix seconds     X-Omega-Nonce: 16-64 chars of [A-Za-z0-9_-]
+ *   X-Omega-Signature: v1=<hex HMAC-SHA256(secret, ts "\n" nonce "\n" METHOD "\n" path "\n" hex(SHA-256(body)))>
+ * A clock window, a nonce replay cache and a constant-time comparison. */
+#ifndef OMEGA_SERVER_AUTH_H
+#define OMEGA_SERVER_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct omega_auth omega_auth_t;
+
+typedef enum {
+  OMEGA_AUTH_OK = 0,
+  OMEGA_AUTH_NO_SECRET, /* 503: fail closed */
+  OMEGA_AUTH_MISSING,   /* a header is absent */
+  OMEGA_AUTH_MALFORMED, /* bad timestamp, nonce or signature syntax */
+  OMEGA_AUTH_EXPIRED,   /* timestamp outside the window */
+  OMEGA_AUTH_BAD_SIGNATURE,
+  OMEGA_AUTH_REPLAY,
+  OMEGA_AUTH_CACHE_FULL, /* 503: too many live nonces */
+} omega_auth_result_t;
+
+int omega__auth_create(size_t nonce_capacity, omega_auth_t **out);
+void omega__auth_free(omega_auth_t *a);
+/* Replace the secret (empty: none, gated routes fail closed). */
+void omega__auth_set_secret(omega_auth_t *a, const char *secret, size_t len);
+int omega__auth_has_secret(omega_auth_t *a);
+omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *timestamp, const char *nonce, const char *signature,
+                                       const char *method, const char *path, const void *body, size_t body_len,
+                                       int64_t now_s, int64_t window_s);
+/* A short reason for logs, metrics labels and error bodies. */
+const char *omega__auth_reason(omega_auth_result_t r);
+/* The signature header value for these inputs (tests and clients): "v1=<64 hex>". */
+void omega__auth_sign(const char *secret, size_t secret_len, const char *timestamp, const char *nonce,
+                      const char *method, const char *path, const void *body, size_t body_len, char out[68]);
+
+#endif

@@ -1,0 +1,123 @@
+#include "server/buf.h"
+
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void omega_buf_free(omega_buf_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+static bool reserve(omega_buf_t *b, size_t extra) {
+  if (b->oom)
+    return false;
+  if (b->len + extra + 1 <= b->cap)
+    return true;
+  size_t nc = b->cap ? b->cap : 256;
+  while (nc < b->len + extra + 1)
+    nc *= 2;
+  char *nd = realloc(b->data, nc);
+  if (!nd) {
+    b->oom = true;
+    return false;
+  }
+  b->data = nd;
+  b->cap = nc;
+  return true;
+}
+
+void omega_buf_put(omega_buf_t *b, const char *s, size_t n) {
+  if (!reserve(b, n))
+    return;
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void omega_buf_puts(omega_buf_t *b, const char *s) { omega_buf_put(b, s, strlen(s)); }
+
+void omega_buf_printf(omega_buf_t *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || !reserve(b, (size_t)n))
+    return;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void omega_buf_json_str(omega_buf_t *b, const char *s, size_t n) {
+  if (!reserve(b, n * 6 + 2))
+    return;
+  char *o = b->data + b->len;
+  *o++ = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    switch (c) {
+    case '"':
+      *o++ = '\\', *o++ = '"';
+      break;
+    case '\\':
+      *o++ = '\\', *o++ = '\\';
+      break;
+    case '\n':
+      *o++ = '\\', *o++ = 'n';
+      break;
+    case '\r':
+      *o++ = '\\', *o++ = 'r';
+      break;
+    case '\t':
+      *o++ = '\\', *o++ = 't';
+      break;
+    default:
+      if (c < 0x20) {
+        o += sprintf(o, "\\u%04x", c);
+      } else {
+        *o++ = (char)c;
+      }
+    }
+  }
+  *o++ = '"';
+  *o = '\0';
+  b->len = (size_t)(o - b->data);
+}
+
+void omega_buf_float(omega_buf_t *b, float v) {
+  if (!isfinite(v)) { /* JSON has no NaN or Infinity */
+    omega_buf_puts(b, "null");
+    return;
+  }
+  if (!reserve(b, 32))
+    return;
+  b->len += (size_t)snprintf(b->data + b->len, 32, "%.9g", (double)v);
+}
+
+void omega_buf_float_array(omega_buf_t *b, const float *v, size_t n) {
+  omega_buf_put(b, "[", 1);
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      omega_buf_put(b, ",", 1);
+    omega_buf_float(b, v[i]);
+  }
+  omega_buf_put(b, "]", 1);
+}
+
+void omega_buf_float_base64(omega_buf_t *b, const float *v, size_t n) {
+  size_t bytes = n * sizeof *v, enc = 4 * ((bytes + 2) / 3);
+  if (!reserve(b, enc + 2))
+    return;
+  b->data[b->len++] = '"';
+  /* the host is little-endian (x86-64, aarch64), so the floats are the wire bytes */
+  int k = EVP_EncodeBlock((unsigned char *)b->data + b->len, (const unsigned char *)v, (int)bytes);
+  b->len += (size_t)k;
+  b->data[b->len++] = '"';
+  b->data[b->len] = '\0';
+}

@@ -1,0 +1,479 @@
+/* libmicrohttpd glue: routing, body limits, responses, and the suspend / worker pool /
+ * resume cycle that keeps I/O threads from ever blocking on work. */
+#include "server/server_internal.h"
+
+#include "core/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const omega_route_t routes[] = {
+    {"POST", "/embed", "embed", omega__route_embed, true},
+    {"POST", "/v1/embeddings", "v1_embeddings", omega__route_openai, true},
+    {"POST", "/tokenize", "tokenize", omega__route_tokenize, true},
+    {"POST", "/invoke", "invoke", omega__route_invoke, true},
+    {"GET", "/info", "info", omega__route_info, true},
+    {"GET", "/health", "health", omega__route_health, false},
+    {"GET", "/ready", "ready", omega__route_ready, false},
+    {"GET", "/accel/health", "accel_health", omega__route_accel_health, false},
+    {"GET", "/metrics", "metrics", omega__route_metrics, false},
+    {"GET", "/accel/config", "accel_config", omega__route_config_get, false},
+    {"PUT", "/accel/config", "accel_config", omega__route_config_put, false},
+};
+
+static const omega_route_t not_found = {"", "", "not_found", NULL, false};
+static const omega_route_t bad_method = {"", "", "method_not_allowed", NULL, false};
+
+int64_t omega__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const omega_route_t *find_route(const char *method, const char *path) {
+  bool path_known = false;
+  const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    if (strcmp(routes[i].path, path) != 0)
+      continue;
+    path_known = true;
+    if (strcmp(routes[i].method, m) == 0)
+      return &routes[i];
+  }
+  return path_known ? &bad_method : &not_found;
+}
+
+static void allowed_methods(const char *path, char *buf, size_t cap) {
+  size_t k = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0] && k < cap; i++)
+    if (strcmp(routes[i].path, path) == 0)
+      k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? ", " : "", routes[i].method);
+}
+
+/* ---- responses ---- */
+
+void omega__respond(omega_req_t *r, int status, const char *content_type, char *body, size_t len) {
+  if (r->responded) {
+    free(body);
+    return;
+  }
+  r->status = status;
+  r->content_type = content_type;
+  r->resp = body;
+  r->resp_len = len;
+  r->responded = true;
+}
+
+void omega__respond_buf(omega_req_t *r, int status, omega_buf_t *b) {
+  if (b->oom) {
+    omega_buf_free(b);
+    omega__respond_error(r, 503, "overloaded", "out of memory building the response");
+    return;
+  }
+  omega__respond(r, status, "application/json", b->data, b->len);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+void omega__respond_error(omega_req_t *r, int status, const char *type, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  omega_buf_t b = {0};
+  omega_buf_puts(&b, "{\"error\":");
+  omega_buf_json_str(&b, msg, strlen(msg));
+  omega_buf_puts(&b, ",\"error_type\":");
+  omega_buf_json_str(&b, type, strlen(type));
+  omega_buf_puts(&b, "}");
+  if (status == 429 || status == 503)
+    snprintf(r->retry_after, sizeof r->retry_after, "%lld", atomic_load(&r->srv->retry_after_s));
+  if (b.oom) {
+    omega_buf_free(&b);
+    omega__respond(r, status, "application/json", NULL, 0);
+    return;
+  }
+  omega__respond(r, status, "application/json", b.data, b.len);
+}
+
+void omega__respond_status(omega_req_t *r, int rc, const char *what) {
+  const char *detail = omega_errmsg();
+  if (!detail[0])
+    detail = omega_strerror(rc);
+  switch (rc) {
+  case OMEGA_EAGAIN:
+    omega_series_add(omega_series(r->srv->m.rejected, "queue_full", NULL, NULL), 1);
+    omega__respond_error(r, 429, "overloaded", "%s: %s", what, detail);
+    break;
+  case OMEGA_EINVAL:
+  case OMEGA_EUTF8:
+  case OMEGA_ERANGE:
+    omega__respond_error(r, 422, "validation", "%s: %s", what, detail);
+    break;
+  case OMEGA_ETIMEDOUT:
+    omega_series_add(omega_series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
+    omega__respond_error(r, 504, "timeout", "%s: deadline exceeded", what);
+    break;
+  case OMEGA_ECANCELED:
+    if (r->deadline_ns && omega__now_ns() >= r->deadline_ns) {
+      omega_series_add(omega_series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
+      omega__respond_error(r, 504, "timeout", "%s: deadline exceeded", what);
+    } else {
+      omega__respond_error(r, 503, "unavailable", "%s: canceled", what);
+    }
+    break;
+  case OMEGA_ESHUTDOWN:
+  case OMEGA_ENOMEM:
+  case OMEGA_EDEVICE:
+  case OMEGA_EDEVICE_OOM:
+    omega__respond_error(r, 503, "unavailable", "%s: %s", what, detail);
+    break;
+  default:
+    omega__respond_error(r, 500, "internal", "%s: %s", what, detail);
+  }
+}
+
+static enum MHD_Result queue(omega_req_t *r) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(r->resp_len, r->resp, r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  r->resp = NULL; /* owned by MHD now */
+  if (!resp)
+    return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
+  if (r->retry_after[0])
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+  if (r->status == 405) {
+    char allow[64];
+    allowed_methods(r->path, allow, sizeof allow);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+  }
+  enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+const char *omega__req_header(omega_req_t *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- asynchronous work ---- */
+
+static void pending_add(omega_req_t *r) {
+  omega_server_t *s = r->srv;
+  pthread_mutex_lock(&s->pending_mu);
+  r->prev_pending = NULL;
+  r->next_pending = s->pending;
+  if (s->pending)
+    s->pending->prev_pending = r;
+  s->pending = r;
+  pthread_mutex_unlock(&s->pending_mu);
+}
+
+static void pending_remove(omega_req_t *r) {
+  if (!r->suspended)
+    return;
+  omega_server_t *s = r->srv;
+  pthread_mutex_lock(&s->pending_mu);
+  if (r->prev_pending)
+    r->prev_pending->next_pending = r->next_pending;
+  else if (s->pending == r)
+    s->pending = r->next_pending;
+  if (r->next_pending)
+    r->next_pending->prev_pending = r->prev_pending;
+  r->next_pending = r->prev_pending = NULL;
+  pthread_mutex_unlock(&s->pending_mu);
+}
+
+static void req_release(omega_req_t *r) {
+  if (atomic_fetch_sub(&r->refs, 1) != 1)
+    return;
+  if (r->job)
+    omega_job_release(r->job);
+  if (r->ctx_free)
+    r->ctx_free(r->ctx);
+  pthread_mutex_destroy(&r->job_mu);
+  free(r->body);
+  free(r->resp);
+  free(r);
+}
+
+/* Queue the response and resume the connection; after this MHD may complete the request. */
+static void req_finish(omega_req_t *r) {
+  pending_remove(r);
+  pthread_mutex_lock(&r->job_mu);
+  if (r->job) {
+    omega_job_release(r->job);
+    r->job = NULL;
+  }
+  pthread_mutex_unlock(&r->job_mu);
+  r->suspended = false;
+  MHD_resume_connection(r->conn);
+}
+
+typedef struct {
+  omega_req_t *r;
+  omega_step_fn fn;
+} task_t;
+
+static void run_task(void *arg) {
+  task_t *t = arg;
+  omega_req_t *r = t->r;
+  omega_step_fn fn = t->fn;
+  free(t);
+  bool pending = false;
+  if (r->deadline_ns && omega__now_ns() >= r->deadline_ns) {
+    omega_series_add(omega_series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
+    omega__respond_error(r, 504, "timeout", "deadline exceeded before the request was processed");
+  } else {
+    pending = fn(r);
+  }
+  if (!pending)
+    req_finish(r);
+  req_release(r);
+}
+
+static int schedule(omega_req_t *r, omega_step_fn fn, bool force) {
+  task_t *t = malloc(sizeof *t);
+  if (!t)
+    return OMEGA_ENOMEM;
+  t->r = r;
+  t->fn = fn;
+  atomic_fetch_add(&r->refs, 1);
+  int rc = omega__workq_submit(r->srv->wq, run_task, t, force);
+  if (rc) {
+    atomic_fetch_sub(&r->refs, 1);
+    free(t);
+  }
+  return rc;
+}
+
+void omega__req_async(omega_req_t *r, omega_step_fn fn) {
+  r->suspended = true;
+  pending_add(r);
+  MHD_suspend_connection(r->conn);
+  if (schedule(r, fn, false) != 0) {
+    omega_series_add(omega_series(r->srv->m.rejected, "worker_pool_full", NULL, NULL), 1);
+    omega__respond_error(r, 429, "overloaded", "the worker pool is full, retry later");
+    req_finish(r);
+  }
+}
+
+static void on_job_done(omega_job_t *job, void *user) {
+  omega_req_t *r = user;
+  if (omega_job_status(job) == 0) {
+    r->job_done_seen = true;
+    r->job_route = omega_job_route(job);
+    omega_job_timing(job, &r->job_tokenize_ms, &r->job_queue_ms, NULL);
+  }
+  /* formatting a response is work already admitted: it may not be refused */
+  if (schedule(r, r->after_job, true) != 0) {
+    omega__respond_error(r, 503, "unavailable", "out of memory");
+    req_finish(r);
+  }
+}
+
+int omega__req_submit(omega_req_t *r, const omega_request_t *er, omega_step_fn after) {
+  omega_request_t q = *er;
+  if (r->deadline_ns) {
+    int64_t left = (r->deadline_ns - omega__now_ns()) / 1000000;
+    q.timeout_ms = left > 0 ? (unsigned)left : 1;
+  }
+  r->after_job = after;
+  pthread_mutex_lock(&r->job_mu);
+  int rc = omega_engine_submit_request(r->srv->engine, &q, on_job_done, r, &r->job);
+  pthread_mutex_unlock(&r->job_mu);
+  return rc;
+}
+
+/* ---- the watchdog: deadlines and clients that went away ---- */
+
+static bool client_gone(int fd) {
+  if (fd < 0)
+    return false;
+  char c;
+  ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void *watchdog(void *arg) {
+  omega_server_t *s = arg;
+  while (!atomic_load(&s->stop_watchdog)) {
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+    int64_t now = omega__now_ns();
+    pthread_mutex_lock(&s->pending_mu);
+    for (omega_req_t *r = s->pending; r; r = r->next_pending) {
+      pthread_mutex_lock(&r->job_mu);
+      if (r->job && !r->cancel_sent && omega_job_status(r->job) == OMEGA_EAGAIN) {
+        bool late = r->deadline_ns && now >= r->deadline_ns;
+        if (late || client_gone(r->fd)) {
+          if (!late)
+            omega_series_add(omega_series(s->m.canceled, "client_gone", NULL, NULL), 1);
+          omega_job_cancel(r->job);
+          r->cancel_sent = true;
+        }
+      }
+      pthread_mutex_unlock(&r->job_mu);
+    }
+    pthread_mutex_unlock(&s->pending_mu);
+  }
+  return NULL;
+}
+
+int omega__watchdog_start(omega_server_t *s) { return pthread_create(&s->watchdog, NULL, watchdog, s); }
+
+void omega__watchdog_stop(omega_server_t *s) {
+  atomic_store(&s->stop_watchdog, 1);
+  pthread_join(s->watchdog, NULL);
+}
+
+/* ---- the MHD handlers ---- */
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_data_size,
+                               void **req_cls) {
+  (void)version;
+  omega_server_t *s = cls;
+  omega_req_t *r = *req_cls;
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r)
+      return MHD_NO;
+    r->srv = s;
+    r->conn = conn;
+    atomic_init(&r->refs, 1);
+    pthread_mutex_init(&r->job_mu, NULL);
+    r->method = method;
+    r->fd = -1;
+    r->start_ns = omega__now_ns();
+    snprintf(r->path, sizeof r->path, "%s", url);
+    r->route = find_route(method, url);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+      r->fd = ci->connect_fd;
+    atomic_fetch_add(&s->inflight, 1);
+    *req_cls = r;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    long long max = atomic_load(&s->max_body);
+    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)max) {
+      omega_series_add(omega_series(s->m.rejected, "body_too_large", NULL, NULL), 1);
+      omega__respond_error(r, 413, "payload_too_large", "request body of %s bytes exceeds the %lld-byte limit", cl,
+                           max);
+      return queue(r);
+    }
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (r->too_large || r->responded)
+      return MHD_YES;
+    long long max = atomic_load(&s->max_body);
+    if ((long long)(r->body_len + n) > max) {
+      r->too_large = true;
+      free(r->body);
+      r->body = NULL;
+      r->body_len = 0;
+      return MHD_YES;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+      size_t nc = r->body_cap ? r->body_cap * 2 : 4096;
+      while (nc < r->body_len + n + 1)
+        nc *= 2;
+      char *nb = realloc(r->body, nc);
+      if (!nb)
+        return MHD_NO;
+      r->body = nb;
+      r->body_cap = nc;
+    }
+    memcpy(r->body + r->body_len, upload_data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return MHD_YES;
+  }
+  /* the request is complete, or asynchronous work has finished */
+  if (r->responded)
+    return r->suspended ? MHD_YES : queue(r);
+  if (r->suspended)
+    return MHD_YES;
+  if (r->too_large) {
+    omega_series_add(omega_series(s->m.rejected, "body_too_large", NULL, NULL), 1);
+    omega__respond_error(r, 413, "payload_too_large", "request body exceeds the %lld-byte limit",
+                         atomic_load(&s->max_body));
+  } else if (r->route == &not_found) {
+    omega__respond_error(r, 404, "not_found", "no route %s %s", method, url);
+  } else if (r->route == &bad_method) {
+    omega__respond_error(r, 405, "method_not_allowed", "%s is not allowed on %s", method, url);
+  } else if (r->route->needs_engine && atomic_load(&s->draining)) {
+    omega_series_add(omega_series(s->m.rejected, "draining", NULL, NULL), 1);
+    omega__respond_error(r, 503, "unavailable", "the server is shutting down");
+  } else if (r->route->needs_engine && !atomic_load(&s->ready)) {
+    omega__respond_error(r, 503, "unavailable", "not ready: %s", s->not_ready_reason);
+  } else {
+    const char *tm = omega__req_header(r, "X-Omega-Timeout-Ms");
+    long long ms = atomic_load(&s->request_timeout_ms);
+    if (tm) {
+      char *end;
+      long long v = strtoll(tm, &end, 10);
+      if (*tm && !*end && v > 0 && v <= 3600000)
+        ms = v;
+      else {
+        omega__respond_error(r, 400, "bad_request", "X-Omega-Timeout-Ms must be an integer in [1, 3600000]");
+        return queue(r);
+      }
+    }
+    r->deadline_ns = r->start_ns + ms * 1000000;
+    r->route->fn(r);
+  }
+  if (r->suspended)
+    return MHD_YES;
+  return r->responded ? queue(r) : MHD_NO;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe) {
+  (void)conn;
+  (void)toe;
+  omega_server_t *s = cls;
+  omega_req_t *r = *req_cls;
+  if (!r)
+    return;
+  omega__observe_request(s, r);
+  *req_cls = NULL;
+  req_release(r);
+  atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n && msg[n - 1] == '\n')
+    msg[--n] = '\0';
+  omega_log(OMEGA_LOG_DEBUG, "http: %s", msg);
+}
+
+struct MHD_Daemon *omega__http_start(omega_server_t *s, int listen_fd, const struct sockaddr *addr, bool ipv6) {
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  if (ipv6)
+    flags |= MHD_USE_IPv6;
+  const unsigned threads = (unsigned)s->boot.omega_io_threads;
+  if (listen_fd >= 0)
+    return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_END);
+  return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
+                          threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+                          MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                          MHD_OPTION_END);
+}

@@ -1,0 +1,382 @@
+/* Server lifecycle: start-up (listen first, then load and warm the model), hot settings,
+ * SIGHUP and config-file reloads, and the graceful drain on SIGTERM. */
+#include "server/server.h"
+
+#include "core/file.h"
+#include "core/log.h"
+#include "server/server_internal.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+void omega_server_block_signals(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int omega__server_load_secret(omega_server_t *s, const omega_settings_t *set) {
+  if (set->omega_hmac_secret_file[0]) {
+    char *buf;
+    size_t len;
+    int rc = omega__read_file(set->omega_hmac_secret_file, 4096, &buf, &len);
+    if (rc)
+      return omega__seterr(rc, "OMEGA_HMAC_SECRET_FILE: %s", omega_errmsg());
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+      len--;
+    if (!len) {
+      free(buf);
+      return omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s is empty", set->omega_hmac_secret_file);
+    }
+    omega__auth_set_secret(s->auth, buf, len);
+    memset(buf, 0, len);
+    free(buf);
+    return 0;
+  }
+  omega__auth_set_secret(s->auth, set->omega_hmac_secret, strlen(set->omega_hmac_secret));
+  return 0;
+}
+
+static omega_engine_tuning_t tuning_of(const omega_settings_t *set) {
+  omega_engine_tuning_t t = {
+      .max_batch = (size_t)set->embed_max_batch,
+      .max_batch_tokens = (size_t)set->embed_max_batch_tokens,
+      .batch_window_ms = (unsigned)set->embed_batch_window_ms,
+      .adaptive = set->embed_adaptive_batching,
+      .target_latency_ms = (unsigned)set->accel_target_lat_ms,
+      .queue_capacity = (size_t)set->embed_queue_capacity,
+  };
+  return t;
+}
+
+static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
+  atomic_store(&s->max_body, set->omega_max_body_bytes);
+  atomic_store(&s->max_inputs, set->omega_max_inputs);
+  atomic_store(&s->retry_after_s, set->omega_retry_after_s);
+  atomic_store(&s->request_timeout_ms, set->omega_request_timeout_ms);
+  atomic_store(&s->hmac_window_s, set->omega_hmac_window_s);
+  atomic_store(&s->drain_grace_ms, set->omega_drain_grace_ms);
+  omega_log_set_level(set->omega_log_level);
+}
+
+int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now, void *user) {
+  omega_server_t *s = user;
+  (void)old;
+  if (strcmp(old->omega_hmac_secret_file, now->omega_hmac_secret_file) != 0 ||
+      strcmp(old->omega_hmac_secret, now->omega_hmac_secret) != 0) {
+    int rc = omega__server_load_secret(s, now);
+    if (rc)
+      return rc;
+  }
+  if (s->engine) {
+    omega_engine_tuning_t t = tuning_of(now);
+    int rc = omega_engine_tune(s->engine, &t);
+    if (rc)
+      return rc;
+  }
+  set_hot_values(s, now);
+  return 0;
+}
+
+static void reload(omega_server_t *s, const char *why) {
+  char msg[2048];
+  int rc = omega_config_reload(s->cfg, msg, sizeof msg);
+  if (rc)
+    omega_log(OMEGA_LOG_WARN, "config reload (%s) rejected, keeping the previous settings: %s", why, msg);
+  else
+    omega_log(OMEGA_LOG_INFO, "config reloaded (%s)%s%s", why, msg[0] ? ": " : "", msg);
+}
+
+/* ---- watching the config file ---- */
+
+typedef struct {
+  omega_server_t *srv;
+  char dir[4096], name[1024];
+  int fd;
+  atomic_int stop;
+  pthread_t th;
+} watcher_t;
+
+static void *watch_config(void *arg) {
+  watcher_t *w = arg;
+  char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  while (!atomic_load(&w->stop)) {
+    struct pollfd p = {w->fd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0)
+      continue;
+    ssize_t n = read(w->fd, buf, sizeof buf);
+    bool ours = false;
+    for (char *q = buf; n > 0 && q < buf + n;) {
+      const struct inotify_event *ev = (const struct inotify_event *)q;
+      if (ev->len && strcmp(ev->name, w->name) == 0)
+        ours = true;
+      q += sizeof *ev + ev->len;
+    }
+    if (!ours)
+      continue;
+    /* editors write in several steps: let the burst settle */
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+    while (read(w->fd, buf, sizeof buf) > 0) {
+    }
+    reload(w->srv, "config file changed");
+  }
+  return NULL;
+}
+
+static watcher_t *watch_start(omega_server_t *s, const char *path) {
+  watcher_t *w = calloc(1, sizeof *w);
+  if (!w)
+    return NULL;
+  char a[4096], b[4096];
+  snprintf(a, sizeof a, "%s", path);
+  snprintf(b, sizeof b, "%s", path);
+  snprintf(w->dir, sizeof w->dir, "%s", dirname(a));
+  snprintf(w->name, sizeof w->name, "%s", basename(b));
+  w->srv = s;
+  w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (w->fd < 0 || inotify_add_watch(w->fd, w->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0 ||
+      pthread_create(&w->th, NULL, watch_config, w) != 0) {
+    omega_log(OMEGA_LOG_WARN, "cannot watch %s for changes (%s); SIGHUP still reloads it", path, strerror(errno));
+    if (w->fd >= 0)
+      close(w->fd);
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+static void watch_stop(watcher_t *w) {
+  if (!w)
+    return;
+  atomic_store(&w->stop, 1);
+  pthread_join(w->th, NULL);
+  close(w->fd);
+  free(w);
+}
+
+/* ---- listening ---- */
+
+static int listen_tcp(omega_server_t *s) {
+  char port[16];
+  snprintf(port, sizeof port, "%lld", s->boot.omega_port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai;
+  int rc = getaddrinfo(s->boot.omega_host, port, &hints, &ai);
+  if (rc != 0)
+    return omega__seterr(OMEGA_EINVAL, "OMEGA_HOST %s: %s", s->boot.omega_host, gai_strerror(rc));
+  s->tcp = omega__http_start(s, -1, ai->ai_addr, ai->ai_family == AF_INET6);
+  freeaddrinfo(ai);
+  if (!s->tcp)
+    return omega__seterr(OMEGA_EIO, "cannot listen on %s:%s (address in use or not permitted)", s->boot.omega_host,
+                         port);
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->tcp, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = di ? di->port : (int)s->boot.omega_port;
+  return 0;
+}
+
+static int listen_unix(omega_server_t *s) {
+  const char *path = s->boot.omega_unix_socket;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  unlink(path); /* a stale socket from an earlier run */
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 1024) != 0) {
+    int e = errno;
+    if (fd >= 0)
+      close(fd);
+    return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: %s", path, strerror(e));
+  }
+  s->unix_d = omega__http_start(s, fd, NULL, false);
+  if (!s->unix_d) {
+    close(fd);
+    return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: cannot serve", path);
+  }
+  return 0;
+}
+
+/* ---- start-up ---- */
+
+static int load_model(omega_server_t *s) {
+  const omega_settings_t *set = &s->boot;
+  static const char *const accel[] = {"auto", "gpu", "cpu"};
+  if (set->omega_accel == 1)
+    return omega__seterr(OMEGA_EDEVICE,
+                         "OMEGA_ACCEL=gpu but no usable GPU: this build has no CUDA backend (libomega-cuda.so); use "
+                         "OMEGA_ACCEL=auto or cpu");
+  snprintf(s->accel_reason, sizeof s->accel_reason, "%s",
+           set->omega_accel == 2 ? "OMEGA_ACCEL=cpu" : "no CUDA backend in this build (libomega-cuda.so not present)");
+  omega_log(OMEGA_LOG_INFO, "accelerator: %s requested, using the CPU (%s)", accel[set->omega_accel], s->accel_reason);
+  snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "loading the model %s", set->omega_model);
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = (int)set->embed_threads;
+  omega_settings_t now;
+  omega_config_get(s->cfg, &now);
+  o.tuning = tuning_of(&now);
+  int rc = omega_engine_open(set->omega_model, &o, &s->engine);
+  if (rc)
+    return rc;
+  omega_engine_info(s->engine, &s->info);
+  if (set->omega_model_name[0]) {
+    snprintf(s->model_name, sizeof s->model_name, "%s", set->omega_model_name);
+  } else {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", set->omega_model);
+    size_t l = strlen(tmp);
+    while (l > 1 && tmp[l - 1] == '/')
+      tmp[--l] = '\0';
+    snprintf(s->model_name, sizeof s->model_name, "%s", basename(tmp));
+  }
+  /* warm-up: every kernel and buffer touched once, short and long sequences */
+  snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "warming up");
+  char long_text[4096];
+  size_t k = 0;
+  while (k + 8 < sizeof long_text)
+    k += (size_t)snprintf(long_text + k, sizeof long_text - k, "warm up ");
+  omega_text_t t[3] = {{"warm up", 7}, {"the quick brown fox jumps over the lazy dog", 43}, {long_text, k}};
+  float *out = malloc(3 * (size_t)s->info.dim * sizeof *out);
+  rc = out ? omega_engine_embed(s->engine, t, 3, 0, out) : OMEGA_ENOMEM;
+  free(out);
+  if (rc)
+    return omega__prefixerr(rc, "warm-up");
+  omega_engine_set_observer(s->engine, omega__observe_batch, s);
+  omega__server_metrics_model(s);
+  return 0;
+}
+
+static void drain(omega_server_t *s) {
+  atomic_store(&s->draining, 1);
+  const long long grace = atomic_load(&s->drain_grace_ms);
+  omega_log(OMEGA_LOG_INFO, "draining: not accepting connections, %ld requests in flight, grace %lld ms",
+            (long)atomic_load(&s->inflight), grace);
+  MHD_socket fd = s->tcp ? MHD_quiesce_daemon(s->tcp) : MHD_INVALID_SOCKET;
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+  if (s->unix_d && (fd = MHD_quiesce_daemon(s->unix_d)) != MHD_INVALID_SOCKET)
+    close(fd);
+  const int64_t until = omega__now_ns() + grace * 1000000;
+  while (atomic_load(&s->inflight) > 0 && omega__now_ns() < until) {
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  if (atomic_load(&s->inflight) > 0) {
+    omega_log(OMEGA_LOG_WARN, "grace period over: canceling %ld requests", (long)atomic_load(&s->inflight));
+    pthread_mutex_lock(&s->pending_mu);
+    for (omega_req_t *r = s->pending; r; r = r->next_pending) {
+      pthread_mutex_lock(&r->job_mu);
+      if (r->job)
+        omega_job_cancel(r->job);
+      pthread_mutex_unlock(&r->job_mu);
+    }
+    pthread_mutex_unlock(&s->pending_mu);
+    const int64_t hard = omega__now_ns() + 5000000000LL;
+    while (atomic_load(&s->inflight) > 0 && omega__now_ns() < hard) {
+      struct timespec ts = {0, 10 * 1000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+}
+
+static int serve(omega_server_t *s) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  watcher_t *w = s->boot.omega_config_file[0] ? watch_start(s, s->boot.omega_config_file) : NULL;
+  for (;;) {
+    struct timespec to = {0, 200 * 1000000};
+    int sig = sigtimedwait(&set, NULL, &to);
+    if (sig == SIGHUP) {
+      reload(s, "SIGHUP");
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      omega_log(OMEGA_LOG_INFO, "%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  watch_stop(w);
+  drain(s);
+  return 0;
+}
+
+int omega_server_run(omega_config_t *cfg) {
+  omega_server_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return 1;
+  s->cfg = cfg;
+  s->start_ns = omega__now_ns();
+  omega_config_get(cfg, &s->boot);
+  set_hot_values(s, &s->boot);
+  pthread_mutex_init(&s->pending_mu, NULL);
+  int rc = 0, status = 1;
+  if (!s->boot.omega_model[0]) {
+    omega_log(OMEGA_LOG_ERROR, "no model: pass --model DIR (or set OMEGA_MODEL)");
+    goto out;
+  }
+  if (omega_metrics_create(&s->metrics) != 0 ||
+      (rc = omega__workq_create((int)s->boot.omega_workers, (size_t)s->boot.omega_worker_queue, &s->wq)) ||
+      (rc = omega__auth_create((size_t)s->boot.omega_nonce_cache, &s->auth)) ||
+      (rc = omega__server_load_secret(s, &s->boot))) {
+    omega_log(OMEGA_LOG_ERROR, "start-up failed: %s", omega_errmsg());
+    goto out;
+  }
+  omega__server_metrics_init(s);
+  snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "starting");
+  if ((rc = listen_tcp(s)) || (s->boot.omega_unix_socket[0] && (rc = listen_unix(s)))) {
+    omega_log(OMEGA_LOG_ERROR, "%s", omega_errmsg());
+    goto out;
+  }
+  omega_log(OMEGA_LOG_INFO, "listening on http://%s:%d%s%s", s->boot.omega_host, s->port,
+            s->boot.omega_unix_socket[0] ? " and unix:" : "", s->boot.omega_unix_socket);
+  if (!omega__auth_has_secret(s->auth))
+    omega_log(OMEGA_LOG_WARN, "no HMAC secret configured: /invoke and /accel/config answer 503");
+  if (omega__watchdog_start(s) != 0) {
+    omega_log(OMEGA_LOG_ERROR, "cannot start the watchdog thread");
+    goto out;
+  }
+  if ((rc = load_model(s))) {
+    omega_log(OMEGA_LOG_ERROR, "cannot serve the model: %s", omega_errmsg());
+    omega__watchdog_stop(s);
+    goto out;
+  }
+  omega_config_set_apply(cfg, omega__server_apply, s);
+  atomic_store(&s->ready, 1);
+  omega_log(OMEGA_LOG_INFO, "ready: model %s (%s, dim %d, max length %d), %d threads", s->model_name,
+            s->info.architecture, s->info.dim, s->info.max_seq_length, s->info.threads);
+  status = serve(s);
+  omega__watchdog_stop(s);
+out:
+  omega_config_set_apply(cfg, NULL, NULL);
+  if (s->tcp)
+    MHD_stop_daemon(s->tcp);
+  if (s->unix_d) {
+    MHD_stop_daemon(s->unix_d);
+    unlink(s->boot.omega_unix_socket);
+  }
+  if (s->engine)
+    omega_engine_close(s->engine);
+  omega__workq_destroy(s->wq);
+  omega__auth_free(s->auth);
+  omega_metrics_free(s->metrics);
+  pthread_mutex_destroy(&s->pending_mu);
+  if (status == 0)
+    omega_log(OMEGA_LOG_INFO, "stopped cleanly");
+  free(s);
+  return status;
+}

@@ -1,0 +1,285 @@
+/* Operational endpoints: liveness, readiness, model info, /accel/health, /metrics and the
+ * HMAC-gated /accel/config. */
+#include "server/server_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef OMEGA_VERSION
+#define OMEGA_VERSION "dev"
+#endif
+
+bool omega__req_authenticate(omega_req_t *r) {
+  omega_server_t *s = r->srv;
+  omega_auth_result_t res = omega__auth_verify(
+      s->auth, omega__req_header(r, "X-Omega-Timestamp"), omega__req_header(r, "X-Omega-Nonce"),
+      omega__req_header(r, "X-Omega-Signature"), r->method, r->path, r->body, r->body_len, (int64_t)time(NULL),
+      atomic_load(&s->hmac_window_s));
+  if (res == OMEGA_AUTH_OK)
+    return true;
+  const char *reason = omega__auth_reason(res);
+  omega_series_add(omega_series(s->m.auth_failures, reason, NULL, NULL), 1);
+  switch (res) {
+  case OMEGA_AUTH_NO_SECRET:
+    omega__respond_error(r, 503, "unavailable",
+                         "authentication is not configured: set OMEGA_HMAC_SECRET_FILE (or OMEGA_HMAC_SECRET)");
+    break;
+  case OMEGA_AUTH_CACHE_FULL:
+    omega__respond_error(r, 503, "unavailable", "too many recent nonces, retry later");
+    break;
+  case OMEGA_AUTH_MISSING:
+    omega__respond_error(r, 401, "unauthorized",
+                         "X-Omega-Timestamp, X-Omega-Nonce and X-Omega-Signature headers are required");
+    break;
+  case OMEGA_AUTH_MALFORMED:
+    omega__respond_error(r, 401, "unauthorized",
+                         "malformed authentication headers (timestamp: unix seconds; nonce: 16-64 of [A-Za-z0-9_-]; "
+                         "signature: v1=<64 hex>)");
+    break;
+  case OMEGA_AUTH_EXPIRED:
+    omega__respond_error(r, 401, "unauthorized", "timestamp outside the allowed window of %lld s",
+                         atomic_load(&s->hmac_window_s));
+    break;
+  case OMEGA_AUTH_REPLAY:
+    omega__respond_error(r, 401, "unauthorized", "nonce already used");
+    break;
+  default:
+    omega__respond_error(r, 401, "unauthorized", "bad signature");
+  }
+  return false;
+}
+
+static void respond_text(omega_req_t *r, int status, const char *type, const char *text) {
+  omega__respond(r, status, type, strdup(text), strlen(text));
+}
+
+void omega__route_health(omega_req_t *r) { respond_text(r, 200, "application/json", "{\"status\":\"ok\"}"); }
+
+void omega__route_ready(omega_req_t *r) {
+  omega_server_t *s = r->srv;
+  if (atomic_load(&s->draining))
+    omega__respond_error(r, 503, "unavailable", "draining: the server is shutting down");
+  else if (!atomic_load(&s->ready))
+    omega__respond_error(r, 503, "unavailable", "not ready: %s", s->not_ready_reason);
+  else
+    respond_text(r, 200, "application/json", "{\"status\":\"ready\"}");
+}
+
+void omega__route_info(omega_req_t *r) {
+  omega_server_t *s = r->srv;
+  const omega_engine_info_t *i = &s->info;
+  omega_settings_t set;
+  omega_config_get(s->cfg, &set);
+  omega_buf_t b = {0};
+  omega_buf_puts(&b, "{\"model_id\":");
+  omega_buf_json_str(&b, s->model_name, strlen(s->model_name));
+  omega_buf_puts(&b, ",\"model_dir\":");
+  omega_buf_json_str(&b, i->model_dir, strlen(i->model_dir));
+  omega_buf_printf(&b,
+                   ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}},\"architecture\":\"%s\","
+                   "\"model_dtype\":\"float32\",\"weights_dtype\":\"%s\",\"dim\":%d,\"normalize\":%s,"
+                   "\"max_input_length\":%d,\"hidden_size\":%d,\"num_layers\":%d,\"num_heads\":%d,"
+                   "\"vocab_size\":%d,\"parameters\":%zu,\"max_batch_tokens\":%lld,\"max_client_batch_size\":%lld,"
+                   "\"backend\":\"%s\",\"threads\":%d,\"version\":\"%s\"}",
+                   i->pooling, i->architecture, i->weight_dtype, i->dim, i->normalize ? "true" : "false",
+                   i->max_seq_length, i->hidden_size, i->num_layers, i->num_heads, i->vocab_size, i->n_params,
+                   set.embed_max_batch_tokens, set.omega_max_inputs, i->backend, i->threads, OMEGA_VERSION);
+  omega__respond_buf(r, 200, &b);
+}
+
+void omega__route_metrics(omega_req_t *r) {
+  char *text;
+  size_t len;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) {
+    omega__respond_error(r, 503, "overloaded", "out of memory");
+    return;
+  }
+  omega_metrics_write(r->srv->metrics, f);
+  fclose(f);
+  omega__respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+static double metric(omega_family_t *f, const char *label) {
+  return omega_series_value(omega_series(f, label, NULL, NULL));
+}
+
+/* The CPU flags that matter to Omega's kernels, as the kernel reports them. */
+static void cpu_features(omega_buf_t *b, int threads) {
+  static const char *const want[] = {"sse4_2",     "avx",         "avx2",      "fma",        "f16c",
+                                     "avx512f",    "avx512bw",    "avx512vl",  "avx512_vnni", "avx512_bf16",
+                                     "avx512_fp16", "avx_vnni",   "amx_tile",  "amx_bf16",   "amx_int8"};
+  char model[256] = "unknown", *flags = NULL;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[8192];
+  while (f && fgets(line, sizeof line, f)) {
+    if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
+      snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+      model[strcspn(model, "\n")] = '\0';
+    } else if (!flags && strncmp(line, "flags", 5) == 0) {
+      flags = strdup(line);
+    }
+  }
+  if (f)
+    fclose(f);
+  omega_buf_puts(b, "{\"model\":");
+  omega_buf_json_str(b, model, strlen(model));
+  omega_buf_puts(b, ",\"features\":[");
+  int k = 0;
+  for (size_t i = 0; flags && i < sizeof want / sizeof want[0]; i++) {
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s", want[i]);
+    const char *p = strstr(flags, pat);
+    size_t l = strlen(pat);
+    if (p && (p[l] == ' ' || p[l] == '\n' || p[l] == '\0'))
+      omega_buf_printf(b, "%s\"%s\"", k++ ? "," : "", want[i]);
+  }
+  omega_buf_printf(b, "],\"threads\":%d}", threads);
+  free(flags);
+}
+
+/* Effective settings (secrets redacted), as {"NAME": "value", ...}. */
+static void settings_object(omega_buf_t *b, omega_config_t *cfg) {
+  omega_buf_puts(b, "{");
+  for (size_t i = 0; i < omega_cfg_count; i++) {
+    char v[1100];
+    omega_config_value(cfg, i, true, v, sizeof v, NULL);
+    omega_buf_printf(b, "%s\"%s\":", i ? "," : "", omega_cfg_table[i].name);
+    omega_buf_json_str(b, v, strlen(v));
+  }
+  omega_buf_puts(b, "}");
+}
+
+void omega__route_accel_health(omega_req_t *r) {
+  omega_server_t *s = r->srv;
+  omega_server_metrics_t *m = &s->m;
+  omega_metrics_collect(s->metrics); /* the same sampled values /metrics shows */
+  omega_settings_t set;
+  omega_config_get(s->cfg, &set);
+  static const char *const accel_names[] = {"auto", "gpu", "cpu"};
+  bool ready = atomic_load(&s->ready), draining = atomic_load(&s->draining);
+  omega_buf_t b = {0};
+  omega_buf_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f,",
+                   draining ? "draining" : ready ? "ok" : "starting", OMEGA_VERSION, metric(m->uptime, NULL));
+  omega_buf_printf(&b, "\"device\":{\"requested\":\"%s\",\"active\":\"cpu\",\"gpu_usable\":false,\"reason\":",
+                   accel_names[set.omega_accel]);
+  omega_buf_json_str(&b, s->accel_reason, strlen(s->accel_reason));
+  omega_buf_printf(&b,
+                   "},\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
+                   "\"maybe_async\":{\"sync\":%.0f,\"async\":%.0f},",
+                   metric(m->route, "gpu"), metric(m->route, "cpu"), metric(m->route, "fallback"),
+                   metric(m->cuda_oom, NULL), metric(m->maybe_async, "sync"), metric(m->maybe_async, "async"));
+  omega_buf_printf(&b,
+                   "\"batcher\":{\"adaptive\":%s,\"batch_ceiling\":%.0f,\"max_batch\":%.0f,"
+                   "\"target_latency_ms\":%.0f,\"window_p95_ms\":%.3f,\"queue_depth\":%.0f,\"queued_requests\":%.0f,"
+                   "\"inflight_sequences\":%.0f,\"inflight_requests\":%.0f,\"batches\":%.0f,\"ceiling_up\":%.0f,"
+                   "\"ceiling_down\":%.0f},",
+                   set.embed_adaptive_batching ? "true" : "false", metric(m->ceiling, NULL),
+                   metric(m->max_batch, NULL), metric(m->target_latency, NULL), metric(m->ceiling_p95, NULL),
+                   metric(m->queue_depth, NULL), metric(m->queue_jobs, NULL), metric(m->inflight_seq, NULL),
+                   metric(m->inflight_req, NULL), metric(m->batches, "cpu"), metric(m->ceiling_moves, "up"),
+                   metric(m->ceiling_moves, "down"));
+  omega_buf_printf(&b, "\"workers\":{\"size\":%lld,\"busy\":%.0f,\"queued\":%.0f,\"rejected\":%.0f},",
+                   s->boot.omega_workers, metric(m->pool_busy, NULL), metric(m->pool_queued, NULL),
+                   metric(m->pool_rejected, NULL));
+  omega_buf_printf(&b, "\"process\":{\"rss_bytes\":%.0f},\"gpu\":[],\"cpu\":",
+                   metric(m->rss, NULL));
+  cpu_features(&b, s->info.threads);
+  omega_buf_puts(&b, ",\"config\":");
+  settings_object(&b, s->cfg);
+  omega_buf_puts(&b, "}");
+  omega__respond_buf(r, 200, &b);
+}
+
+/* ---- /accel/config ---- */
+
+static void config_doc(omega_req_t *r, int status, const char *note) {
+  omega_server_t *s = r->srv;
+  omega_cfg_stats_t st;
+  omega_config_stats(s->cfg, &st);
+  omega_buf_t b = {0};
+  omega_buf_puts(&b, "{\"settings\":[");
+  for (size_t i = 0; i < omega_cfg_count; i++) {
+    const omega_cfg_def_t *d = &omega_cfg_table[i];
+    char v[1100];
+    omega_cfg_source_t src;
+    omega_config_value(s->cfg, i, true, v, sizeof v, &src);
+    omega_buf_printf(&b, "%s{\"name\":\"%s\",\"value\":", i ? "," : "", d->name);
+    omega_buf_json_str(&b, v, strlen(v));
+    omega_buf_puts(&b, ",\"default\":");
+    omega_buf_json_str(&b, (d->flags & OMEGA_CFG_SECRET) ? "" : d->def, (d->flags & OMEGA_CFG_SECRET) ? 0 : strlen(d->def));
+    omega_buf_printf(&b, ",\"source\":\"%s\",\"hot_reloadable\":%s,\"help\":", omega_config_source_name(src),
+                     (d->flags & OMEGA_CFG_HOT) ? "true" : "false");
+    omega_buf_json_str(&b, d->help, strlen(d->help));
+    omega_buf_puts(&b, "}");
+  }
+  omega_buf_printf(&b, "],\"reloads\":{\"ok\":%llu,\"failed\":%llu},\"runtime_changes\":{\"ok\":%llu,\"failed\":%llu}",
+                   st.reloads_ok, st.reloads_failed, st.runtime_ok, st.runtime_failed);
+  if (note && note[0]) {
+    omega_buf_puts(&b, ",\"note\":");
+    omega_buf_json_str(&b, note, strlen(note));
+  }
+  omega_buf_puts(&b, "}");
+  omega__respond_buf(r, status, &b);
+}
+
+static bool config_get_step(omega_req_t *r) {
+  if (omega__req_authenticate(r))
+    config_doc(r, 200, NULL);
+  return false;
+}
+
+void omega__route_config_get(omega_req_t *r) { omega__req_async(r, config_get_step); }
+
+static bool config_put_step(omega_req_t *r) {
+  if (!omega__req_authenticate(r))
+    return false;
+  json_error_t je;
+  json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &je);
+  if (!doc) {
+    omega__respond_error(r, 400, "bad_request", "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+    return false;
+  }
+  const json_t *settings = json_object_get(doc, "settings");
+  if (!settings)
+    settings = doc; /* a flat {"KEY": value} object works too */
+  if (!json_is_object(settings) || json_object_size(settings) == 0 || json_object_size(settings) > 64) {
+    omega__respond_error(r, 422, "validation", "expected a JSON object of settings, e.g. {\"EMBED_MAX_BATCH\": 32}");
+    json_decref(doc);
+    return false;
+  }
+  const char *keys[64], *vals[64];
+  char bufs[64][64];
+  size_t n = 0;
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)settings, key, v) {
+    keys[n] = key;
+    if (json_is_string(v))
+      vals[n] = json_string_value(v);
+    else if (json_is_integer(v))
+      snprintf(bufs[n], sizeof bufs[n], "%lld", (long long)json_integer_value(v)), vals[n] = bufs[n];
+    else if (json_is_boolean(v))
+      vals[n] = json_is_true(v) ? "true" : "false";
+    else {
+      omega__respond_error(r, 422, "validation", "%s: value must be a string, an integer or a boolean", key);
+      json_decref(doc);
+      return false;
+    }
+    n++;
+  }
+  char msg[1024];
+  int rc = omega_config_set_runtime(r->srv->cfg, keys, vals, n, msg, sizeof msg);
+  json_decref(doc);
+  if (rc) {
+    omega__respond_error(r, 422, "validation", "%s", msg);
+    return false;
+  }
+  config_doc(r, 200, msg);
+  return false;
+}
+
+void omega__route_config_put(omega_req_t *r) { omega__req_async(r, config_put_step); }

@@ -1,0 +1,435 @@
+/* Embedding endpoints: TEI's /embed, OpenAI's /v1/embeddings, /tokenize, and the
+ * HMAC-gated /invoke. Parsing and response formatting run on the worker pool. */
+#include "server/server_internal.h"
+
+#include "text/tokenizer_internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { KIND_TEI, KIND_OPENAI, KIND_INVOKE } kind_t;
+
+typedef struct {
+  kind_t kind;
+  json_t *doc;
+  omega_text_t *texts;
+  int32_t **ids;
+  size_t *id_lens;
+  size_t n;
+  unsigned flags;
+  size_t dims; /* 0: the model's dimension */
+  bool base64;
+  bool normalized; /* the output rows are unit length */
+} embed_ctx_t;
+
+static void embed_ctx_free(void *p) {
+  embed_ctx_t *c = p;
+  if (!c)
+    return;
+  json_decref(c->doc);
+  free(c->texts);
+  if (c->ids)
+    for (size_t i = 0; i < c->n; i++)
+      free(c->ids[i]);
+  free(c->ids);
+  free(c->id_lens);
+  free(c);
+}
+
+/* Parse the body as a JSON object: 400 when it is not JSON, 422 when not an object. */
+static json_t *parse_body(omega_req_t *r) {
+  json_error_t je;
+  json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+  if (!doc) {
+    omega__respond_error(r, 400, "bad_request", "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+    return NULL;
+  }
+  if (!json_is_object(doc)) {
+    omega__respond_error(r, 422, "validation", "the request body must be a JSON object");
+    json_decref(doc);
+    return NULL;
+  }
+  return doc;
+}
+
+/* A string or an array of strings into c->texts. `field` names it in errors. */
+static bool take_texts(omega_req_t *r, embed_ctx_t *c, const json_t *v, const char *field) {
+  long long max = atomic_load(&r->srv->max_inputs);
+  if (json_is_string(v)) {
+    c->n = 1;
+  } else if (json_is_array(v)) {
+    c->n = json_array_size(v);
+    if (c->n == 0) {
+      omega__respond_error(r, 422, "validation", "\"%s\" must not be empty", field);
+      return false;
+    }
+  } else {
+    omega__respond_error(r, 422, "validation", "\"%s\" must be a string or an array of strings", field);
+    return false;
+  }
+  if ((long long)c->n > max) {
+    omega__respond_error(r, 422, "validation", "\"%s\" has %zu inputs, more than the limit of %lld", field, c->n, max);
+    return false;
+  }
+  c->texts = calloc(c->n, sizeof *c->texts);
+  if (!c->texts) {
+    omega__respond_error(r, 503, "overloaded", "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < c->n; i++) {
+    const json_t *s = json_is_string(v) ? v : json_array_get(v, i);
+    if (!json_is_string(s)) {
+      omega__respond_error(r, 422, "validation", "\"%s\"[%zu] must be a string", field, i);
+      return false;
+    }
+    c->texts[i] = (omega_text_t){json_string_value(s), json_string_length(s)};
+  }
+  return true;
+}
+
+/* OpenAI token input: [int, ...] (one input) or [[int, ...], ...]. */
+static bool take_ids(omega_req_t *r, embed_ctx_t *c, const json_t *v) {
+  bool nested = json_is_array(json_array_get(v, 0));
+  c->n = nested ? json_array_size(v) : 1;
+  if ((long long)c->n > atomic_load(&r->srv->max_inputs)) {
+    omega__respond_error(r, 422, "validation", "\"input\" has %zu inputs, more than the limit of %lld", c->n,
+                         atomic_load(&r->srv->max_inputs));
+    return false;
+  }
+  c->ids = calloc(c->n, sizeof *c->ids);
+  c->id_lens = calloc(c->n, sizeof *c->id_lens);
+  if (!c->ids || !c->id_lens) {
+    omega__respond_error(r, 503, "overloaded", "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < c->n; i++) {
+    const json_t *arr = nested ? json_array_get(v, i) : v;
+    if (!json_is_array(arr) || json_array_size(arr) == 0) {
+      omega__respond_error(r, 422, "validation", "\"input\"[%zu] must be a non-empty array of token ids", i);
+      return false;
+    }
+    size_t len = json_array_size(arr);
+    c->ids[i] = malloc(len * sizeof **c->ids);
+    if (!c->ids[i]) {
+      omega__respond_error(r, 503, "overloaded", "out of memory");
+      return false;
+    }
+    c->id_lens[i] = len;
+    for (size_t k = 0; k < len; k++) {
+      const json_t *id = json_array_get(arr, k);
+      if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX) {
+        omega__respond_error(r, 422, "validation", "\"input\"[%zu][%zu] must be a non-negative integer token id", i, k);
+        return false;
+      }
+      c->ids[i][k] = (int32_t)json_integer_value(id);
+    }
+  }
+  return true;
+}
+
+static bool opt_bool(omega_req_t *r, const json_t *doc, const char *key, bool def, bool *out) {
+  const json_t *v = json_object_get(doc, key);
+  if (!v || json_is_null(v)) {
+    *out = def;
+    return true;
+  }
+  if (!json_is_boolean(v)) {
+    omega__respond_error(r, 422, "validation", "\"%s\" must be true or false", key);
+    return false;
+  }
+  *out = json_is_true(v);
+  return true;
+}
+
+static bool opt_dims(omega_req_t *r, const json_t *doc, embed_ctx_t *c) {
+  const json_t *v = json_object_get(doc, "dimensions");
+  if (!v || json_is_null(v))
+    return true;
+  const int dim = r->srv->info.dim;
+  if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > dim) {
+    omega__respond_error(r, 422, "validation", "\"dimensions\" must be an integer in [1, %d]", dim);
+    return false;
+  }
+  c->dims = (size_t)json_integer_value(v);
+  return true;
+}
+
+static embed_ctx_t *new_ctx(omega_req_t *r, kind_t kind) {
+  embed_ctx_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    omega__respond_error(r, 503, "overloaded", "out of memory");
+    return NULL;
+  }
+  c->kind = kind;
+  r->ctx = c;
+  r->ctx_free = embed_ctx_free;
+  return c;
+}
+
+/* ---- formatting ---- */
+
+/* The first dims values of a row, renormalised when the full row was unit length
+ * (Matryoshka truncation). */
+static const float *row_out(const embed_ctx_t *c, const float *row, size_t dim, float *tmp) {
+  if (!c->dims || c->dims == dim)
+    return row;
+  memcpy(tmp, row, c->dims * sizeof *tmp);
+  if (c->normalized) {
+    double ss = 0;
+    for (size_t i = 0; i < c->dims; i++)
+      ss += (double)tmp[i] * tmp[i];
+    const double n = sqrt(ss);
+    for (size_t i = 0; i < c->dims; i++)
+      tmp[i] = (float)(tmp[i] / (n > 1e-12 ? n : 1e-12));
+  }
+  return tmp;
+}
+
+static bool format_embeddings(omega_req_t *r) {
+  embed_ctx_t *c = r->ctx;
+  omega_server_t *s = r->srv;
+  int rc = omega_job_status(r->job);
+  if (rc) {
+    omega__respond_status(r, rc, "embedding");
+    return false;
+  }
+  size_t n, dim;
+  const float *v = omega_job_embeddings(r->job, &n, &dim);
+  const size_t d = c->dims ? c->dims : dim;
+  float *tmp = malloc(dim * sizeof *tmp);
+  omega_buf_t b = {0};
+  size_t tokens = omega_job_tokens(r->job);
+  if (!tmp) {
+    omega__respond_error(r, 503, "overloaded", "out of memory");
+    return false;
+  }
+  switch (c->kind) {
+  case KIND_TEI:
+    omega_buf_puts(&b, "[");
+    for (size_t i = 0; i < n; i++) {
+      if (i)
+        omega_buf_puts(&b, ",");
+      omega_buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
+    }
+    omega_buf_puts(&b, "]");
+    break;
+  case KIND_OPENAI:
+    omega_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+      omega_buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
+      if (c->base64)
+        omega_buf_float_base64(&b, row_out(c, v + i * dim, dim, tmp), d);
+      else
+        omega_buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
+      omega_buf_puts(&b, "}");
+    }
+    omega_buf_puts(&b, "],\"model\":");
+    omega_buf_json_str(&b, s->model_name, strlen(s->model_name));
+    omega_buf_printf(&b, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}", tokens, tokens);
+    break;
+  case KIND_INVOKE:
+    omega_buf_puts(&b, "{\"action\":\"embed\",\"model\":");
+    omega_buf_json_str(&b, s->model_name, strlen(s->model_name));
+    omega_buf_puts(&b, ",\"embeddings\":[");
+    for (size_t i = 0; i < n; i++) {
+      if (i)
+        omega_buf_puts(&b, ",");
+      omega_buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
+    }
+    omega_buf_printf(&b, "],\"usage\":{\"tokens\":%zu}}", tokens);
+    break;
+  }
+  free(tmp);
+  omega__respond_buf(r, 200, &b);
+  return false;
+}
+
+static bool submit_embed(omega_req_t *r) {
+  embed_ctx_t *c = r->ctx;
+  const bool model_norm = r->srv->info.normalize;
+  c->normalized = (c->flags & OMEGA_EMBED_NORMALIZE) || (model_norm && !(c->flags & OMEGA_EMBED_NO_NORMALIZE));
+  omega_request_t er = {.texts = c->texts,
+                        .ids = (const int32_t *const *)c->ids,
+                        .id_lens = c->id_lens,
+                        .n = c->n,
+                        .flags = c->flags};
+  int rc = omega__req_submit(r, &er, format_embeddings);
+  if (rc == 0)
+    return true; /* the job's completion owns the request now */
+  omega__respond_status(r, rc, c->kind == KIND_OPENAI ? "input" : "inputs");
+  return false;
+}
+
+/* ---- /embed (TEI) ---- */
+
+static bool embed_step(omega_req_t *r) {
+  embed_ctx_t *c = new_ctx(r, KIND_TEI);
+  if (!c || !(c->doc = parse_body(r)))
+    return false;
+  const json_t *in = json_object_get(c->doc, "inputs");
+  if (!in) {
+    omega__respond_error(r, 422, "validation", "\"inputs\" is required");
+    return false;
+  }
+  bool normalize, truncate;
+  if (!take_texts(r, c, in, "inputs") || !opt_bool(r, c->doc, "normalize", true, &normalize) ||
+      !opt_bool(r, c->doc, "truncate", false, &truncate) || !opt_dims(r, c->doc, c))
+    return false;
+  const json_t *dir = json_object_get(c->doc, "truncation_direction");
+  if (dir && !json_is_null(dir) &&
+      (!json_is_string(dir) || (strcmp(json_string_value(dir), "right") && strcmp(json_string_value(dir), "Right")))) {
+    omega__respond_error(r, 422, "validation", "\"truncation_direction\" supports only \"right\"");
+    return false;
+  }
+  const json_t *pn = json_object_get(c->doc, "prompt_name");
+  if (pn && !json_is_null(pn)) {
+    omega__respond_error(r, 422, "validation", "\"prompt_name\" is not supported: the model defines no prompts");
+    return false;
+  }
+  c->flags = (normalize ? OMEGA_EMBED_NORMALIZE : OMEGA_EMBED_NO_NORMALIZE) | (truncate ? 0 : OMEGA_EMBED_NO_TRUNCATE);
+  return submit_embed(r);
+}
+
+void omega__route_embed(omega_req_t *r) { omega__req_async(r, embed_step); }
+
+/* ---- /v1/embeddings (OpenAI) ---- */
+
+static bool openai_step(omega_req_t *r) {
+  embed_ctx_t *c = new_ctx(r, KIND_OPENAI);
+  if (!c || !(c->doc = parse_body(r)))
+    return false;
+  const json_t *in = json_object_get(c->doc, "input");
+  if (!in || json_is_null(in)) {
+    omega__respond_error(r, 422, "validation", "\"input\" is required");
+    return false;
+  }
+  const json_t *first = json_array_get(in, 0);
+  bool tokens = json_is_array(in) && (json_is_integer(first) || json_is_array(first));
+  if (tokens ? !take_ids(r, c, in) : !take_texts(r, c, in, "input"))
+    return false;
+  const json_t *fmt = json_object_get(c->doc, "encoding_format");
+  if (fmt && !json_is_null(fmt)) {
+    const char *f = json_string_value(fmt);
+    if (!f || (strcmp(f, "float") != 0 && strcmp(f, "base64") != 0)) {
+      omega__respond_error(r, 422, "validation", "\"encoding_format\" must be \"float\" or \"base64\"");
+      return false;
+    }
+    c->base64 = strcmp(f, "base64") == 0;
+  }
+  const json_t *model = json_object_get(c->doc, "model");
+  if (model && !json_is_null(model) && !json_is_string(model)) {
+    omega__respond_error(r, 422, "validation", "\"model\" must be a string");
+    return false;
+  }
+  bool truncate;
+  if (!opt_dims(r, c->doc, c) || !opt_bool(r, c->doc, "truncate", false, &truncate))
+    return false;
+  c->flags = truncate ? 0 : OMEGA_EMBED_NO_TRUNCATE;
+  return submit_embed(r);
+}
+
+void omega__route_openai(omega_req_t *r) { omega__req_async(r, openai_step); }
+
+/* ---- /invoke ---- */
+
+static bool invoke_step(omega_req_t *r) {
+  if (!omega__req_authenticate(r))
+    return false;
+  embed_ctx_t *c = new_ctx(r, KIND_INVOKE);
+  if (!c || !(c->doc = parse_body(r)))
+    return false;
+  const char *action = json_string_value(json_object_get(c->doc, "action"));
+  if (!action) {
+    omega__respond_error(r, 422, "validation", "\"action\" is required (supported: embed)");
+    return false;
+  }
+  if (strcmp(action, "embed") != 0) {
+    omega__respond_error(r, 422, "validation", "unknown action \"%.64s\" (supported: embed)", action);
+    return false;
+  }
+  const json_t *tm = json_object_get(c->doc, "timeout_ms");
+  if (tm && !json_is_null(tm)) {
+    if (!json_is_integer(tm) || json_integer_value(tm) < 1 || json_integer_value(tm) > 3600000) {
+      omega__respond_error(r, 422, "validation", "\"timeout_ms\" must be an integer in [1, 3600000]");
+      return false;
+    }
+    r->deadline_ns = r->start_ns + json_integer_value(tm) * 1000000;
+  }
+  const json_t *in = json_object_get(c->doc, "inputs");
+  bool normalize, truncate;
+  if (!in) {
+    omega__respond_error(r, 422, "validation", "\"inputs\" is required");
+    return false;
+  }
+  if (!take_texts(r, c, in, "inputs") || !opt_bool(r, c->doc, "normalize", r->srv->info.normalize, &normalize) ||
+      !opt_bool(r, c->doc, "truncate", true, &truncate) || !opt_dims(r, c->doc, c))
+    return false;
+  c->flags = (normalize ? OMEGA_EMBED_NORMALIZE : OMEGA_EMBED_NO_NORMALIZE) | (truncate ? 0 : OMEGA_EMBED_NO_TRUNCATE);
+  return submit_embed(r);
+}
+
+void omega__route_invoke(omega_req_t *r) { omega__req_async(r, invoke_step); }
+
+/* ---- /tokenize ---- */
+
+static bool is_special(const omega_tokenizer_t *t, int32_t id) {
+  for (size_t i = 0; i < t->n_added; i++)
+    if (t->added[i].id == id && t->added[i].special)
+      return true;
+  for (size_t i = 0; i < t->n_prefix; i++)
+    if (t->prefix_ids[i] == id)
+      return true;
+  for (size_t i = 0; i < t->n_suffix; i++)
+    if (t->suffix_ids[i] == id)
+      return true;
+  return false;
+}
+
+static bool tokenize_step(omega_req_t *r) {
+  embed_ctx_t *c = new_ctx(r, KIND_TEI);
+  if (!c || !(c->doc = parse_body(r)))
+    return false;
+  const json_t *in = json_object_get(c->doc, "inputs");
+  bool specials, truncate;
+  if (!in) {
+    omega__respond_error(r, 422, "validation", "\"inputs\" is required");
+    return false;
+  }
+  if (!take_texts(r, c, in, "inputs") || !opt_bool(r, c->doc, "add_special_tokens", true, &specials) ||
+      !opt_bool(r, c->doc, "truncate", false, &truncate))
+    return false;
+  const omega_tokenizer_t *tok = omega_engine_tokenizer(r->srv->engine);
+  omega_idvec_t iv = {0};
+  omega_buf_t b = {0};
+  omega_buf_puts(&b, "[");
+  for (size_t i = 0; i < c->n; i++) {
+    size_t limit = truncate ? (size_t)r->srv->info.max_seq_length : 0;
+    int rc = omega__tokenizer_encode_vec(tok, c->texts[i].ptr, c->texts[i].len, limit, 0, &iv);
+    if (rc) {
+      char what[64];
+      snprintf(what, sizeof what, "inputs[%zu]", i);
+      omega__respond_status(r, rc, what);
+      free(iv.v);
+      omega_buf_free(&b);
+      return false;
+    }
+    size_t from = specials ? 0 : tok->n_prefix, to = specials ? iv.n : iv.n - tok->n_suffix;
+    omega_buf_puts(&b, i ? ",[" : "[");
+    for (size_t k = from; k < to; k++) {
+      size_t len = 0;
+      const char *text = omega_tokenizer_id_to_token(tok, iv.v[k], &len);
+      omega_buf_printf(&b, "%s{\"id\":%d,\"text\":", k > from ? "," : "", iv.v[k]);
+      omega_buf_json_str(&b, text ? text : "", len);
+      omega_buf_printf(&b, ",\"special\":%s}", is_special(tok, iv.v[k]) ? "true" : "false");
+    }
+    omega_buf_puts(&b, "]");
+  }
+  omega_buf_puts(&b, "]");
+  free(iv.v);
+  omega__respond_buf(r, 200, &b);
+  return false;
+}
+
+void omega__route_tokenize(omega_req_t *r) { omega__req_async(r, tokenize_step); }

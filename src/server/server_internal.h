@@ -1,0 +1,150 @@
+/* Internals shared by the server's files: the server, a request, the response helpers. */
+#ifndef OMEGA_SERVER_INTERNAL_H
+#define OMEGA_SERVER_INTERNAL_H
+
+#include "config/config.h"
+#include "core/error_internal.h"
+#include "core/workq.h"
+#include "metrics/metrics.h"
+#include "omega/engine.h"
+#include "server/auth.h"
+#include "server/buf.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct omega_server omega_server_t;
+typedef struct omega_req omega_req_t;
+
+/* A route handler runs on an I/O thread with the whole body read. It either answers at
+ * once (omega__respond*) or hands a step to the worker pool with omega__req_async. */
+typedef void (*omega_route_fn)(omega_req_t *r);
+/* A step runs on the worker pool. It answers (omega__respond*) and returns false, or it
+ * submits engine work with omega__req_submit and returns true: from then on the request
+ * belongs to the job's completion and the step must not touch it again. */
+typedef bool (*omega_step_fn)(omega_req_t *r);
+
+typedef struct {
+  const char *method, *path, *name; /* name: the endpoint label in metrics */
+  omega_route_fn fn;
+  bool needs_engine; /* 503 until the model is loaded and warmed */
+} omega_route_t;
+
+struct omega_req {
+  omega_server_t *srv;
+  struct MHD_Connection *conn;
+  const omega_route_t *route;
+  const char *method;
+  char path[256];
+  char *body;
+  size_t body_len, body_cap;
+  bool too_large;
+  int64_t start_ns, deadline_ns;
+  /* the response, set once */
+  int status;
+  char *resp;
+  size_t resp_len;
+  const char *content_type;
+  char retry_after[16];
+  bool responded;
+  /* asynchronous work */
+  atomic_int refs; /* the connection's, plus one per scheduled step */
+  bool suspended;
+  pthread_mutex_t job_mu; /* guards job against the watchdog */
+  omega_job_t *job;
+  bool cancel_sent;
+  omega_step_fn after_job; /* formats the response on the worker pool */
+  int fd;                   /* the client socket, to notice a client that went away */
+  void *ctx;                /* per-route parsed state */
+  void (*ctx_free)(void *ctx);
+  omega_req_t *next_pending, *prev_pending;
+  /* what the finished job reported, for metrics */
+  bool job_done_seen;
+  const char *job_route;
+  double job_tokenize_ms, job_queue_ms;
+};
+
+typedef struct {
+  omega_family_t *http_requests, *http_duration, *route, *cuda_oom, *latency, *batch_size, *batch_tokens;
+  omega_family_t *vram, *maybe_async, *queue_depth, *queue_jobs, *inflight_req, *inflight_seq, *queue_ms;
+  omega_family_t *tokenize_ms, *inference_ms, *tokens, *sequences, *batches, *ceiling, *ceiling_p95;
+  omega_family_t *ceiling_moves, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
+  omega_family_t *build_info, *ready, *rejected, *timeouts, *canceled, *uptime, *max_batch, *target_latency;
+} omega_server_metrics_t;
+
+struct omega_server {
+  omega_config_t *cfg;
+  omega_settings_t boot; /* the settings at start-up (restart-only values live here) */
+  /* hot values read on every request */
+  _Atomic long long max_body, max_inputs, retry_after_s, request_timeout_ms, hmac_window_s, drain_grace_ms;
+  omega_engine_t *engine;
+  omega_engine_info_t info;
+  char model_name[256];
+  atomic_int ready, draining;
+  char not_ready_reason[512];
+  omega_workq_t *wq;
+  omega_auth_t *auth;
+  omega_metrics_t *metrics;
+  omega_server_metrics_t m;
+  struct MHD_Daemon *tcp, *unix_d;
+  int port; /* the bound TCP port */
+  pthread_mutex_t pending_mu;
+  omega_req_t *pending; /* suspended requests, watched for deadlines and gone clients */
+  atomic_long inflight;
+  pthread_t watchdog;
+  atomic_int stop_watchdog;
+  int64_t start_ns;
+  char accel_reason[256];
+  unsigned long long last_ceiling_up, last_ceiling_down;
+};
+
+int64_t omega__now_ns(void);
+
+/* Responses: JSON bodies; errors are {"error": "...", "error_type": "..."}. */
+void omega__respond(omega_req_t *r, int status, const char *content_type, char *body, size_t len);
+void omega__respond_buf(omega_req_t *r, int status, omega_buf_t *b);
+void omega__respond_error(omega_req_t *r, int status, const char *type, const char *fmt, ...) OMEGA_PRINTF(4, 5);
+/* An engine or library error as the matching HTTP status. */
+void omega__respond_status(omega_req_t *r, int rc, const char *what);
+/* Run a step on the worker pool; the connection is suspended meanwhile. Answers 429 when
+ * the pool is full. */
+void omega__req_async(omega_req_t *r, omega_step_fn fn);
+/* Submit an engine request whose completion runs `after` on the worker pool. On success
+ * the calling step must return true at once. */
+int omega__req_submit(omega_req_t *r, const omega_request_t *er, omega_step_fn after);
+const char *omega__req_header(omega_req_t *r, const char *name);
+/* Check the HMAC headers (on the worker pool); answers 401/503 itself and returns false
+ * on failure. */
+bool omega__req_authenticate(omega_req_t *r);
+int omega__watchdog_start(omega_server_t *s);
+void omega__watchdog_stop(omega_server_t *s);
+struct sockaddr;
+struct MHD_Daemon *omega__http_start(omega_server_t *s, int listen_fd, const struct sockaddr *addr, bool ipv6);
+
+/* Route handlers. */
+void omega__route_embed(omega_req_t *r);
+void omega__route_openai(omega_req_t *r);
+void omega__route_tokenize(omega_req_t *r);
+void omega__route_invoke(omega_req_t *r);
+void omega__route_health(omega_req_t *r);
+void omega__route_ready(omega_req_t *r);
+void omega__route_info(omega_req_t *r);
+void omega__route_accel_health(omega_req_t *r);
+void omega__route_metrics(omega_req_t *r);
+void omega__route_config_get(omega_req_t *r);
+void omega__route_config_put(omega_req_t *r);
+
+/* Metrics. */
+void omega__server_metrics_init(omega_server_t *s);
+void omega__observe_request(omega_server_t *s, const omega_req_t *r);
+void omega__observe_batch(const omega_batch_info_t *b, void *user);
+void omega__server_metrics_model(omega_server_t *s);
+/* Settings -> engine tuning and the server's hot values. */
+int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now, void *user);
+/* Read the HMAC secret from OMEGA_HMAC_SECRET_FILE or OMEGA_HMAC_SECRET. */
+int omega__server_load_secret(omega_server_t *s, const omega_settings_t *set);
+
+#endif

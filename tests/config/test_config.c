@@ -1,0 +1,266 @@
+/* The settings table: layers (default < profile < file < env < cli < runtime), validation,
+ * all-or-nothing reloads and runtime changes, restart-only settings, rollback. */
+#include "testutil.h"
+
+#include "config/config.h"
+#include "omega/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *dir;
+static char file[4096];
+
+static int setup(void **state) {
+  (void)state;
+  for (size_t i = 0; i < omega_cfg_count; i++)
+    unsetenv(omega_cfg_table[i].name);
+  dir = tu_mkdtemp();
+  snprintf(file, sizeof file, "%s/omega.env", dir);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  tu_rmtree(dir);
+  free(dir);
+  return 0;
+}
+
+static void write_cfg(const char *text) { tu_write_file(file, text, strlen(text)); }
+
+static omega_config_t *make(const char *const *cli, size_t n) {
+  omega_config_t *c;
+  if (omega_config_create(cli, n, &c))
+    fail_msg("%s", omega_errmsg());
+  return c;
+}
+
+static const char *val(omega_config_t *c, const char *name, omega_cfg_source_t *src) {
+  static char buf[1100];
+  size_t idx;
+  assert_non_null(omega_config_find(name, &idx));
+  omega_config_value(c, idx, true, buf, sizeof buf, src);
+  return buf;
+}
+
+static void test_defaults(void **state) {
+  (void)state;
+  omega_config_t *c = make(NULL, 0);
+  omega_settings_t s;
+  omega_config_get(c, &s);
+  assert_int_equal(s.embed_max_batch, 64);
+  assert_int_equal(s.omega_port, 8080);
+  assert_true(s.embed_prefer_gpu);
+  assert_int_equal(s.omega_accel, 0);
+  omega_cfg_source_t src;
+  assert_string_equal(val(c, "ACCEL_TARGET_LAT_MS", &src), "100");
+  assert_int_equal(src, OMEGA_SRC_DEFAULT);
+  /* every declared default is valid for its own declaration */
+  for (size_t i = 0; i < omega_cfg_count; i++) {
+    char msg[256];
+    assert_int_equal(omega_config_parse_value(&omega_cfg_table[i], omega_cfg_table[i].def, &s, msg, sizeof msg), 0);
+  }
+  omega_config_free(c);
+}
+
+static void test_layers(void **state) {
+  (void)state;
+  write_cfg("# comment\n\nEMBED_MAX_BATCH=100\nexport EMBED_GPU_SLOTS = 3\nOMEGA_HOST=\"0.0.0.0\"\n"
+            "ACCEL_TARGET_LAT_MS=40\n");
+  setenv("OMEGA_CONFIG_FILE", file, 1);
+  setenv("OMEGA_PROFILE", "LOW_LATENCY", 1);
+  setenv("EMBED_GPU_SLOTS", "5", 1);
+  const char *cli[] = {"EMBED_GPU_SLOTS=7", "OMEGA_PORT=9000"};
+  omega_config_t *c = make(cli, 2);
+  omega_cfg_source_t src;
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "100"); /* file over profile (16) */
+  assert_int_equal(src, OMEGA_SRC_FILE);
+  assert_string_equal(val(c, "EMBED_GPU_SLOTS", &src), "7"); /* cli over env over file */
+  assert_int_equal(src, OMEGA_SRC_CLI);
+  assert_string_equal(val(c, "OMEGA_HOST", &src), "0.0.0.0");
+  assert_string_equal(val(c, "EMBED_QUEUE_CAPACITY", &src), "1024"); /* from the profile */
+  assert_int_equal(src, OMEGA_SRC_PROFILE);
+  assert_string_equal(val(c, "OMEGA_PROFILE", &src), "LOW_LATENCY");
+  assert_int_equal(src, OMEGA_SRC_ENV);
+  assert_string_equal(val(c, "OMEGA_PORT", &src), "9000");
+  omega_config_free(c);
+  unsetenv("OMEGA_CONFIG_FILE");
+  unsetenv("OMEGA_PROFILE");
+  unsetenv("EMBED_GPU_SLOTS");
+}
+
+static void expect_create_error(const char *const *cli, size_t n, const char *msg) {
+  omega_config_t *c = NULL;
+  assert_int_equal(omega_config_create(cli, n, &c), OMEGA_EINVAL);
+  assert_null(c);
+  if (!strstr(omega_errmsg(), msg))
+    fail_msg("message \"%s\" lacks \"%s\"", omega_errmsg(), msg);
+}
+
+static void test_invalid_values(void **state) {
+  (void)state;
+  const char *a[] = {"EMBED_MAX_BATCH=0"};
+  expect_create_error(a, 1, "EMBED_MAX_BATCH must be an integer in [1, 4096]");
+  const char *b[] = {"EMBED_PREFER_GPU=maybe"};
+  expect_create_error(b, 1, "true or false");
+  const char *d[] = {"OMEGA_ACCEL=tpu"};
+  expect_create_error(d, 1, "one of auto, gpu, cpu");
+  const char *e[] = {"NOT_A_SETTING=1"};
+  expect_create_error(e, 1, "unknown setting");
+  setenv("OMEGA_PORT", "http", 1);
+  expect_create_error(NULL, 0, "environment OMEGA_PORT");
+  unsetenv("OMEGA_PORT");
+  write_cfg("EMBED_MAX_BATCH=8\nBOGUS=1\n");
+  setenv("OMEGA_CONFIG_FILE", file, 1);
+  expect_create_error(NULL, 0, "omega.env:2: unknown setting BOGUS");
+  write_cfg("EMBED_MAX_BATCH 8\n");
+  expect_create_error(NULL, 0, "omega.env:1: expected KEY=VALUE");
+  unsetenv("OMEGA_CONFIG_FILE");
+}
+
+typedef struct {
+  int calls, fail;
+  long long last_batch;
+} apply_t;
+
+static int on_apply(const omega_settings_t *old, const omega_settings_t *now, void *user) {
+  (void)old;
+  apply_t *a = user;
+  a->calls++;
+  if (a->fail && now->embed_max_batch == 13)
+    return OMEGA_EINVAL;
+  a->last_batch = now->embed_max_batch;
+  return 0;
+}
+
+static void test_reload(void **state) {
+  (void)state;
+  write_cfg("EMBED_MAX_BATCH=10\n");
+  const char *cli[] = {"OMEGA_CONFIG_FILE=x"};
+  char arg[4200];
+  snprintf(arg, sizeof arg, "OMEGA_CONFIG_FILE=%s", file);
+  cli[0] = arg;
+  omega_config_t *c = make(cli, 1);
+  apply_t a = {0};
+  omega_config_set_apply(c, on_apply, &a);
+  char msg[1024];
+  write_cfg("EMBED_MAX_BATCH=20\n");
+  assert_int_equal(omega_config_reload(c, msg, sizeof msg), 0);
+  assert_int_equal(a.last_batch, 20);
+  /* invalid file: rejected as a whole, old values kept */
+  write_cfg("EMBED_MAX_BATCH=30\nACCEL_TARGET_LAT_MS=-5\n");
+  assert_int_equal(omega_config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
+  assert_non_null(strstr(msg, "omega.env:2"));
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "20");
+  /* a restart-only change is reported and not applied; the rest is */
+  write_cfg("EMBED_MAX_BATCH=40\nOMEGA_PORT=9999\n");
+  assert_int_equal(omega_config_reload(c, msg, sizeof msg), 0);
+  assert_non_null(strstr(msg, "OMEGA_PORT changed but needs a restart"));
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "40");
+  assert_string_equal(val(c, "OMEGA_PORT", NULL), "8080");
+  /* the apply callback failing rolls everything back */
+  a.fail = 1;
+  write_cfg("EMBED_MAX_BATCH=13\nEMBED_GPU_SLOTS=9\n");
+  assert_int_equal(omega_config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "40");
+  assert_string_equal(val(c, "EMBED_GPU_SLOTS", NULL), "2");
+  assert_int_equal(a.last_batch, 40); /* the callback saw the rollback */
+  omega_cfg_stats_t st;
+  omega_config_stats(c, &st);
+  assert_int_equal(st.reloads_ok, 2);
+  assert_int_equal(st.reloads_failed, 2);
+  omega_config_free(c);
+}
+
+static void test_runtime(void **state) {
+  (void)state;
+  omega_config_t *c = make(NULL, 0);
+  char msg[1024];
+  const char *k1[] = {"EMBED_MAX_BATCH", "ACCEL_TARGET_LAT_MS"}, *v1[] = {"12", "250"};
+  assert_int_equal(omega_config_set_runtime(c, k1, v1, 2, msg, sizeof msg), 0);
+  omega_cfg_source_t src;
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "12");
+  assert_int_equal(src, OMEGA_SRC_RUNTIME);
+  /* all or nothing: one bad value rejects the whole change */
+  const char *v2[] = {"30", "nope"};
+  assert_int_equal(omega_config_set_runtime(c, k1, v2, 2, msg, sizeof msg), OMEGA_EINVAL);
+  assert_non_null(strstr(msg, "ACCEL_TARGET_LAT_MS"));
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "12");
+  const char *k3[] = {"OMEGA_PORT"}, *v3[] = {"1234"};
+  assert_int_equal(omega_config_set_runtime(c, k3, v3, 1, msg, sizeof msg), OMEGA_EINVAL);
+  assert_non_null(strstr(msg, "restart-only"));
+  const char *k4[] = {"NOPE"}, *v4[] = {"1"};
+  assert_int_equal(omega_config_set_runtime(c, k4, v4, 1, msg, sizeof msg), OMEGA_EINVAL);
+  assert_non_null(strstr(msg, "unknown setting NOPE"));
+  /* a profile switch at run time re-derives the profile layer; explicit values still win */
+  const char *k5[] = {"OMEGA_PROFILE"}, *v5[] = {"HIGH_THROUGHPUT"};
+  assert_int_equal(omega_config_set_runtime(c, k5, v5, 1, msg, sizeof msg), 0);
+  assert_string_equal(val(c, "EMBED_MAX_BATCH_TOKENS", &src), "65536");
+  assert_int_equal(src, OMEGA_SRC_PROFILE);
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "12");
+  /* secrets are never shown */
+  const char *k6[] = {"OMEGA_HMAC_SECRET"}, *v6[] = {"hunter2"};
+  assert_int_equal(omega_config_set_runtime(c, k6, v6, 1, msg, sizeof msg), 0);
+  assert_string_equal(val(c, "OMEGA_HMAC_SECRET", NULL), "(set)");
+  omega_config_free(c);
+}
+
+/* Setting every hot key to its current value changes nothing (Redis' config test). */
+static void test_set_every_key_to_itself(void **state) {
+  (void)state;
+  setenv("OMEGA_PROFILE", "MEMORY_CONSTRAINED", 1);
+  omega_config_t *c = make(NULL, 0);
+  omega_settings_t before, after;
+  omega_config_get(c, &before);
+  char msg[1024];
+  size_t n = 0;
+  const char *keys[64], *vals[64];
+  static char bufs[64][1100];
+  for (size_t i = 0; i < omega_cfg_count; i++) {
+    if (!(omega_cfg_table[i].flags & OMEGA_CFG_HOT))
+      continue;
+    omega_config_value(c, i, false, bufs[n], sizeof bufs[n], NULL);
+    keys[n] = omega_cfg_table[i].name;
+    vals[n] = bufs[n];
+    n++;
+  }
+  assert_int_equal(omega_config_set_runtime(c, keys, vals, n, msg, sizeof msg), 0);
+  omega_config_get(c, &after);
+  assert_memory_equal(&before, &after, sizeof before);
+  omega_config_free(c);
+  unsetenv("OMEGA_PROFILE");
+}
+
+static void test_markdown(void **state) {
+  (void)state;
+  char *md;
+  size_t len;
+  omega_config_markdown(&md, &len);
+  for (size_t i = 0; i < omega_cfg_count; i++) {
+    char needle[128];
+    snprintf(needle, sizeof needle, "| `%s` |", omega_cfg_table[i].name);
+    assert_non_null(strstr(md, needle));
+  }
+  /* the README carries exactly this table between its markers */
+  size_t rl;
+  char *readme = tu_read_file(OMEGA_SOURCE_DIR "/README.md", &rl);
+  const char *b = strstr(readme, "<!-- settings:begin -->\n"), *e = strstr(readme, "<!-- settings:end -->");
+  assert_non_null(b);
+  assert_non_null(e);
+  b += strlen("<!-- settings:begin -->\n");
+  if ((size_t)(e - b) != len || memcmp(b, md, len) != 0)
+    fail_msg("README settings table is out of date: regenerate it with `omega config --markdown`");
+  free(readme);
+  free(md);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults),       cmocka_unit_test(test_layers),
+      cmocka_unit_test(test_invalid_values), cmocka_unit_test(test_reload),
+      cmocka_unit_test(test_runtime),        cmocka_unit_test(test_set_every_key_to_itself),
+      cmocka_unit_test(test_markdown),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

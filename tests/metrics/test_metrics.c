@@ -1,0 +1,98 @@
+/* The metrics registry and its Prometheus text exposition. */
+#include "testutil.h"
+
+#include "metrics/metrics.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *render(omega_metrics_t *m) {
+  char *buf;
+  size_t len;
+  FILE *f = open_memstream(&buf, &len);
+  omega_metrics_write(m, f);
+  fclose(f);
+  return buf;
+}
+
+static void expect_line(const char *text, const char *line) {
+  char needle[512];
+  snprintf(needle, sizeof needle, "\n%s\n", line);
+  if (!strstr(text, needle) && strncmp(text, line, strlen(line)) != 0)
+    fail_msg("line \"%s\" not in:\n%s", line, text);
+}
+
+static int collected;
+static void collect(void *user) {
+  collected++;
+  omega_series_set(user, 42.5);
+}
+
+static void test_exposition(void **state) {
+  (void)state;
+  omega_metrics_t *m;
+  assert_int_equal(omega_metrics_create(&m), 0);
+  const char *route[] = {"route", NULL};
+  omega_family_t *c = omega_metrics_family(m, "omega_test_total", "Things.", OMEGA_METRIC_COUNTER, route, NULL, 0);
+  omega_series_add(omega_series(c, "gpu", NULL, NULL), 2);
+  omega_series_add(omega_series(c, "gpu", NULL, NULL), 1);
+  omega_series_add(omega_series(c, "a\"b\\c\nd", NULL, NULL), 1);
+  omega_family_t *g = omega_metrics_family(m, "omega_test_gauge", "A gauge.", OMEGA_METRIC_GAUGE, NULL, NULL, 0);
+  omega_metrics_on_collect(m, collect, omega_series(g, NULL, NULL, NULL));
+  const double b[] = {1, 5, 10};
+  omega_family_t *h = omega_metrics_family(m, "omega_test_ms", "Latency.", OMEGA_METRIC_HISTOGRAM, NULL, b, 3);
+  omega_series_t *hs = omega_series(h, NULL, NULL, NULL);
+  const double obs[] = {0.5, 2, 2, 7, 100};
+  for (int i = 0; i < 5; i++)
+    omega_series_observe(hs, obs[i]);
+  char *t = render(m);
+  expect_line(t, "# HELP omega_test_total Things.");
+  expect_line(t, "# TYPE omega_test_total counter");
+  expect_line(t, "omega_test_total{route=\"gpu\"} 3");
+  expect_line(t, "omega_test_total{route=\"a\\\"b\\\\c\\nd\"} 1");
+  expect_line(t, "# TYPE omega_test_gauge gauge");
+  expect_line(t, "omega_test_gauge 42.5");
+  expect_line(t, "# TYPE omega_test_ms histogram");
+  expect_line(t, "omega_test_ms_bucket{le=\"1\"} 1");
+  expect_line(t, "omega_test_ms_bucket{le=\"5\"} 3");
+  expect_line(t, "omega_test_ms_bucket{le=\"10\"} 4");
+  expect_line(t, "omega_test_ms_bucket{le=\"+Inf\"} 5");
+  expect_line(t, "omega_test_ms_sum 111.5");
+  expect_line(t, "omega_test_ms_count 5");
+  assert_int_equal(collected, 1);
+  assert_int_equal((int)omega_series_value(hs), 5);
+  double p50 = omega_series_quantile(hs, 0.5);
+  assert_true(p50 > 1 && p50 <= 5);
+  assert_true(omega_series_quantile(hs, 0.99) == 10); /* beyond the last bound */
+  free(t);
+  omega_metrics_free(m);
+}
+
+static omega_series_t *shared_counter;
+static void *hammer(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 100000; i++)
+    omega_series_add(shared_counter, 1);
+  return NULL;
+}
+
+static void test_concurrent_updates(void **state) {
+  (void)state;
+  omega_metrics_t *m;
+  assert_int_equal(omega_metrics_create(&m), 0);
+  omega_family_t *c = omega_metrics_family(m, "omega_c_total", "C.", OMEGA_METRIC_COUNTER, NULL, NULL, 0);
+  shared_counter = omega_series(c, NULL, NULL, NULL);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++)
+    pthread_create(&th[i], NULL, hammer, NULL);
+  for (int i = 0; i < 4; i++)
+    pthread_join(th[i], NULL);
+  assert_int_equal((long)omega_series_value(shared_counter), 400000);
+  omega_metrics_free(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_exposition), cmocka_unit_test(test_concurrent_updates)};
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
