@@ -3,7 +3,11 @@
 set -euo pipefail
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
+pkgs=(build-essential cmake pkg-config ca-certificates curl
+  libutf8proc-dev libjansson-dev libopenblas-dev libcmocka-dev libmicrohttpd-dev libssl-dev
+  python3 prometheus)
+# Node.js runs the official openai client test; keep an existing installation (e.g. NodeSource's,
+# which conflicts with Debian's npm package).
+command -v node > /dev/null && command -v npm > /dev/null || pkgs+=(nodejs npm)
 $SUDO apt-get update
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-  build-essential cmake pkg-config ca-certificates curl \
-  libutf8proc-dev libjansson-dev libopenblas-dev libcmocka-dev
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"

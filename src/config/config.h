@@ -65,6 +65,7 @@ typedef struct {
   char omega_config_file[1024];
   int omega_profile;   /* index into omega_profile_names */
   int omega_log_level; /* index into {"debug", "info", "warn", "error"} */
+  char omega_fault_inject[256];
 } omega_settings_t;
 
 typedef struct {

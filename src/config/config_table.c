@@ -76,6 +76,9 @@ const omega_cfg_def_t omega_cfg_table[] = {
      "Tuning preset applied over the defaults; any setting still overrides it"},
     {"OMEGA_LOG_LEVEL", OMEGA_CFG_ENUM, "info", 0, 0, log_choices, OMEGA_CFG_HOT, F(omega_log_level),
      "Log verbosity on stderr"},
+    {"OMEGA_FAULT_INJECT", OMEGA_CFG_STRING, "", 0, STRMAX(omega_fault_inject), NULL, OMEGA_CFG_HOT,
+     F(omega_fault_inject),
+     "Test-only fault injection, e.g. batch_delay_ms:200,load_delay_ms:1000 (empty: none)"},
 };
 const size_t omega_cfg_count = sizeof omega_cfg_table / sizeof omega_cfg_table[0];
 

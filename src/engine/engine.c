@@ -6,6 +6,7 @@
 
 #include "backend/backend.h"
 #include "core/error_internal.h"
+#include "core/fault.h"
 #include "engine/controller.h"
 #include "model/model.h"
 #include "text/tokenizer_internal.h"
@@ -424,6 +425,11 @@ static void normalize_row(float *v, size_t dim) {
 
 static void run_batch(omega_engine_t *e, item_t *items, size_t k, size_t tokens) {
   int rc = 0;
+  long delay = omega__fault_get(OMEGA_FAULT_BATCH_DELAY_MS);
+  if (delay) {
+    struct timespec ts = {delay / 1000, (delay % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+  }
   e->b_off[0] = 0;
   for (size_t i = 0; i < k; i++) {
     const omega_job_t *j = items[i].job;

@@ -2,6 +2,7 @@
  * SIGHUP and config-file reloads, and the graceful drain on SIGTERM. */
 #include "server/server.h"
 
+#include "core/fault.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "server/server_internal.h"
@@ -76,16 +77,17 @@ static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
 
 int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now, void *user) {
   omega_server_t *s = user;
-  (void)old;
+  int rc = omega__fault_configure(now->omega_fault_inject);
+  if (rc)
+    return rc;
   if (strcmp(old->omega_hmac_secret_file, now->omega_hmac_secret_file) != 0 ||
       strcmp(old->omega_hmac_secret, now->omega_hmac_secret) != 0) {
-    int rc = omega__server_load_secret(s, now);
-    if (rc)
+    if ((rc = omega__server_load_secret(s, now)))
       return rc;
   }
   if (s->engine) {
     omega_engine_tuning_t t = tuning_of(now);
-    int rc = omega_engine_tune(s->engine, &t);
+    rc = omega_engine_tune(s->engine, &t);
     if (rc)
       return rc;
   }
@@ -223,6 +225,11 @@ static int load_model(omega_server_t *s) {
            set->omega_accel == 2 ? "OMEGA_ACCEL=cpu" : "no CUDA backend in this build (libomega-cuda.so not present)");
   omega_log(OMEGA_LOG_INFO, "accelerator: %s requested, using the CPU (%s)", accel[set->omega_accel], s->accel_reason);
   snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "loading the model %s", set->omega_model);
+  long delay = omega__fault_get(OMEGA_FAULT_LOAD_DELAY_MS);
+  if (delay) {
+    struct timespec ts = {delay / 1000, (delay % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+  }
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = (int)set->embed_threads;
@@ -332,7 +339,7 @@ int omega_server_run(omega_config_t *cfg) {
   if (omega_metrics_create(&s->metrics) != 0 ||
       (rc = omega__workq_create((int)s->boot.omega_workers, (size_t)s->boot.omega_worker_queue, &s->wq)) ||
       (rc = omega__auth_create((size_t)s->boot.omega_nonce_cache, &s->auth)) ||
-      (rc = omega__server_load_secret(s, &s->boot))) {
+      (rc = omega__server_load_secret(s, &s->boot)) || (rc = omega__fault_configure(s->boot.omega_fault_inject))) {
     omega_log(OMEGA_LOG_ERROR, "start-up failed: %s", omega_errmsg());
     goto out;
   }

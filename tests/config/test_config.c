@@ -232,6 +232,19 @@ static void test_set_every_key_to_itself(void **state) {
   unsetenv("OMEGA_PROFILE");
 }
 
+/* The shipped defaults file is valid and says what the table says. */
+static void test_ops_defaults_file(void **state) {
+  (void)state;
+  setenv("OMEGA_CONFIG_FILE", OMEGA_SOURCE_DIR "/ops/config/omega-accel-defaults.env", 1);
+  omega_config_t *c = make(NULL, 0);
+  omega_cfg_source_t src;
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "64");
+  assert_int_equal(src, OMEGA_SRC_FILE);
+  assert_string_equal(val(c, "OMEGA_HOST", NULL), "0.0.0.0");
+  omega_config_free(c);
+  unsetenv("OMEGA_CONFIG_FILE");
+}
+
 static void test_markdown(void **state) {
   (void)state;
   char *md;
@@ -260,7 +273,7 @@ int main(void) {
       cmocka_unit_test(test_defaults),       cmocka_unit_test(test_layers),
       cmocka_unit_test(test_invalid_values), cmocka_unit_test(test_reload),
       cmocka_unit_test(test_runtime),        cmocka_unit_test(test_set_every_key_to_itself),
-      cmocka_unit_test(test_markdown),
+      cmocka_unit_test(test_ops_defaults_file), cmocka_unit_test(test_markdown),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,176 @@
+"""Helpers for black-box tests against a real `omega serve` process (Python stdlib only)."""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+OMEGA = os.environ.get("OMEGA_BIN", "build/omega")
+GENMODEL = os.environ.get("OMEGA_GENMODEL", "build/omega-genmodel")
+
+_model_dir = None
+
+
+def small_model():
+    """A small generated model (max_seq_length 32), made once per test process."""
+    global _model_dir
+    if _model_dir is None:
+        _model_dir = tempfile.mkdtemp(prefix="omega-srv-model-")
+        subprocess.run([GENMODEL, "--out", _model_dir, "--hidden", "64", "--layers", "2", "--heads", "2",
+                        "--intermediate", "128", "--max-seq-length", "32", "--seed", "11"],
+                       check=True, stderr=subprocess.DEVNULL)
+    return _model_dir
+
+
+def sign(secret, method, path, body, ts=None, nonce=None):
+    """The X-Omega-* headers for a request, exactly as the README documents the scheme."""
+    ts = str(int(time.time()) if ts is None else ts)
+    nonce = nonce or secrets.token_urlsafe(24)
+    body_hash = hashlib.sha256(body).hexdigest()
+    msg = f"{ts}\n{nonce}\n{method}\n{path}\n{body_hash}".encode()
+    sig = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    return {"X-Omega-Timestamp": ts, "X-Omega-Nonce": nonce, "X-Omega-Signature": "v1=" + sig}
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Server:
+    """An `omega serve` child process on a free port."""
+
+    def __init__(self, args=(), env=None, wait_ready=True, model=None):
+        self.dir = tempfile.mkdtemp(prefix="omega-srv-")
+        self.log_path = os.path.join(self.dir, "server.log")
+        e = {k: v for k, v in os.environ.items() if not k.startswith(("OMEGA_", "EMBED_", "ACCEL_"))}
+        e.update(env or {})
+        self.log = open(self.log_path, "w+")
+        cmd = [OMEGA, "serve", "--model", model or small_model(), "--port", "0"] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.port = self._wait_port()
+        if wait_ready:
+            self.wait_ready()
+
+    def _wait_port(self, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            m = re.search(r"listening on http://[^:]+:(\d+)", self.text())
+            if m:
+                return int(m.group(1))
+            if self.proc.poll() is not None:
+                raise RuntimeError("omega serve exited: " + self.text())
+            time.sleep(0.02)
+        raise RuntimeError("omega serve did not start: " + self.text())
+
+    def wait_ready(self, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                if self.get("/ready").status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("not ready: " + self.text())
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def request(self, method, path, body=None, headers=None, timeout=30, conn=None):
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+        if own:
+            conn.close()
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def signed(self, secret, method, path, body, **kw):
+        raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else (body or b"")
+        if isinstance(raw, str):
+            raw = raw.encode()
+        headers = sign(secret, method, path, raw)
+        headers.update(kw.pop("headers", {}))
+        return self.request(method, path, raw, headers=headers, **kw)
+
+    def metric(self, name, labels=None):
+        """The value of one series from /metrics (0 when absent)."""
+        text = self.get("/metrics").body.decode()
+        want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        for line in text.splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self.log.close()
+
+
+def raw_request(port, data, read=True, timeout=10):
+    """Send raw bytes on a fresh connection; returns the status line or b''."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    if read:
+        try:
+            while b"\r\n" not in out:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+        except OSError:
+            pass
+    s.close()
+    return out.split(b"\r\n", 1)[0]
+
+
+def run_threads(n, fn):
+    results = [None] * n
+    def wrap(i):
+        try:
+            results[i] = fn(i)
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            results[i] = e
+    th = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    return results

@@ -1,0 +1,508 @@
+"""Black-box tests of `omega serve` over real HTTP: every endpoint, every error status,
+HMAC, hot reload under load, back-pressure, deadlines, client disconnects and SIGTERM drain.
+
+  OMEGA_BIN=build/omega OMEGA_GENMODEL=build/omega-genmodel python3 tests/server/test_server.py
+"""
+import base64
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from omega_test_server import OMEGA, Server, raw_request, run_threads, sign, small_model  # noqa: E402
+
+SECRET = "s3cret-for-tests-0123456789"
+
+
+def norm(v):
+    return sum(x * x for x in v) ** 0.5
+
+
+class Api(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="omega-api-")
+        secret_file = os.path.join(cls.tmp, "secret")
+        with open(secret_file, "w") as f:
+            f.write(SECRET + "\n")
+        cls.sock = os.path.join(cls.tmp, "omega.sock")
+        cls.s = Server(["--unix-socket", cls.sock],
+                       env={"OMEGA_HMAC_SECRET_FILE": secret_file, "OMEGA_MAX_INPUTS": "8",
+                            "OMEGA_MAX_BODY_BYTES": "65536"})
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.s.stop() == 0
+
+    def test_health_ready_info(self):
+        self.assertEqual(self.s.get("/health").json(), {"status": "ok"})
+        self.assertEqual(self.s.get("/ready").status, 200)
+        info = self.s.get("/info").json()
+        self.assertEqual(info["dim"], 64)
+        self.assertEqual(info["max_input_length"], 32)
+        self.assertEqual(info["backend"], "cpu")
+        self.assertTrue(info["model_id"].startswith("omega-srv-model-"))
+
+    def test_embed(self):
+        one = self.s.post("/embed", {"inputs": "hello world"})
+        self.assertEqual(one.status, 200, one.body)
+        rows = one.json()
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(len(rows[0]), 64)
+        self.assertAlmostEqual(norm(rows[0]), 1.0, places=5)
+        many = self.s.post("/embed", {"inputs": ["hello world", "", "another sentence"]}).json()
+        self.assertEqual(len(many), 3)
+        self.assertEqual([round(x, 6) for x in many[0]], [round(x, 6) for x in rows[0]])
+        raw = self.s.post("/embed", {"inputs": "hello world", "normalize": False}).json()[0]
+        self.assertGreater(abs(norm(raw) - 1.0), 1e-3)
+        scale = norm(raw)
+        for a, b in zip(raw, rows[0]):
+            self.assertAlmostEqual(a / scale, b, places=5)
+        dims = self.s.post("/embed", {"inputs": "hello world", "dimensions": 16}).json()[0]
+        self.assertEqual(len(dims), 16)
+        self.assertAlmostEqual(norm(dims), 1.0, places=5)  # Matryoshka: truncated and renormalised
+        # NUL inside a JSON string is text, as for HF (clean_text drops it)
+        nul = self.s.post("/embed", {"inputs": "hello\u0000 world"})
+        self.assertEqual(nul.status, 200)
+
+    def test_embed_matches_cli(self):
+        text = "The server and the command line give the same embedding."
+        http_row = self.s.post("/embed", {"inputs": text}).json()[0]
+        out = subprocess.run([OMEGA, "embed", "--model", small_model(), "--quiet"], input=text.encode(),
+                             capture_output=True, check=True).stdout
+        cli_row = json.loads(out)
+        for a, b in zip(http_row, cli_row):
+            self.assertAlmostEqual(a, b, places=6)
+
+    def test_truncate(self):
+        long_text = " ".join(["word"] * 100)
+        r = self.s.post("/embed", {"inputs": long_text})
+        self.assertEqual(r.status, 422)
+        self.assertIn("max_seq_length 32", r.json()["error"])
+        self.assertEqual(self.s.post("/embed", {"inputs": long_text, "truncate": True}).status, 200)
+        self.assertEqual(self.s.post("/v1/embeddings", {"input": long_text}).status, 422)
+        self.assertEqual(self.s.post("/v1/embeddings", {"input": long_text, "truncate": True}).status, 200)
+
+    def test_openai(self):
+        r = self.s.post("/v1/embeddings", {"input": ["hello world", "second"], "model": "anything"})
+        self.assertEqual(r.status, 200, r.body)
+        d = r.json()
+        self.assertEqual(d["object"], "list")
+        self.assertEqual([e["index"] for e in d["data"]], [0, 1])
+        self.assertEqual(d["data"][0]["object"], "embedding")
+        self.assertEqual(len(d["data"][0]["embedding"]), 64)
+        self.assertEqual(d["usage"]["prompt_tokens"], d["usage"]["total_tokens"])
+        self.assertGreater(d["usage"]["prompt_tokens"], 4)
+        self.assertTrue(d["model"].startswith("omega-srv-model-"))
+        single = self.s.post("/v1/embeddings", {"input": "hello world"}).json()["data"]
+        self.assertEqual(len(single), 1)
+        b64 = self.s.post("/v1/embeddings", {"input": "hello world", "encoding_format": "base64"}).json()
+        floats = struct.unpack("<64f", base64.b64decode(b64["data"][0]["embedding"]))
+        for a, b in zip(floats, single[0]["embedding"]):
+            self.assertAlmostEqual(a, b, places=6)
+        # token ids: the same ids the text tokenizes to give the same embedding
+        ids = [t["id"] for t in self.s.post("/tokenize", {"inputs": "hello world"}).json()[0]]
+        by_ids = self.s.post("/v1/embeddings", {"input": ids}).json()["data"][0]["embedding"]
+        for a, b in zip(by_ids, single[0]["embedding"]):
+            self.assertAlmostEqual(a, b, places=6)
+        nested = self.s.post("/v1/embeddings", {"input": [ids, ids[:3] + [102]]}).json()["data"]
+        self.assertEqual(len(nested), 2)
+        dims = self.s.post("/v1/embeddings", {"input": "x", "dimensions": 8}).json()["data"][0]["embedding"]
+        self.assertEqual(len(dims), 8)
+
+    def test_tokenize(self):
+        toks = self.s.post("/tokenize", {"inputs": ["Hello [MASK]", "a"]}).json()
+        self.assertEqual([t["id"] for t in toks[0]], [101, 7592, 103, 102])
+        self.assertEqual([t["text"] for t in toks[0]], ["[CLS]", "hello", "[MASK]", "[SEP]"])
+        self.assertEqual([t["special"] for t in toks[0]], [True, False, True, True])
+        bare = self.s.post("/tokenize", {"inputs": "Hello", "add_special_tokens": False}).json()
+        self.assertEqual([t["id"] for t in bare[0]], [7592])
+
+    def expect(self, method, path, body, status, error_type=None, contains=None, **kw):
+        r = self.s.request(method, path, body, **kw)
+        self.assertEqual(r.status, status, f"{method} {path} {body!r}: {r.body!r}")
+        if status >= 400 and r.body:
+            d = r.json()
+            self.assertIsInstance(d["error"], str)
+            if error_type:
+                self.assertEqual(d["error_type"], error_type)
+            if contains:
+                self.assertIn(contains, d["error"])
+        return r
+
+    def test_errors(self):
+        self.expect("POST", "/embed", "{bad json", 400, "bad_request", "invalid JSON")
+        self.expect("POST", "/embed", b'{"inputs": "\xff"}', 400, "bad_request")
+        self.expect("GET", "/nope", None, 404, "not_found")
+        r = self.expect("GET", "/embed", None, 405, "method_not_allowed")
+        self.assertEqual(r.headers["allow"], "POST")
+        self.expect("DELETE", "/accel/config", None, 405)
+        self.expect("POST", "/embed", "[1, 2]", 422, "validation", "JSON object")
+        self.expect("POST", "/embed", {}, 422, "validation", "\"inputs\" is required")
+        self.expect("POST", "/embed", {"inputs": 5}, 422, "validation", "string or an array")
+        self.expect("POST", "/embed", {"inputs": []}, 422, "validation", "must not be empty")
+        self.expect("POST", "/embed", {"inputs": ["a", 3]}, 422, "validation", "\"inputs\"[1]")
+        self.expect("POST", "/embed", {"inputs": ["a"] * 9}, 422, "validation", "more than the limit of 8")
+        self.expect("POST", "/embed", {"inputs": "a", "normalize": "yes"}, 422, "validation", "normalize")
+        self.expect("POST", "/embed", {"inputs": "a", "dimensions": 0}, 422, "validation", "dimensions")
+        self.expect("POST", "/embed", {"inputs": "a", "dimensions": 65}, 422, "validation", "dimensions")
+        self.expect("POST", "/embed", {"inputs": "a", "truncation_direction": "left"}, 422, "validation")
+        self.expect("POST", "/v1/embeddings", {}, 422, "validation", "\"input\" is required")
+        self.expect("POST", "/v1/embeddings", {"input": "a", "encoding_format": "int8"}, 422, "validation")
+        self.expect("POST", "/v1/embeddings", {"input": [101, 99999999, 102]}, 422, "validation", "outside the vocabulary")
+        self.expect("POST", "/v1/embeddings", {"input": [[101, 102], []]}, 422, "validation")
+        self.expect("POST", "/v1/embeddings", {"input": "a", "model": 7}, 422, "validation")
+        self.expect("POST", "/tokenize", {"inputs": "a", "add_special_tokens": 1}, 422, "validation")
+        # bodies over the limit: announced by Content-Length, and streamed chunked
+        big = json.dumps({"inputs": "x" * 70000})
+        self.expect("POST", "/embed", big, 413, "payload_too_large")
+        status = raw_request(self.s.port, b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(
+                                 b"%x\r\n%s\r\n" % (8000, b"y" * 8000) for _ in range(10)) + b"0\r\n\r\n")
+        self.assertIn(b"413", status)
+        # a malformed request line or header never crashes the server
+        raw_request(self.s.port, b"GARBAGE\r\n\r\n")
+        raw_request(self.s.port, b"POST /embed HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n")
+        self.assertEqual(self.s.get("/health").status, 200)
+
+    def test_keepalive_and_unix_socket(self):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=10)
+        for i in range(5):
+            r = self.s.request("POST", "/embed", {"inputs": f"request {i}"}, conn=conn)
+            self.assertEqual(r.status, 200)
+        conn.close()
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.connect(self.sock)
+        u.sendall(b"GET /health HTTP/1.1\r\nHost: omega\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = u.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        u.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
+        self.assertIn(b'"status":"ok"', data)
+
+    def test_invoke_hmac(self):
+        body = {"action": "embed", "inputs": ["hello world", "b"], "timeout_ms": 5000}
+        ok = self.s.signed(SECRET, "POST", "/invoke", body)
+        self.assertEqual(ok.status, 200, ok.body)
+        d = ok.json()
+        self.assertEqual(d["action"], "embed")
+        self.assertEqual(len(d["embeddings"]), 2)
+        ref = self.s.post("/embed", {"inputs": "hello world"}).json()[0]
+        for a, b in zip(d["embeddings"][0], ref):
+            self.assertAlmostEqual(a, b, places=6)
+        raw = json.dumps(body).encode()
+        def send(headers, payload=raw):
+            return self.s.request("POST", "/invoke", payload, headers=headers)
+        bad_sig = sign("wrong-secret", "POST", "/invoke", raw)
+        self.assertEqual(send(bad_sig).status, 401)
+        old = sign(SECRET, "POST", "/invoke", raw, ts=int(time.time()) - 301)
+        r = send(old)
+        self.assertEqual(r.status, 401)
+        self.assertIn("window", r.json()["error"])
+        future = sign(SECRET, "POST", "/invoke", raw, ts=int(time.time()) + 301)
+        self.assertEqual(send(future).status, 401)
+        edge = sign(SECRET, "POST", "/invoke", raw, ts=int(time.time()) - 250)
+        self.assertEqual(send(edge).status, 200)
+        replay = sign(SECRET, "POST", "/invoke", raw)
+        self.assertEqual(send(replay).status, 200)
+        r = send(replay)
+        self.assertEqual(r.status, 401)
+        self.assertIn("nonce already used", r.json()["error"])
+        tampered = sign(SECRET, "POST", "/invoke", raw)
+        self.assertEqual(send(tampered, raw.replace(b"hello", b"jello")).status, 401)
+        short_nonce = sign(SECRET, "POST", "/invoke", raw, nonce="short")
+        self.assertEqual(send(short_nonce).status, 401)
+        bad_chars = sign(SECRET, "POST", "/invoke", raw, nonce="bad nonce with spaces!!")
+        self.assertEqual(send(bad_chars).status, 401)
+        self.assertEqual(send({}).status, 401)
+        wrong_path = sign(SECRET, "POST", "/embed", raw)
+        self.assertEqual(send(wrong_path).status, 401)
+        unknown = self.s.signed(SECRET, "POST", "/invoke", {"action": "search", "inputs": "x"})
+        self.assertEqual(unknown.status, 422)
+        self.assertIn("unknown action", unknown.json()["error"])
+        self.assertGreaterEqual(self.s.metric("omega_auth_failures_total", {"reason": "bad_signature"}), 3)
+        self.assertGreaterEqual(self.s.metric("omega_auth_failures_total", {"reason": "replayed_nonce"}), 1)
+        self.assertNotIn(SECRET, self.s.text())  # never logged
+
+    def test_readme_hmac_example(self):
+        """The curl + openssl example of the README, run as written (port and secret path swapped)."""
+        readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+        block = readme.split("<!-- hmac-example:begin -->")[1].split("<!-- hmac-example:end -->")[0]
+        script = block.split("```sh\n")[1].split("```")[0]
+        script = script.replace("/run/secrets/omega-hmac", os.path.join(self.tmp, "secret"))
+        script = script.replace("localhost:8080", f"127.0.0.1:{self.s.port}")
+        r = subprocess.run(["bash", "-c", script], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = json.loads(r.stdout)
+        self.assertEqual(d["action"], "embed")
+        self.assertEqual(len(d["embeddings"][0]), 64)
+
+    def test_accel_config(self):
+        self.assertEqual(self.s.get("/accel/config").status, 401)
+        g = self.s.signed(SECRET, "GET", "/accel/config", b"")
+        self.assertEqual(g.status, 200, g.body)
+        settings = {x["name"]: x for x in g.json()["settings"]}
+        self.assertEqual(settings["EMBED_MAX_BATCH"]["value"], "64")
+        self.assertEqual(settings["EMBED_MAX_BATCH"]["source"], "default")
+        self.assertTrue(settings["EMBED_MAX_BATCH"]["hot_reloadable"])
+        self.assertFalse(settings["OMEGA_PORT"]["hot_reloadable"])
+        self.assertEqual(settings["OMEGA_HMAC_SECRET"]["value"], "")
+        put = self.s.signed(SECRET, "PUT", "/accel/config", {"EMBED_MAX_BATCH": 16, "EMBED_ADAPTIVE_BATCHING": False})
+        self.assertEqual(put.status, 200, put.body)
+        settings = {x["name"]: x for x in put.json()["settings"]}
+        self.assertEqual(settings["EMBED_MAX_BATCH"]["value"], "16")
+        self.assertEqual(settings["EMBED_MAX_BATCH"]["source"], "runtime")
+        self.assertEqual(self.s.metric("omega_batch_ceiling"), 16)
+        r = self.s.signed(SECRET, "PUT", "/accel/config", {"OMEGA_PORT": 1})
+        self.assertEqual(r.status, 422)
+        self.assertIn("restart-only", r.json()["error"])
+        r = self.s.signed(SECRET, "PUT", "/accel/config", {"EMBED_MAX_BATCH": 32, "ACCEL_TARGET_LAT_MS": "soon"})
+        self.assertEqual(r.status, 422)
+        g = {x["name"]: x["value"] for x in self.s.signed(SECRET, "GET", "/accel/config", b"").json()["settings"]}
+        self.assertEqual(g["EMBED_MAX_BATCH"], "16")  # all or nothing
+        self.assertEqual(self.s.signed(SECRET, "PUT", "/accel/config", {"settings": {"EMBED_MAX_BATCH": 64,
+                         "EMBED_ADAPTIVE_BATCHING": True}}).status, 200)
+        self.assertEqual(self.s.signed(SECRET, "PUT", "/accel/config", "{oops").status, 400)
+
+    def test_metrics_and_health_agree(self):
+        self.s.post("/embed", {"inputs": "count me"})
+        text = self.s.get("/metrics").body.decode()
+        for series in ["omega_embed_route_total", "omega_embed_cuda_oom_total", "omega_embed_latency_ms_bucket",
+                       "omega_embed_batch_size_bucket", "omega_gpu_vram_used_mb", "omega_maybe_async_routed_total",
+                       "omega_http_requests_total", "omega_queue_depth", "omega_inflight_requests",
+                       "omega_queue_time_ms_bucket", "omega_tokenize_time_ms_bucket", "omega_inference_time_ms_bucket",
+                       "omega_tokens_processed_total", "omega_batch_ceiling", "omega_config_reloads_total",
+                       "omega_auth_failures_total", "omega_worker_pool_busy", "omega_worker_pool_queued",
+                       "omega_process_resident_memory_bytes", "omega_build_info"]:
+            self.assertIn(series, text)
+        self.assertIn("# TYPE omega_embed_latency_ms histogram", text)
+        h = self.s.get("/accel/health").json()
+        self.assertEqual(h["routes"]["cpu"], self.s.metric("omega_embed_route_total", {"route": "cpu"}))
+        self.assertEqual(h["batcher"]["batch_ceiling"], self.s.metric("omega_batch_ceiling"))
+        self.assertEqual(h["device"]["active"], "cpu")
+        self.assertIn("avx2", h["cpu"]["features"])
+        self.assertEqual(h["config"]["OMEGA_HMAC_SECRET"], "")
+        self.assertEqual(h["config"]["EMBED_MAX_BATCH"], "64")
+        self.assertEqual(h["status"], "ok")
+
+
+class NoSecret(unittest.TestCase):
+    def test_fail_closed(self):
+        s = Server()
+        try:
+            r = s.post("/invoke", {"action": "embed", "inputs": "x"}, headers=sign("any", "POST", "/invoke", b"{}"))
+            self.assertEqual(r.status, 503)
+            self.assertIn("OMEGA_HMAC_SECRET_FILE", r.json()["error"])
+            self.assertEqual(s.get("/accel/config").status, 503)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
+class Behaviour(unittest.TestCase):
+    def test_not_ready_while_loading(self):
+        s = Server(env={"OMEGA_FAULT_INJECT": "load_delay_ms:1500"}, wait_ready=False)
+        try:
+            self.assertEqual(s.get("/health").status, 200)
+            r = s.get("/ready")
+            self.assertEqual(r.status, 503)
+            self.assertIn("loading", r.json()["error"])
+            self.assertEqual(s.post("/embed", {"inputs": "x"}).status, 503)
+            self.assertEqual(s.get("/accel/health").json()["status"], "starting")
+            s.wait_ready()
+            self.assertEqual(s.post("/embed", {"inputs": "x"}).status, 200)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_deadline_504(self):
+        s = Server(env={"OMEGA_FAULT_INJECT": "batch_delay_ms:400", "OMEGA_HMAC_SECRET": SECRET})
+        try:
+            t0 = time.time()
+            r = s.post("/embed", {"inputs": ["a", "b"]}, headers={"X-Omega-Timeout-Ms": "100"})
+            self.assertEqual(r.status, 504, r.body)
+            self.assertEqual(r.json()["error_type"], "timeout")
+            self.assertEqual(s.post("/embed", {"inputs": "a"}, headers={"X-Omega-Timeout-Ms": "zero"}).status, 400)
+            inv = s.signed(SECRET, "POST", "/invoke", {"action": "embed", "inputs": ["a"], "timeout_ms": 100})
+            self.assertEqual(inv.status, 504)
+            self.assertGreaterEqual(s.metric("omega_requests_timed_out_total"), 2)
+            self.assertEqual(s.post("/embed", {"inputs": "a"}).status, 200)  # a generous default
+            self.assertLess(time.time() - t0, 10)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_queue_full_429(self):
+        s = Server(env={"OMEGA_FAULT_INJECT": "batch_delay_ms:150", "EMBED_QUEUE_CAPACITY": "4",
+                        "EMBED_MAX_BATCH": "1", "OMEGA_RETRY_AFTER_S": "2"})
+        try:
+            res = run_threads(12, lambda i: s.post("/embed", {"inputs": ["a", "b"]}))
+            statuses = sorted(r.status for r in res)
+            self.assertIn(200, statuses)
+            self.assertIn(429, statuses)
+            self.assertEqual(set(statuses), {200, 429})
+            busy = [r for r in res if r.status == 429][0]
+            self.assertEqual(busy.headers["retry-after"], "2")
+            self.assertIn("queue full", busy.json()["error"])
+            self.assertGreaterEqual(s.metric("omega_requests_rejected_total", {"reason": "queue_full"}), 1)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_client_disconnect_drops_queued_work(self):
+        s = Server(env={"OMEGA_FAULT_INJECT": "batch_delay_ms:300", "EMBED_MAX_BATCH": "1"})
+        try:
+            before = s.metric("omega_sequences_processed_total")
+            hold = threading.Thread(target=lambda: s.post("/embed", {"inputs": "first"}))
+            hold.start()
+            time.sleep(0.1)
+            body = json.dumps({"inputs": ["x1", "x2", "x3", "x4"]}).encode()
+            raw_request(s.port, b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body), read=False)
+            hold.join()
+            time.sleep(1.5)
+            self.assertGreaterEqual(s.metric("omega_requests_canceled_total", {"reason": "client_gone"}), 1)
+            # the four sequences of the abandoned request never ran
+            self.assertLess(s.metric("omega_sequences_processed_total") - before, 4)
+            self.assertEqual(s.post("/embed", {"inputs": "after"}).status, 200)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_hot_reload_under_load(self):
+        tmp = tempfile.mkdtemp(prefix="omega-reload-")
+        cfg = os.path.join(tmp, "omega.env")
+        with open(cfg, "w") as f:
+            f.write("EMBED_MAX_BATCH=8\nACCEL_TARGET_LAT_MS=200\n")
+        s = Server(["--config", cfg], env={"OMEGA_HMAC_SECRET": SECRET})
+        stop = threading.Event()
+        failures, done = [], [0]
+        def load(i):
+            conn = None
+            while not stop.is_set():
+                r = s.post("/embed", {"inputs": [f"load {i} {done[0]}", "second input"]})
+                if r.status != 200:
+                    failures.append((r.status, r.body))
+                done[0] += 1
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+        try:
+            for t in threads:
+                t.start()
+            def values():
+                return {x["name"]: (x["value"], x["source"]) for x in
+                        s.signed(SECRET, "GET", "/accel/config", b"").json()["settings"]}
+            def wait_for(name, value, timeout=5):
+                end = time.time() + timeout
+                while time.time() < end:
+                    if values()[name][0] == value:
+                        return True
+                    time.sleep(0.05)
+                return False
+            time.sleep(0.3)
+            with open(cfg + ".tmp", "w") as f:  # an editor's atomic rename, seen by inotify
+                f.write("EMBED_MAX_BATCH=4\nACCEL_TARGET_LAT_MS=200\n")
+            os.rename(cfg + ".tmp", cfg)
+            self.assertTrue(wait_for("EMBED_MAX_BATCH", "4"))
+            self.assertEqual(values()["EMBED_MAX_BATCH"][1], "file")
+            with open(cfg, "w") as f:
+                f.write("EMBED_MAX_BATCH=0\n")  # invalid: rejected whole
+            time.sleep(0.6)
+            self.assertEqual(values()["EMBED_MAX_BATCH"][0], "4")
+            with open(cfg + ".tmp", "w") as f:
+                f.write("EMBED_MAX_BATCH=6\nACCEL_TARGET_LAT_MS=50\nEMBED_THREADS=1\n")
+            os.rename(cfg + ".tmp", cfg)
+            s.signal(signal.SIGHUP)
+            self.assertTrue(wait_for("ACCEL_TARGET_LAT_MS", "50"))
+            self.assertEqual(values()["EMBED_THREADS"][0], "0")  # restart-only: kept
+            self.assertIn("EMBED_THREADS changed but needs a restart", s.text())
+            r = s.signed(SECRET, "PUT", "/accel/config", {"EMBED_MAX_BATCH": 12})
+            self.assertEqual(r.status, 200)
+            self.assertEqual(values()["EMBED_MAX_BATCH"], ("12", "runtime"))
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+            code = s.stop()
+        self.assertEqual(failures, [])
+        self.assertGreater(done[0], 20)
+        self.assertEqual(code, 0)
+        self.assertIn("config reload (config file changed) rejected", s.text())
+
+    def test_sigterm_drains_in_flight(self):
+        s = Server(env={"OMEGA_FAULT_INJECT": "batch_delay_ms:400", "EMBED_MAX_BATCH": "2"})
+        import http.client
+        keep = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        self.assertEqual(s.request("GET", "/ready", conn=keep).status, 200)
+        results = []
+        def call(i):
+            return s.post("/embed", {"inputs": [f"in flight {i}"]}, timeout=30)
+        th = threading.Thread(target=lambda: results.extend(run_threads(6, call)))
+        th.start()
+        time.sleep(0.3)  # all six are queued or running
+        s.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        self.assertEqual(s.request("GET", "/ready", conn=keep).status, 503)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+        th.join()
+        keep.close()
+        s.log.close()
+        self.assertEqual([r.status for r in results], [200] * 6)
+        self.assertEqual(s.proc.wait(30), 0)
+        self.assertIn("stopped cleanly", s.text())
+
+    def test_profiles_and_overrides(self):
+        s = Server(["--profile", "LOW_LATENCY", "--set", "EMBED_GPU_SLOTS=3"], env={"OMEGA_HMAC_SECRET": SECRET})
+        try:
+            v = {x["name"]: (x["value"], x["source"]) for x in
+                 s.signed(SECRET, "GET", "/accel/config", b"").json()["settings"]}
+            self.assertEqual(v["EMBED_MAX_BATCH"], ("16", "profile"))
+            self.assertEqual(v["ACCEL_TARGET_LAT_MS"], ("25", "profile"))
+            self.assertEqual(v["EMBED_GPU_SLOTS"], ("3", "cli"))
+            self.assertEqual(v["OMEGA_PROFILE"], ("LOW_LATENCY", "cli"))
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_adaptive_ceiling_backs_off(self):
+        s = Server(env={"ACCEL_TARGET_LAT_MS": "1", "EMBED_MAX_BATCH": "32", "OMEGA_FAULT_INJECT": "batch_delay_ms:5"})
+        try:
+            stop = time.time() + 4
+            def hammer(i):
+                while time.time() < stop:
+                    s.post("/embed", {"inputs": "adapt"})
+            run_threads(8, hammer)
+            self.assertLess(s.metric("omega_batch_ceiling"), 32)
+            self.assertGreaterEqual(s.metric("omega_batch_ceiling_changes_total", {"direction": "down"}), 1)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_start_up_errors(self):
+        r = subprocess.run([OMEGA, "serve", "--model", small_model(), "--port", "0"], capture_output=True,
+                           env={**os.environ, "OMEGA_ACCEL": "gpu"}, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"OMEGA_ACCEL=gpu but no usable GPU", r.stdout + r.stderr)
+        r = subprocess.run([OMEGA, "serve", "--model", "/nonexistent/model", "--port", "0"], capture_output=True,
+                           timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"/nonexistent/model", r.stdout + r.stderr)
+        r = subprocess.run([OMEGA, "serve", "--model", small_model(), "--set", "EMBED_MAX_BATCH=-1"],
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"EMBED_MAX_BATCH", r.stderr)
+        r = subprocess.run([OMEGA, "serve", "--model", small_model(), "--port", "0"], capture_output=True,
+                           env={**os.environ, "OMEGA_HMAC_SECRET_FILE": "/nonexistent/secret"}, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"OMEGA_HMAC_SECRET_FILE", r.stdout + r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
