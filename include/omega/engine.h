@@ -122,7 +122,8 @@ void omega_job_release(omega_job_t *job);
 typedef struct {
   size_t queued_seqs, queued_jobs, inflight_seqs;
   size_t batch_ceiling;
-  double p95_ms; /* latency window of the controller (0 until it has samples) */
+  double p95_ms;     /* request latency p95 in the controller's window (0 until it has samples) */
+  double run_p95_ms; /* batch run time p95 in the controller's window */
   unsigned long long batches, sequences, tokens;
   unsigned long long jobs_ok, jobs_failed, jobs_timed_out, jobs_canceled;
   unsigned long long jobs_sync, jobs_async; /* waited on vs completed by callback only */

@@ -145,17 +145,11 @@ static char *trim(char *s) {
 }
 
 /* KEY=VALUE lines (the format of ops/config/omega-accel-defaults.env): # comments, blank
- * lines, an optional "export " prefix and matching quotes around the value. */
-static int apply_file(layered_t *L, const char *path, char *msg, size_t cap) {
-  char *buf;
-  size_t len;
-  int rc = omega__read_file(path, MAX_CONFIG_FILE, &buf, &len);
-  if (rc) {
-    snprintf(msg, cap, "%s", omega_errmsg());
-    return rc;
-  }
+ * lines, an optional "export " prefix and matching quotes around the value. Parses text in
+ * place; `what` names the source in messages. */
+static int parse_kv_text(layered_t *L, const char *what, char *text, char *msg, size_t cap) {
   int lineno = 0;
-  for (char *line = buf, *next; line && *line; line = next) {
+  for (char *line = text, *next; line && *line; line = next) {
     lineno++;
     next = strchr(line, '\n');
     if (next)
@@ -167,10 +161,9 @@ static int apply_file(layered_t *L, const char *path, char *msg, size_t cap) {
       s = trim(s + 7);
     char *eq = strchr(s, '=');
     char where[1200];
-    snprintf(where, sizeof where, "%s:%d", path, lineno);
+    snprintf(where, sizeof where, "%s:%d", what, lineno);
     if (!eq) {
       snprintf(msg, cap, "%s: expected KEY=VALUE", where);
-      free(buf);
       return OMEGA_EINVAL;
     }
     *eq = '\0';
@@ -182,17 +175,51 @@ static int apply_file(layered_t *L, const char *path, char *msg, size_t cap) {
     }
     size_t idx;
     if (!omega_config_find(key, &idx)) {
-      snprintf(msg, cap, "%s: unknown setting %s", where, key);
-      free(buf);
+      snprintf(msg, cap, "%s: unknown setting %.64s", where, key);
       return OMEGA_EINVAL;
     }
-    if ((rc = set_from(L, idx, val, OMEGA_SRC_FILE, where, msg, cap))) {
-      free(buf);
+    int rc = set_from(L, idx, val, OMEGA_SRC_FILE, where, msg, cap);
+    if (rc)
       return rc;
-    }
   }
-  free(buf);
   return 0;
+}
+
+static int apply_file(layered_t *L, const char *path, char *msg, size_t cap) {
+  char *buf;
+  size_t len;
+  int rc = omega__read_file(path, MAX_CONFIG_FILE, &buf, &len);
+  if (rc) {
+    snprintf(msg, cap, "%s", omega_errmsg());
+    return rc;
+  }
+  if (memchr(buf, '\0', len)) {
+    snprintf(msg, cap, "%s: contains a NUL byte", path);
+    free(buf);
+    return OMEGA_EINVAL;
+  }
+  rc = parse_kv_text(L, path, buf, msg, cap);
+  free(buf);
+  return rc;
+}
+
+int omega__config_parse_text(const char *what, const char *text, size_t len, omega_settings_t *out, char *msg,
+                             size_t cap) {
+  layered_t L;
+  memset(&L, 0, sizeof L);
+  for (size_t i = 0; i < omega_cfg_count; i++)
+    if (set_from(&L, i, omega_cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
+      return OMEGA_EINTERNAL;
+  char *copy = malloc(len + 1);
+  if (!copy)
+    return OMEGA_ENOMEM;
+  memcpy(copy, text, len);
+  copy[len] = '\0';
+  int rc = parse_kv_text(&L, what, copy, msg, cap);
+  free(copy);
+  if (rc == 0)
+    *out = L.s;
+  return rc;
 }
 
 /* The value of one setting from the layers above the file (runtime > cli > env). */

@@ -118,6 +118,9 @@ const char *omega_config_source_name(omega_cfg_source_t s);
 const omega_cfg_def_t *omega_config_find(const char *name, size_t *idx);
 /* Parse and validate one value for a setting into settings; message on failure. */
 int omega_config_parse_value(const omega_cfg_def_t *d, const char *value, omega_settings_t *s, char *msg, size_t cap);
+/* Parse KEY=VALUE text over the defaults (the config-file parser; for tests and fuzzing). */
+int omega__config_parse_text(const char *what, const char *text, size_t len, omega_settings_t *out, char *msg,
+                             size_t cap);
 /* The settings table as Markdown (for the README; a test keeps them identical). */
 void omega_config_markdown(char **out, size_t *len);
 

@@ -8,9 +8,23 @@ static int cmp_d(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+static void ring_push(omega_ctl_ring_t *r, double v) {
+  r->v[r->next] = v;
+  r->next = (r->next + 1) % OMEGA_CTL_WINDOW;
+  if (r->n < OMEGA_CTL_WINDOW)
+    r->n++;
+}
+
+static double ring_p95(const omega_ctl_ring_t *r) {
+  double tmp[OMEGA_CTL_WINDOW];
+  memcpy(tmp, r->v, r->n * sizeof *tmp);
+  qsort(tmp, r->n, sizeof *tmp, cmp_d);
+  return tmp[(size_t)(0.95 * (double)(r->n - 1) + 0.5)];
+}
+
 static void reset_window(omega_controller_t *c, int64_t now_ns) {
-  c->n_samples = 0;
-  c->next = 0;
+  c->latency.n = c->latency.next = 0;
+  c->run.n = c->run.next = 0;
   c->saturated_batches = 0;
   c->batches = 0;
   c->last_move_ns = now_ns;
@@ -33,44 +47,40 @@ void omega__controller_init(omega_controller_t *c, size_t max_batch, bool adapti
   c->ceiling = c->max_batch;
 }
 
-void omega__controller_sample(omega_controller_t *c, double latency_ms) {
-  c->samples[c->next] = latency_ms;
-  c->next = (c->next + 1) % OMEGA_CTL_WINDOW;
-  if (c->n_samples < OMEGA_CTL_WINDOW)
-    c->n_samples++;
-}
+void omega__controller_sample(omega_controller_t *c, double latency_ms) { ring_push(&c->latency, latency_ms); }
 
-void omega__controller_batch(omega_controller_t *c, size_t n_seq) {
+void omega__controller_batch(omega_controller_t *c, size_t n_seq, double run_ms) {
+  ring_push(&c->run, run_ms);
   c->batches++;
   if (n_seq >= c->ceiling)
     c->saturated_batches++;
 }
 
 int omega__controller_step(omega_controller_t *c, int64_t now_ns) {
-  if (c->n_samples >= OMEGA_CTL_MIN_SAMPLES) {
-    double tmp[OMEGA_CTL_WINDOW];
-    memcpy(tmp, c->samples, c->n_samples * sizeof *tmp);
-    qsort(tmp, c->n_samples, sizeof *tmp, cmp_d);
-    size_t idx = (size_t)(0.95 * (double)(c->n_samples - 1) + 0.5);
-    c->last_p95_ms = tmp[idx];
-  }
-  if (!c->adaptive || c->n_samples < OMEGA_CTL_MIN_SAMPLES || now_ns - c->last_move_ns < c->cooldown_ns)
+  if (c->latency.n >= OMEGA_CTL_MIN_SAMPLES)
+    c->last_p95_ms = ring_p95(&c->latency);
+  if (c->run.n >= OMEGA_CTL_MIN_SAMPLES / 2)
+    c->last_run_p95_ms = ring_p95(&c->run);
+  if (!c->adaptive || c->latency.n < OMEGA_CTL_MIN_SAMPLES || c->run.n < OMEGA_CTL_MIN_SAMPLES / 2 ||
+      now_ns - c->last_move_ns < c->cooldown_ns)
     return 0;
-  if (c->last_p95_ms > c->target_ms && c->ceiling > 1) {
+  const double budget = 0.5 * c->target_ms; /* the share of the target a batch may take */
+  if (c->last_p95_ms > c->target_ms && c->last_run_p95_ms > budget && c->ceiling > 1) {
     size_t nc = c->ceiling * 3 / 4;
     c->ceiling = nc ? nc : 1;
     c->downs++;
     reset_window(c, now_ns);
     return -1;
   }
-  /* grow only when latency has room and batches actually hit the ceiling */
-  if (c->last_p95_ms < 0.8 * c->target_ms && c->ceiling < c->max_batch && c->saturated_batches * 4 >= c->batches &&
-      c->saturated_batches > 0) {
+  if (c->ceiling < c->max_batch && c->saturated_batches > 0 && c->saturated_batches * 4 >= c->batches) {
     size_t step = c->ceiling / 4 ? c->ceiling / 4 : 1;
-    c->ceiling = c->ceiling + step < c->max_batch ? c->ceiling + step : c->max_batch;
-    c->ups++;
-    reset_window(c, now_ns);
-    return 1;
+    size_t next = c->ceiling + step < c->max_batch ? c->ceiling + step : c->max_batch;
+    if (c->last_run_p95_ms * (double)next / (double)c->ceiling <= budget) {
+      c->ceiling = next;
+      c->ups++;
+      reset_window(c, now_ns);
+      return 1;
+    }
   }
   return 0;
 }

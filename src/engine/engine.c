@@ -471,7 +471,7 @@ static void run_batch(omega_engine_t *e, item_t *items, size_t k, size_t tokens)
   e->stats.batches++;
   e->stats.sequences += k;
   e->stats.tokens += tokens;
-  omega__controller_batch(&e->ctl, k);
+  omega__controller_batch(&e->ctl, k, ms);
   omega_batch_observer_fn obs = e->observer;
   void *obs_user = e->observer_user;
   pthread_mutex_unlock(&e->mu);
@@ -660,6 +660,7 @@ void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t *st) {
   st->inflight_seqs = m->inflight_seqs;
   st->batch_ceiling = m->ctl.ceiling;
   st->p95_ms = m->ctl.last_p95_ms;
+  st->run_p95_ms = m->ctl.last_run_p95_ms;
   st->ceiling_up = m->ctl.ups;
   st->ceiling_down = m->ctl.downs;
   pthread_mutex_unlock(&m->mu);

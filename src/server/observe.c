@@ -58,6 +58,7 @@ static void collect(void *user) {
   omega_series_set(omega_series(m->inflight_seq, NULL, NULL, NULL), (double)st.inflight_seqs);
   omega_series_set(omega_series(m->ceiling, NULL, NULL, NULL), (double)st.batch_ceiling);
   omega_series_set(omega_series(m->ceiling_p95, NULL, NULL, NULL), st.p95_ms);
+  omega_series_set(omega_series(m->run_p95, NULL, NULL, NULL), st.run_p95_ms);
   omega_series_set(omega_series(m->ceiling_moves, "up", NULL, NULL), (double)st.ceiling_up);
   omega_series_set(omega_series(m->ceiling_moves, "down", NULL, NULL), (double)st.ceiling_down);
   omega_series_set(omega_series(m->maybe_async, "sync", NULL, NULL), (double)st.jobs_sync);
@@ -117,6 +118,9 @@ void omega__server_metrics_init(omega_server_t *s) {
   m->ceiling_p95 = omega_metrics_family(r, "omega_batch_window_p95_ms",
                                         "p95 request latency in the latency controller's window.", OMEGA_METRIC_GAUGE,
                                         NULL, NULL, 0);
+  m->run_p95 = omega_metrics_family(r, "omega_batch_run_p95_ms",
+                                    "p95 batch run time in the latency controller's window.", OMEGA_METRIC_GAUGE, NULL,
+                                    NULL, 0);
   m->ceiling_moves = omega_metrics_family(r, "omega_batch_ceiling_changes_total",
                                           "Moves of the adaptive batch ceiling.", OMEGA_METRIC_COUNTER, dir, NULL, 0);
   m->max_batch = omega_metrics_family(r, "omega_batch_max", "EMBED_MAX_BATCH now.", OMEGA_METRIC_GAUGE, NULL, NULL, 0);

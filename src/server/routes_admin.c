@@ -174,11 +174,12 @@ void omega__route_accel_health(omega_req_t *r) {
                    metric(m->cuda_oom, NULL), metric(m->maybe_async, "sync"), metric(m->maybe_async, "async"));
   omega_buf_printf(&b,
                    "\"batcher\":{\"adaptive\":%s,\"batch_ceiling\":%.0f,\"max_batch\":%.0f,"
-                   "\"target_latency_ms\":%.0f,\"window_p95_ms\":%.3f,\"queue_depth\":%.0f,\"queued_requests\":%.0f,"
+                   "\"target_latency_ms\":%.0f,\"window_p95_ms\":%.3f,\"window_batch_run_p95_ms\":%.3f,\"queue_depth\":%.0f,\"queued_requests\":%.0f,"
                    "\"inflight_sequences\":%.0f,\"inflight_requests\":%.0f,\"batches\":%.0f,\"ceiling_up\":%.0f,"
                    "\"ceiling_down\":%.0f},",
                    set.embed_adaptive_batching ? "true" : "false", metric(m->ceiling, NULL),
                    metric(m->max_batch, NULL), metric(m->target_latency, NULL), metric(m->ceiling_p95, NULL),
+                   metric(m->run_p95, NULL),
                    metric(m->queue_depth, NULL), metric(m->queue_jobs, NULL), metric(m->inflight_seq, NULL),
                    metric(m->inflight_req, NULL), metric(m->batches, "cpu"), metric(m->ceiling_moves, "up"),
                    metric(m->ceiling_moves, "down"));

@@ -71,7 +71,7 @@ typedef struct {
   omega_family_t *http_requests, *http_duration, *route, *cuda_oom, *latency, *batch_size, *batch_tokens;
   omega_family_t *vram, *maybe_async, *queue_depth, *queue_jobs, *inflight_req, *inflight_seq, *queue_ms;
   omega_family_t *tokenize_ms, *inference_ms, *tokens, *sequences, *batches, *ceiling, *ceiling_p95;
-  omega_family_t *ceiling_moves, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
+  omega_family_t *ceiling_moves, *run_p95, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
   omega_family_t *build_info, *ready, *rejected, *timeouts, *canceled, *uptime, *max_batch, *target_latency;
 } omega_server_metrics_t;
 

@@ -173,6 +173,40 @@ class Api(unittest.TestCase):
         raw_request(self.s.port, b"POST /embed HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n")
         self.assertEqual(self.s.get("/health").status, 200)
 
+    def test_fuzz_bodies(self):
+        """Mutated request bodies: always a clear 2xx/4xx answer, never a 5xx or a crash."""
+        import random
+        rng = random.Random(7)
+        seeds = {"/embed": [b'{"inputs": ["hello", "world"], "normalize": true, "dimensions": 8}'],
+                 "/v1/embeddings": [b'{"input": [[101, 7592, 102]], "encoding_format": "base64"}',
+                                    b'{"input": "x", "model": "m", "dimensions": 4}'],
+                 "/tokenize": [b'{"inputs": "Hello [MASK]", "add_special_tokens": false}']}
+        junk = [b"\x00", b"\xff", b"\\u0000", b'"', b"[", b"]", b"{", b"}", b",", b"-1", b"1e999", b"null", b"true",
+                b"\\ud800", b"99999999999999999999"]
+        statuses = {}
+        conn = None
+        for path, bodies in seeds.items():
+            for i in range(150):
+                b = bytearray(rng.choice(bodies))
+                for _ in range(rng.randint(1, 4)):
+                    op, pos = rng.randint(0, 3), rng.randint(0, len(b))
+                    if op == 0 and b:
+                        del b[pos:pos + rng.randint(1, 4)]
+                    elif op == 1:
+                        b[pos:pos] = rng.choice(junk)
+                    elif op == 2 and b:
+                        b[min(pos, len(b) - 1)] = rng.randint(0, 255)
+                    else:
+                        b = b[:pos]
+                r = self.s.post(path, bytes(b))
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+                self.assertIn(r.status, (200, 400, 413, 422), (path, bytes(b), r.body))
+                if r.status >= 400:
+                    self.assertIn("error", r.json())
+        self.assertEqual(self.s.get("/health").status, 200)
+        self.assertGreater(statuses.get(400, 0), 0)
+        self.assertGreater(statuses.get(200, 0), 0)
+
     def test_keepalive_and_unix_socket(self):
         import http.client
         conn = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=10)
