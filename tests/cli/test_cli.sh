@@ -42,6 +42,16 @@ expect_exit 2 "bad --format" "$OMEGA" embed --model "$T/m" --format xml
 expect_exit 2 "bad --batch" "$OMEGA" embed --model "$T/m" --batch 0
 expect_exit 2 "stray argument" "$OMEGA" embed --model "$T/m" extra
 expect_exit 2 "model without info" "$OMEGA" model --model "$T/m"
+expect_exit 0 "serve --help" "$OMEGA" serve --help
+expect_exit 2 "serve: stray argument" "$OMEGA" serve --model "$T/m" extra
+expect_exit 2 "serve: bad --set" "$OMEGA" serve --model "$T/m" --set NOEQUALS
+expect_exit 2 "serve: invalid setting" "$OMEGA" serve --model "$T/m" --set EMBED_MAX_BATCH=0
+expect_exit 1 "serve: no model" env -u OMEGA_MODEL "$OMEGA" serve --port 0
+expect_grep "serve: says what is missing" "no model" "$T/err"
+expect_exit 0 "config" "$OMEGA" config
+expect_grep "config: lists settings" "EMBED_MAX_BATCH=64" "$T/out"
+expect_exit 0 "config --markdown" "$OMEGA" config --markdown
+expect_grep "config --markdown: a table" "| \`ACCEL_TARGET_LAT_MS\` |" "$T/out"
 
 # tokenize: split on \n only, \r belongs to the line, a final \n adds no line, empty lines count
 printf 'a\r\nb\n\nc' | "$OMEGA" tokenize --tokenizer "$VOCAB" --lowercase > "$T/ids"
