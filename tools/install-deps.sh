@@ -4,7 +4,7 @@ set -euo pipefail
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 pkgs=(build-essential cmake pkg-config ca-certificates curl
-  libutf8proc-dev libjansson-dev libopenblas-dev libcmocka-dev libmicrohttpd-dev libssl-dev
+  libutf8proc-dev libjansson-dev libopenblas-dev libcmocka-dev libmicrohttpd-dev libssl-dev zlib1g-dev
   python3 prometheus)
 # Node.js runs the official openai client test; keep an existing installation (e.g. NodeSource's,
 # which conflicts with Debian's npm package).

@@ -4,6 +4,7 @@
 
 #include "omega/error.h"
 #include "omega/engine.h"
+#include "omega/index.h"
 #include "omega/tokenizer.h"
 
 #endif

@@ -18,6 +18,7 @@ int omega_cmd_embed(int argc, char **argv);
 int omega_cmd_model(int argc, char **argv);
 int omega_cmd_serve(int argc, char **argv);
 int omega_cmd_config(int argc, char **argv);
+int omega_cmd_index(int argc, char **argv);
 
 /* Parse a non-negative integer option value; prints a usage error and returns false. */
 bool omega_cli_parse_size(const char *opt, const char *s, size_t min, size_t max, size_t *out);

@@ -15,6 +15,7 @@ static void usage(FILE *f) {
         "  embed       embed text lines with a model folder (jsonl or float32 output)\n"
         "  tokenize    print token ids of text lines, exactly as HuggingFace tokenizers\n"
         "  model info  describe a model folder\n"
+        "  index       build, search and describe vector indices (flat, HNSW)\n"
         "  config      print every setting and its effective value (--markdown: the README table)\n"
         "  version     print the version\n"
         "\n"
@@ -39,6 +40,8 @@ int main(int argc, char **argv) {
     return omega_cmd_model(argc - 1, argv + 1);
   if (strcmp(cmd, "serve") == 0)
     return omega_cmd_serve(argc - 1, argv + 1);
+  if (strcmp(cmd, "index") == 0)
+    return omega_cmd_index(argc - 1, argv + 1);
   if (strcmp(cmd, "config") == 0)
     return omega_cmd_config(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

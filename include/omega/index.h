@@ -1,0 +1,109 @@
+/* Vector search: collections of vectors with external ids, exact (flat) or HNSW indices,
+ * crash-safe persistence (snapshot + write-ahead log). */
+#ifndef OMEGA_INDEX_H
+#define OMEGA_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { OMEGA_METRIC_L2 = 0, OMEGA_METRIC_IP = 1, OMEGA_METRIC_COSINE = 2 } omega_metric_t;
+typedef enum { OMEGA_INDEX_FLAT = 0, OMEGA_INDEX_HNSW = 1, OMEGA_INDEX_GPU_FLAT = 2 } omega_index_kind_t;
+
+typedef struct {
+  size_t dim;
+  omega_metric_t metric;
+  omega_index_kind_t kind;
+  size_t m;               /* HNSW links per node (level 0 has 2m); default 16 */
+  size_t ef_construction; /* HNSW build beam; default 200 */
+  size_t ef_search;       /* HNSW default search beam; default 64 */
+  uint64_t seed;          /* HNSW level draws; default 42 */
+} omega_index_params_t;
+
+void omega_index_params_init(omega_index_params_t *p);
+const char *omega_metric_name(omega_metric_t m);
+const char *omega_index_kind_name(omega_index_kind_t k);
+/* "l2" / "ip" / "cosine" and "flat" / "hnsw" / "gpu_flat"; 0 or OMEGA_EINVAL. */
+int omega_metric_parse(const char *s, omega_metric_t *out);
+int omega_index_kind_parse(const char *s, omega_index_kind_t *out);
+
+/* An external id: a 64-bit integer or a string (1-256 bytes). */
+#define OMEGA_ID_MAX 256
+typedef struct {
+  int is_str;
+  int64_t num;
+  const char *str;
+  size_t len;
+} omega_id_t;
+
+typedef struct {
+  const char *dir;            /* persistence folder; NULL: in memory only */
+  int fsync_always;           /* fsync the log before every acknowledgement */
+  unsigned fsync_interval_ms; /* otherwise: fsync in the background this often (0: never) */
+  size_t memory_limit;        /* bytes the collection may use; 0: no limit */
+  size_t wal_checkpoint_bytes; /* write a snapshot once the log passes this (0: 64 MB) */
+} omega_collection_opts_t;
+
+typedef struct omega_collection omega_collection_t;
+
+typedef struct {
+  char name[128];
+  omega_index_params_t params;
+  size_t count;   /* live vectors */
+  size_t slots;   /* live + deleted not yet compacted */
+  size_t deleted;
+  size_t bytes;   /* memory used: vectors, graph, ids */
+  size_t wal_bytes;
+  unsigned long long snapshots;
+  double last_snapshot_ms;
+  int persistent;
+} omega_collection_stats_t;
+
+typedef struct {
+  int is_str;
+  int64_t num;
+  char str[OMEGA_ID_MAX + 1];
+  float score; /* L2: squared distance (lower is better); IP: inner product; cosine: similarity */
+} omega_result_t;
+
+typedef struct {
+  size_t k;
+  size_t ef;               /* HNSW beam (0: the collection's ef_search) */
+  const omega_id_t *allow; /* only these ids may be returned (NULL: all) */
+  size_t n_allow;
+  int threads;             /* for many queries at once */
+} omega_search_opts_t;
+
+/* A new collection (with opts->dir: a folder that must not hold a collection yet). */
+int omega_collection_create(const char *name, const omega_index_params_t *p, const omega_collection_opts_t *o,
+                            omega_collection_t **out);
+/* Open a persisted collection: the last snapshot, then the log written after it. */
+int omega_collection_open(const char *dir, const omega_collection_opts_t *o, omega_collection_t **out);
+/* Checkpoint (persistent ones) and free. */
+void omega_collection_close(omega_collection_t *c);
+/* Free and delete its files. */
+int omega_collection_drop(omega_collection_t *c);
+
+/* Insert or replace n vectors; acknowledged (returns 0) only once durable per the fsync
+ * policy. OMEGA_ERANGE: the memory limit would be passed (nothing is changed). */
+int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const float *vecs, size_t n, int threads);
+int omega_collection_delete(omega_collection_t *c, const omega_id_t *ids, size_t n, size_t *deleted);
+/* out: nq * k results, counts: nq entries (fewer than k when the collection is small). */
+int omega_collection_search(omega_collection_t *c, const float *queries, size_t nq, const omega_search_opts_t *o,
+                            omega_result_t *out, size_t *counts);
+/* Rebuild without tombstones; then snapshot when persistent. */
+int omega_collection_compact(omega_collection_t *c);
+int omega_collection_snapshot(omega_collection_t *c);
+void omega_collection_stats(omega_collection_t *c, omega_collection_stats_t *st);
+
+/* One-file form (the `omega index` commands): a snapshot without a log. */
+int omega_collection_save_file(omega_collection_t *c, const char *path);
+int omega_collection_load_file(const char *path, omega_collection_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,592 @@
+/* HNSW (Malkov & Yashunin): a navigable small-world graph per level. Level 0 holds every
+ * node with up to 2M links, upper levels fewer nodes with up to M. Inserts search the graph
+ * with a beam of ef_construction and keep neighbours by the paper's heuristic; builds run on
+ * several threads with striped node locks. Queries descend greedily, then beam-search level
+ * 0; tombstoned and filtered-out nodes are traversed but never returned. */
+#include "core/error_internal.h"
+#include "index/heap.h"
+#include "index/vindex.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+#define LOCK_STRIPES 65536
+#define MAX_LEVEL 31
+
+struct omega_hnsw {
+  size_t M, M0, cap;
+  double mult;
+  int32_t *links0;  /* [cap][1 + M0]: count, then neighbours */
+  int32_t **upper;  /* per node: NULL or [level][1 + M] */
+  uint8_t *level;
+  _Atomic int32_t entry;
+  _Atomic int max_level;
+  pthread_mutex_t global;
+  pthread_mutex_t stripes[LOCK_STRIPES];
+  /* visited lists for queries and builds, reused */
+  pthread_mutex_t pool_mu;
+  struct visited *pool;
+};
+
+typedef struct visited {
+  uint16_t *tag;
+  uint16_t cur;
+  size_t cap;
+  struct visited *next;
+} visited_t;
+
+/* ---- small helpers ---- */
+
+static inline float dist(const omega_vindex_t *ix, const float *q, uint32_t slot) {
+  const float *v = ix->vecs + (size_t)slot * ix->p.dim;
+  if (ix->p.metric == OMEGA_METRIC_L2)
+    return ix->simd->l2sq(q, v, ix->p.dim);
+  return -ix->simd->dot(q, v, ix->p.dim);
+}
+
+static inline int32_t *links_of(omega_hnsw_t *g, uint32_t node, int l) {
+  if (l == 0)
+    return g->links0 + (size_t)node * (1 + g->M0);
+  return g->upper[node] + (size_t)(l - 1) * (1 + g->M);
+}
+
+static inline size_t max_links(const omega_hnsw_t *g, int l) { return l == 0 ? g->M0 : g->M; }
+
+static visited_t *visited_get(omega_hnsw_t *g, size_t n) {
+  pthread_mutex_lock(&g->pool_mu);
+  visited_t *v = g->pool;
+  if (v)
+    g->pool = v->next;
+  pthread_mutex_unlock(&g->pool_mu);
+  if (!v && !(v = calloc(1, sizeof *v)))
+    return NULL;
+  if (v->cap < n) {
+    free(v->tag);
+    size_t c = n + n / 4 + 1024;
+    if (!(v->tag = calloc(c, sizeof *v->tag))) {
+      free(v);
+      return NULL;
+    }
+    v->cap = c;
+    v->cur = 0;
+  }
+  if (++v->cur == 0) { /* the tags wrapped: clear once every 65535 uses */
+    memset(v->tag, 0, v->cap * sizeof *v->tag);
+    v->cur = 1;
+  }
+  return v;
+}
+
+static void visited_put(omega_hnsw_t *g, visited_t *v) {
+  pthread_mutex_lock(&g->pool_mu);
+  v->next = g->pool;
+  g->pool = v;
+  pthread_mutex_unlock(&g->pool_mu);
+}
+
+/* ---- lifecycle ---- */
+
+int omega__hnsw_create(omega_vindex_t *ix) {
+  omega_hnsw_t *g = calloc(1, sizeof *g);
+  if (!g)
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
+  g->M = ix->p.m;
+  g->M0 = 2 * ix->p.m;
+  g->mult = 1.0 / log((double)(ix->p.m > 1 ? ix->p.m : 2));
+  atomic_init(&g->entry, -1);
+  atomic_init(&g->max_level, -1);
+  pthread_mutex_init(&g->global, NULL);
+  pthread_mutex_init(&g->pool_mu, NULL);
+  for (size_t i = 0; i < LOCK_STRIPES; i++)
+    pthread_mutex_init(&g->stripes[i], NULL);
+  ix->g = g;
+  return 0;
+}
+
+void omega__hnsw_free(omega_hnsw_t *g) {
+  if (!g)
+    return;
+  for (size_t i = 0; i < g->cap && g->upper; i++)
+    free(g->upper[i]);
+  free(g->upper);
+  free(g->links0);
+  free(g->level);
+  for (visited_t *v = g->pool, *n; v; v = n) {
+    n = v->next;
+    free(v->tag);
+    free(v);
+  }
+  for (size_t i = 0; i < LOCK_STRIPES; i++)
+    pthread_mutex_destroy(&g->stripes[i]);
+  pthread_mutex_destroy(&g->global);
+  pthread_mutex_destroy(&g->pool_mu);
+  free(g);
+}
+
+int omega__hnsw_reserve(omega_vindex_t *ix, size_t cap) {
+  omega_hnsw_t *g = ix->g;
+  if (cap <= g->cap)
+    return 0;
+  int32_t *l0 = realloc(g->links0, cap * (1 + g->M0) * sizeof *l0);
+  if (!l0)
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory for %zu nodes", cap);
+  g->links0 = l0;
+  int32_t **up = realloc(g->upper, cap * sizeof *up);
+  if (!up)
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory for %zu nodes", cap);
+  g->upper = up;
+  uint8_t *lv = realloc(g->level, cap);
+  if (!lv)
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory for %zu nodes", cap);
+  g->level = lv;
+  for (size_t i = g->cap; i < cap; i++) {
+    l0[i * (1 + g->M0)] = 0;
+    up[i] = NULL;
+    lv[i] = 0;
+  }
+  g->cap = cap;
+  return 0;
+}
+
+size_t omega__hnsw_bytes(const omega_hnsw_t *g) {
+  size_t b = g->cap * ((1 + g->M0) * sizeof(int32_t) + sizeof(int32_t *) + 1);
+  for (size_t i = 0; i < g->cap; i++)
+    if (g->upper[i])
+      b += (size_t)g->level[i] * (1 + g->M) * sizeof(int32_t);
+  return b;
+}
+
+/* Level of a node: -ln(U) * mult with U drawn from a hash of (seed, node), so a parallel
+ * build gives the same graph shape whatever the thread order. */
+static int draw_level(const omega_vindex_t *ix, uint32_t node) {
+  uint64_t z = ix->p.seed + 0x9E3779B97F4A7C15ull * (node + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  double u = ((double)(z >> 11) + 0.5) / 9007199254740992.0;
+  int l = (int)(-log(u) * ix->g->mult);
+  return l > MAX_LEVEL ? MAX_LEVEL : l;
+}
+
+/* ---- the search of one level ---- */
+
+/* Beam search of level l from ep, beam ef. Results (best ef) go to `top` as a max-heap.
+ * locked: read link lists under their stripe lock (builds); queries run without writers. */
+static int search_layer(const omega_vindex_t *ix, const float *q, uint32_t ep, size_t ef, int l, bool locked,
+                        const omega_allow_t *allow, bool skip_dead, omega_heap_t *top, omega_heap_t *cand,
+                        visited_t *vis) {
+  omega_hnsw_t *g = ix->g;
+  top->n = cand->n = 0;
+  float d = dist(ix, q, ep);
+  bool ok = (!skip_dead || !ix->dead[ep]) && (!allow || (allow->bits[ep >> 3] >> (ep & 7) & 1));
+  float bound = INFINITY;
+  if (ok) {
+    omega__heap_push_max(top, d, ep);
+    bound = d;
+  }
+  omega__heap_push_min(cand, d, ep);
+  vis->tag[ep] = vis->cur;
+  int32_t buf[1 + 2 * 256];
+  while (cand->n) {
+    omega_hit_t c = cand->v[0];
+    if (c.dist > bound && top->n >= ef)
+      break;
+    omega__heap_pop_min(cand);
+    const int32_t *lk;
+    if (locked) {
+      pthread_mutex_t *m = &g->stripes[c.slot % LOCK_STRIPES];
+      pthread_mutex_lock(m);
+      const int32_t *src = links_of(g, c.slot, l);
+      memcpy(buf, src, (size_t)(1 + src[0]) * sizeof *buf);
+      pthread_mutex_unlock(m);
+      lk = buf;
+    } else {
+      lk = links_of(g, c.slot, l);
+    }
+    const int32_t cnt = lk[0];
+    if (cnt > 0)
+      PREFETCH(ix->vecs + (size_t)lk[1] * ix->p.dim);
+    for (int32_t i = 1; i <= cnt; i++) {
+      uint32_t nb = (uint32_t)lk[i];
+      if (i < cnt)
+        PREFETCH(ix->vecs + (size_t)lk[i + 1] * ix->p.dim);
+      if (vis->tag[nb] == vis->cur)
+        continue;
+      vis->tag[nb] = vis->cur;
+      float dn = dist(ix, q, nb);
+      if (top->n < ef || dn < bound) {
+        if (omega__heap_push_min(cand, dn, nb))
+          return OMEGA_ENOMEM;
+        bool admit = (!skip_dead || !ix->dead[nb]) && (!allow || (allow->bits[nb >> 3] >> (nb & 7) & 1));
+        if (admit) {
+          if (omega__heap_push_max(top, dn, nb))
+            return OMEGA_ENOMEM;
+          if (top->n > ef)
+            omega__heap_pop_max(top);
+          bound = top->v[0].dist;
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* Greedy descent on one level: the closest node reachable from cur. */
+static uint32_t greedy(const omega_vindex_t *ix, const float *q, uint32_t cur, float *cur_d, int l, bool locked) {
+  omega_hnsw_t *g = ix->g;
+  int32_t buf[1 + 2 * 256];
+  for (bool changed = true; changed;) {
+    changed = false;
+    const int32_t *lk;
+    if (locked) {
+      pthread_mutex_lock(&g->stripes[cur % LOCK_STRIPES]);
+      const int32_t *src = links_of(g, cur, l);
+      memcpy(buf, src, (size_t)(1 + src[0]) * sizeof *buf);
+      pthread_mutex_unlock(&g->stripes[cur % LOCK_STRIPES]);
+      lk = buf;
+    } else {
+      lk = links_of(g, cur, l);
+    }
+    for (int32_t i = 1; i <= lk[0]; i++) {
+      float d = dist(ix, q, (uint32_t)lk[i]);
+      if (d < *cur_d) {
+        *cur_d = d;
+        cur = (uint32_t)lk[i];
+        changed = true;
+      }
+    }
+  }
+  return cur;
+}
+
+/* ---- neighbour selection ---- */
+
+static int cmp_hit(const void *a, const void *b) {
+  const omega_hit_t *x = a, *y = b;
+  if (x->dist != y->dist)
+    return x->dist < y->dist ? -1 : 1;
+  return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* The paper's heuristic: take candidates closest first, keep one only if it is closer to
+ * the new node than to every neighbour kept so far. cand is sorted in place; returns count. */
+static size_t select_neighbours(const omega_vindex_t *ix, omega_hit_t *cand, size_t n, size_t M, uint32_t *out) {
+  qsort(cand, n, sizeof *cand, cmp_hit);
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < M; i++) {
+    bool good = true;
+    const float *cv = ix->vecs + (size_t)cand[i].slot * ix->p.dim;
+    for (size_t j = 0; j < k && good; j++) {
+      float d = ix->p.metric == OMEGA_METRIC_L2 ? ix->simd->l2sq(cv, ix->vecs + (size_t)out[j] * ix->p.dim, ix->p.dim)
+                                                : -ix->simd->dot(cv, ix->vecs + (size_t)out[j] * ix->p.dim, ix->p.dim);
+      if (d < cand[i].dist)
+        good = false;
+    }
+    if (good)
+      out[k++] = cand[i].slot;
+  }
+  return k;
+}
+
+/* Add `node` to nb's links on level l, pruning by the heuristic when full (stripe locked). */
+static void link_back(const omega_vindex_t *ix, uint32_t nb, uint32_t node, int l) {
+  omega_hnsw_t *g = ix->g;
+  const size_t cap = max_links(g, l);
+  int32_t *lk = links_of(g, nb, l);
+  for (int32_t i = 1; i <= lk[0]; i++)
+    if ((uint32_t)lk[i] == node)
+      return;
+  if ((size_t)lk[0] < cap) {
+    lk[++lk[0]] = (int32_t)node;
+    return;
+  }
+  omega_hit_t cand[2 * 256 + 1];
+  const float *nv = ix->vecs + (size_t)nb * ix->p.dim;
+  size_t n = 0;
+  for (int32_t i = 1; i <= lk[0]; i++)
+    cand[n++] = (omega_hit_t){dist(ix, nv, (uint32_t)lk[i]), (uint32_t)lk[i]};
+  cand[n++] = (omega_hit_t){dist(ix, nv, node), node};
+  uint32_t keep[2 * 256];
+  size_t k = select_neighbours(ix, cand, n, cap, keep);
+  lk[0] = (int32_t)k;
+  for (size_t i = 0; i < k; i++)
+    lk[1 + i] = (int32_t)keep[i];
+}
+
+/* ---- insertion ---- */
+
+typedef struct {
+  omega_heap_t top, cand;
+} scratch_t;
+
+static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
+  omega_hnsw_t *g = ix->g;
+  const float *q = ix->vecs + (size_t)node * ix->p.dim;
+  const int level = draw_level(ix, node);
+  if (level > 0) {
+    g->upper[node] = malloc((size_t)level * (1 + g->M) * sizeof(int32_t));
+    if (!g->upper[node])
+      return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
+    for (int l = 1; l <= level; l++)
+      links_of(g, node, l)[0] = 0;
+  }
+  g->level[node] = (uint8_t)level;
+  /* a node that raises the top level holds the global lock through its insert */
+  pthread_mutex_lock(&g->global);
+  int top_level = atomic_load(&g->max_level);
+  int32_t ep = atomic_load(&g->entry);
+  if (ep < 0) {
+    atomic_store(&g->entry, (int32_t)node);
+    atomic_store(&g->max_level, level);
+    pthread_mutex_unlock(&g->global);
+    return 0;
+  }
+  bool raise = level > top_level;
+  if (!raise)
+    pthread_mutex_unlock(&g->global);
+  uint32_t cur = (uint32_t)ep;
+  float cur_d = dist(ix, q, cur);
+  for (int l = top_level; l > level; l--)
+    cur = greedy(ix, q, cur, &cur_d, l, true);
+  visited_t *vis = visited_get(g, ix->n);
+  int rc = vis ? 0 : OMEGA_ENOMEM;
+  for (int l = level < top_level ? level : top_level; l >= 0 && rc == 0; l--) {
+    vis->cur++;
+    if (vis->cur == 0) {
+      memset(vis->tag, 0, vis->cap * sizeof *vis->tag);
+      vis->cur = 1;
+    }
+    if ((rc = search_layer(ix, q, cur, ix->p.ef_construction, l, true, NULL, false, &s->top, &s->cand, vis)))
+      break;
+    /* the closest found is where the next level down starts */
+    omega_hit_t best = s->top.v[0];
+    for (size_t i = 1; i < s->top.n; i++)
+      if (s->top.v[i].dist < best.dist)
+        best = s->top.v[i];
+    uint32_t nbrs[2 * 256];
+    size_t k = select_neighbours(ix, s->top.v, s->top.n, g->M, nbrs);
+    pthread_mutex_lock(&g->stripes[node % LOCK_STRIPES]);
+    int32_t *mine = links_of(g, node, l);
+    mine[0] = (int32_t)k;
+    for (size_t i = 0; i < k; i++)
+      mine[1 + i] = (int32_t)nbrs[i];
+    pthread_mutex_unlock(&g->stripes[node % LOCK_STRIPES]);
+    for (size_t i = 0; i < k; i++) {
+      pthread_mutex_lock(&g->stripes[nbrs[i] % LOCK_STRIPES]);
+      link_back(ix, nbrs[i], node, l);
+      pthread_mutex_unlock(&g->stripes[nbrs[i] % LOCK_STRIPES]);
+    }
+    cur = best.slot;
+  }
+  if (vis)
+    visited_put(g, vis);
+  if (raise) {
+    atomic_store(&g->entry, (int32_t)node);
+    atomic_store(&g->max_level, level);
+    pthread_mutex_unlock(&g->global);
+  }
+  return rc;
+}
+
+typedef struct {
+  omega_vindex_t *ix;
+  size_t from, to, total;
+  atomic_size_t next, done;
+  atomic_int rc;
+  void (*progress)(size_t, size_t, void *);
+  void *user;
+  pthread_mutex_t progress_mu;
+} build_t;
+
+static void *build_worker(void *arg) {
+  build_t *b = arg;
+  scratch_t s = {{0}, {0}};
+  for (;;) {
+    size_t i = atomic_fetch_add(&b->next, 1);
+    if (i >= b->to || atomic_load(&b->rc))
+      break;
+    int rc = insert(b->ix, (uint32_t)i, &s);
+    if (rc) {
+      atomic_store(&b->rc, rc);
+      break;
+    }
+    size_t d = atomic_fetch_add(&b->done, 1) + 1;
+    if (b->progress && (d % 1024 == 0 || d == b->total)) {
+      pthread_mutex_lock(&b->progress_mu);
+      b->progress(d, b->total, b->user);
+      pthread_mutex_unlock(&b->progress_mu);
+    }
+  }
+  omega__heap_free(&s.top);
+  omega__heap_free(&s.cand);
+  return NULL;
+}
+
+int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int threads,
+                             void (*progress)(size_t, size_t, void *), void *user) {
+  build_t b = {.ix = ix, .from = from, .to = to, .total = to - from, .progress = progress, .user = user};
+  atomic_init(&b.next, from);
+  atomic_init(&b.done, 0);
+  atomic_init(&b.rc, 0);
+  pthread_mutex_init(&b.progress_mu, NULL);
+  if (threads < 1)
+    threads = 1;
+  /* the first node of an empty graph goes alone: it becomes the entry point */
+  if (atomic_load(&ix->g->entry) < 0 && from < to) {
+    scratch_t s = {{0}, {0}};
+    int rc = insert(ix, (uint32_t)from, &s);
+    omega__heap_free(&s.top);
+    omega__heap_free(&s.cand);
+    if (rc)
+      return rc;
+    atomic_store(&b.next, from + 1);
+    atomic_store(&b.done, 1);
+  }
+  pthread_t th[256];
+  int started = 0;
+  for (int t = 1; t < threads && t < 256; t++)
+    if (pthread_create(&th[started], NULL, build_worker, &b) == 0)
+      started++;
+  build_worker(&b);
+  for (int t = 0; t < started; t++)
+    pthread_join(th[t], NULL);
+  pthread_mutex_destroy(&b.progress_mu);
+  return atomic_load(&b.rc);
+}
+
+/* ---- queries ---- */
+
+size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
+                          omega_hit_t *out) {
+  omega_hnsw_t *g = ix->g;
+  int32_t ep = atomic_load(&g->entry);
+  if (ep < 0 || k == 0)
+    return 0;
+  if (ef < k)
+    ef = k;
+  uint32_t cur = (uint32_t)ep;
+  float cur_d = dist(ix, q, cur);
+  for (int l = atomic_load(&g->max_level); l > 0; l--)
+    cur = greedy(ix, q, cur, &cur_d, l, false);
+  visited_t *vis = visited_get(g, ix->n);
+  omega_heap_t top = {0}, cand = {0};
+  size_t n = 0;
+  if (vis && search_layer(ix, q, cur, ef, 0, false, allow, true, &top, &cand, vis) == 0) {
+    /* pop the max-heap into ascending order, keep the best k */
+    while (top.n > k)
+      omega__heap_pop_max(&top);
+    n = top.n;
+    for (size_t i = n; i-- > 0;) {
+      out[i] = top.v[0];
+      omega__heap_pop_max(&top);
+    }
+  }
+  if (vis)
+    visited_put(g, vis);
+  omega__heap_free(&top);
+  omega__heap_free(&cand);
+  return n;
+}
+
+/* ---- persistence ---- */
+
+static void put32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Layout: M, M0, entry, max_level (u32 each), levels[n] (u8), level-0 lists [n][1 + M0],
+ * then for each node above level 0, its upper lists [level][1 + M]. */
+int omega__hnsw_serialize(const omega_vindex_t *ix, unsigned char **out, size_t *len) {
+  const omega_hnsw_t *g = ix->g;
+  const size_t n = ix->n;
+  size_t total = 16 + n + n * (1 + g->M0) * 4;
+  for (size_t i = 0; i < n; i++)
+    total += (size_t)g->level[i] * (1 + g->M) * 4;
+  unsigned char *b = malloc(total ? total : 1), *p = b;
+  if (!b)
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: cannot serialise the graph (%zu bytes)", total);
+  put32(p, (uint32_t)g->M);
+  put32(p + 4, (uint32_t)g->M0);
+  put32(p + 8, (uint32_t)atomic_load(&((omega_hnsw_t *)g)->entry));
+  put32(p + 12, (uint32_t)atomic_load(&((omega_hnsw_t *)g)->max_level));
+  p += 16;
+  memcpy(p, g->level, n);
+  p += n;
+  for (size_t i = 0; i < n * (1 + g->M0); i++, p += 4)
+    put32(p, (uint32_t)g->links0[i]);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < (size_t)g->level[i] * (1 + g->M); j++, p += 4)
+      put32(p, (uint32_t)g->upper[i][j]);
+  *out = b;
+  *len = total;
+  return 0;
+}
+
+static int bad_graph(const char *what) { return omega__seterr(OMEGA_EFORMAT, "HNSW graph section: %s", what); }
+
+/* Every list is checked: counts within capacity, neighbours within the index. */
+static int check_list(const int32_t *lk, size_t cap, size_t n) {
+  if (lk[0] < 0 || (size_t)lk[0] > cap)
+    return bad_graph("a neighbour count exceeds the node's capacity");
+  for (int32_t i = 1; i <= lk[0]; i++)
+    if (lk[i] < 0 || (size_t)lk[i] >= n)
+      return bad_graph("a neighbour id is out of range");
+  return 0;
+}
+
+int omega__hnsw_read(omega_vindex_t *ix, const unsigned char *d, size_t len) {
+  omega_hnsw_t *g = ix->g;
+  const size_t n = ix->n;
+  if (len < 16)
+    return bad_graph("truncated");
+  if (get32(d) != g->M || get32(d + 4) != g->M0)
+    return bad_graph("M does not match the header");
+  int32_t entry = (int32_t)get32(d + 8), max_level = (int32_t)get32(d + 12);
+  if ((n == 0) != (entry < 0) || (entry >= 0 && (size_t)entry >= n) || max_level > MAX_LEVEL)
+    return bad_graph("bad entry point or level");
+  const unsigned char *p = d + 16, *end = d + len;
+  if ((size_t)(end - p) < n + n * (1 + g->M0) * 4)
+    return bad_graph("truncated");
+  memcpy(g->level, p, n);
+  p += n;
+  for (size_t i = 0; i < n; i++)
+    if (g->level[i] > max_level)
+      return bad_graph("a node is above the top level");
+  for (size_t i = 0; i < n * (1 + g->M0); i++, p += 4)
+    g->links0[i] = (int32_t)get32(p);
+  for (size_t i = 0; i < n; i++) {
+    int rc = check_list(g->links0 + i * (1 + g->M0), g->M0, n);
+    if (rc)
+      return rc;
+    if (!g->level[i])
+      continue;
+    size_t cnt = (size_t)g->level[i] * (1 + g->M);
+    if ((size_t)(end - p) < cnt * 4)
+      return bad_graph("truncated");
+    if (!(g->upper[i] = malloc(cnt * sizeof(int32_t))))
+      return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
+    for (size_t j = 0; j < cnt; j++, p += 4)
+      g->upper[i][j] = (int32_t)get32(p);
+    for (int l = 1; l <= g->level[i]; l++)
+      if ((rc = check_list(links_of(g, (uint32_t)i, l), g->M, n)))
+        return rc;
+  }
+  if (p != end)
+    return bad_graph("trailing bytes");
+  atomic_store(&g->entry, entry);
+  atomic_store(&g->max_level, max_level);
+  return 0;
+}

@@ -1,0 +1,189 @@
+#include "index/idmap.h"
+
+#include "core/error_internal.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMPTY UINT32_MAX
+#define TOMB (UINT32_MAX - 1)
+
+size_t omega__id_key(const omega_id_t *id, unsigned char out[OMEGA_KEY_MAX]) {
+  if (id->is_str) {
+    if (!id->str || id->len == 0 || id->len > OMEGA_ID_MAX)
+      return 0;
+    out[0] = 's';
+    memcpy(out + 1, id->str, id->len);
+    return 1 + id->len;
+  }
+  out[0] = 'i';
+  uint64_t v = (uint64_t)id->num;
+  for (int i = 0; i < 8; i++)
+    out[1 + i] = (unsigned char)(v >> (8 * i));
+  return 9;
+}
+
+void omega__key_to_result(const unsigned char *key, size_t len, omega_result_t *r) {
+  if (key[0] == 's') {
+    r->is_str = 1;
+    r->num = 0;
+    memcpy(r->str, key + 1, len - 1);
+    r->str[len - 1] = '\0';
+  } else {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+      v = (v << 8) | key[1 + i];
+    r->is_str = 0;
+    r->num = (int64_t)v;
+    r->str[0] = '\0';
+  }
+}
+
+static uint64_t hash(const unsigned char *k, size_t n) {
+  uint64_t h = 1469598103934665603ull ^ n;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ k[i]) * 1099511628211ull;
+  h ^= h >> 29;
+  return h * 0xBF58476D1CE4E5B9ull;
+}
+
+int omega__idmap_init(omega_idmap_t *m) {
+  memset(m, 0, sizeof *m);
+  m->mask = 1023;
+  m->table = malloc((m->mask + 1) * sizeof *m->table);
+  if (!m->table)
+    return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
+  memset(m->table, 0xFF, (m->mask + 1) * sizeof *m->table);
+  return 0;
+}
+
+void omega__idmap_free(omega_idmap_t *m) {
+  free(m->table);
+  free(m->arena);
+  free(m->key_off);
+  memset(m, 0, sizeof *m);
+}
+
+const unsigned char *omega__idmap_key(const omega_idmap_t *m, uint32_t slot, size_t *len) {
+  uint64_t o = m->key_off[slot];
+  *len = (size_t)(o & 0xFFFF);
+  return (const unsigned char *)m->arena + (o >> 16);
+}
+
+static bool same(const omega_idmap_t *m, uint32_t slot, const unsigned char *k, size_t n) {
+  size_t len;
+  const unsigned char *s = omega__idmap_key(m, slot, &len);
+  return len == n && memcmp(s, k, n) == 0;
+}
+
+uint32_t omega__idmap_get(const omega_idmap_t *m, const unsigned char *k, size_t n) {
+  for (size_t i = hash(k, n) & m->mask;; i = (i + 1) & m->mask) {
+    uint32_t s = m->table[i];
+    if (s == EMPTY)
+      return UINT32_MAX;
+    if (s != TOMB && same(m, s, k, n))
+      return s;
+  }
+}
+
+static int rehash(omega_idmap_t *m, size_t nmask) {
+  uint32_t *nt = malloc((nmask + 1) * sizeof *nt);
+  if (!nt)
+    return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
+  memset(nt, 0xFF, (nmask + 1) * sizeof *nt);
+  for (size_t i = 0; i <= m->mask; i++) {
+    uint32_t s = m->table[i];
+    if (s == EMPTY || s == TOMB)
+      continue;
+    size_t len;
+    const unsigned char *k = omega__idmap_key(m, s, &len);
+    size_t j = hash(k, len) & nmask;
+    while (nt[j] != EMPTY)
+      j = (j + 1) & nmask;
+    nt[j] = s;
+  }
+  free(m->table);
+  m->table = nt;
+  m->mask = nmask;
+  m->tombs = 0;
+  return 0;
+}
+
+int omega__idmap_append_slot(omega_idmap_t *m, const unsigned char *k, size_t n) {
+  if (m->n_slots == m->cap_slots) {
+    size_t nc = m->cap_slots ? m->cap_slots * 2 : 1024;
+    uint64_t *no = realloc(m->key_off, nc * sizeof *no);
+    if (!no)
+      return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
+    m->key_off = no;
+    m->cap_slots = nc;
+  }
+  if (m->arena_len + n > m->arena_cap) {
+    size_t nc = m->arena_cap ? m->arena_cap * 2 : 65536;
+    while (nc < m->arena_len + n)
+      nc *= 2;
+    char *na = realloc(m->arena, nc);
+    if (!na)
+      return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
+    m->arena = na;
+    m->arena_cap = nc;
+  }
+  memcpy(m->arena + m->arena_len, k, n);
+  m->key_off[m->n_slots++] = ((uint64_t)m->arena_len << 16) | n;
+  m->arena_len += n;
+  return 0;
+}
+
+int omega__idmap_put(omega_idmap_t *m, uint32_t slot) {
+  if ((m->used + m->tombs + 1) * 10 > (m->mask + 1) * 7) {
+    size_t nmask = m->mask;
+    if ((m->used + 1) * 10 > (m->mask + 1) * 5)
+      nmask = nmask * 2 + 1;
+    if (rehash(m, nmask))
+      return OMEGA_ENOMEM;
+  }
+  size_t len;
+  const unsigned char *k = omega__idmap_key(m, slot, &len);
+  size_t i = hash(k, len) & m->mask, tomb = SIZE_MAX;
+  for (;; i = (i + 1) & m->mask) {
+    uint32_t s = m->table[i];
+    if (s == EMPTY)
+      break;
+    if (s == TOMB) {
+      if (tomb == SIZE_MAX)
+        tomb = i;
+      continue;
+    }
+    if (same(m, s, k, len)) { /* replace */
+      m->table[i] = slot;
+      return 0;
+    }
+  }
+  if (tomb != SIZE_MAX) {
+    m->table[tomb] = slot;
+    m->tombs--;
+  } else {
+    m->table[i] = slot;
+  }
+  m->used++;
+  return 0;
+}
+
+void omega__idmap_remove(omega_idmap_t *m, const unsigned char *k, size_t n) {
+  for (size_t i = hash(k, n) & m->mask;; i = (i + 1) & m->mask) {
+    uint32_t s = m->table[i];
+    if (s == EMPTY)
+      return;
+    if (s != TOMB && same(m, s, k, n)) {
+      m->table[i] = TOMB;
+      m->used--;
+      m->tombs++;
+      return;
+    }
+  }
+}
+
+size_t omega__idmap_bytes(const omega_idmap_t *m) {
+  return (m->mask + 1) * sizeof *m->table + m->arena_cap + m->cap_slots * sizeof *m->key_off;
+}

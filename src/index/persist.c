@@ -1,0 +1,491 @@
+#include "index/persist.h"
+
+#include "core/error_internal.h"
+#include "core/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char MAGIC[8] = {'O', 'M', 'E', 'G', 'A', 'I', 'D', 'X'};
+static const char WAL_MAGIC[8] = {'O', 'M', 'E', 'G', 'A', 'W', 'A', 'L'};
+
+#define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define TAG_VECS TAG('V', 'E', 'C', 'S')
+#define TAG_DEAD TAG('D', 'E', 'A', 'D')
+#define TAG_KEYS TAG('K', 'E', 'Y', 'S')
+#define TAG_HNSW TAG('H', 'N', 'S', 'W')
+#define TAG_END TAG('E', 'N', 'D', '!')
+
+/* ---- little-endian helpers (the formats are little-endian; so is every supported host) ---- */
+
+static void put32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get32(const unsigned char *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+static uint64_t get64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+/* ---- writing ---- */
+
+typedef struct {
+  FILE *f;
+  uLong crc;
+  int err;
+} writer_t;
+
+static void w_raw(writer_t *w, const void *p, size_t n) {
+  if (!w->err && n && fwrite(p, 1, n, w->f) != n)
+    w->err = errno ? errno : EIO;
+}
+
+static void w_data(writer_t *w, const void *p, size_t n) {
+  /* crc32 takes uInt lengths: feed big buffers in pieces */
+  const unsigned char *b = p;
+  for (size_t off = 0; off < n;) {
+    size_t c = n - off > (1u << 30) ? (1u << 30) : n - off;
+    w->crc = crc32(w->crc, b + off, (uInt)c);
+    off += c;
+  }
+  w_raw(w, p, n);
+}
+
+static void section_begin(writer_t *w, uint32_t tag, uint64_t len) {
+  unsigned char h[12];
+  put32(h, tag);
+  put64(h + 4, len);
+  w_raw(w, h, sizeof h);
+  w->crc = crc32(0L, Z_NULL, 0);
+}
+
+static void section_end(writer_t *w) {
+  unsigned char c[4];
+  put32(c, (uint32_t)w->crc);
+  w_raw(w, c, 4);
+}
+
+static int fsync_dir(const char *path) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+int omega__snapshot_write(const char *path, const char *name, uint64_t gen, const omega_vindex_t *ix,
+                          const omega_idmap_t *ids) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+    return omega__seterr(OMEGA_ERANGE, "path too long: %s", path);
+  writer_t w = {fopen(tmp, "wb"), 0, 0};
+  if (!w.f)
+    return omega__seterr(OMEGA_EIO, "%s: %s", tmp, strerror(errno));
+  const size_t n = ix->n, d = ix->p.dim, name_len = strlen(name);
+  unsigned char h[64 + 128];
+  memset(h, 0, sizeof h);
+  memcpy(h, MAGIC, 8);
+  put32(h + 8, OMEGA_SNAPSHOT_VERSION);
+  put64(h + 16, gen);
+  put32(h + 24, (uint32_t)d);
+  h[28] = (unsigned char)ix->p.metric;
+  h[29] = (unsigned char)ix->p.kind;
+  h[30] = (unsigned char)name_len;
+  put32(h + 32, (uint32_t)ix->p.m);
+  put32(h + 36, (uint32_t)ix->p.ef_construction);
+  put32(h + 40, (uint32_t)ix->p.ef_search);
+  put64(h + 44, ix->p.seed);
+  put64(h + 52, n);
+  memcpy(h + 60, name, name_len);
+  const size_t hlen = 60 + name_len;
+  w.crc = crc32(0L, Z_NULL, 0);
+  w_data(&w, h, hlen);
+  unsigned char c[4];
+  put32(c, (uint32_t)w.crc);
+  w_raw(&w, c, 4);
+
+  section_begin(&w, TAG_VECS, (uint64_t)n * d * sizeof(float));
+  w_data(&w, ix->vecs, n * d * sizeof(float));
+  section_end(&w);
+  section_begin(&w, TAG_DEAD, n);
+  w_data(&w, ix->dead, n);
+  section_end(&w);
+  uint64_t keys_len = 0;
+  for (uint32_t s = 0; s < n; s++) {
+    size_t len;
+    omega__idmap_key(ids, s, &len);
+    keys_len += 2 + len;
+  }
+  section_begin(&w, TAG_KEYS, keys_len);
+  for (uint32_t s = 0; s < n; s++) {
+    size_t len;
+    const unsigned char *k = omega__idmap_key(ids, s, &len);
+    unsigned char l2[2] = {(unsigned char)len, (unsigned char)(len >> 8)};
+    w_data(&w, l2, 2);
+    w_data(&w, k, len);
+  }
+  section_end(&w);
+  if (ix->g) {
+    unsigned char *graph;
+    size_t glen;
+    int grc = omega__hnsw_serialize(ix, &graph, &glen);
+    if (grc) {
+      fclose(w.f);
+      unlink(tmp);
+      return grc;
+    }
+    section_begin(&w, TAG_HNSW, glen);
+    w_data(&w, graph, glen);
+    section_end(&w);
+    free(graph);
+  }
+  section_begin(&w, TAG_END, 0);
+  section_end(&w);
+  if (!w.err && fflush(w.f) != 0)
+    w.err = errno;
+  if (!w.err && fsync(fileno(w.f)) != 0)
+    w.err = errno;
+  if (fclose(w.f) != 0 && !w.err)
+    w.err = errno;
+  if (w.err) {
+    unlink(tmp);
+    return omega__seterr(OMEGA_EIO, "%s: write failed: %s", tmp, strerror(w.err));
+  }
+  if (rename(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    return omega__seterr(OMEGA_EIO, "%s: rename failed: %s", path, strerror(e));
+  }
+  fsync_dir(path);
+  return 0;
+}
+
+/* ---- reading ---- */
+
+typedef struct {
+  const char *path;
+  const unsigned char *p, *end;
+} reader_t;
+
+static int truncated(const reader_t *r, const char *what) {
+  return omega__seterr(OMEGA_EFORMAT, "%s: truncated in %s (the file is incomplete or damaged; restore a good copy "
+                                      "or rebuild it with omega index build)",
+                       r->path, what);
+}
+
+/* The next section: tag, payload, verified checksum. */
+static int next_section(reader_t *r, uint32_t *tag, const unsigned char **data, uint64_t *len) {
+  if (r->end - r->p < 12)
+    return truncated(r, "a section header");
+  *tag = get32(r->p);
+  *len = get64(r->p + 4);
+  r->p += 12;
+  if (*len > (uint64_t)(r->end - r->p) || (uint64_t)(r->end - r->p) - *len < 4)
+    return truncated(r, "a section");
+  *data = r->p;
+  uLong c = crc32(0L, Z_NULL, 0);
+  for (uint64_t off = 0; off < *len;) {
+    uint64_t n = *len - off > (1u << 30) ? (1u << 30) : *len - off;
+    c = crc32(c, *data + off, (uInt)n);
+    off += n;
+  }
+  r->p += *len;
+  uint32_t want = get32(r->p);
+  r->p += 4;
+  if ((uint32_t)c != want) {
+    char t[5] = {(char)(*tag & 0xFF), (char)(*tag >> 8 & 0xFF), (char)(*tag >> 16 & 0xFF), (char)(*tag >> 24), 0};
+    return omega__seterr(OMEGA_EFORMAT, "%s: section %s fails its checksum (the file is corrupt; restore a good copy "
+                                        "or rebuild it)",
+                         r->path, t);
+  }
+  return 0;
+}
+
+int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_vindex_t *ix, omega_idmap_t *ids) {
+  omega_map_t map;
+  int rc = omega__map_file(path, &map);
+  if (rc)
+    return rc;
+  reader_t r = {path, map.data, map.data + map.size};
+  memset(ix, 0, sizeof *ix);
+  memset(ids, 0, sizeof *ids);
+  if (map.size < 64 || memcmp(map.data, MAGIC, 8) != 0) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: not an Omega index file (bad magic number)", path);
+    goto out;
+  }
+  uint32_t version = get32(map.data + 8);
+  if (version != OMEGA_SNAPSHOT_VERSION) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: index format version %u is not supported (this build reads %u); rebuild "
+                                      "it with omega index build",
+                       path, version, OMEGA_SNAPSHOT_VERSION);
+    goto out;
+  }
+  const size_t name_len = map.data[30], hlen = 60 + name_len;
+  if (map.size < hlen + 4) {
+    rc = truncated(&r, "the header");
+    goto out;
+  }
+  if ((uint32_t)crc32(crc32(0L, Z_NULL, 0), map.data, (uInt)hlen) != get32(map.data + hlen)) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: header fails its checksum (the file is corrupt)", path);
+    goto out;
+  }
+  omega_index_params_t p;
+  omega_index_params_init(&p);
+  *gen = get64(map.data + 16);
+  p.dim = get32(map.data + 24);
+  p.metric = (omega_metric_t)map.data[28];
+  p.kind = (omega_index_kind_t)map.data[29];
+  p.m = get32(map.data + 32);
+  p.ef_construction = get32(map.data + 36);
+  p.ef_search = get32(map.data + 40);
+  p.seed = get64(map.data + 44);
+  const uint64_t n = get64(map.data + 52);
+  memcpy(name, map.data + 60, name_len);
+  name[name_len] = '\0';
+  r.p = map.data + hlen + 4;
+  if ((rc = omega__vindex_init(ix, &p))) {
+    omega__prefixerr(rc, "%s", path);
+    goto out;
+  }
+  if (n > UINT32_MAX - 1 || (p.dim && n > SIZE_MAX / p.dim / sizeof(float))) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: implausible vector count %llu", path, (unsigned long long)n);
+    goto out;
+  }
+  if ((rc = omega__idmap_init(ids)))
+    goto out;
+  bool have_vecs = false, have_dead = false, have_keys = false, have_graph = false;
+  for (;;) {
+    uint32_t tag = 0;
+    const unsigned char *data = NULL;
+    uint64_t len = 0;
+    if ((rc = next_section(&r, &tag, &data, &len)))
+      goto out;
+    if (tag == TAG_END)
+      break;
+    if (tag == TAG_VECS) {
+      if (len != n * p.dim * sizeof(float)) {
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: vector section has %llu bytes, expected %llu", path,
+                           (unsigned long long)len, (unsigned long long)(n * p.dim * sizeof(float)));
+        goto out;
+      }
+      size_t cap = n ? n : 1;
+      ix->vecs = aligned_alloc(64, ((cap * p.dim * sizeof(float)) + 63) & ~(size_t)63);
+      ix->norms = malloc(cap * sizeof(float));
+      ix->dead = calloc(cap, 1);
+      if (!ix->vecs || !ix->norms || !ix->dead) {
+        rc = omega__seterr(OMEGA_ENOMEM, "%s: cannot allocate %llu vectors", path, (unsigned long long)n);
+        goto out;
+      }
+      memcpy(ix->vecs, data, len);
+      for (size_t i = 0; i < n * p.dim; i++)
+        if (!isfinite(ix->vecs[i])) {
+          rc = omega__seterr(OMEGA_EFORMAT, "%s: vector %zu holds a non-finite value", path, i / p.dim);
+          goto out;
+        }
+      for (size_t s = 0; s < n; s++)
+        ix->norms[s] = ix->simd->dot(ix->vecs + s * p.dim, ix->vecs + s * p.dim, p.dim);
+      ix->n = ix->cap = n;
+      have_vecs = true;
+    } else if (tag == TAG_DEAD && have_vecs) {
+      if (len != n) {
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: tombstone section has %llu bytes, expected %llu", path,
+                           (unsigned long long)len, (unsigned long long)n);
+        goto out;
+      }
+      for (size_t s = 0; s < n; s++) {
+        ix->dead[s] = data[s] != 0;
+        ix->n_dead += ix->dead[s];
+      }
+      have_dead = true;
+    } else if (tag == TAG_KEYS && have_dead) {
+      const unsigned char *q = data, *qe = data + len;
+      for (uint32_t s = 0; s < n; s++) {
+        if (qe - q < 2) {
+          rc = truncated(&r, "the ids");
+          goto out;
+        }
+        size_t kl = (size_t)(q[0] | q[1] << 8);
+        q += 2;
+        if (kl < 1 || kl > OMEGA_KEY_MAX || (size_t)(qe - q) < kl || (q[0] != 'i' && q[0] != 's') ||
+            (q[0] == 'i' && kl != 9)) {
+          rc = omega__seterr(OMEGA_EFORMAT, "%s: id of slot %u is malformed", path, s);
+          goto out;
+        }
+        if ((rc = omega__idmap_append_slot(ids, q, kl)))
+          goto out;
+        if (!ix->dead[s]) {
+          if (omega__idmap_get(ids, q, kl) != UINT32_MAX) {
+            rc = omega__seterr(OMEGA_EFORMAT, "%s: id of slot %u appears twice", path, s);
+            goto out;
+          }
+          if ((rc = omega__idmap_put(ids, s)))
+            goto out;
+        }
+        q += kl;
+      }
+      if (q != qe) {
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: id section has trailing bytes", path);
+        goto out;
+      }
+      have_keys = true;
+    } else if (tag == TAG_HNSW && have_vecs && ix->g) {
+      if ((rc = omega__hnsw_reserve(ix, n ? n : 1)) || (rc = omega__hnsw_read(ix, data, (size_t)len))) {
+        omega__prefixerr(rc, "%s", path);
+        goto out;
+      }
+      have_graph = true;
+    } else {
+      rc = omega__seterr(OMEGA_EFORMAT, "%s: unexpected section %08x", path, tag);
+      goto out;
+    }
+  }
+  if (!have_vecs || !have_dead || !have_keys || (ix->g && !have_graph))
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: sections are missing (vectors, tombstones, ids%s)", path,
+                       ix->g ? ", graph" : "");
+out:
+  omega__unmap_file(&map);
+  if (rc) {
+    omega__vindex_free(ix);
+    omega__idmap_free(ids);
+  }
+  return rc;
+}
+
+/* ---- the write-ahead log ---- */
+
+void omega__wal_header(unsigned char out[OMEGA_WAL_HEADER], uint64_t gen) {
+  memset(out, 0, OMEGA_WAL_HEADER);
+  memcpy(out, WAL_MAGIC, 8);
+  put32(out + 8, OMEGA_WAL_VERSION);
+  put64(out + 16, gen);
+}
+
+int omega__wal_encode(char **buf, size_t *len, size_t *cap, omega_wal_op_t op, const unsigned char *key,
+                      size_t key_len, const float *vec, size_t dim) {
+  const size_t payload = 1 + 2 + key_len + (op == OMEGA_WAL_UPSERT ? dim * sizeof(float) : 0);
+  const size_t need = *len + 8 + payload;
+  if (need > *cap) {
+    size_t nc = *cap ? *cap : 4096;
+    while (nc < need)
+      nc *= 2;
+    char *nb = realloc(*buf, nc);
+    if (!nb)
+      return omega__seterr(OMEGA_ENOMEM, "log: out of memory");
+    *buf = nb;
+    *cap = nc;
+  }
+  unsigned char *p = (unsigned char *)*buf + *len, *pl = p + 8;
+  pl[0] = (unsigned char)op;
+  pl[1] = (unsigned char)key_len;
+  pl[2] = (unsigned char)(key_len >> 8);
+  memcpy(pl + 3, key, key_len);
+  if (op == OMEGA_WAL_UPSERT)
+    memcpy(pl + 3 + key_len, vec, dim * sizeof(float));
+  put32(p, (uint32_t)payload);
+  put32(p + 4, (uint32_t)crc32(crc32(0L, Z_NULL, 0), pl, (uInt)payload));
+  *len = need;
+  return 0;
+}
+
+int omega__wal_replay(const char *path, uint64_t gen, size_t dim, omega_wal_apply_fn fn, void *user,
+                      size_t *good_len, size_t *records) {
+  omega_map_t map;
+  *good_len = 0;
+  *records = 0;
+  int rc = omega__map_file(path, &map);
+  if (rc)
+    return rc;
+  const unsigned char *p = map.data, *end = map.data + map.size;
+  if (map.size < OMEGA_WAL_HEADER) {
+    /* a crash while creating the log: nothing in it was acknowledged */
+    omega__unmap_file(&map);
+    return 0;
+  }
+  if (memcmp(p, WAL_MAGIC, 8) != 0 || get32(p + 8) != OMEGA_WAL_VERSION) {
+    omega__unmap_file(&map);
+    return omega__seterr(OMEGA_EFORMAT, "%s: not an Omega write-ahead log (bad magic number or version)", path);
+  }
+  uint64_t wal_gen = get64(p + 16);
+  if (wal_gen != gen) {
+    omega__unmap_file(&map);
+    if (wal_gen < gen)
+      return 0; /* written before the snapshot that now includes it */
+    return omega__seterr(OMEGA_EFORMAT, "%s: log generation %llu is newer than the snapshot's %llu (the snapshot is "
+                                        "missing or old)",
+                         path, (unsigned long long)wal_gen, (unsigned long long)gen);
+  }
+  p += OMEGA_WAL_HEADER;
+  *good_len = OMEGA_WAL_HEADER;
+  while (p < end) {
+    const unsigned char *rec = p;
+    bool ok = end - p >= 8;
+    uint32_t plen = ok ? get32(p) : 0;
+    ok = ok && plen >= 3 && (uint64_t)plen <= (uint64_t)(end - p - 8);
+    const unsigned char *pl = p + 8;
+    ok = ok && (uint32_t)crc32(crc32(0L, Z_NULL, 0), pl, (uInt)plen) == get32(p + 4);
+    size_t key_len = ok ? (size_t)(pl[1] | pl[2] << 8) : 0;
+    omega_wal_op_t op = ok ? (omega_wal_op_t)pl[0] : 0;
+    ok = ok && key_len >= 1 && key_len <= OMEGA_KEY_MAX &&
+         ((op == OMEGA_WAL_UPSERT && plen == 3 + key_len + dim * sizeof(float)) ||
+          (op == OMEGA_WAL_DELETE && plen == 3 + key_len));
+    if (!ok) {
+      /* Torn tail or corruption: only a bad record at the very end can be a write the crash
+       * cut short. Anything after it that still parses means real corruption. */
+      const unsigned char *q = rec + 1;
+      const size_t bad_at = (size_t)(rec - map.data);
+      bool later_good = false;
+      for (; q + 8 <= end && !later_good; q++) {
+        uint32_t l = get32(q);
+        if (l >= 3 && (uint64_t)l <= (uint64_t)(end - q - 8) &&
+            (uint32_t)crc32(crc32(0L, Z_NULL, 0), q + 8, (uInt)l) == get32(q + 4))
+          later_good = true;
+      }
+      omega__unmap_file(&map);
+      if (later_good)
+        return omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu followed by valid ones (the log is damaged)",
+                             path, bad_at);
+      return 0;
+    }
+    float *vec = NULL;
+    if (op == OMEGA_WAL_UPSERT) {
+      vec = malloc(dim * sizeof *vec);
+      if (!vec) {
+        omega__unmap_file(&map);
+        return omega__seterr(OMEGA_ENOMEM, "log replay: out of memory");
+      }
+      memcpy(vec, pl + 3 + key_len, dim * sizeof *vec);
+    }
+    rc = fn(user, op, pl + 3, key_len, vec);
+    free(vec);
+    if (rc) {
+      omega__unmap_file(&map);
+      return omega__prefixerr(rc, "%s: replaying record %zu", path, *records);
+    }
+    p = pl + plen;
+    *good_len = (size_t)(p - map.data);
+    (*records)++;
+  }
+  omega__unmap_file(&map);
+  return 0;
+}

@@ -1,0 +1,269 @@
+#include "index/simd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* ---- portable ---- */
+
+static float l2sq_portable(const float *a, const float *b, size_t d) {
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= d; i += 4) {
+    float t0 = a[i] - b[i], t1 = a[i + 1] - b[i + 1], t2 = a[i + 2] - b[i + 2], t3 = a[i + 3] - b[i + 3];
+    s0 += t0 * t0;
+    s1 += t1 * t1;
+    s2 += t2 * t2;
+    s3 += t3 * t3;
+  }
+  for (; i < d; i++) {
+    float t = a[i] - b[i];
+    s0 += t * t;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
+static float dot_portable(const float *a, const float *b, size_t d) {
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= d; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < d; i++)
+    s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+#define MANY(name, fn)                                                                                                 \
+  static void name(const float *q, const float *rows, size_t n, size_t d, float *out) {                              \
+    for (size_t r = 0; r < n; r++)                                                                                     \
+      out[r] = fn(q, rows + r * d, d);                                                                                 \
+  }
+
+MANY(l2sq_many_portable, l2sq_portable)
+MANY(dot_many_portable, dot_portable)
+
+static const omega_simd_t portable = {"portable", l2sq_portable, dot_portable, l2sq_many_portable, dot_many_portable};
+
+#if defined(__x86_64__)
+
+/* ---- AVX2 + FMA ---- */
+
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  __m128 sh = _mm_movehdup_ps(lo);
+  lo = _mm_add_ps(lo, sh);
+  sh = _mm_movehl_ps(sh, lo);
+  return _mm_cvtss_f32(_mm_add_ss(lo, sh));
+}
+
+__attribute__((target("avx2,fma"))) static float l2sq_avx2(const float *a, const float *b, size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+    __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+    s0 = _mm256_fmadd_ps(t0, t0, s0);
+    s1 = _mm256_fmadd_ps(t1, t1, s1);
+  }
+  for (; i + 8 <= d; i += 8) {
+    __m256 t = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+    s0 = _mm256_fmadd_ps(t, t, s0);
+  }
+  float s = hsum256(_mm256_add_ps(s0, s1));
+  for (; i < d; i++) {
+    float t = a[i] - b[i];
+    s += t * t;
+  }
+  return s;
+}
+
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  for (; i + 8 <= d; i += 8)
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+  float s = hsum256(_mm256_add_ps(s0, s1));
+  for (; i < d; i++)
+    s += a[i] * b[i];
+  return s;
+}
+
+__attribute__((target("avx2,fma"))) static void l2sq_many_avx2(const float *q, const float *rows, size_t n, size_t d,
+                                                                float *out) {
+  for (size_t r = 0; r < n; r++)
+    out[r] = l2sq_avx2(q, rows + r * d, d);
+}
+
+__attribute__((target("avx2,fma"))) static void dot_many_avx2(const float *q, const float *rows, size_t n, size_t d,
+                                                               float *out) {
+  for (size_t r = 0; r < n; r++)
+    out[r] = dot_avx2(q, rows + r * d, d);
+}
+
+static const omega_simd_t avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, dot_many_avx2};
+
+/* ---- AVX-512 ---- */
+
+__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+    s0 = _mm512_fmadd_ps(t0, t0, s0);
+    s1 = _mm512_fmadd_ps(t1, t1, s1);
+  }
+  for (; i + 16 <= d; i += 16) {
+    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    s0 = _mm512_fmadd_ps(t, t, s0);
+  }
+  if (i < d) { /* masked tail: no scalar loop */
+    __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+    s1 = _mm512_fmadd_ps(t, t, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  for (; i + 16 <= d; i += 16)
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+  if (i < d) {
+    __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* Four rows at a time share the query loads. */
+__attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, const float *rows, size_t n, size_t d,
+                                                                float *out) {
+  size_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const float *r0 = rows + r * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+      __m512 qv = _mm512_loadu_ps(q + i);
+      s0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r0 + i), s0);
+      s1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r1 + i), s1);
+      s2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r2 + i), s2);
+      s3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r3 + i), s3);
+    }
+    if (i < d) {
+      __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+      __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
+      s0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r0 + i), s0);
+      s1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r1 + i), s1);
+      s2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r2 + i), s2);
+      s3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r3 + i), s3);
+    }
+    out[r] = _mm512_reduce_add_ps(s0);
+    out[r + 1] = _mm512_reduce_add_ps(s1);
+    out[r + 2] = _mm512_reduce_add_ps(s2);
+    out[r + 3] = _mm512_reduce_add_ps(s3);
+  }
+  for (; r < n; r++)
+    out[r] = dot_avx512(q, rows + r * d, d);
+}
+
+__attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, const float *rows, size_t n, size_t d,
+                                                                 float *out) {
+  size_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const float *r0 = rows + r * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+      __m512 qv = _mm512_loadu_ps(q + i);
+      __m512 t0 = _mm512_sub_ps(qv, _mm512_loadu_ps(r0 + i)), t1 = _mm512_sub_ps(qv, _mm512_loadu_ps(r1 + i));
+      __m512 t2 = _mm512_sub_ps(qv, _mm512_loadu_ps(r2 + i)), t3 = _mm512_sub_ps(qv, _mm512_loadu_ps(r3 + i));
+      s0 = _mm512_fmadd_ps(t0, t0, s0);
+      s1 = _mm512_fmadd_ps(t1, t1, s1);
+      s2 = _mm512_fmadd_ps(t2, t2, s2);
+      s3 = _mm512_fmadd_ps(t3, t3, s3);
+    }
+    if (i < d) {
+      __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+      __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
+      __m512 t0 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r0 + i));
+      __m512 t1 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r1 + i));
+      __m512 t2 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r2 + i));
+      __m512 t3 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r3 + i));
+      s0 = _mm512_fmadd_ps(t0, t0, s0);
+      s1 = _mm512_fmadd_ps(t1, t1, s1);
+      s2 = _mm512_fmadd_ps(t2, t2, s2);
+      s3 = _mm512_fmadd_ps(t3, t3, s3);
+    }
+    out[r] = _mm512_reduce_add_ps(s0);
+    out[r + 1] = _mm512_reduce_add_ps(s1);
+    out[r + 2] = _mm512_reduce_add_ps(s2);
+    out[r + 3] = _mm512_reduce_add_ps(s3);
+  }
+  for (; r < n; r++)
+    out[r] = l2sq_avx512(q, rows + r * d, d);
+}
+
+static const omega_simd_t avx512 = {"avx512", l2sq_avx512, dot_avx512, l2sq_many_avx512, dot_many_avx512};
+
+static int cpu_has(const char *isa) {
+  __builtin_cpu_init();
+  if (strcmp(isa, "avx512") == 0)
+    return __builtin_cpu_supports("avx512f");
+  if (strcmp(isa, "avx2") == 0)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return 1;
+}
+#else
+static int cpu_has(const char *isa) { return strcmp(isa, "portable") == 0; }
+#endif
+
+const omega_simd_t *omega__simd_named(const char *name) {
+  if (!cpu_has(name))
+    return NULL;
+  if (strcmp(name, "portable") == 0)
+    return &portable;
+#if defined(__x86_64__)
+  if (strcmp(name, "avx2") == 0)
+    return &avx2;
+  if (strcmp(name, "avx512") == 0)
+    return &avx512;
+#endif
+  return NULL;
+}
+
+const omega_simd_t *omega__simd(void) {
+  static const omega_simd_t *chosen;
+  const omega_simd_t *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+  if (c)
+    return c;
+  const char *force = getenv("OMEGA_SIMD");
+  if (force && *force)
+    c = omega__simd_named(force);
+  if (!c)
+    c = omega__simd_named("avx512");
+  if (!c)
+    c = omega__simd_named("avx2");
+  if (!c)
+    c = &portable;
+  __atomic_store_n(&chosen, c, __ATOMIC_RELEASE);
+  return c;
+}

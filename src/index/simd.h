@@ -1,0 +1,25 @@
+/* Distance kernels for vector search, one set per instruction set, chosen at run time
+ * (AVX-512, AVX2+FMA, portable C). OMEGA_SIMD=portable|avx2|avx512 forces a set (never one
+ * the CPU lacks), so tests run every path on one machine. */
+#ifndef OMEGA_INDEX_SIMD_H
+#define OMEGA_INDEX_SIMD_H
+
+#include <stddef.h>
+
+typedef float (*omega_vdist_fn)(const float *a, const float *b, size_t d);
+
+typedef struct {
+  const char *name;
+  omega_vdist_fn l2sq; /* sum (a - b)^2 */
+  omega_vdist_fn dot;  /* sum a * b */
+  /* out[i] = l2sq or dot of q against n rows of `rows` (row stride d) */
+  void (*l2sq_many)(const float *q, const float *rows, size_t n, size_t d, float *out);
+  void (*dot_many)(const float *q, const float *rows, size_t n, size_t d, float *out);
+} omega_simd_t;
+
+/* The set in use: the best the CPU has, unless OMEGA_SIMD says otherwise. */
+const omega_simd_t *omega__simd(void);
+/* A named set ("portable", "avx2", "avx512"), or NULL when this CPU cannot run it. */
+const omega_simd_t *omega__simd_named(const char *name);
+
+#endif

@@ -1,0 +1,396 @@
+/* Storage, the flat (exact) search paths, and dispatch to HNSW.
+ *
+ * Exactness: the float kernels (SIMD or GEMM) rank every slot and keep the best k + 16; the
+ * kept ones are re-scored in double precision and sorted by (distance, slot). The result is
+ * provably the exact top k when the worst kept float distance, less its rounding bound, is
+ * still beyond the k-th exact distance; otherwise the search falls back to a full double
+ * scan. So every path returns what the double-precision brute force returns. */
+#include "core/error_internal.h"
+#include "index/heap.h"
+#include "index/vindex.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define MARGIN 16      /* extra float candidates kept for the exact re-rank */
+#define ROW_BLOCK 4096 /* rows per GEMM block */
+#define Q_BLOCK 64     /* queries per GEMM block */
+
+void omega_index_params_init(omega_index_params_t *p) {
+  memset(p, 0, sizeof *p);
+  p->metric = OMEGA_METRIC_L2;
+  p->kind = OMEGA_INDEX_FLAT;
+  p->m = 16;
+  p->ef_construction = 200;
+  p->ef_search = 64;
+  p->seed = 42;
+}
+
+const char *omega_metric_name(omega_metric_t m) {
+  return m == OMEGA_METRIC_L2 ? "l2" : m == OMEGA_METRIC_IP ? "ip" : m == OMEGA_METRIC_COSINE ? "cosine" : "?";
+}
+
+const char *omega_index_kind_name(omega_index_kind_t k) {
+  return k == OMEGA_INDEX_FLAT ? "flat" : k == OMEGA_INDEX_HNSW ? "hnsw" : k == OMEGA_INDEX_GPU_FLAT ? "gpu_flat" : "?";
+}
+
+int omega_metric_parse(const char *s, omega_metric_t *out) {
+  for (int m = 0; m <= 2; m++)
+    if (strcmp(s, omega_metric_name((omega_metric_t)m)) == 0) {
+      *out = (omega_metric_t)m;
+      return 0;
+    }
+  return omega__seterr(OMEGA_EINVAL, "metric \"%.32s\" is not one of l2, ip, cosine", s);
+}
+
+int omega_index_kind_parse(const char *s, omega_index_kind_t *out) {
+  for (int k = 0; k <= 2; k++)
+    if (strcmp(s, omega_index_kind_name((omega_index_kind_t)k)) == 0) {
+      *out = (omega_index_kind_t)k;
+      return 0;
+    }
+  return omega__seterr(OMEGA_EINVAL, "index kind \"%.32s\" is not one of flat, hnsw, gpu_flat", s);
+}
+
+int omega__vindex_init(omega_vindex_t *ix, const omega_index_params_t *p) {
+  memset(ix, 0, sizeof *ix);
+  if (p->dim == 0 || p->dim > 65536)
+    return omega__seterr(OMEGA_EINVAL, "dimension %zu must be in [1, 65536]", p->dim);
+  if (p->metric > OMEGA_METRIC_COSINE || p->kind > OMEGA_INDEX_GPU_FLAT)
+    return omega__seterr(OMEGA_EINVAL, "unknown metric or index kind");
+  if (p->kind == OMEGA_INDEX_HNSW && (p->m < 2 || p->m > 256 || p->ef_construction < 1 || p->ef_search < 1))
+    return omega__seterr(OMEGA_EINVAL, "HNSW needs m in [2, 256] and positive ef_construction and ef_search");
+  ix->p = *p;
+  ix->simd = omega__simd();
+  if (p->kind == OMEGA_INDEX_HNSW)
+    return omega__hnsw_create(ix);
+  return 0;
+}
+
+void omega__vindex_free(omega_vindex_t *ix) {
+  free(ix->vecs);
+  free(ix->norms);
+  free(ix->dead);
+  omega__hnsw_free(ix->g);
+  memset(ix, 0, sizeof *ix);
+}
+
+static int reserve(omega_vindex_t *ix, size_t need) {
+  if (need <= ix->cap)
+    return 0;
+  size_t cap = ix->cap ? ix->cap : 1024;
+  while (cap < need)
+    cap += cap / 2;
+  const size_t d = ix->p.dim;
+  float *v = aligned_alloc(64, ((cap * d * sizeof(float)) + 63) & ~(size_t)63);
+  float *nr = realloc(ix->norms, cap * sizeof *nr);
+  uint8_t *dead = realloc(ix->dead, cap);
+  if (nr)
+    ix->norms = nr;
+  if (dead)
+    ix->dead = dead;
+  if (!v || !nr || !dead) {
+    free(v);
+    return omega__seterr(OMEGA_ENOMEM, "index: cannot grow to %zu vectors of dimension %zu", cap, d);
+  }
+  if (ix->n)
+    memcpy(v, ix->vecs, ix->n * d * sizeof *v);
+  free(ix->vecs);
+  ix->vecs = v;
+  if (ix->g && omega__hnsw_reserve(ix, cap))
+    return OMEGA_ENOMEM;
+  ix->cap = cap;
+  return 0;
+}
+
+static void normalize(float *v, size_t d) {
+  double s = 0;
+  for (size_t i = 0; i < d; i++)
+    s += (double)v[i] * v[i];
+  if (s > 0) {
+    const float inv = (float)(1.0 / sqrt(s));
+    for (size_t i = 0; i < d; i++)
+      v[i] *= inv;
+  }
+}
+
+void omega__vindex_prepare_query(const omega_vindex_t *ix, const float *q, float *out) {
+  memcpy(out, q, ix->p.dim * sizeof *out);
+  if (ix->p.metric == OMEGA_METRIC_COSINE)
+    normalize(out, ix->p.dim);
+}
+
+int omega__vindex_add(omega_vindex_t *ix, const float *vecs, size_t n, int threads,
+                      void (*progress)(size_t, size_t, void *), void *user) {
+  if (ix->n + n > UINT32_MAX - 1)
+    return omega__seterr(OMEGA_ERANGE, "index: more than %u vectors", UINT32_MAX - 1);
+  int rc = reserve(ix, ix->n + n);
+  if (rc)
+    return rc;
+  const size_t d = ix->p.dim, first = ix->n;
+  for (size_t i = 0; i < n; i++) {
+    float *v = ix->vecs + (first + i) * d;
+    memcpy(v, vecs + i * d, d * sizeof *v);
+    if (ix->p.metric == OMEGA_METRIC_COSINE)
+      normalize(v, d);
+    ix->norms[first + i] = ix->simd->dot(v, v, d);
+    ix->dead[first + i] = 0;
+  }
+  ix->n += n;
+  if (ix->g)
+    return omega__hnsw_insert_range(ix, first, first + n, threads, progress, user);
+  if (progress)
+    progress(n, n, user);
+  return 0;
+}
+
+void omega__vindex_delete(omega_vindex_t *ix, uint32_t slot) {
+  if (slot < ix->n && !ix->dead[slot]) {
+    ix->dead[slot] = 1;
+    ix->n_dead++;
+  }
+}
+
+float omega__score(const omega_vindex_t *ix, float dist) { return ix->p.metric == OMEGA_METRIC_L2 ? dist : -dist; }
+
+size_t omega__vindex_bytes(const omega_vindex_t *ix) {
+  size_t b = ix->cap * (ix->p.dim * sizeof(float) + sizeof(float) + 1);
+  if (ix->g)
+    b += omega__hnsw_bytes(ix->g);
+  return b;
+}
+
+static inline bool allowed(const omega_vindex_t *ix, const omega_allow_t *a, uint32_t s) {
+  return !ix->dead[s] && (!a || (a->bits[s >> 3] >> (s & 7) & 1));
+}
+
+/* ---- the double-precision reference ---- */
+
+static double exact_dist(const omega_vindex_t *ix, const float *q, uint32_t slot) {
+  const float *v = ix->vecs + (size_t)slot * ix->p.dim;
+  double s = 0;
+  if (ix->p.metric == OMEGA_METRIC_L2) {
+    for (size_t i = 0; i < ix->p.dim; i++) {
+      double t = (double)q[i] - v[i];
+      s += t * t;
+    }
+    return s;
+  }
+  for (size_t i = 0; i < ix->p.dim; i++)
+    s += (double)q[i] * v[i];
+  return -s;
+}
+
+typedef struct {
+  double dist;
+  uint32_t slot;
+} exact_hit_t;
+
+static int cmp_exact(const void *a, const void *b) {
+  const exact_hit_t *x = a, *y = b;
+  if (x->dist != y->dist)
+    return x->dist < y->dist ? -1 : 1;
+  return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
+                                  omega_hit_t *out) {
+  exact_hit_t *all = malloc((ix->n ? ix->n : 1) * sizeof *all);
+  if (!all)
+    return 0;
+  size_t m = 0;
+  for (uint32_t s = 0; s < ix->n; s++)
+    if (allowed(ix, allow, s))
+      all[m++] = (exact_hit_t){exact_dist(ix, q, s), s};
+  qsort(all, m, sizeof *all, cmp_exact);
+  size_t n = m < k ? m : k;
+  for (size_t i = 0; i < n; i++)
+    out[i] = (omega_hit_t){(float)all[i].dist, all[i].slot};
+  free(all);
+  return n;
+}
+
+/* ---- exact re-rank of float candidates ---- */
+
+/* Rounding bound of a float distance: the worst case of any summation order, d+2 units of
+ * roundoff times the sum of the magnitudes of the terms. */
+static double float_err(const omega_vindex_t *ix, const float *q, double qnorm2, uint32_t slot, double dist) {
+  const double u = (double)FLT_EPSILON * 0.5 * (double)(ix->p.dim + 2);
+  if (ix->p.metric == OMEGA_METRIC_L2) { /* covers |q|^2 + |x|^2 - 2 q.x as well as sum (q - x)^2 */
+    double a = sqrt(qnorm2) + sqrt((double)ix->norms[slot]);
+    return u * (fabs(dist) + a * a) + 1e-30;
+  }
+  (void)q;
+  return u * sqrt(qnorm2 * ix->norms[slot]) + 1e-30;
+}
+
+/* heap: the best k + MARGIN by float distance (max-heap); `exhausted` when every candidate
+ * slot is in it. Writes the exact top k to out. */
+static size_t rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
+                     const omega_allow_t *allow, omega_hit_t *out) {
+  const size_t m = heap->n;
+  if (m == 0)
+    return 0;
+  exact_hit_t ex[1024 + MARGIN];
+  exact_hit_t *e = m <= sizeof ex / sizeof ex[0] ? ex : malloc(m * sizeof *e);
+  if (!e)
+    return omega__vindex_search_exact(ix, q, k, allow, out);
+  double qn = 0;
+  for (size_t i = 0; i < ix->p.dim; i++)
+    qn += (double)q[i] * q[i];
+  float worst_f = heap->v[0].dist;
+  uint32_t worst_slot = heap->v[0].slot;
+  for (size_t i = 0; i < m; i++)
+    e[i] = (exact_hit_t){exact_dist(ix, q, heap->v[i].slot), heap->v[i].slot};
+  qsort(e, m, sizeof *e, cmp_exact);
+  size_t n = m < k ? m : k;
+  bool proven = exhausted;
+  if (!proven) {
+    /* anything not kept has float distance >= worst_f, so exact >= worst_f - its error */
+    double kth = e[n - 1].dist;
+    double err_w = float_err(ix, q, qn, worst_slot, worst_f);
+    double err_k = float_err(ix, q, qn, e[n - 1].slot, kth);
+    proven = (double)worst_f - 2.0 * err_w > kth + err_k;
+  }
+  if (!proven) {
+    if (e != ex)
+      free(e);
+    return omega__vindex_search_exact(ix, q, k, allow, out);
+  }
+  for (size_t i = 0; i < n; i++)
+    out[i] = (omega_hit_t){(float)e[i].dist, e[i].slot};
+  if (e != ex)
+    free(e);
+  return n;
+}
+
+/* ---- flat, one query ---- */
+
+static inline void offer(omega_heap_t *h, size_t cap, float d, uint32_t s) {
+  if (h->n < cap) {
+    omega__heap_push_max(h, d, s);
+  } else if (omega__hit_less((omega_hit_t){d, s}, h->v[0])) {
+    omega__heap_pop_max(h);
+    omega__heap_push_max(h, d, s);
+  }
+}
+
+/* Offer one row of distances: only entries under the current threshold reach the heap. */
+static void offer_row(const omega_vindex_t *ix, const omega_allow_t *allow, omega_heap_t *h, size_t cap,
+                      const float *dist, uint32_t first, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (h->n >= cap && dist[i] > h->v[0].dist)
+      continue;
+    uint32_t s = first + (uint32_t)i;
+    if (allowed(ix, allow, s))
+      offer(h, cap, dist[i], s);
+  }
+}
+
+static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
+                          omega_hit_t *out) {
+  const size_t d = ix->p.dim, cap = k + MARGIN;
+  float buf[ROW_BLOCK];
+  omega_heap_t h = {0};
+  if (omega__heap_grow(&h))
+    return 0;
+  size_t live = 0;
+  if (allow && allow->count * 8 < ix->n) { /* few allowed slots: visit only them */
+    for (uint32_t s = 0; s < ix->n; s++) {
+      if (!(allow->bits[s >> 3] >> (s & 7) & 1) || ix->dead[s])
+        continue;
+      const float *v = ix->vecs + (size_t)s * d;
+      float dd = ix->p.metric == OMEGA_METRIC_L2 ? ix->simd->l2sq(q, v, d) : -ix->simd->dot(q, v, d);
+      offer(&h, cap, dd, s);
+      live++;
+    }
+    size_t n = rerank(ix, q, k, &h, live <= cap, allow, out);
+    omega__heap_free(&h);
+    return n;
+  }
+  for (size_t r0 = 0; r0 < ix->n; r0 += ROW_BLOCK) {
+    size_t nr = ix->n - r0 < ROW_BLOCK ? ix->n - r0 : ROW_BLOCK;
+    if (ix->p.metric == OMEGA_METRIC_L2) {
+      ix->simd->l2sq_many(q, ix->vecs + r0 * d, nr, d, buf);
+    } else {
+      ix->simd->dot_many(q, ix->vecs + r0 * d, nr, d, buf);
+      for (size_t i = 0; i < nr; i++)
+        buf[i] = -buf[i];
+    }
+    offer_row(ix, allow, &h, cap, buf, (uint32_t)r0, nr);
+  }
+  for (uint32_t s = 0; s < ix->n && live <= cap; s++)
+    live += allowed(ix, allow, s);
+  size_t n = rerank(ix, q, k, &h, live <= cap, allow, out);
+  omega__heap_free(&h);
+  return n;
+}
+
+/* ---- flat, many queries: GEMM blocks ---- */
+
+void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, omega_hit_t *out,
+                              size_t *counts) {
+  const size_t d = ix->p.dim, cap = k + MARGIN;
+  float *scores = malloc((size_t)Q_BLOCK * ROW_BLOCK * sizeof *scores);
+  omega_heap_t *heaps = calloc(Q_BLOCK, sizeof *heaps);
+  float *qn = malloc(Q_BLOCK * sizeof *qn);
+  if (!scores || !heaps || !qn) {
+    free(scores);
+    free(heaps);
+    free(qn);
+    for (size_t i = 0; i < nq; i++)
+      counts[i] = omega__vindex_search(ix, qs + i * d, k, 0, NULL, out + i * k);
+    return;
+  }
+  const size_t live = ix->n - ix->n_dead;
+  for (size_t q0 = 0; q0 < nq; q0 += Q_BLOCK) {
+    const size_t nb = nq - q0 < Q_BLOCK ? nq - q0 : Q_BLOCK;
+    for (size_t j = 0; j < nb; j++) {
+      heaps[j].n = 0;
+      qn[j] = ix->simd->dot(qs + (q0 + j) * d, qs + (q0 + j) * d, d);
+    }
+    for (size_t r0 = 0; r0 < ix->n; r0 += ROW_BLOCK) {
+      const size_t nr = ix->n - r0 < ROW_BLOCK ? ix->n - r0 : ROW_BLOCK;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nr, (int)d, 1.0f, qs + q0 * d, (int)d,
+                  ix->vecs + r0 * d, (int)d, 0.0f, scores, (int)nr);
+      for (size_t j = 0; j < nb; j++) {
+        float *row = scores + j * nr;
+        if (ix->p.metric == OMEGA_METRIC_L2) {
+          for (size_t i = 0; i < nr; i++)
+            row[i] = qn[j] + ix->norms[r0 + i] - 2.0f * row[i];
+        } else {
+          for (size_t i = 0; i < nr; i++)
+            row[i] = -row[i];
+        }
+        offer_row(ix, NULL, &heaps[j], cap, row, (uint32_t)r0, nr);
+      }
+    }
+    for (size_t j = 0; j < nb; j++)
+      counts[q0 + j] = rerank(ix, qs + (q0 + j) * d, k, &heaps[j], live <= cap, NULL, out + (q0 + j) * k);
+  }
+  for (size_t j = 0; j < Q_BLOCK; j++)
+    omega__heap_free(&heaps[j]);
+  free(heaps);
+  free(scores);
+  free(qn);
+}
+
+/* ---- dispatch ---- */
+
+size_t omega__vindex_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
+                            omega_hit_t *out) {
+  if (k == 0 || ix->n == 0)
+    return 0;
+  /* a small allow-list is searched exactly: a graph walk would rarely meet its members */
+  bool small_filter = allow && allow->count <= 4096;
+  if (!ix->g || small_filter)
+    return flat_search(ix, q, k, allow, out);
+  return omega__hnsw_search(ix, q, k, ef ? ef : ix->p.ef_search, allow, out);
+}
