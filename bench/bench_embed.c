@@ -2,19 +2,33 @@
  * (../shared/bench/peers/bench_ort.mjs): corpus lines in file order, batches of B sentences
  * (one forward pass each), repeated; single-sentence latency percentiles; peak RSS.
  *   bench_embed --model DIR --corpus FILE [--batches 32,128] [--latency-n 300] [--repeats 3]
- *               [--limit N] [--threads 2] [--out FILE.json] */
+ *               [--limit N] [--threads 2] [--out FILE.json]
+ *               [--accel cpu|gpu|auto] [--dtype bf16|fp16|fp32|tf32] [--slots S]
+ *               [--whole]            the corpus as one request, batched by the engine at B
+ *                                    (length-sorted, S batches in flight: how the server runs)
+ *               [--load-fraction F]  also: single-sentence requests arriving at F x the peak
+ *                                    rate of the largest batch (open loop), latency p50/p95/p99
+ *               [--target-ms T]      the latency target of the open-loop run (ACCEL_TARGET_LAT_MS) */
 #include "bench_common.h"
 #include "omega/omega.h"
 
 #include <getopt.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char *accel = "cpu", *dtype = NULL;
+static unsigned slots = 2, target_ms = 100;
 
 static omega_engine_t *open_engine(const char *model, int threads, size_t batch) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = threads;
+  o.accel.mode = accel;
+  o.accel.dtype = dtype;
+  o.tuning.gpu_slots = slots;
   o.tuning.max_batch = batch;
   o.tuning.max_batch_tokens = batch * 1024;
   o.tuning.adaptive = 0;
@@ -26,10 +40,90 @@ static omega_engine_t *open_engine(const char *model, int threads, size_t batch)
   return e;
 }
 
+/* Open-loop load: single-sentence requests at a fixed rate for ~3 s (at most 30000), latency from
+ * submission to completion callback (queueing included). */
+typedef struct {
+  double *lat;
+  double t_submit;
+  size_t i;
+} ol_req_t;
+static pthread_mutex_t ol_mu = PTHREAD_MUTEX_INITIALIZER;
+static size_t ol_done;
+static void ol_cb(omega_job_t *j, void *user) {
+  ol_req_t *r = user;
+  r->lat[r->i] = (bench_now() - r->t_submit) * 1e3;
+  pthread_mutex_lock(&ol_mu);
+  ol_done++;
+  pthread_mutex_unlock(&ol_mu);
+}
+
+static void open_loop(const char *model, int threads, const omega_text_t *texts, size_t n, double rate, FILE *js) {
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = threads;
+  o.accel.mode = accel;
+  o.accel.dtype = dtype;
+  o.tuning.gpu_slots = slots;
+  o.tuning.max_batch = 128;
+  o.tuning.queue_capacity = 0;
+  o.tuning.target_latency_ms = target_ms;
+  omega_engine_t *e;
+  if (omega_engine_open(model, &o, &e)) {
+    fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
+    exit(1);
+  }
+  size_t total = (size_t)(rate * 3.0);
+  total = total < 200 ? 200 : total > 30000 ? 30000 : total;
+  double *lat = calloc(total, sizeof *lat);
+  ol_req_t *reqs = calloc(total, sizeof *reqs);
+  ol_done = 0;
+  const double t0 = bench_now();
+  for (size_t i = 0; i < total; i++) {
+    const double due = t0 + (double)i / rate;
+    double now;
+    while ((now = bench_now()) < due)
+      if (due - now > 2e-4) {
+        struct timespec ts = {0, (long)((due - now) * 0.5e9)};
+        nanosleep(&ts, NULL);
+      }
+    reqs[i] = (ol_req_t){lat, bench_now(), i};
+    if (omega_engine_submit(e, &texts[i % n], 1, 0, ol_cb, &reqs[i], NULL)) {
+      fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
+      exit(1);
+    }
+  }
+  for (;;) {
+    pthread_mutex_lock(&ol_mu);
+    size_t d = ol_done;
+    pthread_mutex_unlock(&ol_mu);
+    if (d == total)
+      break;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  const double achieved = (double)total / (bench_now() - t0);
+  omega_engine_close(e);
+  const double p50 = bench_percentile(lat, total, 50), p95 = bench_percentile(lat, total, 95),
+               p99 = bench_percentile(lat, total, 99);
+  printf("  open loop at %.0f req/s (achieved %.0f, target %u ms): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (%zu requests)\n", rate,
+         achieved, target_ms, p50, p95, p99, total);
+  if (js)
+    fprintf(js, "}, \"open_loop\": {\"rate\": %.1f, \"achieved\": %.1f, \"target_ms\": %u, \"p50_ms\": %.3f, "
+                "\"p95_ms\": %.3f, \"p99_ms\": %.3f, \"n\": %zu",
+            rate, achieved, target_ms, p50, p95, p99, total);
+  free(lat);
+  free(reqs);
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {{"model", 1, 0, 'm'},     {"corpus", 1, 0, 'c'}, {"batches", 1, 0, 'b'},
                                        {"latency-n", 1, 0, 'l'}, {"repeats", 1, 0, 'r'}, {"limit", 1, 0, 'n'},
-                                       {"threads", 1, 0, 't'},   {"out", 1, 0, 'o'},     {0, 0, 0, 0}};
+                                       {"threads", 1, 0, 't'},   {"out", 1, 0, 'o'},     {"accel", 1, 0, 'a'},
+                                       {"dtype", 1, 0, 'd'},     {"slots", 1, 0, 's'},   {"whole", 0, 0, 'w'},
+                                       {"load-fraction", 1, 0, 'f'}, {"target-ms", 1, 0, 'T'},
+                                       {0, 0, 0, 0}};
+  int whole = 0;
+  double load_fraction = 0;
   const char *model = NULL, *corpus = NULL, *batches = "32,128", *out = NULL;
   int lat_n = 300, repeats = 3, threads = 2;
   size_t limit = 0;
@@ -44,6 +138,12 @@ int main(int argc, char **argv) {
     case 'n': limit = (size_t)atol(optarg); break;
     case 't': threads = atoi(optarg); break;
     case 'o': out = optarg; break;
+    case 'a': accel = optarg; break;
+    case 'd': dtype = optarg; break;
+    case 's': slots = (unsigned)atoi(optarg); break;
+    case 'w': whole = 1; break;
+    case 'f': load_fraction = atof(optarg); break;
+    case 'T': target_ms = (unsigned)atoi(optarg); break;
     default: fprintf(stderr, "see the header of bench/bench_embed.c\n"); return 2;
     }
   }
@@ -67,17 +167,23 @@ int main(int argc, char **argv) {
     return 1;
   }
   omega_engine_info_t info;
+  omega_engine_accel_t acc;
   {
     omega_engine_t *e = open_engine(model, threads, 1);
     omega_engine_info(e, &info);
+    omega_engine_accel(e, &acc);
     omega_engine_close(e);
   }
+  const char *precision = strcmp(acc.device, "gpu") == 0 ? acc.dtype : "fp32";
   float *emb = malloc(n_all * (size_t)info.dim * sizeof *emb);
-  printf("omega fp32 %s: hidden %d x %d layers, %d threads, %zu sentences\n", model, info.hidden_size,
-         info.num_layers, threads, n);
+  printf("omega %s %s %s: hidden %d x %d layers, %d threads, %zu sentences%s%s\n", acc.device, precision, model,
+         info.hidden_size, info.num_layers, threads, n, acc.gpu_name[0] ? ", " : "", acc.gpu_name);
   if (js)
-    fprintf(js, "{\"engine\": \"omega\", \"precision\": \"fp32\", \"threads\": %d, \"sentences\": %zu, \"throughput\": {",
-            threads, n);
+    fprintf(js,
+            "{\"engine\": \"omega\", \"device\": \"%s\", \"gpu\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+            "\"sentences\": %zu, \"whole\": %d, \"throughput\": {",
+            acc.device, acc.gpu_name, precision, threads, n, whole);
+  double peak = 0;
   int first = 1;
   for (const char *p = batches; *p;) {
     size_t B = (size_t)strtoul(p, (char **)&p, 10);
@@ -87,10 +193,17 @@ int main(int argc, char **argv) {
       continue;
     omega_engine_t *e = open_engine(model, threads, B);
     omega_engine_embed(e, texts, B < n ? B : n, 0, emb); /* warm-up */
+    if (whole)
+      omega_engine_embed(e, texts, n, 0, emb);
     double *rates = malloc((size_t)repeats * sizeof *rates);
     for (int r = 0; r < repeats; r++) {
       double t0 = bench_now();
-      for (size_t i = 0; i < n; i += B) {
+      for (size_t i = 0; i < n && whole; i = n)
+        if (omega_engine_embed(e, texts, n, 0, emb)) {
+          fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
+          return 1;
+        }
+      for (size_t i = 0; i < n && !whole; i += B) {
         size_t k = i + B <= n ? B : n - i;
         if (omega_engine_embed(e, texts + i, k, 0, emb + i * (size_t)info.dim)) {
           fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
@@ -106,6 +219,7 @@ int main(int argc, char **argv) {
       mx = rates[r] > mx ? rates[r] : mx;
     }
     double med = bench_median(rates, (size_t)repeats);
+    peak = med > peak ? med : peak;
     printf("  batch %4zu: %8.1f sentences/s [%.1f-%.1f]\n", B, med, mn, mx);
     if (js)
       fprintf(js, "%s\"%zu\": {\"sent_per_s\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}", first ? "" : ", ", B,
@@ -137,6 +251,8 @@ int main(int argc, char **argv) {
     free(p50);
     free(p95);
   }
+  if (load_fraction > 0 && peak > 0)
+    open_loop(model, threads, texts, n, peak * load_fraction, js);
   long rss = bench_peak_rss_kb();
   printf("  peak RSS %.1f MB\n", (double)rss / 1024.0);
   if (js) {

@@ -25,12 +25,43 @@ typedef struct {
   int adaptive;               /* steer the ceiling by p95 latency (default 1) */
   unsigned target_latency_ms; /* the p95 target of the controller (default 100) */
   size_t queue_capacity;      /* sequences waiting at most; past it OMEGA_EAGAIN (0 = unbounded) */
+  unsigned gpu_slots;         /* GPU batches in flight at once (default 2; at most accel.max_slots) */
+  int prefer_gpu;             /* send batches to the GPU when one is in use (default 1) */
+  int oom_cpu_fallback;       /* retry a batch that ran out of GPU memory on the CPU (default 1) */
 } omega_engine_tuning_t;
+
+/* Device choice, fixed for the engine's life. */
+typedef struct {
+  const char *mode;   /* "auto" (GPU when usable, default), "gpu" (fail without one), "cpu" */
+  const char *plugin; /* libomega-cuda.so to load; NULL/"": next to the executable, ../lib, library path */
+  int device;         /* CUDA device index */
+  const char *dtype;  /* "bf16", "fp16", "fp32", "tf32"; NULL/"auto": bf16 on sm_80+, else fp16 */
+  int max_slots;      /* streams created on the GPU (default 8): the most gpu_slots can reach */
+} omega_accel_opts_t;
 
 typedef struct {
   int threads; /* CPU threads; 0 = every online CPU */
   omega_engine_tuning_t tuning;
+  omega_accel_opts_t accel;
 } omega_engine_opts_t;
+
+/* Where the engine runs and how the GPU is doing. */
+typedef struct {
+  const char *mode;       /* as requested */
+  const char *device;     /* "gpu" or "cpu" */
+  char reason[512];       /* why the CPU serves ("" when on the GPU) */
+  char gpu_name[96];
+  int cc_major, cc_minor;
+  const char *dtype;      /* GPU precision in use */
+  const char *plugin;     /* the plugin's build description */
+  int simulated;          /* the simulated device (fault-injection tests) */
+  int healthy;            /* 0 after a sticky error */
+  int needs_restart;      /* the GPU failed for good: restart to use it again */
+  char last_error[256];
+  unsigned long long oom, sticky, errors, fallback_batches, pressure_events;
+  size_t mem_free, mem_total;
+  int slots_max;
+} omega_engine_accel_t;
 
 typedef struct {
   const char *ptr;
@@ -48,7 +79,7 @@ typedef struct {
   const char *weight_dtype; /* checkpoint dtype: F32, F16, BF16 */
   const char *activation;   /* hidden_act */
   size_t n_params;
-  const char *backend;      /* "cpu" */
+  const char *backend;      /* "gpu" or "cpu" */
   int threads;
 } omega_engine_info_t;
 
@@ -67,6 +98,7 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
 /* Finishes every submitted job (callbacks included), then frees the engine. */
 void omega_engine_close(omega_engine_t *e);
 void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info);
+void omega_engine_accel(const omega_engine_t *e, omega_engine_accel_t *out);
 const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e);
 /* Change the tuning while running; invalid values (zero batch sizes) give OMEGA_EINVAL. */
 int omega_engine_tune(omega_engine_t *e, const omega_engine_tuning_t *t);
@@ -128,6 +160,7 @@ typedef struct {
   unsigned long long jobs_ok, jobs_failed, jobs_timed_out, jobs_canceled;
   unsigned long long jobs_sync, jobs_async; /* waited on vs completed by callback only */
   unsigned long long ceiling_up, ceiling_down;
+  unsigned long long memory_pressure; /* windows whose batches were shrunk for device memory */
 } omega_engine_stats_t;
 void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t *st);
 

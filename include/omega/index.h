@@ -74,7 +74,7 @@ typedef struct {
   size_t ef;               /* HNSW beam (0: the collection's ef_search) */
   const omega_id_t *allow; /* only these ids may be returned (NULL: all) */
   size_t n_allow;
-  int threads;             /* for many queries at once */
+  int threads;             /* for many queries at once (0: one, and the BLAS library keeps its own setting) */
 } omega_search_opts_t;
 
 /* A new collection (with opts->dir: a folder that must not hold a collection yet). */
@@ -94,6 +94,10 @@ int omega_collection_delete(omega_collection_t *c, const omega_id_t *ids, size_t
 /* out: nq * k results, counts: nq entries (fewer than k when the collection is small). */
 int omega_collection_search(omega_collection_t *c, const float *queries, size_t nq, const omega_search_opts_t *o,
                             omega_result_t *out, size_t *counts);
+/* Room for n vectors in all, allocated exactly (no growth margin; ids sized for integer
+ * ids): call it before inserting a known number of vectors. Never shrinks. OMEGA_ERANGE
+ * where it would pass the memory limit. */
+int omega_collection_reserve(omega_collection_t *c, size_t n);
 /* Rebuild without tombstones; then snapshot when persistent. */
 int omega_collection_compact(omega_collection_t *c);
 int omega_collection_snapshot(omega_collection_t *c);

@@ -21,9 +21,13 @@ typedef struct {
 typedef struct omega_backend omega_backend_t;
 struct omega_backend {
   const char *name;
+  int slots; /* batches that may run at once, each on its own slot 0..slots-1 */
   /* Encode a batch into out[n_seq, model->dim]: pooled, not normalised (the engine
-   * normalises per request). Not reentrant: one batch at a time per backend instance. */
-  int (*encode)(omega_backend_t *b, const omega_batch_t *batch, float *out);
+   * normalises per request). Concurrent calls only on different slots. *route says who
+   * ran it: "cpu", "gpu", or "fallback" (the CPU after a GPU failure). */
+  int (*encode)(omega_backend_t *b, int slot, const omega_batch_t *batch, float *out, const char **route);
+  /* Optional: 1 when the device's memory is above its pressure mark (batches should shrink). */
+  int (*pressure)(omega_backend_t *b);
   void (*destroy)(omega_backend_t *b);
 };
 

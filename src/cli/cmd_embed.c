@@ -10,6 +10,7 @@
 static void usage(FILE *f) {
   fputs("usage: omega embed --model DIR [--input FILE|-] [--output FILE|-] [--format jsonl|f32]\n"
         "                   [--batch N] [--threads N] [--no-truncate] [--utf8-replace] [--progress|--quiet]\n"
+        "                   [--accel auto|gpu|cpu] [--dtype auto|bf16|fp16|fp32|tf32]\n"
         "\n"
         "Embeds each input line with the model and writes one row per line, in input order.\n"
         "\n"
@@ -20,6 +21,9 @@ static void usage(FILE *f) {
         "  --format f32       little-endian float32, row-major, no header: lines x dim floats\n"
         "  --batch N          sequences per forward pass (default 32)\n"
         "  --threads N        CPU threads (default: all online CPUs)\n"
+        "  --accel MODE       auto: the GPU when usable (default, or $OMEGA_ACCEL); gpu: fail without one;\n"
+        "                     cpu: never touch CUDA\n"
+        "  --dtype T          GPU precision (default auto = bf16 on sm_80+, or $EMBED_GPU_DTYPE)\n"
         "  --no-truncate      fail (exit 3) on a line longer than the model's max_seq_length\n"
         "                     instead of truncating it as sentence-transformers does\n"
         "  --utf8-replace     replace invalid UTF-8 with U+FFFD instead of failing (exit 3)\n"
@@ -117,7 +121,9 @@ int omega_cmd_embed(int argc, char **argv) {
                                        {"batch", required_argument, 0, 'b'},    {"threads", required_argument, 0, 't'},
                                        {"no-truncate", no_argument, 0, 'n'},    {"utf8-replace", no_argument, 0, 'r'},
                                        {"progress", no_argument, 0, 'p'},       {"quiet", no_argument, 0, 'q'},
+                                       {"accel", required_argument, 0, 'a'},    {"dtype", required_argument, 0, 'd'},
                                        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+  const char *accel = getenv("OMEGA_ACCEL"), *dtype = getenv("EMBED_GPU_DTYPE");
   const char *model = NULL, *in_path = "-", *out_path = "-";
   int f32 = 0, progress = isatty(2);
   size_t batch = 32, threads = 0;
@@ -163,6 +169,12 @@ int omega_cmd_embed(int argc, char **argv) {
     case 'q':
       progress = 0;
       break;
+    case 'a':
+      accel = optarg;
+      break;
+    case 'd':
+      dtype = optarg;
+      break;
     case 'h':
       usage(stdout);
       return OMEGA_EXIT_OK;
@@ -180,6 +192,10 @@ int omega_cmd_embed(int argc, char **argv) {
   omega_engine_opts_init(&eo);
   eo.tuning.max_batch = batch;
   eo.threads = (int)threads;
+  if (accel && *accel)
+    eo.accel.mode = accel;
+  eo.accel.dtype = dtype;
+  eo.accel.plugin = getenv("OMEGA_CUDA_PLUGIN");
   omega_engine_t *eng;
   int rc = omega_engine_open(model, &eo, &eng);
   if (rc)

@@ -136,6 +136,12 @@ static int cmd_build(int argc, char **argv) {
     omega__unmap_file(&in);
     return omega_cli_fail("index build", rc);
   }
+  /* exactly n slots: the chunks below then never grow (or over-allocate) the index */
+  if ((rc = omega_collection_reserve(col, n))) {
+    omega__unmap_file(&in);
+    omega_collection_close(col);
+    return omega_cli_fail("index build", rc);
+  }
   /* chunks keep the progress bar moving; each chunk is linked in parallel */
   const size_t chunk = 8192;
   omega_id_t *ids = malloc(chunk * sizeof *ids);

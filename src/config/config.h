@@ -42,6 +42,10 @@ typedef struct {
   bool embed_adaptive_batching;
   long long accel_target_lat_ms;
   bool accel_oom_cpu_fallback;
+  int embed_gpu_dtype; /* index into {"auto", "bf16", "fp16", "fp32", "tf32"} */
+  long long embed_gpu_max_slots;
+  long long omega_gpu_device;
+  char omega_cuda_plugin[1024];
   long long embed_queue_capacity;
   long long embed_threads;
   long long omega_request_timeout_ms;
@@ -66,6 +70,13 @@ typedef struct {
   int omega_profile;   /* index into omega_profile_names */
   int omega_log_level; /* index into {"debug", "info", "warn", "error"} */
   char omega_fault_inject[256];
+  /* vector search */
+  char omega_data_dir[1024];
+  int omega_index_fsync; /* index into {"always", "interval"} */
+  long long omega_index_fsync_interval_ms;
+  long long omega_index_memory_limit_mb;
+  long long omega_search_max_k;
+  long long omega_search_max_batch;
 } omega_settings_t;
 
 typedef struct {

@@ -9,6 +9,8 @@
 
 static const char *const accel_choices[] = {"auto", "gpu", "cpu", NULL};
 static const char *const log_choices[] = {"debug", "info", "warn", "error", NULL};
+static const char *const dtype_choices[] = {"auto", "bf16", "fp16", "fp32", "tf32", NULL};
+static const char *const fsync_choices[] = {"always", "interval", NULL};
 const char *const omega_profile_names[] = {"NONE", "HIGH_THROUGHPUT", "LOW_LATENCY", "MEMORY_CONSTRAINED",
                                            "HIGH_AVAILABILITY", NULL};
 
@@ -32,6 +34,14 @@ const omega_cfg_def_t omega_cfg_table[] = {
      "Target p95 latency of an embedding request, queueing included"},
     {"ACCEL_OOM_CPU_FALLBACK", OMEGA_CFG_BOOL, "true", 0, 0, NULL, OMEGA_CFG_HOT, F(accel_oom_cpu_fallback),
      "Retry a batch on the CPU when the GPU runs out of memory (false: answer 503)"},
+    {"EMBED_GPU_DTYPE", OMEGA_CFG_ENUM, "auto", 0, 0, dtype_choices, 0, F(embed_gpu_dtype),
+     "GPU precision: auto (bf16 on compute capability 8.0+, else fp16), bf16, fp16, fp32, or tf32 (fp32 storage, "
+     "TF32 tensor-core GEMMs)"},
+    {"EMBED_GPU_MAX_SLOTS", OMEGA_CFG_INT, "8", 1, 64, NULL, 0, F(embed_gpu_max_slots),
+     "CUDA streams created at start-up: the most EMBED_GPU_SLOTS can be raised to without a restart"},
+    {"OMEGA_GPU_DEVICE", OMEGA_CFG_INT, "0", 0, 63, NULL, 0, F(omega_gpu_device), "CUDA device index to use"},
+    {"OMEGA_CUDA_PLUGIN", OMEGA_CFG_STRING, "", 0, STRMAX(omega_cuda_plugin), NULL, 0, F(omega_cuda_plugin),
+     "Path of libomega-cuda.so (empty: next to the omega binary, then ../lib, then the library path)"},
     {"EMBED_QUEUE_CAPACITY", OMEGA_CFG_INT, "4096", 1, 1 << 24, NULL, OMEGA_CFG_HOT, F(embed_queue_capacity),
      "Sequences waiting at most; past it requests get 429 with Retry-After"},
     {"EMBED_THREADS", OMEGA_CFG_INT, "0", 0, 1024, NULL, 0, F(embed_threads),
@@ -78,7 +88,21 @@ const omega_cfg_def_t omega_cfg_table[] = {
      "Log verbosity on stderr"},
     {"OMEGA_FAULT_INJECT", OMEGA_CFG_STRING, "", 0, STRMAX(omega_fault_inject), NULL, OMEGA_CFG_HOT,
      F(omega_fault_inject),
-     "Test-only fault injection, e.g. batch_delay_ms:200,load_delay_ms:1000 (empty: none)"},
+     "Test-only fault injection, e.g. batch_delay_ms:200,load_delay_ms:1000,cuda_oom:0.1,cuda_sticky:once,gpu_sim:1 "
+     "(gpu_sim: a simulated GPU when none is usable; empty: none)"},
+    /* vector search */
+    {"OMEGA_DATA_DIR", OMEGA_CFG_STRING, "", 0, STRMAX(omega_data_dir), NULL, 0, F(omega_data_dir),
+     "Folder of the vector collections (DIR/collections/NAME), reopened at start-up (empty: in memory only)"},
+    {"OMEGA_INDEX_FSYNC", OMEGA_CFG_ENUM, "always", 0, 0, fsync_choices, 0, F(omega_index_fsync),
+     "Collection log durability: always (fsync before every acknowledgement) or interval (fsync in the background)"},
+    {"OMEGA_INDEX_FSYNC_INTERVAL_MS", OMEGA_CFG_INT, "1000", 1, 600000, NULL, 0, F(omega_index_fsync_interval_ms),
+     "With OMEGA_INDEX_FSYNC=interval: how often the log is fsynced"},
+    {"OMEGA_INDEX_MEMORY_LIMIT_MB", OMEGA_CFG_INT, "0", 0, 1 << 30, NULL, 0, F(omega_index_memory_limit_mb),
+     "Memory each collection may use (vectors, graph, ids); an upsert past it gets 507 (0: no limit)"},
+    {"OMEGA_SEARCH_MAX_K", OMEGA_CFG_INT, "1000", 1, 10000, NULL, OMEGA_CFG_HOT, F(omega_search_max_k),
+     "Largest k of a search; past it: 422"},
+    {"OMEGA_SEARCH_MAX_BATCH", OMEGA_CFG_INT, "64", 1, 4096, NULL, OMEGA_CFG_HOT, F(omega_search_max_batch),
+     "Most queries in one search request; past it: 422"},
 };
 const size_t omega_cfg_count = sizeof omega_cfg_table / sizeof omega_cfg_table[0];
 

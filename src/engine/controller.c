@@ -56,7 +56,18 @@ void omega__controller_batch(omega_controller_t *c, size_t n_seq, double run_ms)
     c->saturated_batches++;
 }
 
+void omega__controller_pressure(omega_controller_t *c, int64_t now_ns) {
+  c->ceiling = c->ceiling / 2 ? c->ceiling / 2 : 1;
+  c->downs++;
+  reset_window(c, now_ns);
+}
+
 int omega__controller_step(omega_controller_t *c, int64_t now_ns) {
+  if (!c->adaptive) { /* pinned to max_batch, except for a cooldown after memory pressure */
+    if (c->ceiling < c->max_batch && now_ns - c->last_move_ns >= c->cooldown_ns)
+      c->ceiling = c->max_batch;
+    return 0;
+  }
   if (c->latency.n >= OMEGA_CTL_MIN_SAMPLES)
     c->last_p95_ms = ring_p95(&c->latency);
   if (c->run.n >= OMEGA_CTL_MIN_SAMPLES / 2)

@@ -42,6 +42,8 @@ void omega__controller_configure(omega_controller_t *c, size_t max_batch, bool a
 void omega__controller_sample(omega_controller_t *c, double latency_ms);
 /* A finished batch: its size and run time. */
 void omega__controller_batch(omega_controller_t *c, size_t n_seq, double run_ms);
+/* Device memory is nearly full: halve the ceiling now and hold it for a cooldown. */
+void omega__controller_pressure(omega_controller_t *c, int64_t now_ns);
 /* Decide; returns +1, -1 or 0 for a move up, down or none. */
 int omega__controller_step(omega_controller_t *c, int64_t now_ns);
 

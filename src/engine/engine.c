@@ -5,8 +5,11 @@
 #include "omega/engine.h"
 
 #include "backend/backend.h"
+#include "backend/gpu/gpu.h"
 #include "core/error_internal.h"
 #include "core/fault.h"
+#include "core/log.h"
+#include "core/parallel.h"
 #include "engine/controller.h"
 #include "model/model.h"
 #include "text/tokenizer_internal.h"
@@ -51,9 +54,29 @@ typedef struct {
   uint32_t order; /* position in the window, for a stable sort */
 } item_t;
 
+/* A runner executes one batch at a time on one backend slot; with the GPU there are
+ * EMBED_GPU_SLOTS of them so several batches are in flight, with the CPU only one. */
+typedef struct {
+  omega_engine_t *e;
+  int slot;
+  pthread_t thread;
+  bool busy, has_work, started;
+  pthread_cond_t cv;
+  item_t *items;
+  size_t k, tokens, item_cap, tok_cap;
+  int32_t *ids;
+  uint32_t *off;
+  float *out;
+} runner_t;
+
 struct omega_engine {
   omega_model_t *model;
-  omega_backend_t *backend;
+  omega_backend_t *backend; /* the primary: the GPU when in use, else the CPU */
+  omega_backend_t *cpu;     /* always there: CPU batches, and the GPU's fallback */
+  pthread_mutex_t cpu_mu;   /* the CPU backend runs one batch at a time */
+  omega_pool_t *tok_pool;   /* tokenizes large requests in parallel (one request at a time) */
+  pthread_mutex_t tok_mu;
+  omega_engine_accel_t accel;
   int threads;
   int max_len;
   pthread_t thread;
@@ -68,13 +91,13 @@ struct omega_engine {
   omega_engine_stats_t stats;
   omega_batch_observer_fn observer;
   void *observer_user;
+  runner_t *runners; /* n_runners threads; the first active_runners() take work */
+  int n_runners;
+  pthread_cond_t runner_cv; /* a runner became idle */
+  bool runners_stop;
   /* batcher thread only */
   item_t *win;
   size_t win_cap;
-  int32_t *b_ids;
-  uint32_t *b_off;
-  float *b_out;
-  size_t b_tok_cap, b_seq_cap;
 };
 
 static int64_t now_ns(void) {
@@ -89,6 +112,11 @@ void omega_engine_opts_init(omega_engine_opts_t *o) {
   o->tuning.max_batch_tokens = 16384;
   o->tuning.adaptive = 1;
   o->tuning.target_latency_ms = 100;
+  o->tuning.gpu_slots = 2;
+  o->tuning.prefer_gpu = 1;
+  o->tuning.oom_cpu_fallback = 1;
+  o->accel.mode = "auto";
+  o->accel.max_slots = 8;
 }
 
 /* ---- jobs ---- */
@@ -199,8 +227,64 @@ static int grow_ids(omega_job_t *j, size_t *cap, size_t need) {
   return 0;
 }
 
+typedef struct {
+  const omega_tokenizer_t *tok;
+  const omega_request_t *r;
+  size_t limit;
+  omega_idvec_t *vecs;
+  int *rcs;
+} tok_par_t;
+
+static void tok_range(void *arg, size_t begin, size_t end) {
+  tok_par_t *p = arg;
+  for (size_t i = begin; i < end; i++) {
+    const omega_text_t *t = &p->r->texts[i];
+    p->rcs[i] = omega__tokenizer_encode_vec(p->tok, t->ptr ? t->ptr : "", t->len, p->limit, p->r->flags, &p->vecs[i]);
+  }
+}
+
+/* Large text requests are tokenized on the engine's tokenizer pool (a GPU encodes tens of
+ * thousands of sentences a second: one thread cannot tokenize that fast). Returns 1 when it
+ * filled the job, 0 to let the sequential path do it (pool busy, or an input failed: the
+ * sequential path then reports the first failure with its message). */
+static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_request_t *r) {
+  if (!r->texts || r->n < 64 || !e->tok_pool || pthread_mutex_trylock(&e->tok_mu) != 0)
+    return 0;
+  tok_par_t p = {e->model->tok, r, (r->flags & OMEGA_EMBED_NO_TRUNCATE) ? 0 : (size_t)e->max_len,
+                 calloc(r->n, sizeof(omega_idvec_t)), calloc(r->n, sizeof(int))};
+  int ok = p.vecs && p.rcs;
+  if (ok)
+    omega__pool_for(e->tok_pool, r->n, 16, tok_range, &p);
+  pthread_mutex_unlock(&e->tok_mu);
+  size_t total = 0;
+  for (size_t i = 0; ok && i < r->n; i++) {
+    ok = p.rcs[i] == 0 && p.vecs[i].n <= (size_t)e->max_len;
+    total += ok ? p.vecs[i].n : 0;
+  }
+  if (ok && !(j->ids = malloc((total ? total : 1) * sizeof *j->ids)))
+    ok = 0;
+  size_t used = 0;
+  j->offsets[0] = 0;
+  for (size_t i = 0; ok && i < r->n; i++) {
+    memcpy(j->ids + used, p.vecs[i].v, p.vecs[i].n * sizeof *j->ids);
+    used += p.vecs[i].n;
+    j->offsets[i + 1] = (uint32_t)used;
+  }
+  for (size_t i = 0; p.vecs && i < r->n; i++)
+    free(p.vecs[i].v);
+  free(p.vecs);
+  free(p.rcs);
+  if (!ok) {
+    free(j->ids);
+    j->ids = NULL;
+  }
+  return ok;
+}
+
 /* Tokenize texts (or copy and check ids) into one packed array. */
 static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r) {
+  if (job_fill_parallel(e, j, r))
+    return 0;
   const omega_tokenizer_t *tok = e->model->tok;
   omega_idvec_t iv = {0};
   size_t cap = 0, used = 0;
@@ -340,7 +424,7 @@ int omega_engine_embed(omega_engine_t *e, const omega_text_t *texts, size_t n, u
 
 /* ---- batcher ---- */
 
-static int reserve(omega_engine_t *e, size_t items, size_t tokens) {
+static int reserve_window(omega_engine_t *e, size_t items) {
   if (items > e->win_cap) {
     item_t *nw = realloc(e->win, items * sizeof *nw);
     if (!nw)
@@ -348,23 +432,30 @@ static int reserve(omega_engine_t *e, size_t items, size_t tokens) {
     e->win = nw;
     e->win_cap = items;
   }
-  if (tokens > e->b_tok_cap) {
-    int32_t *ni = realloc(e->b_ids, tokens * sizeof *ni);
+  return 0;
+}
+
+static int runner_reserve(runner_t *r, size_t items, size_t tokens, size_t dim) {
+  if (tokens > r->tok_cap) {
+    int32_t *ni = realloc(r->ids, tokens * sizeof *ni);
     if (!ni)
       return OMEGA_ENOMEM;
-    e->b_ids = ni;
-    e->b_tok_cap = tokens;
+    r->ids = ni;
+    r->tok_cap = tokens;
   }
-  if (items > e->b_seq_cap) {
-    uint32_t *no = realloc(e->b_off, (items + 1) * sizeof *no);
-    float *nb = realloc(e->b_out, items * (size_t)e->model->dim * sizeof *nb);
+  if (items > r->item_cap) {
+    uint32_t *no = realloc(r->off, (items + 1) * sizeof *no);
     if (no)
-      e->b_off = no;
+      r->off = no;
+    float *nb = realloc(r->out, items * dim * sizeof *nb);
     if (nb)
-      e->b_out = nb;
-    if (!no || !nb)
+      r->out = nb;
+    item_t *ni = realloc(r->items, items * sizeof *ni);
+    if (ni)
+      r->items = ni;
+    if (!no || !nb || !ni)
       return OMEGA_ENOMEM;
-    e->b_seq_cap = items;
+    r->item_cap = items;
   }
   return 0;
 }
@@ -423,50 +514,61 @@ static void normalize_row(float *v, size_t dim) {
     v[i] *= inv;
 }
 
-static void run_batch(omega_engine_t *e, item_t *items, size_t k, size_t tokens) {
-  int rc = 0;
+/* Runner thread: run the batch the batcher filled in, then finish its jobs' bookkeeping. */
+static void run_batch(omega_engine_t *e, runner_t *r) {
+  const item_t *items = r->items;
+  const size_t k = r->k, tokens = r->tokens;
   long delay = omega__fault_get(OMEGA_FAULT_BATCH_DELAY_MS);
   if (delay) {
     struct timespec ts = {delay / 1000, (delay % 1000) * 1000000};
     nanosleep(&ts, NULL);
   }
-  e->b_off[0] = 0;
-  for (size_t i = 0; i < k; i++) {
-    const omega_job_t *j = items[i].job;
-    memcpy(e->b_ids + e->b_off[i], j->ids + j->offsets[items[i].seq], items[i].len * sizeof *e->b_ids);
-    e->b_off[i + 1] = e->b_off[i] + items[i].len;
-  }
   const int64_t t0 = now_ns();
-  for (size_t i = 0; i < k; i++)
-    if (!items[i].job->first_start_ns)
-      items[i].job->first_start_ns = t0;
-  omega_batch_t b = {e->b_ids, e->b_off, k};
-  rc = e->backend->encode(e->backend, &b, e->b_out);
+  omega_batch_t b = {r->ids, r->off, k};
+  const char *route = "cpu";
+  int rc;
+  pthread_mutex_lock(&e->mu);
+  const bool use_cpu = e->backend == e->cpu || !e->tuning.prefer_gpu;
+  pthread_mutex_unlock(&e->mu);
+  if (use_cpu) {
+    pthread_mutex_lock(&e->cpu_mu);
+    rc = e->cpu->encode(e->cpu, 0, &b, r->out, &route);
+    pthread_mutex_unlock(&e->cpu_mu);
+  } else {
+    rc = e->backend->encode(e->backend, r->slot, &b, r->out, &route);
+  }
   const double ms = (double)(now_ns() - t0) / 1e6;
   const size_t dim = (size_t)e->model->dim;
+  for (size_t i = 0; i < k && rc == 0; i++) {
+    const omega_job_t *j = items[i].job;
+    float *row = j->out + items[i].seq * dim; /* rows are disjoint: no lock */
+    memcpy(row, r->out + i * dim, dim * sizeof *row);
+    bool norm = (j->flags & OMEGA_EMBED_NORMALIZE) ||
+                (e->model->st.normalize && !(j->flags & OMEGA_EMBED_NO_NORMALIZE));
+    if (norm)
+      normalize_row(row, dim);
+  }
+  omega_job_t *finished[k ? k : 1];
+  size_t n_fin = 0;
+  pthread_mutex_lock(&e->mu);
   for (size_t i = 0; i < k; i++) {
     omega_job_t *j = items[i].job;
-    if (rc == 0) {
-      float *row = j->out + items[i].seq * dim;
-      memcpy(row, e->b_out + i * dim, dim * sizeof *row);
-      bool norm = (j->flags & OMEGA_EMBED_NORMALIZE) ||
-                  (e->model->st.normalize && !(j->flags & OMEGA_EMBED_NO_NORMALIZE));
-      if (norm)
-        normalize_row(row, dim);
-    } else if (!j->err) {
+    if (rc && !j->err)
       j->err = rc;
-    }
-    j->route = e->backend->name;
-  }
-  /* each job counts this batch's time once */
-  for (size_t i = 0; i < k; i++) {
-    bool seen = false;
+    /* a job served by more than one route reports the least healthy one */
+    if (!j->route || strcmp(route, "fallback") == 0 || (strcmp(j->route, "gpu") == 0 && strcmp(route, "cpu") == 0))
+      j->route = route;
+    bool seen = false; /* each job counts this batch's time once */
     for (size_t p = 0; p < i && !seen; p++)
-      seen = items[p].job == items[i].job;
+      seen = items[p].job == j;
     if (!seen)
-      items[i].job->infer_ms += ms;
+      j->infer_ms += ms;
   }
-  pthread_mutex_lock(&e->mu);
+  for (size_t i = 0; i < k; i++) {
+    omega_job_t *j = items[i].job;
+    if (--j->remaining == 0 && j->next_seq == j->n)
+      finished[n_fin++] = j;
+  }
   e->inflight_seqs -= k;
   e->stats.batches++;
   e->stats.sequences += k;
@@ -476,14 +578,82 @@ static void run_batch(omega_engine_t *e, item_t *items, size_t k, size_t tokens)
   void *obs_user = e->observer_user;
   pthread_mutex_unlock(&e->mu);
   if (obs) {
-    omega_batch_info_t bi = {k, tokens, ms, e->backend->name, rc};
+    omega_batch_info_t bi = {k, tokens, ms, route, rc};
     obs(&bi, obs_user);
   }
+  for (size_t i = 0; i < n_fin; i++)
+    job_complete(e, finished[i]);
+}
+
+static void *runner_main(void *arg) {
+  runner_t *r = arg;
+  omega_engine_t *e = r->e;
+  pthread_mutex_lock(&e->mu);
+  for (;;) {
+    while (!r->has_work && !e->runners_stop)
+      pthread_cond_wait(&r->cv, &e->mu);
+    if (!r->has_work)
+      break;
+    pthread_mutex_unlock(&e->mu);
+    run_batch(e, r);
+    pthread_mutex_lock(&e->mu);
+    r->has_work = false;
+    r->busy = false;
+    pthread_cond_broadcast(&e->runner_cv);
+  }
+  pthread_mutex_unlock(&e->mu);
+  return NULL;
+}
+
+/* Runners allowed to take work now (lock held): the GPU's slot setting, else one. */
+static int active_runners(const omega_engine_t *e) {
+  if (e->backend == e->cpu || !e->tuning.prefer_gpu)
+    return 1;
+  int n = (int)e->tuning.gpu_slots;
+  return n < 1 ? 1 : n > e->n_runners ? e->n_runners : n;
+}
+
+static bool idle_runner(const omega_engine_t *e) {
+  const int n = active_runners(e);
+  for (int i = 0; i < n; i++)
+    if (!e->runners[i].busy)
+      return true;
+  return false;
+}
+
+/* Batcher thread: hand items[0..k) to an idle runner, waiting for one if need be. */
+static void dispatch(omega_engine_t *e, item_t *items, size_t k, size_t tokens) {
+  runner_t *r = NULL;
+  pthread_mutex_lock(&e->mu);
+  for (;;) {
+    const int n = active_runners(e);
+    for (int i = 0; i < n && !r; i++)
+      if (!e->runners[i].busy)
+        r = &e->runners[i];
+    if (r)
+      break;
+    pthread_cond_wait(&e->runner_cv, &e->mu);
+  }
+  r->busy = true;
+  pthread_mutex_unlock(&e->mu);
+  while (runner_reserve(r, k, tokens, (size_t)e->model->dim) != 0)
+    sleep(1); /* out of memory: the runners' batches finish and free nothing, but the OS may */
+  const int64_t t0 = now_ns();
+  r->off[0] = 0;
   for (size_t i = 0; i < k; i++) {
     omega_job_t *j = items[i].job;
-    if (--j->remaining == 0 && j->next_seq == j->n)
-      job_complete(e, j);
+    r->items[i] = items[i];
+    memcpy(r->ids + r->off[i], j->ids + j->offsets[items[i].seq], items[i].len * sizeof *r->ids);
+    r->off[i + 1] = r->off[i] + items[i].len;
+    if (!j->first_start_ns)
+      j->first_start_ns = t0;
   }
+  r->k = k;
+  r->tokens = tokens;
+  pthread_mutex_lock(&e->mu);
+  r->has_work = true;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&e->mu);
 }
 
 /* Wait up to the batch window for the queue to reach the ceiling (lock held). */
@@ -511,10 +681,14 @@ static void *batcher(void *arg) {
     if (!e->head)
       break; /* stopping and drained */
     batch_window(e);
+    /* Take work off the queue only when a runner can start it: queued work is where
+     * deadlines and cancellation still apply. */
+    while (!idle_runner(e))
+      pthread_cond_wait(&e->runner_cv, &e->mu);
     const size_t ceiling = e->ctl.ceiling, budget = e->tuning.max_batch_tokens;
     /* a window of several batches, so sorting by length groups similar sequences */
     const size_t want = ceiling * 4;
-    if (reserve(e, want, budget > (size_t)e->max_len ? budget : (size_t)e->max_len) != 0) {
+    if (reserve_window(e, want) != 0) {
       pthread_mutex_unlock(&e->mu);
       sleep(1); /* out of memory: let in-flight work finish and retry */
       pthread_mutex_lock(&e->mu);
@@ -526,11 +700,20 @@ static void *batcher(void *arg) {
     for (size_t i = 0; i < n_done; i++)
       job_complete(e, done[i]);
     qsort(e->win, k, sizeof *e->win, cmp_len);
+    size_t cap = ceiling;
+    if (e->backend->pressure && e->backend != e->cpu && e->backend->pressure(e->backend)) {
+      /* device memory nearly full: halve this window's batches and the ceiling */
+      cap = ceiling / 2 ? ceiling / 2 : 1;
+      pthread_mutex_lock(&e->mu);
+      omega__controller_pressure(&e->ctl, now_ns());
+      e->stats.memory_pressure++;
+      pthread_mutex_unlock(&e->mu);
+    }
     for (size_t i = 0; i < k;) {
       size_t n = 0, tokens = 0;
-      while (i + n < k && n < ceiling && (n == 0 || tokens + e->win[i + n].len <= budget))
+      while (i + n < k && n < cap && (n == 0 || tokens + e->win[i + n].len <= budget))
         tokens += e->win[i + n++].len;
-      run_batch(e, e->win + i, n, tokens);
+      dispatch(e, e->win + i, n, tokens);
       i += n;
     }
     pthread_mutex_lock(&e->mu);
@@ -547,6 +730,8 @@ static int check_tuning(const omega_engine_tuning_t *t) {
     return omega__seterr(OMEGA_EINVAL, "max_batch, max_batch_tokens and target_latency_ms must be positive");
   if (t->max_batch > (1u << 20))
     return omega__seterr(OMEGA_EINVAL, "max_batch %zu is too large", t->max_batch);
+  if (t->gpu_slots > 64)
+    return omega__seterr(OMEGA_EINVAL, "gpu_slots %u is above 64", t->gpu_slots);
   return 0;
 }
 
@@ -557,9 +742,141 @@ int omega_engine_tune(omega_engine_t *e, const omega_engine_tuning_t *t) {
   pthread_mutex_lock(&e->mu);
   e->tuning = *t;
   omega__controller_configure(&e->ctl, t->max_batch, t->adaptive != 0, t->target_latency_ms);
+  if (e->backend != e->cpu)
+    omega__gpu_backend_set_fallback(e->backend, t->oom_cpu_fallback != 0);
   pthread_cond_broadcast(&e->cv);
+  pthread_cond_broadcast(&e->runner_cv); /* more slots may have opened */
   pthread_mutex_unlock(&e->mu);
   return 0;
+}
+
+static const char *dtype_name(ocu_dtype_t d) {
+  static const char *const names[] = {"fp32", "tf32", "fp16", "bf16"};
+  return names[d];
+}
+
+/* Pick the device: the GPU through the plugin (or the simulated device under fault
+ * injection) when usable, else the CPU with the reason recorded. Only mode "gpu" turns a
+ * missing GPU into an error. */
+static int accel_setup(omega_engine_t *e, const omega_accel_opts_t *o) {
+  omega_engine_accel_t *a = &e->accel;
+  const char *mode = o->mode && *o->mode ? o->mode : "auto";
+  if (strcmp(mode, "auto") && strcmp(mode, "gpu") && strcmp(mode, "cpu"))
+    return omega__seterr(OMEGA_EINVAL, "accelerator mode \"%s\" is not auto, gpu or cpu", mode);
+  a->mode = strcmp(mode, "auto") == 0 ? "auto" : strcmp(mode, "gpu") == 0 ? "gpu" : "cpu";
+  a->device = "cpu";
+  a->healthy = 1;
+  e->backend = e->cpu;
+  if (strcmp(mode, "cpu") == 0) {
+    snprintf(a->reason, sizeof a->reason, "OMEGA_ACCEL=cpu");
+    return 0;
+  }
+  const ocu_api_t *api = NULL;
+  char why[512] = "";
+  omega__cuda_load(o->plugin, &api, why, sizeof why);
+  if (!api && omega__fault_get(OMEGA_FAULT_GPU_SIM)) {
+    api = omega__cuda_sim_api();
+    a->simulated = 1;
+  }
+  ocu_device_t di = {0};
+  char err[384] = "";
+  if (api && api->device_info(o->device, &di, err, sizeof err) != OCU_OK) {
+    snprintf(why, sizeof why, "CUDA device %d: %s", o->device, err);
+    api = NULL;
+  }
+  int rc = 0;
+  ocu_dtype_t dt = di.cc_major >= 8 ? OCU_DTYPE_BF16 : OCU_DTYPE_FP16;
+  if (a->simulated)
+    dt = OCU_DTYPE_FP32;
+  const char *want = o->dtype && *o->dtype && strcmp(o->dtype, "auto") ? o->dtype : NULL;
+  if (want) {
+    static const char *const names[] = {"fp32", "tf32", "fp16", "bf16"};
+    int found = -1;
+    for (int i = 0; i < 4; i++)
+      if (strcmp(want, names[i]) == 0)
+        found = i;
+    if (found < 0)
+      return omega__seterr(OMEGA_EINVAL, "GPU dtype \"%s\" is not bf16, fp16, fp32 or tf32", want);
+    dt = (ocu_dtype_t)found;
+    if (api && !a->simulated && dt == OCU_DTYPE_BF16 && di.cc_major < 8)
+      return omega__seterr(OMEGA_EUNSUPPORTED, "bf16 needs a GPU of compute capability 8.0 or newer; %s is %d.%d",
+                           di.name, di.cc_major, di.cc_minor);
+  }
+  if (api) {
+    const int slots = o->max_slots > 0 ? (o->max_slots > 64 ? 64 : o->max_slots) : 8;
+    omega_gpu_backend_opts_t go = {api, o->device, dt, slots, e->cpu, &e->cpu_mu, di.name};
+    if ((rc = omega__gpu_backend_create(e->model, &go, &e->backend)) == 0) {
+      a->device = "gpu";
+      a->reason[0] = 0;
+      snprintf(a->gpu_name, sizeof a->gpu_name, "%s", di.name);
+      a->cc_major = di.cc_major;
+      a->cc_minor = di.cc_minor;
+      a->dtype = dtype_name(dt);
+      a->plugin = api->build;
+      a->slots_max = slots;
+      a->mem_total = di.mem_total;
+      a->mem_free = di.mem_free;
+      omega_log(OMEGA_LOG_INFO, "accelerator: %s, %s (compute %d.%d, %zu MiB), %s, %d slots%s", a->mode, di.name,
+                di.cc_major, di.cc_minor, di.mem_total >> 20, a->dtype, slots,
+                a->simulated ? " [simulated device]" : "");
+      return 0;
+    }
+    e->backend = e->cpu;
+    snprintf(why, sizeof why, "%s", omega_errmsg());
+  }
+  snprintf(a->reason, sizeof a->reason, "%s", why);
+  if (strcmp(mode, "gpu") == 0)
+    return omega__seterr(OMEGA_EDEVICE, "OMEGA_ACCEL=gpu but no usable GPU: %s", why);
+  omega_log(OMEGA_LOG_INFO, "accelerator: auto, using the CPU (%s)", why);
+  return 0;
+}
+
+static int start_runners(omega_engine_t *e) {
+  const int n = e->backend == e->cpu ? 1 : e->backend->slots;
+  e->runners = calloc((size_t)n, sizeof *e->runners);
+  if (!e->runners)
+    return omega__seterr(OMEGA_ENOMEM, "out of memory");
+  e->n_runners = n;
+  for (int i = 0; i < n; i++) {
+    runner_t *r = &e->runners[i];
+    r->e = e;
+    r->slot = i;
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, runner_main, r) != 0)
+      return omega__seterr(OMEGA_ENOMEM, "cannot start a batch runner thread");
+    r->started = true;
+  }
+  return 0;
+}
+
+/* After the batcher has drained: wait for the runners to go idle, then end them. */
+static void stop_runners(omega_engine_t *e) {
+  pthread_mutex_lock(&e->mu);
+  for (;;) {
+    bool busy = false;
+    for (int i = 0; i < e->n_runners; i++)
+      busy |= e->runners[i].busy;
+    if (!busy)
+      break;
+    pthread_cond_wait(&e->runner_cv, &e->mu);
+  }
+  e->runners_stop = true;
+  for (int i = 0; i < e->n_runners; i++)
+    pthread_cond_broadcast(&e->runners[i].cv);
+  pthread_mutex_unlock(&e->mu);
+  for (int i = 0; i < e->n_runners; i++) {
+    runner_t *r = &e->runners[i];
+    if (r->started)
+      pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    free(r->items);
+    free(r->ids);
+    free(r->off);
+    free(r->out);
+  }
+  free(e->runners);
+  e->runners = NULL;
+  e->n_runners = 0;
 }
 
 int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, omega_engine_t **out) {
@@ -586,10 +903,19 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   omega__controller_init(&e->ctl, o.tuning.max_batch, o.tuning.adaptive != 0, o.tuning.target_latency_ms);
   pthread_mutex_init(&e->mu, NULL);
   pthread_cond_init(&e->cv, NULL);
+  pthread_cond_init(&e->runner_cv, NULL);
+  pthread_mutex_init(&e->cpu_mu, NULL);
+  pthread_mutex_init(&e->tok_mu, NULL);
+  if (e->threads > 1 && (rc = omega__pool_create(e->threads, &e->tok_pool)))
+    goto fail;
   if ((rc = omega__model_load(model_dir, &e->model)))
     goto fail;
   e->max_len = e->model->st.max_seq_length;
-  if ((rc = omega__cpu_backend_create(e->model, e->threads, &e->backend)))
+  if ((rc = omega__cpu_backend_create(e->model, e->threads, &e->cpu)) || (rc = accel_setup(e, &o.accel)))
+    goto fail;
+  if (e->backend != e->cpu)
+    omega__gpu_backend_set_fallback(e->backend, o.tuning.oom_cpu_fallback != 0);
+  if ((rc = start_runners(e)))
     goto fail;
   if (pthread_create(&e->thread, NULL, batcher, e) != 0) {
     rc = omega__seterr(OMEGA_ENOMEM, "cannot start the batcher thread");
@@ -598,11 +924,19 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   *out = e;
   return 0;
 fail:
-  if (e->backend)
+  if (e->runners)
+    stop_runners(e);
+  if (e->backend && e->backend != e->cpu)
     e->backend->destroy(e->backend);
+  if (e->cpu)
+    e->cpu->destroy(e->cpu);
   omega__model_free(e->model);
+  omega__pool_destroy(e->tok_pool);
   pthread_mutex_destroy(&e->mu);
+  pthread_mutex_destroy(&e->cpu_mu);
+  pthread_mutex_destroy(&e->tok_mu);
   pthread_cond_destroy(&e->cv);
+  pthread_cond_destroy(&e->runner_cv);
   free(e);
   return rc;
 }
@@ -615,14 +949,18 @@ void omega_engine_close(omega_engine_t *e) {
   pthread_cond_broadcast(&e->cv);
   pthread_mutex_unlock(&e->mu);
   pthread_join(e->thread, NULL);
-  e->backend->destroy(e->backend);
+  stop_runners(e);
+  if (e->backend != e->cpu)
+    e->backend->destroy(e->backend);
+  e->cpu->destroy(e->cpu);
   omega__model_free(e->model);
+  omega__pool_destroy(e->tok_pool);
   free(e->win);
-  free(e->b_ids);
-  free(e->b_off);
-  free(e->b_out);
   pthread_mutex_destroy(&e->mu);
+  pthread_mutex_destroy(&e->cpu_mu);
+  pthread_mutex_destroy(&e->tok_mu);
   pthread_cond_destroy(&e->cv);
+  pthread_cond_destroy(&e->runner_cv);
   free(e);
 }
 
@@ -664,6 +1002,26 @@ void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t *st) {
   st->ceiling_up = m->ctl.ups;
   st->ceiling_down = m->ctl.downs;
   pthread_mutex_unlock(&m->mu);
+}
+
+void omega_engine_accel(const omega_engine_t *e, omega_engine_accel_t *out) {
+  *out = e->accel;
+  if (e->backend == e->cpu)
+    return;
+  omega_gpu_state_t g;
+  omega__gpu_backend_state(e->backend, &g);
+  out->healthy = g.healthy;
+  out->needs_restart = !g.healthy;
+  snprintf(out->last_error, sizeof out->last_error, "%s", g.last_error);
+  out->oom = g.oom;
+  out->sticky = g.sticky;
+  out->errors = g.errors;
+  out->fallback_batches = g.fallback_batches;
+  out->pressure_events = g.pressure_events;
+  if (g.mem_total) {
+    out->mem_free = g.mem_free;
+    out->mem_total = g.mem_total;
+  }
 }
 
 void omega_engine_set_observer(omega_engine_t *e, omega_batch_observer_fn fn, void *user) {

@@ -75,8 +75,14 @@ static int wal_open_fresh(omega_collection_t *c) {
 }
 
 static int wal_append(omega_collection_t *c, const char *buf, size_t len) {
-  if (c->wal_fd < 0)
-    return 0;
+  if (c->wal_fd < 0) {
+    if (!c->dir[0])
+      return 0; /* in memory only */
+    /* a checkpoint could not start a new log: start it now, or refuse the write */
+    int rc = wal_open_fresh(c);
+    if (rc)
+      return rc;
+  }
   for (size_t off = 0; off < len;) {
     ssize_t w = write(c->wal_fd, buf + off, len - off);
     if (w < 0 && errno == EINTR)
@@ -134,12 +140,52 @@ static int checkpoint_locked(omega_collection_t *c) {
     c->generation--;
     return rc;
   }
-  /* the snapshot holds everything the log had: start a new, empty log */
-  if ((rc = wal_open_fresh(c)))
+  /* the snapshot holds everything the log had: start a new, empty log. If that fails, the
+   * old log (of the previous generation) would be ignored by the next open, so nothing may
+   * be appended to it: close it; the next write opens a new one or fails. */
+  if ((rc = wal_open_fresh(c))) {
+    if (c->wal_fd >= 0) {
+      close(c->wal_fd);
+      c->wal_fd = -1;
+    }
     return rc;
+  }
   c->snapshots++;
   c->last_snapshot_ms = now_ms() - t0;
   return 0;
+}
+
+/* ---- ties: the smaller external id first ---- */
+
+static int64_t key_num(const unsigned char *k) {
+  uint64_t v = 0;
+  for (int i = 8; i >= 1; i--)
+    v = (v << 8) | k[i];
+  return (int64_t)v;
+}
+
+/* Integer ids before string ids; integers by value, strings by bytes (a prefix first). */
+static int tie_by_id(const void *ctx, uint32_t a, uint32_t b) {
+  const omega_idmap_t *ids = ctx;
+  size_t la, lb;
+  const unsigned char *ka = omega__idmap_key(ids, a, &la), *kb = omega__idmap_key(ids, b, &lb);
+  if (ka[0] != kb[0])
+    return ka[0] == 'i' ? -1 : 1;
+  if (ka[0] == 'i') {
+    int64_t x = key_num(ka), y = key_num(kb);
+    if (x != y)
+      return x < y ? -1 : 1;
+  } else {
+    int cmp = memcmp(ka + 1, kb + 1, (la < lb ? la : lb) - 1);
+    if (cmp || la != lb)
+      return cmp ? cmp : la < lb ? -1 : 1;
+  }
+  return a < b ? -1 : a > b; /* the same id: an old and a new slot */
+}
+
+static void bind_ties(omega_collection_t *c) {
+  c->ix.tie = tie_by_id;
+  c->ix.tie_ctx = &c->ids;
 }
 
 /* ---- create / open / close ---- */
@@ -213,6 +259,7 @@ int omega_collection_create(const char *name, const omega_index_params_t *p, con
   int rc = omega__vindex_init(&c->ix, p);
   if (rc == 0)
     rc = omega__idmap_init(&c->ids);
+  bind_ties(c);
   if (rc == 0 && c->dir[0]) {
     char snap[1200];
     path_in(c, "snapshot.omg", snap, sizeof snap);
@@ -255,6 +302,7 @@ int omega_collection_open(const char *dir, const omega_collection_opts_t *o, ome
     free_collection(c);
     return rc;
   }
+  bind_ties(c);
   size_t good = 0, records = 0;
   if (omega__is_file(wal)) {
     rc = omega__wal_replay(wal, c->generation, c->ix.p.dim, replay_one, c, &good, &records);
@@ -336,6 +384,30 @@ static size_t bytes_locked(const omega_collection_t *c) {
   return omega__vindex_bytes(&c->ix) + omega__idmap_bytes(&c->ids);
 }
 
+/* Before n more points (key_bytes of ids) go in under a memory limit: the exact bytes they
+ * would bring the collection to (vectors, graph, ids, each with its growth). Where the usual
+ * growth would pass the limit, the capacity grows only as far as the limit allows. Where
+ * even that does not fit: OMEGA_ERANGE, and nothing has changed. */
+static int fit_memory_limit(omega_collection_t *c, size_t n, size_t key_bytes) {
+  const size_t limit = c->opts.memory_limit, need = c->ix.n + n;
+  const size_t ids = omega__idmap_bytes_after(&c->ids, n, key_bytes);
+  size_t cap = omega__vindex_grow_cap(&c->ix, need);
+  if (cap > c->ix.cap && cap > need && omega__vindex_bytes_after(&c->ix, cap, n) + ids > limit) {
+    /* past the current capacity, bytes grow linearly with it: the most slots the limit
+     * leaves room for (at least `need`; if that does not fit either, the check below says so) */
+    const size_t at_need = omega__vindex_bytes_after(&c->ix, need, n) + ids;
+    const size_t per = omega__vindex_bytes_after(&c->ix, need + 1, n) + ids - at_need;
+    const size_t fit = at_need < limit ? need + (limit - at_need) / per : need;
+    cap = fit < cap ? fit : cap;
+  }
+  const size_t after = omega__vindex_bytes_after(&c->ix, cap, n) + ids;
+  if (after > limit)
+    return omega__seterr(OMEGA_ERANGE, "collection %s: inserting %zu vectors would pass its memory limit of %zu bytes "
+                                       "(%zu in use, %zu after)",
+                         c->name, n, limit, bytes_locked(c), after);
+  return cap > c->ix.cap ? omega__vindex_reserve(&c->ix, cap) : 0;
+}
+
 int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const float *vecs, size_t n, int threads) {
   const size_t d = c->ix.p.dim;
   unsigned char (*keys)[OMEGA_KEY_MAX] = malloc((n ? n : 1) * sizeof *keys);
@@ -365,18 +437,16 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
   }
   pthread_rwlock_wrlock(&c->lock);
   if (c->opts.memory_limit) {
-    /* vectors, norms, tombstones, graph links, ids: the cost of n more points */
-    size_t per = d * sizeof(float) + 5 + (c->ix.g ? (2 * c->ix.p.m + 2) * sizeof(int32_t) + 9 : 0) + OMEGA_KEY_MAX / 4 + 16;
-    size_t now = bytes_locked(c), cap_now = c->ix.cap;
-    size_t grow = c->ix.n + n > cap_now ? (c->ix.n + n - cap_now) * per : 0;
-    if (now + grow + n * 16 > c->opts.memory_limit) {
+    size_t key_bytes = 0;
+    for (size_t i = 0; i < n; i++)
+      key_bytes += klen[i];
+    rc = fit_memory_limit(c, n, key_bytes);
+    if (rc) {
       pthread_rwlock_unlock(&c->lock);
       free(keys);
       free(klen);
       free(buf);
-      return omega__seterr(OMEGA_ERANGE, "collection %s: inserting %zu vectors would pass its memory limit of %zu bytes "
-                                         "(%zu in use)",
-                           c->name, n, c->opts.memory_limit, now);
+      return rc;
     }
   }
   rc = wal_append(c, buf, blen);
@@ -501,6 +571,7 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
   }
   const int threads = o->threads > 0 ? o->threads : 1;
   int rc = 0;
+  memset(counts, 0, nq * sizeof *counts);
   if (c->ix.p.kind == OMEGA_INDEX_FLAT && !o->allow && nq >= 8) {
     /* many exact queries: GEMM blocks, the BLAS library's threads */
     float *prep = malloc(nq * d * sizeof *prep);
@@ -510,7 +581,10 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
     } else {
       for (size_t i = 0; i < nq; i++)
         omega__vindex_prepare_query(&c->ix, qs + i * d, prep + i * d);
-      openblas_set_num_threads(threads);
+      /* the BLAS thread count is process-wide (the embedding engine's GEMMs use it too):
+       * change it only when the caller asks for a number */
+      if (o->threads > 0)
+        openblas_set_num_threads(threads);
       omega__flat_search_batch(&c->ix, prep, nq, k, hits, counts);
       for (size_t i = 0; i < nq; i++)
         fill_results(c, hits + i * k, counts[i], out + i * k);
@@ -540,10 +614,12 @@ int omega_collection_compact(omega_collection_t *c) {
   pthread_rwlock_wrlock(&c->lock);
   omega_vindex_t nix;
   omega_idmap_t nids;
+  const size_t d = c->ix.p.dim, live = c->ix.n - c->ix.n_dead;
   int rc = omega__vindex_init(&nix, &c->ix.p);
   if (rc == 0)
     rc = omega__idmap_init(&nids);
-  const size_t d = c->ix.p.dim, live = c->ix.n - c->ix.n_dead;
+  if (rc == 0 && live)
+    rc = omega__vindex_reserve(&nix, live);
   float *vecs = rc == 0 ? malloc((live ? live : 1) * d * sizeof *vecs) : NULL;
   if (rc == 0 && !vecs)
     rc = omega__seterr(OMEGA_ENOMEM, "compaction: out of memory");
@@ -558,18 +634,40 @@ int omega_collection_compact(omega_collection_t *c) {
       break;
     k++;
   }
+  /* the stored vectors as they are (cosine ones are normalised already) */
   if (rc == 0)
-    rc = omega__vindex_add(&nix, vecs, live, 1, NULL, NULL);
+    rc = omega__vindex_add_stored(&nix, vecs, live, 1);
   free(vecs);
   if (rc == 0) {
     omega__vindex_free(&c->ix);
     omega__idmap_free(&c->ids);
     c->ix = nix;
     c->ids = nids;
+    bind_ties(c);
     rc = checkpoint_locked(c);
   } else {
     omega__vindex_free(&nix);
     omega__idmap_free(&nids);
+  }
+  pthread_rwlock_unlock(&c->lock);
+  return rc;
+}
+
+int omega_collection_reserve(omega_collection_t *c, size_t n) {
+  pthread_rwlock_wrlock(&c->lock);
+  int rc = 0;
+  if (n > c->ix.cap) {
+    const size_t more = n - c->ix.n, key_bytes = more * 9; /* integer ids */
+    if (c->opts.memory_limit) {
+      size_t after = omega__vindex_bytes_after(&c->ix, n, more) + omega__idmap_bytes_after(&c->ids, more, key_bytes);
+      if (after > c->opts.memory_limit)
+        rc = omega__seterr(OMEGA_ERANGE, "collection %s: room for %zu vectors would pass its memory limit of %zu bytes",
+                           c->name, n, c->opts.memory_limit);
+    }
+    if (rc == 0)
+      rc = omega__vindex_reserve(&c->ix, n);
+    if (rc == 0)
+      rc = omega__idmap_reserve(&c->ids, n, c->ids.arena_len + key_bytes);
   }
   pthread_rwlock_unlock(&c->lock);
   return rc;
@@ -614,6 +712,7 @@ int omega_collection_load_file(const char *path, omega_collection_t **out) {
     free_collection(c);
     return rc;
   }
+  bind_ties(c);
   *out = c;
   return 0;
 }

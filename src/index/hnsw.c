@@ -149,8 +149,9 @@ int omega__hnsw_reserve(omega_vindex_t *ix, size_t cap) {
   if (!lv)
     return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory for %zu nodes", cap);
   g->level = lv;
+  /* whole lists zeroed: the unused tail of a list is written to snapshots too */
+  memset(l0 + g->cap * (1 + g->M0), 0, (cap - g->cap) * (1 + g->M0) * sizeof *l0);
   for (size_t i = g->cap; i < cap; i++) {
-    l0[i * (1 + g->M0)] = 0;
     up[i] = NULL;
     lv[i] = 0;
   }
@@ -158,12 +159,22 @@ int omega__hnsw_reserve(omega_vindex_t *ix, size_t cap) {
   return 0;
 }
 
-size_t omega__hnsw_bytes(const omega_hnsw_t *g) {
-  size_t b = g->cap * ((1 + g->M0) * sizeof(int32_t) + sizeof(int32_t *) + 1);
+size_t omega__hnsw_bytes_per_slot(const omega_hnsw_t *g) {
+  return (1 + g->M0) * sizeof(int32_t) + sizeof(int32_t *) + 1;
+}
+
+size_t omega__hnsw_cap(const omega_hnsw_t *g) { return g->cap; }
+
+size_t omega__hnsw_upper_bytes_now(const omega_hnsw_t *g) {
+  size_t b = 0;
   for (size_t i = 0; i < g->cap; i++)
     if (g->upper[i])
       b += (size_t)g->level[i] * (1 + g->M) * sizeof(int32_t);
   return b;
+}
+
+size_t omega__hnsw_bytes(const omega_hnsw_t *g) {
+  return g->cap * omega__hnsw_bytes_per_slot(g) + omega__hnsw_upper_bytes_now(g);
 }
 
 /* Level of a node: -ln(U) * mult with U drawn from a hash of (seed, node), so a parallel
@@ -176,6 +187,13 @@ static int draw_level(const omega_vindex_t *ix, uint32_t node) {
   double u = ((double)(z >> 11) + 0.5) / 9007199254740992.0;
   int l = (int)(-log(u) * ix->g->mult);
   return l > MAX_LEVEL ? MAX_LEVEL : l;
+}
+
+size_t omega__hnsw_upper_bytes(const omega_vindex_t *ix, size_t from, size_t to) {
+  size_t b = 0;
+  for (size_t i = from; i < to; i++)
+    b += (size_t)draw_level(ix, (uint32_t)i) * (1 + ix->g->M) * sizeof(int32_t);
+  return b;
 }
 
 /* ---- the search of one level ---- */
@@ -327,18 +345,29 @@ static void link_back(const omega_vindex_t *ix, uint32_t nb, uint32_t node, int 
 
 typedef struct {
   omega_heap_t top, cand;
+  uint32_t *nbrs; /* the neighbours chosen on each level, linked back once all are chosen */
+  size_t nbrs_cap;
 } scratch_t;
 
+static void scratch_free(scratch_t *s) {
+  omega__heap_free(&s->top);
+  omega__heap_free(&s->cand);
+  free(s->nbrs);
+}
+
+/* Insert one node. Its own lists are written level by level as the descent finds them; the
+ * links back to it are added only once every level is done. Until then nobody can reach
+ * the node, so nobody adds links to its lists that its own writes would overwrite (a
+ * concurrent insert that found it on level l would otherwise link to it on level l-1 and
+ * lose that link when this insert writes its level l-1 list, leaving nodes unreachable). */
 static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
   omega_hnsw_t *g = ix->g;
   const float *q = ix->vecs + (size_t)node * ix->p.dim;
   const int level = draw_level(ix, node);
   if (level > 0) {
-    g->upper[node] = malloc((size_t)level * (1 + g->M) * sizeof(int32_t));
+    g->upper[node] = calloc((size_t)level * (1 + g->M), sizeof(int32_t));
     if (!g->upper[node])
       return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
-    for (int l = 1; l <= level; l++)
-      links_of(g, node, l)[0] = 0;
   }
   g->level[node] = (uint8_t)level;
   /* a node that raises the top level holds the global lock through its insert */
@@ -358,9 +387,22 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
   float cur_d = dist(ix, q, cur);
   for (int l = top_level; l > level; l--)
     cur = greedy(ix, q, cur, &cur_d, l, true);
+  const int first = level < top_level ? level : top_level;
+  const size_t need = (size_t)(first + 1) * g->M;
+  if (s->nbrs_cap < need) {
+    uint32_t *nb = realloc(s->nbrs, need * sizeof *nb);
+    if (!nb) {
+      if (raise)
+        pthread_mutex_unlock(&g->global);
+      return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
+    }
+    s->nbrs = nb;
+    s->nbrs_cap = need;
+  }
+  size_t counts[MAX_LEVEL + 1];
   visited_t *vis = visited_get(g, ix->n);
-  int rc = vis ? 0 : OMEGA_ENOMEM;
-  for (int l = level < top_level ? level : top_level; l >= 0 && rc == 0; l--) {
+  int rc = vis ? 0 : omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
+  for (int l = first; l >= 0 && rc == 0; l--) {
     vis->cur++;
     if (vis->cur == 0) {
       memset(vis->tag, 0, vis->cap * sizeof *vis->tag);
@@ -371,25 +413,29 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
     /* the closest found is where the next level down starts */
     omega_hit_t best = s->top.v[0];
     for (size_t i = 1; i < s->top.n; i++)
-      if (s->top.v[i].dist < best.dist)
+      if (omega__hit_less(s->top.v[i], best))
         best = s->top.v[i];
-    uint32_t nbrs[2 * 256];
+    uint32_t *nbrs = s->nbrs + (size_t)l * g->M;
     size_t k = select_neighbours(ix, s->top.v, s->top.n, g->M, nbrs);
+    counts[l] = k;
     pthread_mutex_lock(&g->stripes[node % LOCK_STRIPES]);
     int32_t *mine = links_of(g, node, l);
     mine[0] = (int32_t)k;
     for (size_t i = 0; i < k; i++)
       mine[1 + i] = (int32_t)nbrs[i];
     pthread_mutex_unlock(&g->stripes[node % LOCK_STRIPES]);
-    for (size_t i = 0; i < k; i++) {
-      pthread_mutex_lock(&g->stripes[nbrs[i] % LOCK_STRIPES]);
-      link_back(ix, nbrs[i], node, l);
-      pthread_mutex_unlock(&g->stripes[nbrs[i] % LOCK_STRIPES]);
-    }
     cur = best.slot;
   }
   if (vis)
     visited_put(g, vis);
+  for (int l = first; l >= 0 && rc == 0; l--) {
+    const uint32_t *nbrs = s->nbrs + (size_t)l * g->M;
+    for (size_t i = 0; i < counts[l]; i++) {
+      pthread_mutex_lock(&g->stripes[nbrs[i] % LOCK_STRIPES]);
+      link_back(ix, nbrs[i], node, l);
+      pthread_mutex_unlock(&g->stripes[nbrs[i] % LOCK_STRIPES]);
+    }
+  }
   if (raise) {
     atomic_store(&g->entry, (int32_t)node);
     atomic_store(&g->max_level, level);
@@ -410,7 +456,7 @@ typedef struct {
 
 static void *build_worker(void *arg) {
   build_t *b = arg;
-  scratch_t s = {{0}, {0}};
+  scratch_t s = {{0}, {0}, NULL, 0};
   for (;;) {
     size_t i = atomic_fetch_add(&b->next, 1);
     if (i >= b->to || atomic_load(&b->rc))
@@ -427,8 +473,7 @@ static void *build_worker(void *arg) {
       pthread_mutex_unlock(&b->progress_mu);
     }
   }
-  omega__heap_free(&s.top);
-  omega__heap_free(&s.cand);
+  scratch_free(&s);
   return NULL;
 }
 
@@ -443,10 +488,9 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
     threads = 1;
   /* the first node of an empty graph goes alone: it becomes the entry point */
   if (atomic_load(&ix->g->entry) < 0 && from < to) {
-    scratch_t s = {{0}, {0}};
+    scratch_t s = {{0}, {0}, NULL, 0};
     int rc = insert(ix, (uint32_t)from, &s);
-    omega__heap_free(&s.top);
-    omega__heap_free(&s.cand);
+    scratch_free(&s);
     if (rc)
       return rc;
     atomic_store(&b.next, from + 1);
@@ -507,6 +551,17 @@ static void put32(unsigned char *p, uint32_t v) {
 
 static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
+/* One list: its count, its neighbours, zeros for the unused rest (so a snapshot holds no
+ * stale links and the same graph always gives the same bytes). */
+static unsigned char *put_list(unsigned char *p, const int32_t *lk, size_t cap) {
+  const size_t cnt = lk[0] < 0 ? 0 : (size_t)lk[0] > cap ? cap : (size_t)lk[0];
+  put32(p, (uint32_t)cnt);
+  p += 4;
+  for (size_t j = 1; j <= cap; j++, p += 4)
+    put32(p, j <= cnt ? (uint32_t)lk[j] : 0);
+  return p;
+}
+
 /* Layout: M, M0, entry, max_level (u32 each), levels[n] (u8), level-0 lists [n][1 + M0],
  * then for each node above level 0, its upper lists [level][1 + M]. */
 int omega__hnsw_serialize(const omega_vindex_t *ix, unsigned char **out, size_t *len) {
@@ -523,13 +578,14 @@ int omega__hnsw_serialize(const omega_vindex_t *ix, unsigned char **out, size_t 
   put32(p + 8, (uint32_t)atomic_load(&((omega_hnsw_t *)g)->entry));
   put32(p + 12, (uint32_t)atomic_load(&((omega_hnsw_t *)g)->max_level));
   p += 16;
-  memcpy(p, g->level, n);
+  if (n)
+    memcpy(p, g->level, n);
   p += n;
-  for (size_t i = 0; i < n * (1 + g->M0); i++, p += 4)
-    put32(p, (uint32_t)g->links0[i]);
   for (size_t i = 0; i < n; i++)
-    for (size_t j = 0; j < (size_t)g->level[i] * (1 + g->M); j++, p += 4)
-      put32(p, (uint32_t)g->upper[i][j]);
+    p = put_list(p, g->links0 + i * (1 + g->M0), g->M0);
+  for (size_t i = 0; i < n; i++)
+    for (int l = 1; l <= g->level[i]; l++)
+      p = put_list(p, g->upper[i] + (size_t)(l - 1) * (1 + g->M), g->M);
   *out = b;
   *len = total;
   return 0;
@@ -537,13 +593,17 @@ int omega__hnsw_serialize(const omega_vindex_t *ix, unsigned char **out, size_t 
 
 static int bad_graph(const char *what) { return omega__seterr(OMEGA_EFORMAT, "HNSW graph section: %s", what); }
 
-/* Every list is checked: counts within capacity, neighbours within the index. */
-static int check_list(const int32_t *lk, size_t cap, size_t n) {
+/* Every list is checked: counts within capacity, neighbours within the index and present
+ * on the list's level (a search reads a neighbour's list of that level). */
+static int check_list(const omega_hnsw_t *g, const int32_t *lk, size_t cap, size_t n, int level) {
   if (lk[0] < 0 || (size_t)lk[0] > cap)
     return bad_graph("a neighbour count exceeds the node's capacity");
-  for (int32_t i = 1; i <= lk[0]; i++)
+  for (int32_t i = 1; i <= lk[0]; i++) {
     if (lk[i] < 0 || (size_t)lk[i] >= n)
       return bad_graph("a neighbour id is out of range");
+    if (g->level[lk[i]] < level)
+      return bad_graph("a link goes to a node that is not on its level");
+  }
   return 0;
 }
 
@@ -555,20 +615,24 @@ int omega__hnsw_read(omega_vindex_t *ix, const unsigned char *d, size_t len) {
   if (get32(d) != g->M || get32(d + 4) != g->M0)
     return bad_graph("M does not match the header");
   int32_t entry = (int32_t)get32(d + 8), max_level = (int32_t)get32(d + 12);
-  if ((n == 0) != (entry < 0) || (entry >= 0 && (size_t)entry >= n) || max_level > MAX_LEVEL)
+  if ((n == 0) != (entry < 0) || (entry >= 0 && (size_t)entry >= n) || max_level > MAX_LEVEL ||
+      (n == 0 && max_level != -1))
     return bad_graph("bad entry point or level");
   const unsigned char *p = d + 16, *end = d + len;
   if ((size_t)(end - p) < n + n * (1 + g->M0) * 4)
     return bad_graph("truncated");
-  memcpy(g->level, p, n);
+  if (n)
+    memcpy(g->level, p, n);
   p += n;
   for (size_t i = 0; i < n; i++)
     if (g->level[i] > max_level)
       return bad_graph("a node is above the top level");
+  if (n && g->level[entry] != max_level)
+    return bad_graph("the entry point is not on the top level");
   for (size_t i = 0; i < n * (1 + g->M0); i++, p += 4)
     g->links0[i] = (int32_t)get32(p);
   for (size_t i = 0; i < n; i++) {
-    int rc = check_list(g->links0 + i * (1 + g->M0), g->M0, n);
+    int rc = check_list(g, g->links0 + i * (1 + g->M0), g->M0, n, 0);
     if (rc)
       return rc;
     if (!g->level[i])
@@ -581,7 +645,7 @@ int omega__hnsw_read(omega_vindex_t *ix, const unsigned char *d, size_t len) {
     for (size_t j = 0; j < cnt; j++, p += 4)
       g->upper[i][j] = (int32_t)get32(p);
     for (int l = 1; l <= g->level[i]; l++)
-      if ((rc = check_list(links_of(g, (uint32_t)i, l), g->M, n)))
+      if ((rc = check_list(g, links_of(g, (uint32_t)i, l), g->M, n, l)))
         return rc;
   }
   if (p != end)

@@ -187,3 +187,44 @@ void omega__idmap_remove(omega_idmap_t *m, const unsigned char *k, size_t n) {
 size_t omega__idmap_bytes(const omega_idmap_t *m) {
   return (m->mask + 1) * sizeof *m->table + m->arena_cap + m->cap_slots * sizeof *m->key_off;
 }
+
+static size_t doubled_to(size_t cap, size_t first, size_t need) {
+  if (need <= cap)
+    return cap;
+  size_t nc = cap ? cap * 2 : first;
+  while (nc < need)
+    nc *= 2;
+  return nc;
+}
+
+size_t omega__idmap_bytes_after(const omega_idmap_t *m, size_t n_keys, size_t key_bytes) {
+  /* the table doubles at most while the keys ever put (tombstones included) pass 70% */
+  size_t size = m->mask + 1;
+  while ((m->used + m->tombs + n_keys + 1) * 10 > size * 7)
+    size *= 2;
+  const size_t arena = doubled_to(m->arena_cap, 65536, m->arena_len + key_bytes);
+  const size_t slots = doubled_to(m->cap_slots, 1024, m->n_slots + n_keys);
+  return size * sizeof *m->table + arena + slots * sizeof *m->key_off;
+}
+
+int omega__idmap_reserve(omega_idmap_t *m, size_t slots, size_t arena) {
+  if (slots > m->cap_slots) {
+    uint64_t *no = realloc(m->key_off, slots * sizeof *no);
+    if (!no)
+      return omega__seterr(OMEGA_ENOMEM, "id map: out of memory for %zu ids", slots);
+    m->key_off = no;
+    m->cap_slots = slots;
+  }
+  if (arena > m->arena_cap) {
+    char *na = realloc(m->arena, arena);
+    if (!na)
+      return omega__seterr(OMEGA_ENOMEM, "id map: out of memory for %zu bytes of ids", arena);
+    m->arena = na;
+    m->arena_cap = arena;
+  }
+  /* a table that holds `slots` keys under the growth threshold (50%) */
+  size_t size = m->mask + 1;
+  while (slots * 10 > size * 5)
+    size *= 2;
+  return size > m->mask + 1 ? rehash(m, size - 1) : 0;
+}

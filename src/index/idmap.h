@@ -35,5 +35,11 @@ int omega__idmap_put(omega_idmap_t *m, uint32_t slot);
 void omega__idmap_remove(omega_idmap_t *m, const unsigned char *key, size_t len);
 const unsigned char *omega__idmap_key(const omega_idmap_t *m, uint32_t slot, size_t *len);
 size_t omega__idmap_bytes(const omega_idmap_t *m);
+/* An upper bound of omega__idmap_bytes once n_keys more slots with key_bytes bytes of keys
+ * in all are appended and mapped. */
+size_t omega__idmap_bytes_after(const omega_idmap_t *m, size_t n_keys, size_t key_bytes);
+/* Room for `slots` slots in all, `arena` bytes of keys in all, and a table that maps that
+ * many keys without growing; exact sizes (no growth margin); never shrinks. */
+int omega__idmap_reserve(omega_idmap_t *m, size_t slots, size_t arena);
 
 #endif

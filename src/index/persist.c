@@ -222,11 +222,27 @@ static int next_section(reader_t *r, uint32_t *tag, const unsigned char **data, 
   return 0;
 }
 
+/* A well-formed id key: 'i' and 8 bytes, or 's' and 1-256 bytes. */
+static bool valid_key(const unsigned char *k, size_t kl) {
+  return kl >= 2 && kl <= OMEGA_KEY_MAX && ((k[0] == 'i' && kl == 9) || k[0] == 's');
+}
+
 int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_vindex_t *ix, omega_idmap_t *ids) {
   omega_map_t map;
+  memset(ix, 0, sizeof *ix);
+  memset(ids, 0, sizeof *ids);
   int rc = omega__map_file(path, &map);
   if (rc)
     return rc;
+  rc = omega__snapshot_parse(path, map.data, map.size, name, gen, ix, ids);
+  omega__unmap_file(&map);
+  return rc;
+}
+
+int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t size, char name[128], uint64_t *gen,
+                          omega_vindex_t *ix, omega_idmap_t *ids) {
+  const omega_map_t map = {bytes, size};
+  int rc = 0;
   reader_t r = {path, map.data, map.data + map.size};
   memset(ix, 0, sizeof *ix);
   memset(ids, 0, sizeof *ids);
@@ -242,6 +258,10 @@ int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_
     goto out;
   }
   const size_t name_len = map.data[30], hlen = 60 + name_len;
+  if (name_len > 127) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: collection name of %zu bytes (at most 127)", path, name_len);
+    goto out;
+  }
   if (map.size < hlen + 4) {
     rc = truncated(&r, "the header");
     goto out;
@@ -275,15 +295,22 @@ int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_
   if ((rc = omega__idmap_init(ids)))
     goto out;
   bool have_vecs = false, have_dead = false, have_keys = false, have_graph = false;
+  /* sections in order: vectors, tombstones, ids, (graph), end; each once */
   for (;;) {
     uint32_t tag = 0;
     const unsigned char *data = NULL;
     uint64_t len = 0;
     if ((rc = next_section(&r, &tag, &data, &len)))
       goto out;
-    if (tag == TAG_END)
+    if (tag == TAG_END) {
+      if (r.p != r.end) {
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: %zu bytes after the end section (the file is damaged)", path,
+                           (size_t)(r.end - r.p));
+        goto out;
+      }
       break;
-    if (tag == TAG_VECS) {
+    }
+    if (tag == TAG_VECS && !have_vecs) {
       if (len != n * p.dim * sizeof(float)) {
         rc = omega__seterr(OMEGA_EFORMAT, "%s: vector section has %llu bytes, expected %llu", path,
                            (unsigned long long)len, (unsigned long long)(n * p.dim * sizeof(float)));
@@ -303,11 +330,18 @@ int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_
           rc = omega__seterr(OMEGA_EFORMAT, "%s: vector %zu holds a non-finite value", path, i / p.dim);
           goto out;
         }
-      for (size_t s = 0; s < n; s++)
-        ix->norms[s] = ix->simd->dot(ix->vecs + s * p.dim, ix->vecs + s * p.dim, p.dim);
+      for (size_t s = 0; s < n; s++) {
+        const float *v = ix->vecs + s * p.dim;
+        ix->norms[s] = ix->simd->dot(v, v, p.dim);
+        double n2 = 0;
+        for (size_t j = 0; j < p.dim; j++)
+          n2 += (double)v[j] * v[j];
+        if (n2 > ix->max_norm2)
+          ix->max_norm2 = n2;
+      }
       ix->n = ix->cap = n;
       have_vecs = true;
-    } else if (tag == TAG_DEAD && have_vecs) {
+    } else if (tag == TAG_DEAD && have_vecs && !have_dead) {
       if (len != n) {
         rc = omega__seterr(OMEGA_EFORMAT, "%s: tombstone section has %llu bytes, expected %llu", path,
                            (unsigned long long)len, (unsigned long long)n);
@@ -318,7 +352,7 @@ int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_
         ix->n_dead += ix->dead[s];
       }
       have_dead = true;
-    } else if (tag == TAG_KEYS && have_dead) {
+    } else if (tag == TAG_KEYS && have_dead && !have_keys) {
       const unsigned char *q = data, *qe = data + len;
       for (uint32_t s = 0; s < n; s++) {
         if (qe - q < 2) {
@@ -327,8 +361,7 @@ int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_
         }
         size_t kl = (size_t)(q[0] | q[1] << 8);
         q += 2;
-        if (kl < 1 || kl > OMEGA_KEY_MAX || (size_t)(qe - q) < kl || (q[0] != 'i' && q[0] != 's') ||
-            (q[0] == 'i' && kl != 9)) {
+        if ((size_t)(qe - q) < kl || !valid_key(q, kl)) {
           rc = omega__seterr(OMEGA_EFORMAT, "%s: id of slot %u is malformed", path, s);
           goto out;
         }
@@ -349,7 +382,7 @@ int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_
         goto out;
       }
       have_keys = true;
-    } else if (tag == TAG_HNSW && have_vecs && ix->g) {
+    } else if (tag == TAG_HNSW && have_keys && ix->g && !have_graph) {
       if ((rc = omega__hnsw_reserve(ix, n ? n : 1)) || (rc = omega__hnsw_read(ix, data, (size_t)len))) {
         omega__prefixerr(rc, "%s", path);
         goto out;
@@ -364,7 +397,6 @@ int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_
     rc = omega__seterr(OMEGA_EFORMAT, "%s: sections are missing (vectors, tombstones, ids%s)", path,
                        ix->g ? ", graph" : "");
 out:
-  omega__unmap_file(&map);
   if (rc) {
     omega__vindex_free(ix);
     omega__idmap_free(ids);
@@ -416,19 +448,46 @@ int omega__wal_replay(const char *path, uint64_t gen, size_t dim, omega_wal_appl
   int rc = omega__map_file(path, &map);
   if (rc)
     return rc;
-  const unsigned char *p = map.data, *end = map.data + map.size;
-  if (map.size < OMEGA_WAL_HEADER) {
-    /* a crash while creating the log: nothing in it was acknowledged */
-    omega__unmap_file(&map);
+  rc = omega__wal_parse(path, map.data, map.size, gen, dim, fn, user, good_len, records);
+  omega__unmap_file(&map);
+  return rc;
+}
+
+/* The record at p (end - p bytes left): its payload length when it is whole, checksummed and
+ * well-formed for dimension dim, else 0. */
+static size_t good_record(const unsigned char *p, const unsigned char *end, size_t dim) {
+  if (end - p < 8)
     return 0;
-  }
-  if (memcmp(p, WAL_MAGIC, 8) != 0 || get32(p + 8) != OMEGA_WAL_VERSION) {
-    omega__unmap_file(&map);
+  const uint64_t plen = get32(p);
+  if (plen < 3 || plen > (uint64_t)(end - p - 8))
+    return 0;
+  const unsigned char *pl = p + 8;
+  const size_t key_len = (size_t)(pl[1] | pl[2] << 8);
+  const unsigned op = pl[0];
+  /* the shape first (cheap), the checksum last */
+  if (!((op == OMEGA_WAL_UPSERT && plen == 3 + key_len + dim * sizeof(float)) ||
+        (op == OMEGA_WAL_DELETE && plen == 3 + key_len)))
+    return 0;
+  if (!valid_key(pl + 3, key_len))
+    return 0;
+  if ((uint32_t)crc32(crc32(0L, Z_NULL, 0), pl, (uInt)plen) != get32(p + 4))
+    return 0;
+  return (size_t)plen;
+}
+
+int omega__wal_parse(const char *path, const unsigned char *data, size_t size, uint64_t gen, size_t dim,
+                     omega_wal_apply_fn fn, void *user, size_t *good_len, size_t *records) {
+  *good_len = 0;
+  *records = 0;
+  const unsigned char *p = data, *end = data + size;
+  if (size < OMEGA_WAL_HEADER) /* a crash while creating the log: nothing in it was acknowledged */
+    return 0;
+  if (memcmp(p, WAL_MAGIC, 8) != 0 || get32(p + 8) != OMEGA_WAL_VERSION)
     return omega__seterr(OMEGA_EFORMAT, "%s: not an Omega write-ahead log (bad magic number or version)", path);
-  }
+  if (dim == 0 || dim > 65536)
+    return omega__seterr(OMEGA_EINVAL, "%s: dimension %zu out of range", path, dim);
   uint64_t wal_gen = get64(p + 16);
   if (wal_gen != gen) {
-    omega__unmap_file(&map);
     if (wal_gen < gen)
       return 0; /* written before the snapshot that now includes it */
     return omega__seterr(OMEGA_EFORMAT, "%s: log generation %llu is newer than the snapshot's %llu (the snapshot is "
@@ -437,55 +496,61 @@ int omega__wal_replay(const char *path, uint64_t gen, size_t dim, omega_wal_appl
   }
   p += OMEGA_WAL_HEADER;
   *good_len = OMEGA_WAL_HEADER;
+  float *vec = malloc(dim * sizeof *vec);
+  if (!vec)
+    return omega__seterr(OMEGA_ENOMEM, "log replay: out of memory");
+  int rc = 0;
   while (p < end) {
-    const unsigned char *rec = p;
-    bool ok = end - p >= 8;
-    uint32_t plen = ok ? get32(p) : 0;
-    ok = ok && plen >= 3 && (uint64_t)plen <= (uint64_t)(end - p - 8);
+    const size_t plen = good_record(p, end, dim);
+    if (!plen) {
+      /* Torn tail or corruption. A crash can cut short only the last record (what a write
+       * left of a batch is whole records, then part of one), or leave zeros after the last
+       * whole record (space the file system allocated but never filled). So a bad record is
+       * a torn tail when no more than one record's bytes, or only zeros, follow it, and no
+       * valid record lies in them; anything else is damage and is reported, never dropped.
+       * The search checks each candidate's shape before its checksum, so it stays linear. */
+      const size_t bad_at = (size_t)(p - data), left = (size_t)(end - p);
+      const size_t max_rec = 8 + 3 + OMEGA_KEY_MAX + dim * sizeof(float);
+      const unsigned char *next = NULL;
+      for (const unsigned char *q = p + 1; q + 8 <= end && !next; q++)
+        if (good_record(q, end, dim))
+          next = q;
+      bool zeros = true;
+      for (const unsigned char *q = p; q < end && zeros; q++)
+        zeros = *q == 0;
+      if (next)
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu followed by valid ones at byte %zu (the log is "
+                                          "damaged; restore a good copy or remove it to lose the writes it holds)",
+                           path, bad_at, (size_t)(next - data));
+      else if (left > max_rec && !zeros)
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu with %zu unreadable bytes after it, more than a "
+                                          "write cut short leaves (the log is damaged; restore a good copy or remove it "
+                                          "to lose the writes it holds)",
+                           path, bad_at, left);
+      break;
+    }
     const unsigned char *pl = p + 8;
-    ok = ok && (uint32_t)crc32(crc32(0L, Z_NULL, 0), pl, (uInt)plen) == get32(p + 4);
-    size_t key_len = ok ? (size_t)(pl[1] | pl[2] << 8) : 0;
-    omega_wal_op_t op = ok ? (omega_wal_op_t)pl[0] : 0;
-    ok = ok && key_len >= 1 && key_len <= OMEGA_KEY_MAX &&
-         ((op == OMEGA_WAL_UPSERT && plen == 3 + key_len + dim * sizeof(float)) ||
-          (op == OMEGA_WAL_DELETE && plen == 3 + key_len));
-    if (!ok) {
-      /* Torn tail or corruption: only a bad record at the very end can be a write the crash
-       * cut short. Anything after it that still parses means real corruption. */
-      const unsigned char *q = rec + 1;
-      const size_t bad_at = (size_t)(rec - map.data);
-      bool later_good = false;
-      for (; q + 8 <= end && !later_good; q++) {
-        uint32_t l = get32(q);
-        if (l >= 3 && (uint64_t)l <= (uint64_t)(end - q - 8) &&
-            (uint32_t)crc32(crc32(0L, Z_NULL, 0), q + 8, (uInt)l) == get32(q + 4))
-          later_good = true;
-      }
-      omega__unmap_file(&map);
-      if (later_good)
-        return omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu followed by valid ones (the log is damaged)",
-                             path, bad_at);
-      return 0;
-    }
-    float *vec = NULL;
+    const size_t key_len = (size_t)(pl[1] | pl[2] << 8);
+    const omega_wal_op_t op = (omega_wal_op_t)pl[0];
     if (op == OMEGA_WAL_UPSERT) {
-      vec = malloc(dim * sizeof *vec);
-      if (!vec) {
-        omega__unmap_file(&map);
-        return omega__seterr(OMEGA_ENOMEM, "log replay: out of memory");
-      }
       memcpy(vec, pl + 3 + key_len, dim * sizeof *vec);
+      for (size_t i = 0; i < dim; i++)
+        if (!isfinite(vec[i])) {
+          rc = omega__seterr(OMEGA_EFORMAT, "%s: record %zu at byte %zu holds a non-finite value", path, *records,
+                             (size_t)(p - data));
+          break;
+        }
+      if (rc)
+        break;
     }
-    rc = fn(user, op, pl + 3, key_len, vec);
-    free(vec);
-    if (rc) {
-      omega__unmap_file(&map);
-      return omega__prefixerr(rc, "%s: replaying record %zu", path, *records);
+    if ((rc = fn(user, op, pl + 3, key_len, op == OMEGA_WAL_UPSERT ? vec : NULL))) {
+      omega__prefixerr(rc, "%s: replaying record %zu", path, *records);
+      break;
     }
     p = pl + plen;
-    *good_len = (size_t)(p - map.data);
+    *good_len = (size_t)(p - data);
     (*records)++;
   }
-  omega__unmap_file(&map);
-  return 0;
+  free(vec);
+  return rc;
 }

@@ -20,6 +20,10 @@ int omega__snapshot_write(const char *path, const char *name, uint64_t generatio
 int omega__snapshot_read(const char *path, char name[128], uint64_t *generation, omega_vindex_t *ix,
                          omega_idmap_t *ids);
 
+/* The same on bytes in memory (`path` names them in errors): the fuzz targets' entry. */
+int omega__snapshot_parse(const char *path, const unsigned char *data, size_t size, char name[128],
+                          uint64_t *generation, omega_vindex_t *ix, omega_idmap_t *ids);
+
 typedef enum { OMEGA_WAL_UPSERT = 1, OMEGA_WAL_DELETE = 2 } omega_wal_op_t;
 
 /* Append one record to a growing buffer. */
@@ -35,5 +39,7 @@ typedef int (*omega_wal_apply_fn)(void *user, omega_wal_op_t op, const unsigned 
  * to truncate. A bad record followed by good ones is corruption (OMEGA_EFORMAT). */
 int omega__wal_replay(const char *path, uint64_t generation, size_t dim, omega_wal_apply_fn fn, void *user,
                       size_t *good_len, size_t *records);
+int omega__wal_parse(const char *path, const unsigned char *data, size_t size, uint64_t generation, size_t dim,
+                     omega_wal_apply_fn fn, void *user, size_t *good_len, size_t *records);
 
 #endif

@@ -82,18 +82,16 @@ void omega__vindex_free(omega_vindex_t *ix) {
   memset(ix, 0, sizeof *ix);
 }
 
-static int reserve(omega_vindex_t *ix, size_t need) {
-  if (need <= ix->cap)
-    return 0;
-  size_t cap = ix->cap ? ix->cap : 1024;
-  while (cap < need)
-    cap += cap / 2;
+/* Reallocate to exactly `cap` slots. */
+static int realloc_to(omega_vindex_t *ix, size_t cap) {
   const size_t d = ix->p.dim;
+  if (cap > SIZE_MAX / sizeof(float) / d - 16)
+    return omega__seterr(OMEGA_ENOMEM, "index: %zu vectors of dimension %zu do not fit in memory", cap, d);
   float *v = aligned_alloc(64, ((cap * d * sizeof(float)) + 63) & ~(size_t)63);
   float *nr = realloc(ix->norms, cap * sizeof *nr);
-  uint8_t *dead = realloc(ix->dead, cap);
   if (nr)
     ix->norms = nr;
+  uint8_t *dead = nr ? realloc(ix->dead, cap) : NULL;
   if (dead)
     ix->dead = dead;
   if (!v || !nr || !dead) {
@@ -108,6 +106,35 @@ static int reserve(omega_vindex_t *ix, size_t need) {
     return OMEGA_ENOMEM;
   ix->cap = cap;
   return 0;
+}
+
+size_t omega__vindex_grow_cap(const omega_vindex_t *ix, size_t need) {
+  if (need <= ix->cap)
+    return ix->cap;
+  size_t cap = ix->cap ? ix->cap : 1024;
+  while (cap < need)
+    cap += cap / 2;
+  return cap;
+}
+
+static int reserve(omega_vindex_t *ix, size_t need) {
+  return need <= ix->cap ? 0 : realloc_to(ix, omega__vindex_grow_cap(ix, need));
+}
+
+int omega__vindex_reserve(omega_vindex_t *ix, size_t cap) {
+  if (cap > UINT32_MAX - 1)
+    return omega__seterr(OMEGA_ERANGE, "index: more than %u vectors", UINT32_MAX - 1);
+  return cap <= ix->cap ? 0 : realloc_to(ix, cap);
+}
+
+size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_more) {
+  size_t b = cap * (ix->p.dim * sizeof(float) + sizeof(float) + 1);
+  if (ix->g) {
+    const size_t gcap = cap > omega__hnsw_cap(ix->g) ? cap : omega__hnsw_cap(ix->g);
+    b += gcap * omega__hnsw_bytes_per_slot(ix->g) + omega__hnsw_upper_bytes_now(ix->g) +
+         omega__hnsw_upper_bytes(ix, ix->n, ix->n + n_more);
+  }
+  return b;
 }
 
 static void normalize(float *v, size_t d) {
@@ -127,8 +154,8 @@ void omega__vindex_prepare_query(const omega_vindex_t *ix, const float *q, float
     normalize(out, ix->p.dim);
 }
 
-int omega__vindex_add(omega_vindex_t *ix, const float *vecs, size_t n, int threads,
-                      void (*progress)(size_t, size_t, void *), void *user) {
+static int add_rows(omega_vindex_t *ix, const float *vecs, size_t n, int threads, bool normalise,
+                    void (*progress)(size_t, size_t, void *), void *user) {
   if (ix->n + n > UINT32_MAX - 1)
     return omega__seterr(OMEGA_ERANGE, "index: more than %u vectors", UINT32_MAX - 1);
   int rc = reserve(ix, ix->n + n);
@@ -138,10 +165,15 @@ int omega__vindex_add(omega_vindex_t *ix, const float *vecs, size_t n, int threa
   for (size_t i = 0; i < n; i++) {
     float *v = ix->vecs + (first + i) * d;
     memcpy(v, vecs + i * d, d * sizeof *v);
-    if (ix->p.metric == OMEGA_METRIC_COSINE)
+    if (normalise && ix->p.metric == OMEGA_METRIC_COSINE)
       normalize(v, d);
     ix->norms[first + i] = ix->simd->dot(v, v, d);
     ix->dead[first + i] = 0;
+    double n2 = 0;
+    for (size_t j = 0; j < d; j++)
+      n2 += (double)v[j] * v[j];
+    if (n2 > ix->max_norm2)
+      ix->max_norm2 = n2;
   }
   ix->n += n;
   if (ix->g)
@@ -149,6 +181,15 @@ int omega__vindex_add(omega_vindex_t *ix, const float *vecs, size_t n, int threa
   if (progress)
     progress(n, n, user);
   return 0;
+}
+
+int omega__vindex_add(omega_vindex_t *ix, const float *vecs, size_t n, int threads,
+                      void (*progress)(size_t, size_t, void *), void *user) {
+  return add_rows(ix, vecs, n, threads, true, progress, user);
+}
+
+int omega__vindex_add_stored(omega_vindex_t *ix, const float *vecs, size_t n, int threads) {
+  return add_rows(ix, vecs, n, threads, false, NULL, NULL);
 }
 
 void omega__vindex_delete(omega_vindex_t *ix, uint32_t slot) {
@@ -193,11 +234,21 @@ typedef struct {
   uint32_t slot;
 } exact_hit_t;
 
-static int cmp_exact(const void *a, const void *b) {
+/* By distance, then by the index's tie order (a collection's: the smaller external id). */
+static int cmp_exact(const void *a, const void *b, void *arg) {
   const exact_hit_t *x = a, *y = b;
+  const omega_vindex_t *ix = arg;
   if (x->dist != y->dist)
     return x->dist < y->dist ? -1 : 1;
-  return x->slot < y->slot ? -1 : x->slot > y->slot;
+  if (x->slot == y->slot)
+    return 0;
+  if (ix->tie)
+    return ix->tie(ix->tie_ctx, x->slot, y->slot);
+  return x->slot < y->slot ? -1 : 1;
+}
+
+static void sort_exact(const omega_vindex_t *ix, exact_hit_t *e, size_t n) {
+  qsort_r(e, n, sizeof *e, cmp_exact, (void *)ix);
 }
 
 size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
@@ -209,7 +260,7 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
   for (uint32_t s = 0; s < ix->n; s++)
     if (allowed(ix, allow, s))
       all[m++] = (exact_hit_t){exact_dist(ix, q, s), s};
-  qsort(all, m, sizeof *all, cmp_exact);
+  sort_exact(ix, all, m);
   size_t n = m < k ? m : k;
   for (size_t i = 0; i < n; i++)
     out[i] = (omega_hit_t){(float)all[i].dist, all[i].slot};
@@ -219,16 +270,16 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
 
 /* ---- exact re-rank of float candidates ---- */
 
-/* Rounding bound of a float distance: the worst case of any summation order, d+2 units of
- * roundoff times the sum of the magnitudes of the terms. */
-static double float_err(const omega_vindex_t *ix, const float *q, double qnorm2, uint32_t slot, double dist) {
+/* Rounding bound of a float distance between q and a vector of squared norm xnorm2: the
+ * worst case of any summation order, d+2 units of roundoff times the sum of the magnitudes
+ * of the terms. */
+static double float_err(const omega_vindex_t *ix, double qnorm2, double xnorm2, double dist) {
   const double u = (double)FLT_EPSILON * 0.5 * (double)(ix->p.dim + 2);
   if (ix->p.metric == OMEGA_METRIC_L2) { /* covers |q|^2 + |x|^2 - 2 q.x as well as sum (q - x)^2 */
-    double a = sqrt(qnorm2) + sqrt((double)ix->norms[slot]);
+    double a = sqrt(qnorm2) + sqrt(xnorm2);
     return u * (fabs(dist) + a * a) + 1e-30;
   }
-  (void)q;
-  return u * sqrt(qnorm2 * ix->norms[slot]) + 1e-30;
+  return u * sqrt(qnorm2 * xnorm2) + 1e-30;
 }
 
 /* heap: the best k + MARGIN by float distance (max-heap); `exhausted` when every candidate
@@ -246,18 +297,19 @@ static size_t rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_h
   for (size_t i = 0; i < ix->p.dim; i++)
     qn += (double)q[i] * q[i];
   float worst_f = heap->v[0].dist;
-  uint32_t worst_slot = heap->v[0].slot;
   for (size_t i = 0; i < m; i++)
     e[i] = (exact_hit_t){exact_dist(ix, q, heap->v[i].slot), heap->v[i].slot};
-  qsort(e, m, sizeof *e, cmp_exact);
+  sort_exact(ix, e, m);
   size_t n = m < k ? m : k;
   bool proven = exhausted;
   if (!proven) {
-    /* anything not kept has float distance >= worst_f, so exact >= worst_f - its error */
+    /* anything not kept has float distance >= worst_f, so its exact distance is at least
+     * worst_f less the error bound of a float distance there, taken at the largest norm in
+     * the index (the vector not kept is unknown; the bound grows with its norm). The
+     * k-th exact distance must be strictly below that, so that no tie crosses the cut. */
     double kth = e[n - 1].dist;
-    double err_w = float_err(ix, q, qn, worst_slot, worst_f);
-    double err_k = float_err(ix, q, qn, e[n - 1].slot, kth);
-    proven = (double)worst_f - 2.0 * err_w > kth + err_k;
+    double err_w = float_err(ix, qn, ix->max_norm2, worst_f);
+    proven = isfinite(worst_f) && (double)worst_f - 2.0 * err_w > kth;
   }
   if (!proven) {
     if (e != ex)

@@ -16,6 +16,9 @@
 
 typedef struct omega_hnsw omega_hnsw_t;
 
+/* Order of two slots whose exact distances tie: negative when a goes first. */
+typedef int (*omega_tie_fn)(const void *ctx, uint32_t a, uint32_t b);
+
 typedef struct {
   omega_index_params_t p;
   const omega_simd_t *simd;
@@ -24,7 +27,11 @@ typedef struct {
   float *norms;  /* squared norms per slot (L2: the GEMM path) */
   uint8_t *dead; /* tombstones */
   size_t n_dead;
-  omega_hnsw_t *g; /* NULL for flat */
+  double max_norm2; /* at least every slot's squared norm: bounds the float error of slots not seen */
+  omega_hnsw_t *g;  /* NULL for flat */
+  /* exact ties are broken by this order (a collection: the smaller external id); NULL: slot */
+  omega_tie_fn tie;
+  const void *tie_ctx;
 } omega_vindex_t;
 
 /* A candidate result: internal slot and distance (lower is better). */
@@ -45,6 +52,16 @@ void omega__vindex_free(omega_vindex_t *ix);
  * `threads` threads; progress(done, total, user) is called now and then when given. */
 int omega__vindex_add(omega_vindex_t *ix, const float *vecs, size_t n, int threads,
                       void (*progress)(size_t done, size_t total, void *user), void *user);
+/* The same for vectors already in stored form (cosine: normalised), e.g. copied out of
+ * another index by a compaction: stored as they are. */
+int omega__vindex_add_stored(omega_vindex_t *ix, const float *vecs, size_t n, int threads);
+/* Room for exactly `cap` slots (no growth margin); never shrinks. */
+int omega__vindex_reserve(omega_vindex_t *ix, size_t cap);
+/* The capacity an add that needs `need` slots grows to (ix->cap when it fits). */
+size_t omega__vindex_grow_cap(const omega_vindex_t *ix, size_t need);
+/* What omega__vindex_bytes would report with capacity `cap` once `n_more` more slots are
+ * added (HNSW: their upper levels are drawn from the seed, so this is exact). */
+size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_more);
 void omega__vindex_delete(omega_vindex_t *ix, uint32_t slot);
 /* k best live (and allowed) slots for one query, best first; returns how many were found. */
 size_t omega__vindex_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
@@ -72,6 +89,12 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
 size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
                           omega_hit_t *out);
 size_t omega__hnsw_bytes(const omega_hnsw_t *g);
+/* Bytes of the node-count-proportional part per slot of capacity, and of the upper-level
+ * lists that slots from..to-1 will get. */
+size_t omega__hnsw_bytes_per_slot(const omega_hnsw_t *g);
+size_t omega__hnsw_upper_bytes(const omega_vindex_t *ix, size_t from, size_t to);
+size_t omega__hnsw_upper_bytes_now(const omega_hnsw_t *g);
+size_t omega__hnsw_cap(const omega_hnsw_t *g);
 /* The graph as bytes for the snapshot (malloc'ed), and back (validated). */
 int omega__hnsw_serialize(const omega_vindex_t *ix, unsigned char **out, size_t *len);
 int omega__hnsw_read(omega_vindex_t *ix, const unsigned char *data, size_t len);

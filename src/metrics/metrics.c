@@ -141,6 +141,27 @@ omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, 
   return s;
 }
 
+void omega_series_remove(omega_family_t *f, const char *v1, const char *v2, const char *v3) {
+  const char *v[MAX_LABELS] = {v1, v2, v3};
+  pthread_mutex_lock(&f->mu);
+  for (omega_series_t **pp = &f->first, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+    omega_series_t *s = *pp;
+    int same = 1;
+    for (int i = 0; i < f->n_labels && same; i++)
+      same = strcmp(s->values[i], v[i] ? v[i] : "") == 0;
+    if (!same)
+      continue;
+    *pp = s->next;
+    if (f->last == s)
+      f->last = prev;
+    for (int i = 0; i < MAX_LABELS; i++)
+      free(s->values[i]);
+    free(s);
+    break;
+  }
+  pthread_mutex_unlock(&f->mu);
+}
+
 void omega_series_add(omega_series_t *s, double v) { atomic_add_double(&s->bits, v); }
 void omega_series_set(omega_series_t *s, double v) { atomic_store_explicit(&s->bits, to_bits(v), memory_order_relaxed); }
 

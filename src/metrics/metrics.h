@@ -24,6 +24,10 @@ omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const
  * created on first use, stable afterwards. */
 omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, const char *v3);
 
+/* Forget the series for these label values (a dropped collection's gauges). Only for series
+ * that nobody keeps a pointer to: callers look them up each time they update them. */
+void omega_series_remove(omega_family_t *f, const char *v1, const char *v2, const char *v3);
+
 void omega_series_add(omega_series_t *s, double v); /* counters and gauges */
 void omega_series_set(omega_series_t *s, double v); /* gauges */
 void omega_series_observe(omega_series_t *s, double v); /* histograms */

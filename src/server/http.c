@@ -25,6 +25,16 @@ static const omega_route_t routes[] = {
     {"GET", "/metrics", "metrics", omega__route_metrics, false},
     {"GET", "/accel/config", "accel_config", omega__route_config_get, false},
     {"PUT", "/accel/config", "accel_config", omega__route_config_put, false},
+    /* vector search; "*" stands for one path segment, the collection's name */
+    {"POST", "/collections", "collections", omega__route_coll_create, true},
+    {"GET", "/collections", "collections", omega__route_coll_list, true},
+    {"GET", "/collections/*", "collection", omega__route_coll_get, true},
+    {"DELETE", "/collections/*", "collection", omega__route_coll_drop, true},
+    {"POST", "/collections/*/upsert", "collection_upsert", omega__route_coll_upsert, true},
+    {"POST", "/collections/*/delete", "collection_delete", omega__route_coll_delete, true},
+    {"POST", "/collections/*/search", "collection_search", omega__route_coll_search, true},
+    {"POST", "/collections/*/compact", "collection_compact", omega__route_coll_compact, true},
+    {"POST", "/collections/*/snapshot", "collection_snapshot", omega__route_coll_snapshot, true},
 };
 
 static const omega_route_t not_found = {"", "", "not_found", NULL, false};
@@ -36,11 +46,27 @@ int64_t omega__now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A route pattern against a request path: "*" matches one non-empty segment. */
+static bool path_matches(const char *pat, const char *path) {
+  while (*pat && *path) {
+    if (*pat == '*') {
+      if (*path == '/')
+        return false;
+      while (*path && *path != '/')
+        path++;
+      pat++;
+    } else if (*pat++ != *path++) {
+      return false;
+    }
+  }
+  return !*pat && !*path;
+}
+
 static const omega_route_t *find_route(const char *method, const char *path) {
   bool path_known = false;
   const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    if (strcmp(routes[i].path, path) != 0)
+    if (!path_matches(routes[i].path, path))
       continue;
     path_known = true;
     if (strcmp(routes[i].method, m) == 0)
@@ -53,7 +79,7 @@ static void allowed_methods(const char *path, char *buf, size_t cap) {
   size_t k = 0;
   buf[0] = '\0';
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && k < cap; i++)
-    if (strcmp(routes[i].path, path) == 0)
+    if (path_matches(routes[i].path, path))
       k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? ", " : "", routes[i].method);
 }
 

@@ -61,6 +61,9 @@ static omega_engine_tuning_t tuning_of(const omega_settings_t *set) {
       .adaptive = set->embed_adaptive_batching,
       .target_latency_ms = (unsigned)set->accel_target_lat_ms,
       .queue_capacity = (size_t)set->embed_queue_capacity,
+      .gpu_slots = (unsigned)set->embed_gpu_slots,
+      .prefer_gpu = set->embed_prefer_gpu,
+      .oom_cpu_fallback = set->accel_oom_cpu_fallback,
   };
   return t;
 }
@@ -72,6 +75,8 @@ static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
   atomic_store(&s->request_timeout_ms, set->omega_request_timeout_ms);
   atomic_store(&s->hmac_window_s, set->omega_hmac_window_s);
   atomic_store(&s->drain_grace_ms, set->omega_drain_grace_ms);
+  atomic_store(&s->search_max_k, set->omega_search_max_k);
+  atomic_store(&s->search_max_batch, set->omega_search_max_batch);
   omega_log_set_level(set->omega_log_level);
 }
 
@@ -217,13 +222,7 @@ static int listen_unix(omega_server_t *s) {
 static int load_model(omega_server_t *s) {
   const omega_settings_t *set = &s->boot;
   static const char *const accel[] = {"auto", "gpu", "cpu"};
-  if (set->omega_accel == 1)
-    return omega__seterr(OMEGA_EDEVICE,
-                         "OMEGA_ACCEL=gpu but no usable GPU: this build has no CUDA backend (libomega-cuda.so); use "
-                         "OMEGA_ACCEL=auto or cpu");
-  snprintf(s->accel_reason, sizeof s->accel_reason, "%s",
-           set->omega_accel == 2 ? "OMEGA_ACCEL=cpu" : "no CUDA backend in this build (libomega-cuda.so not present)");
-  omega_log(OMEGA_LOG_INFO, "accelerator: %s requested, using the CPU (%s)", accel[set->omega_accel], s->accel_reason);
+  static const char *const dtypes[] = {"auto", "bf16", "fp16", "fp32", "tf32"};
   snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "loading the model %s", set->omega_model);
   long delay = omega__fault_get(OMEGA_FAULT_LOAD_DELAY_MS);
   if (delay) {
@@ -236,9 +235,18 @@ static int load_model(omega_server_t *s) {
   omega_settings_t now;
   omega_config_get(s->cfg, &now);
   o.tuning = tuning_of(&now);
+  o.accel.mode = accel[set->omega_accel];
+  o.accel.plugin = set->omega_cuda_plugin;
+  o.accel.device = (int)set->omega_gpu_device;
+  o.accel.dtype = dtypes[set->embed_gpu_dtype];
+  o.accel.max_slots = (int)(set->embed_gpu_max_slots > now.embed_gpu_slots ? set->embed_gpu_max_slots
+                                                                           : now.embed_gpu_slots);
   int rc = omega_engine_open(set->omega_model, &o, &s->engine);
   if (rc)
     return rc;
+  omega_engine_accel_t acc;
+  omega_engine_accel(s->engine, &acc);
+  snprintf(s->accel_reason, sizeof s->accel_reason, "%s", acc.reason);
   omega_engine_info(s->engine, &s->info);
   if (set->omega_model_name[0]) {
     snprintf(s->model_name, sizeof s->model_name, "%s", set->omega_model_name);
@@ -256,9 +264,16 @@ static int load_model(omega_server_t *s) {
   size_t k = 0;
   while (k + 8 < sizeof long_text)
     k += (size_t)snprintf(long_text + k, sizeof long_text - k, "warm up ");
-  omega_text_t t[3] = {{"warm up", 7}, {"the quick brown fox jumps over the lazy dog", 43}, {long_text, k}};
-  float *out = malloc(3 * (size_t)s->info.dim * sizeof *out);
-  rc = out ? omega_engine_embed(s->engine, t, 3, 0, out) : OMEGA_ENOMEM;
+  /* and on the GPU a full batch too, so the GEMM algorithms of big batches are chosen now */
+  const size_t n_warm = strcmp(s->info.backend, "gpu") == 0 ? 64 : 3;
+  omega_text_t t[64];
+  t[0] = (omega_text_t){"warm up", 7};
+  t[2] = (omega_text_t){long_text, k};
+  for (size_t i = 1; i < n_warm; i++)
+    if (i != 2)
+      t[i] = (omega_text_t){"the quick brown fox jumps over the lazy dog", 43};
+  float *out = malloc(n_warm * (size_t)s->info.dim * sizeof *out);
+  rc = out ? omega_engine_embed(s->engine, t, n_warm, 0, out) : OMEGA_ENOMEM;
   free(out);
   if (rc)
     return omega__prefixerr(rc, "warm-up");
@@ -357,6 +372,12 @@ int omega_server_run(omega_config_t *cfg) {
     omega_log(OMEGA_LOG_ERROR, "cannot start the watchdog thread");
     goto out;
   }
+  snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "opening the collections");
+  if ((rc = omega__colls_open(&s->boot, s->metrics, &s->colls))) {
+    omega_log(OMEGA_LOG_ERROR, "cannot open the collections: %s", omega_errmsg());
+    omega__watchdog_stop(s);
+    goto out;
+  }
   if ((rc = load_model(s))) {
     omega_log(OMEGA_LOG_ERROR, "cannot serve the model: %s", omega_errmsg());
     omega__watchdog_stop(s);
@@ -379,6 +400,7 @@ out:
   if (s->engine)
     omega_engine_close(s->engine);
   omega__workq_destroy(s->wq);
+  omega__colls_close(s->colls); /* after the last request: a checkpoint each */
   omega__auth_free(s->auth);
   omega_metrics_free(s->metrics);
   pthread_mutex_destroy(&s->pending_mu);

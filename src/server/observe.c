@@ -1,5 +1,6 @@
 /* The server's metrics: the families, per-request and per-batch observations, and the
  * gauges sampled at each scrape. */
+#include "backend/gpu/gpu.h"
 #include "server/server_internal.h"
 
 #include <stdio.h>
@@ -28,6 +29,39 @@ static double rss_bytes(void) {
   return (double)resident * (double)sysconf(_SC_PAGESIZE);
 }
 
+/* GPU series: the engine's backend state, and per-device NVML readings when the driver
+ * has NVML (every GPU it sees, used by Omega or not). */
+static void collect_gpu(omega_server_t *s) {
+  omega_server_metrics_t *m = &s->m;
+  omega_nvml_gpu_t g[16];
+  const int n = omega__nvml_query(g, 16);
+  for (int i = 0; i < n && i < 16; i++) {
+    char idx[8];
+    snprintf(idx, sizeof idx, "%d", i);
+    omega_series_set(omega_series(m->vram, idx, NULL, NULL), (double)g[i].mem_used / 1048576.0);
+    omega_series_set(omega_series(m->gpu_vram_total, idx, NULL, NULL), (double)g[i].mem_total / 1048576.0);
+    omega_series_set(omega_series(m->gpu_util, idx, NULL, NULL), g[i].util_gpu);
+    omega_series_set(omega_series(m->gpu_temp, idx, NULL, NULL), g[i].temperature_c);
+    omega_series_set(omega_series(m->gpu_power, idx, NULL, NULL), g[i].power_mw / 1000.0);
+  }
+  if (!s->engine)
+    return;
+  omega_engine_accel_t a;
+  omega_engine_accel(s->engine, &a);
+  const bool on_gpu = strcmp(a.device, "gpu") == 0;
+  omega_series_set(omega_series(m->gpu_healthy, NULL, NULL, NULL), on_gpu && a.healthy);
+  omega_series_set(omega_series(m->cuda_oom, NULL, NULL, NULL), (double)a.oom);
+  omega_series_set(omega_series(m->gpu_events, "oom", NULL, NULL), (double)a.oom);
+  omega_series_set(omega_series(m->gpu_events, "sticky", NULL, NULL), (double)a.sticky);
+  omega_series_set(omega_series(m->gpu_events, "error", NULL, NULL), (double)a.errors);
+  omega_series_set(omega_series(m->gpu_events, "fallback_batch", NULL, NULL), (double)a.fallback_batches);
+  omega_series_set(omega_series(m->gpu_events, "memory_pressure", NULL, NULL), (double)a.pressure_events);
+  if (on_gpu && n == 0 && a.mem_total) { /* no NVML: what CUDA reports for our device */
+    omega_series_set(omega_series(m->vram, "0", NULL, NULL), (double)(a.mem_total - a.mem_free) / 1048576.0);
+    omega_series_set(omega_series(m->gpu_vram_total, "0", NULL, NULL), (double)a.mem_total / 1048576.0);
+  }
+}
+
 static void collect(void *user) {
   omega_server_t *s = user;
   omega_server_metrics_t *m = &s->m;
@@ -49,6 +83,7 @@ static void collect(void *user) {
   omega_config_get(s->cfg, &set);
   omega_series_set(omega_series(m->max_batch, NULL, NULL, NULL), (double)set.embed_max_batch);
   omega_series_set(omega_series(m->target_latency, NULL, NULL, NULL), (double)set.accel_target_lat_ms);
+  collect_gpu(s);
   if (!s->engine || !atomic_load(&s->ready))
     return;
   omega_engine_stats_t st;
@@ -149,6 +184,22 @@ void omega__server_metrics_init(omega_server_t *s) {
                                      OMEGA_METRIC_COUNTER, NULL, NULL, 0);
   m->canceled = omega_metrics_family(r, "omega_requests_canceled_total", "Requests whose work was dropped, by reason.",
                                      OMEGA_METRIC_COUNTER, reason, NULL, 0);
+  const char *event[] = {"event", NULL};
+  m->gpu_healthy = omega_metrics_family(r, "omega_gpu_healthy",
+                                        "1 while the GPU serves; 0 after a sticky CUDA error (restart needed) or "
+                                        "without a GPU.",
+                                        OMEGA_METRIC_GAUGE, NULL, NULL, 0);
+  m->gpu_events = omega_metrics_family(r, "omega_gpu_events_total",
+                                       "GPU backend events: oom, sticky, error, fallback_batch, memory_pressure.",
+                                       OMEGA_METRIC_COUNTER, event, NULL, 0);
+  m->gpu_vram_total = omega_metrics_family(r, "omega_gpu_vram_total_mb", "GPU memory size, MB.", OMEGA_METRIC_GAUGE,
+                                           gpu, NULL, 0);
+  m->gpu_util = omega_metrics_family(r, "omega_gpu_utilization_percent", "GPU utilisation (NVML).",
+                                     OMEGA_METRIC_GAUGE, gpu, NULL, 0);
+  m->gpu_temp = omega_metrics_family(r, "omega_gpu_temperature_celsius", "GPU temperature (NVML).",
+                                     OMEGA_METRIC_GAUGE, gpu, NULL, 0);
+  m->gpu_power = omega_metrics_family(r, "omega_gpu_power_watts", "GPU power draw (NVML).", OMEGA_METRIC_GAUGE, gpu,
+                                      NULL, 0);
   m->uptime = omega_metrics_family(r, "omega_uptime_seconds", "Seconds since start.", OMEGA_METRIC_GAUGE, NULL, NULL,
                                    0);
   /* series that must exist from the first scrape */
@@ -156,6 +207,10 @@ void omega__server_metrics_init(omega_server_t *s) {
   for (int i = 0; i < 3; i++)
     omega_series(m->route, routes[i], NULL, NULL);
   omega_series(m->cuda_oom, NULL, NULL, NULL);
+  omega_series(m->gpu_healthy, NULL, NULL, NULL);
+  static const char *const events[] = {"oom", "sticky", "error", "fallback_batch", "memory_pressure"};
+  for (int i = 0; i < 5; i++)
+    omega_series(m->gpu_events, events[i], NULL, NULL);
   omega_series(m->latency, NULL, NULL, NULL);
   omega_series(m->batch_size, NULL, NULL, NULL);
   omega_series(m->timeouts, NULL, NULL, NULL);

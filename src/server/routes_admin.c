@@ -1,5 +1,6 @@
 /* Operational endpoints: liveness, readiness, model info, /accel/health, /metrics and the
  * HMAC-gated /accel/config. */
+#include "backend/gpu/gpu.h"
 #include "server/server_internal.h"
 
 #include <jansson.h>
@@ -153,6 +154,54 @@ static void settings_object(omega_buf_t *b, omega_config_t *cfg) {
   omega_buf_puts(b, "}");
 }
 
+/* The device block: what was asked for, what serves, why, and the GPU's state. */
+static void accel_device(omega_buf_t *b, omega_server_t *s, const char *requested) {
+  omega_engine_accel_t a = {0};
+  if (s->engine)
+    omega_engine_accel(s->engine, &a);
+  const bool gpu = a.device && strcmp(a.device, "gpu") == 0;
+  omega_buf_printf(b, "\"device\":{\"requested\":\"%s\",\"active\":\"%s\",\"gpu_usable\":%s,\"reason\":", requested,
+                   gpu ? (a.healthy ? "gpu" : "cpu") : "cpu", gpu && a.healthy ? "true" : "false");
+  const char *why = s->engine ? a.reason : s->accel_reason;
+  if (gpu && !a.healthy)
+    why = "the GPU failed with a sticky error; serving on the CPU";
+  omega_buf_json_str(b, why, strlen(why));
+  if (gpu) {
+    omega_buf_puts(b, ",\"gpu\":{\"name\":");
+    omega_buf_json_str(b, a.gpu_name, strlen(a.gpu_name));
+    omega_buf_printf(b,
+                     ",\"compute_capability\":\"%d.%d\",\"dtype\":\"%s\",\"simulated\":%s,\"healthy\":%s,"
+                     "\"needs_restart\":%s,\"slots_max\":%d,\"oom\":%llu,\"sticky_errors\":%llu,\"errors\":%llu,"
+                     "\"fallback_batches\":%llu,\"memory_pressure_events\":%llu,\"mem_free_bytes\":%zu,"
+                     "\"mem_total_bytes\":%zu,\"plugin\":",
+                     a.cc_major, a.cc_minor, a.dtype ? a.dtype : "", a.simulated ? "true" : "false",
+                     a.healthy ? "true" : "false", a.needs_restart ? "true" : "false", a.slots_max, a.oom, a.sticky,
+                     a.errors, a.fallback_batches, a.pressure_events, a.mem_free, a.mem_total);
+    omega_buf_json_str(b, a.plugin ? a.plugin : "", a.plugin ? strlen(a.plugin) : 0);
+    omega_buf_puts(b, ",\"last_error\":");
+    omega_buf_json_str(b, a.last_error, strlen(a.last_error));
+    omega_buf_puts(b, "}");
+  }
+  omega_buf_puts(b, "},");
+}
+
+/* Every GPU NVML sees ([] without NVML). */
+static void nvml_gpus(omega_buf_t *b) {
+  omega_nvml_gpu_t g[16];
+  const int n = omega__nvml_query(g, 16);
+  omega_buf_puts(b, "[");
+  for (int i = 0; i < n && i < 16; i++) {
+    omega_buf_printf(b, "%s{\"index\":%d,\"name\":", i ? "," : "", i);
+    omega_buf_json_str(b, g[i].name, strlen(g[i].name));
+    omega_buf_printf(b,
+                     ",\"vram_used_mb\":%.1f,\"vram_total_mb\":%.1f,\"utilization_percent\":%u,"
+                     "\"memory_utilization_percent\":%u,\"temperature_c\":%u,\"power_w\":%.1f}",
+                     (double)g[i].mem_used / 1048576.0, (double)g[i].mem_total / 1048576.0, g[i].util_gpu,
+                     g[i].util_mem, g[i].temperature_c, g[i].power_mw / 1000.0);
+  }
+  omega_buf_puts(b, "]");
+}
+
 void omega__route_accel_health(omega_req_t *r) {
   omega_server_t *s = r->srv;
   omega_server_metrics_t *m = &s->m;
@@ -164,9 +213,7 @@ void omega__route_accel_health(omega_req_t *r) {
   omega_buf_t b = {0};
   omega_buf_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f,",
                    draining ? "draining" : ready ? "ok" : "starting", OMEGA_VERSION, metric(m->uptime, NULL));
-  omega_buf_printf(&b, "\"device\":{\"requested\":\"%s\",\"active\":\"cpu\",\"gpu_usable\":false,\"reason\":",
-                   accel_names[set.omega_accel]);
-  omega_buf_json_str(&b, s->accel_reason, strlen(s->accel_reason));
+  accel_device(&b, s, accel_names[s->boot.omega_accel]);
   omega_buf_printf(&b,
                    "},\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
                    "\"maybe_async\":{\"sync\":%.0f,\"async\":%.0f},",
@@ -181,13 +228,14 @@ void omega__route_accel_health(omega_req_t *r) {
                    metric(m->max_batch, NULL), metric(m->target_latency, NULL), metric(m->ceiling_p95, NULL),
                    metric(m->run_p95, NULL),
                    metric(m->queue_depth, NULL), metric(m->queue_jobs, NULL), metric(m->inflight_seq, NULL),
-                   metric(m->inflight_req, NULL), metric(m->batches, "cpu"), metric(m->ceiling_moves, "up"),
+                   metric(m->inflight_req, NULL), metric(m->batches, "cpu") + metric(m->batches, "gpu") + metric(m->batches, "fallback"), metric(m->ceiling_moves, "up"),
                    metric(m->ceiling_moves, "down"));
   omega_buf_printf(&b, "\"workers\":{\"size\":%lld,\"busy\":%.0f,\"queued\":%.0f,\"rejected\":%.0f},",
                    s->boot.omega_workers, metric(m->pool_busy, NULL), metric(m->pool_queued, NULL),
                    metric(m->pool_rejected, NULL));
-  omega_buf_printf(&b, "\"process\":{\"rss_bytes\":%.0f},\"gpu\":[],\"cpu\":",
-                   metric(m->rss, NULL));
+  omega_buf_printf(&b, "\"process\":{\"rss_bytes\":%.0f},\"gpu\":", metric(m->rss, NULL));
+  nvml_gpus(&b);
+  omega_buf_puts(&b, ",\"cpu\":");
   cpu_features(&b, s->info.threads);
   omega_buf_puts(&b, ",\"config\":");
   settings_object(&b, s->cfg);

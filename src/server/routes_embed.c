@@ -38,8 +38,7 @@ static void embed_ctx_free(void *p) {
   free(c);
 }
 
-/* Parse the body as a JSON object: 400 when it is not JSON, 422 when not an object. */
-static json_t *parse_body(omega_req_t *r) {
+json_t *omega__req_json(omega_req_t *r) {
   json_error_t je;
   json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
   if (!doc) {
@@ -266,7 +265,7 @@ static bool submit_embed(omega_req_t *r) {
 
 static bool embed_step(omega_req_t *r) {
   embed_ctx_t *c = new_ctx(r, KIND_TEI);
-  if (!c || !(c->doc = parse_body(r)))
+  if (!c || !(c->doc = omega__req_json(r)))
     return false;
   const json_t *in = json_object_get(c->doc, "inputs");
   if (!in) {
@@ -298,7 +297,7 @@ void omega__route_embed(omega_req_t *r) { omega__req_async(r, embed_step); }
 
 static bool openai_step(omega_req_t *r) {
   embed_ctx_t *c = new_ctx(r, KIND_OPENAI);
-  if (!c || !(c->doc = parse_body(r)))
+  if (!c || !(c->doc = omega__req_json(r)))
     return false;
   const json_t *in = json_object_get(c->doc, "input");
   if (!in || json_is_null(in)) {
@@ -334,29 +333,40 @@ void omega__route_openai(omega_req_t *r) { omega__req_async(r, openai_step); }
 
 /* ---- /invoke ---- */
 
+static bool invoke_embed(omega_req_t *r, embed_ctx_t *c);
+
 static bool invoke_step(omega_req_t *r) {
   if (!omega__req_authenticate(r))
     return false;
-  embed_ctx_t *c = new_ctx(r, KIND_INVOKE);
-  if (!c || !(c->doc = parse_body(r)))
+  json_t *doc = omega__req_json(r);
+  if (!doc)
     return false;
-  const char *action = json_string_value(json_object_get(c->doc, "action"));
-  if (!action) {
-    omega__respond_error(r, 422, "validation", "\"action\" is required (supported: embed)");
-    return false;
-  }
-  if (strcmp(action, "embed") != 0) {
-    omega__respond_error(r, 422, "validation", "unknown action \"%.64s\" (supported: embed)", action);
-    return false;
-  }
-  const json_t *tm = json_object_get(c->doc, "timeout_ms");
-  if (tm && !json_is_null(tm)) {
-    if (!json_is_integer(tm) || json_integer_value(tm) < 1 || json_integer_value(tm) > 3600000) {
-      omega__respond_error(r, 422, "validation", "\"timeout_ms\" must be an integer in [1, 3600000]");
-      return false;
+  const char *action = json_string_value(json_object_get(doc, "action"));
+  const json_t *tm = json_object_get(doc, "timeout_ms");
+  if (!action || (strcmp(action, "embed") != 0 && strcmp(action, "search") != 0)) {
+    if (action)
+      omega__respond_error(r, 422, "validation", "unknown action \"%.64s\" (supported: embed, search)", action);
+    else
+      omega__respond_error(r, 422, "validation", "\"action\" is required (supported: embed, search)");
+  } else if (tm && !json_is_null(tm) &&
+             (!json_is_integer(tm) || json_integer_value(tm) < 1 || json_integer_value(tm) > 3600000)) {
+    omega__respond_error(r, 422, "validation", "\"timeout_ms\" must be an integer in [1, 3600000]");
+  } else {
+    if (tm && !json_is_null(tm))
+      r->deadline_ns = r->start_ns + json_integer_value(tm) * 1000000;
+    if (strcmp(action, "search") == 0)
+      return omega__invoke_search(r, doc);
+    embed_ctx_t *c = new_ctx(r, KIND_INVOKE);
+    if (c) {
+      c->doc = doc;
+      return invoke_embed(r, c);
     }
-    r->deadline_ns = r->start_ns + json_integer_value(tm) * 1000000;
   }
+  json_decref(doc);
+  return false;
+}
+
+static bool invoke_embed(omega_req_t *r, embed_ctx_t *c) {
   const json_t *in = json_object_get(c->doc, "inputs");
   bool normalize, truncate;
   if (!in) {
@@ -389,7 +399,7 @@ static bool is_special(const omega_tokenizer_t *t, int32_t id) {
 
 static bool tokenize_step(omega_req_t *r) {
   embed_ctx_t *c = new_ctx(r, KIND_TEI);
-  if (!c || !(c->doc = parse_body(r)))
+  if (!c || !(c->doc = omega__req_json(r)))
     return false;
   const json_t *in = json_object_get(c->doc, "inputs");
   bool specials, truncate;

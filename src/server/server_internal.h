@@ -9,6 +9,9 @@
 #include "omega/engine.h"
 #include "server/auth.h"
 #include "server/buf.h"
+#include "server/collections.h"
+
+#include <jansson.h>
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -73,6 +76,7 @@ typedef struct {
   omega_family_t *tokenize_ms, *inference_ms, *tokens, *sequences, *batches, *ceiling, *ceiling_p95;
   omega_family_t *ceiling_moves, *run_p95, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
   omega_family_t *build_info, *ready, *rejected, *timeouts, *canceled, *uptime, *max_batch, *target_latency;
+  omega_family_t *gpu_healthy, *gpu_events, *gpu_vram_total, *gpu_util, *gpu_temp, *gpu_power;
 } omega_server_metrics_t;
 
 struct omega_server {
@@ -80,6 +84,8 @@ struct omega_server {
   omega_settings_t boot; /* the settings at start-up (restart-only values live here) */
   /* hot values read on every request */
   _Atomic long long max_body, max_inputs, retry_after_s, request_timeout_ms, hmac_window_s, drain_grace_ms;
+  _Atomic long long search_max_k, search_max_batch;
+  omega_colls_t *colls; /* vector collections */
   omega_engine_t *engine;
   omega_engine_info_t info;
   char model_name[256];
@@ -97,7 +103,7 @@ struct omega_server {
   pthread_t watchdog;
   atomic_int stop_watchdog;
   int64_t start_ns;
-  char accel_reason[256];
+  char accel_reason[512];
   unsigned long long last_ceiling_up, last_ceiling_down;
 };
 
@@ -136,6 +142,20 @@ void omega__route_accel_health(omega_req_t *r);
 void omega__route_metrics(omega_req_t *r);
 void omega__route_config_get(omega_req_t *r);
 void omega__route_config_put(omega_req_t *r);
+/* Vector search (routes_index.c, routes_search.c). */
+void omega__route_coll_create(omega_req_t *r);
+void omega__route_coll_list(omega_req_t *r);
+void omega__route_coll_get(omega_req_t *r);
+void omega__route_coll_drop(omega_req_t *r);
+void omega__route_coll_upsert(omega_req_t *r);
+void omega__route_coll_delete(omega_req_t *r);
+void omega__route_coll_search(omega_req_t *r);
+void omega__route_coll_compact(omega_req_t *r);
+void omega__route_coll_snapshot(omega_req_t *r);
+/* /invoke's "search" action, a step that takes over the parsed body. */
+bool omega__invoke_search(omega_req_t *r, json_t *doc);
+/* The body as a JSON object; answers 400 (not JSON) or 422 (not an object) and returns NULL. */
+json_t *omega__req_json(omega_req_t *r);
 
 /* Metrics. */
 void omega__server_metrics_init(omega_server_t *s);

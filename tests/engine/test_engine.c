@@ -323,6 +323,28 @@ static void test_deadline_and_cancel(void **state) {
   omega_engine_close(e);
 }
 
+/* A large request is tokenized on the engine's pool: same results as one text at a time,
+ * and a bad input still fails the request naming that input. */
+static void test_large_request_parallel_tokenize(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(32, 0);
+  enum { N = 300 };
+  static omega_text_t t[N];
+  static float big[N * 32], one[32];
+  for (int i = 0; i < N; i++)
+    t[i] = (omega_text_t){sentences[i % NS], strlen(sentences[i % NS])};
+  assert_int_equal(omega_engine_embed(e, t, N, 0, big), 0);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(omega_engine_embed(e, &t[i], 1, 0, one), 0);
+    for (int d = 0; d < 32; d++)
+      assert_true(fabsf(one[d] - big[i * 32 + d]) < 1e-6f);
+  }
+  t[201] = (omega_text_t){"bad \xff utf-8", 11};
+  assert_int_equal(omega_engine_embed(e, t, N, 0, big), OMEGA_EUTF8);
+  assert_non_null(strstr(omega_errmsg(), "input 201"));
+  omega_engine_close(e);
+}
+
 typedef struct {
   atomic_int batches;
   atomic_int max_seq;
@@ -397,6 +419,7 @@ int main(void) {
       cmocka_unit_test(test_queue_capacity), cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_token_id_input), cmocka_unit_test(test_normalize_flags),
       cmocka_unit_test(test_deadline_and_cancel), cmocka_unit_test(test_coalescing_and_tune),
+      cmocka_unit_test(test_large_request_parallel_tokenize),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

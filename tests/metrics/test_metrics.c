@@ -92,7 +92,31 @@ static void test_concurrent_updates(void **state) {
   omega_metrics_free(m);
 }
 
+/* A removed series leaves the exposition; the others (first, middle, last) stay linked. */
+static void test_remove_series(void **state) {
+  (void)state;
+  omega_metrics_t *m;
+  assert_int_equal(omega_metrics_create(&m), 0);
+  const char *coll[] = {"collection", NULL};
+  omega_family_t *g = omega_metrics_family(m, "omega_v", "V.", OMEGA_METRIC_GAUGE, coll, NULL, 0);
+  omega_series_set(omega_series(g, "a", NULL, NULL), 1);
+  omega_series_set(omega_series(g, "b", NULL, NULL), 2);
+  omega_series_set(omega_series(g, "c", NULL, NULL), 3);
+  omega_series_remove(g, "c", NULL, NULL);
+  omega_series_remove(g, "zz", NULL, NULL); /* absent: nothing happens */
+  omega_series_set(omega_series(g, "d", NULL, NULL), 4); /* appended after the removed last one */
+  omega_series_remove(g, "a", NULL, NULL);
+  char *t = render(m);
+  assert_null(strstr(t, "collection=\"a\""));
+  assert_null(strstr(t, "collection=\"c\""));
+  expect_line(t, "omega_v{collection=\"b\"} 2");
+  expect_line(t, "omega_v{collection=\"d\"} 4");
+  free(t);
+  omega_metrics_free(m);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_exposition), cmocka_unit_test(test_concurrent_updates)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_exposition), cmocka_unit_test(test_concurrent_updates),
+                                     cmocka_unit_test(test_remove_series)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,7 +264,7 @@ class Api(unittest.TestCase):
         self.assertEqual(send({}).status, 401)
         wrong_path = sign(SECRET, "POST", "/embed", raw)
         self.assertEqual(send(wrong_path).status, 401)
-        unknown = self.s.signed(SECRET, "POST", "/invoke", {"action": "search", "inputs": "x"})
+        unknown = self.s.signed(SECRET, "POST", "/invoke", {"action": "fly", "inputs": "x"})
         self.assertEqual(unknown.status, 422)
         self.assertIn("unknown action", unknown.json()["error"])
         self.assertGreaterEqual(self.s.metric("omega_auth_failures_total", {"reason": "bad_signature"}), 3)

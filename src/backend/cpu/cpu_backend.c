@@ -12,8 +12,9 @@ typedef struct {
   omega_encoder_ws_t ws;
 } cpu_backend_t;
 
-static int cpu_encode(omega_backend_t *b, const omega_batch_t *batch, float *out) {
+static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, float *out, const char **route) {
   cpu_backend_t *cb = (cpu_backend_t *)b;
+  *route = "cpu";
   return omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, batch, 0, out);
 }
 
@@ -29,6 +30,7 @@ int omega__cpu_backend_create(const omega_model_t *m, int threads, omega_backend
   if (!cb)
     return omega__seterr(OMEGA_ENOMEM, "cpu backend: out of memory");
   cb->base.name = "cpu";
+  cb->base.slots = 1;
   cb->base.encode = cpu_encode;
   cb->base.destroy = cpu_destroy;
   cb->model = m;

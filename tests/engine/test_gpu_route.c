@@ -1,0 +1,268 @@
+/* The GPU route of the engine without a GPU: the simulated device (CPU reference kernels
+ * behind the plugin ABI) with faults injected at the backend boundary. Under injected
+ * OOMs no request fails and every result equals the CPU result; a sticky error sends
+ * everything to the CPU for good; OOM without fallback fails the batch; memory pressure
+ * shrinks the batches; OMEGA_ACCEL=gpu with no GPU is a start-up error. */
+#include "testutil.h"
+
+#include "core/fault.h"
+#include "omega/omega.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHAPE "--hidden 64 --layers 2 --heads 4 --intermediate 128 --max-seq-length 64 --seed 5"
+#define DIM 64
+#define NT 96
+
+static char *model_dir;
+static char texts_buf[NT][128];
+static omega_text_t texts[NT];
+static float ref[NT * DIM];
+
+static omega_engine_t *open_gpu(unsigned slots, int fallback, size_t max_batch) {
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = 2;
+  o.tuning.max_batch = max_batch;
+  o.tuning.gpu_slots = slots;
+  o.tuning.oom_cpu_fallback = fallback;
+  o.accel.mode = "gpu";
+  /* never the real plugin: these tests are about the route, and must behave the same on a GPU machine */
+  o.accel.plugin = "/nonexistent/libomega-cuda.so";
+  o.accel.max_slots = 4;
+  omega_engine_t *e;
+  if (omega_engine_open(model_dir, &o, &e))
+    fail_msg("%s", omega_errmsg());
+  return e;
+}
+
+static int setup(void **state) {
+  (void)state;
+  model_dir = tu_mkdtemp();
+  tu_genmodel(model_dir, SHAPE);
+  static const char *words[] = {"alpha", "beta", "gamma", "delta", "the", "quick", "fox", "embedding", "search"};
+  uint64_t rs = 11;
+  for (int i = 0; i < NT; i++) {
+    size_t len = 0;
+    const int nw = 1 + (int)(tu_rand(&rs) % 20);
+    for (int w = 0; w < nw; w++)
+      len += (size_t)snprintf(texts_buf[i] + len, sizeof texts_buf[i] - len, "%s%s", w ? " " : "",
+                              words[tu_rand(&rs) % 9]);
+    texts[i] = (omega_text_t){texts_buf[i], len};
+  }
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = 2;
+  o.accel.mode = "cpu";
+  omega_engine_t *e;
+  if (omega_engine_open(model_dir, &o, &e))
+    fail_msg("%s", omega_errmsg());
+  assert_int_equal(omega_engine_embed(e, texts, NT, 0, ref), 0);
+  omega_engine_close(e);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  omega__fault_configure("");
+  tu_rmtree(model_dir);
+  free(model_dir);
+  return 0;
+}
+
+static void assert_equal_to_cpu(const float *out, size_t n) {
+  double worst = 0;
+  for (size_t i = 0; i < n * DIM; i++)
+    worst = fmax(worst, fabs((double)out[i] - ref[i]));
+  if (worst > 1e-5)
+    fail_msg("GPU-route results differ from the CPU by %g", worst);
+}
+
+typedef struct {
+  omega_engine_t *e;
+  int first, n, rc;
+  float out[NT * DIM];
+  char routes[NT][16];
+} client_t;
+
+static void *client(void *arg) {
+  client_t *c = arg;
+  for (int i = c->first; i < c->first + c->n && !c->rc; i++) {
+    omega_job_t *j;
+    c->rc = omega_engine_submit(c->e, &texts[i], 1, 0, NULL, NULL, &j);
+    if (c->rc)
+      break;
+    c->rc = omega_job_wait(j);
+    if (!c->rc)
+      memcpy(c->out + (size_t)i * DIM, omega_job_embeddings(j, NULL, NULL), DIM * sizeof(float));
+    snprintf(c->routes[i], sizeof c->routes[i], "%s", omega_job_route(j));
+    omega_job_release(j);
+  }
+  return NULL;
+}
+
+/* Four clients at once over 4 GPU slots with 20% of batches failing with OOM. */
+static void test_oom_fallback_loses_nothing(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("gpu_sim:1,cuda_oom:0.2"), 0);
+  omega_engine_t *e = open_gpu(4, 1, 8);
+  omega_engine_info_t info;
+  omega_engine_info(e, &info);
+  assert_string_equal(info.backend, "gpu");
+  static client_t cs[4];
+  pthread_t th[4];
+  for (int rep = 0; rep < 3; rep++) {
+    for (int i = 0; i < 4; i++) {
+      memset(&cs[i], 0, sizeof cs[i]);
+      cs[i] = (client_t){.e = e, .first = i * (NT / 4), .n = NT / 4};
+      pthread_create(&th[i], NULL, client, &cs[i]);
+    }
+    for (int i = 0; i < 4; i++)
+      pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+      assert_int_equal(cs[i].rc, 0);
+      for (int k = cs[i].first; k < cs[i].first + cs[i].n; k++) {
+        assert_true(strcmp(cs[i].routes[k], "gpu") == 0 || strcmp(cs[i].routes[k], "fallback") == 0);
+        double worst = 0;
+        for (int d = 0; d < DIM; d++)
+          worst = fmax(worst, fabs((double)cs[i].out[k * DIM + d] - ref[k * DIM + d]));
+        if (worst > 1e-5)
+          fail_msg("input %d differs from the CPU result by %g (route %s)", k, worst, cs[i].routes[k]);
+      }
+    }
+  }
+  omega_engine_accel_t a;
+  omega_engine_accel(e, &a);
+  assert_string_equal(a.device, "gpu");
+  assert_true(a.simulated);
+  assert_true(a.healthy);
+  assert_true(a.oom > 0);                      /* faults were injected ... */
+  assert_int_equal(a.fallback_batches, a.oom); /* ... and each was retried on the CPU */
+  assert_int_equal(a.sticky, 0);
+  omega_engine_close(e);
+  omega__fault_configure("");
+}
+
+static void test_sticky_error_moves_everything_to_cpu(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("gpu_sim:1,cuda_sticky:once"), 0);
+  omega_engine_t *e = open_gpu(2, 1, 16);
+  static float out[NT * DIM];
+  assert_int_equal(omega_engine_embed(e, texts, NT, 0, out), 0);
+  assert_equal_to_cpu(out, NT);
+  omega_engine_accel_t a;
+  omega_engine_accel(e, &a);
+  assert_int_equal(a.sticky, 1);
+  assert_false(a.healthy);
+  assert_true(a.needs_restart);
+  assert_true(strstr(a.last_error, "illegal") != NULL);
+  /* every later batch is served by the CPU */
+  omega_job_t *j;
+  assert_int_equal(omega_engine_submit(e, texts, 3, 0, NULL, NULL, &j), 0);
+  assert_int_equal(omega_job_wait(j), 0);
+  assert_string_equal(omega_job_route(j), "fallback");
+  omega_job_release(j);
+  omega_engine_close(e);
+  omega__fault_configure("");
+}
+
+static void test_oom_without_fallback_fails_the_request(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("gpu_sim:1,cuda_oom:1"), 0);
+  omega_engine_t *e = open_gpu(1, 0, 16);
+  static float out[4 * DIM];
+  assert_int_equal(omega_engine_embed(e, texts, 4, 0, out), OMEGA_EDEVICE_OOM);
+  /* OOM is not sticky: with the fault gone the GPU serves again */
+  omega__fault_configure("gpu_sim:1");
+  assert_int_equal(omega_engine_embed(e, texts, 4, 0, out), 0);
+  assert_equal_to_cpu(out, 4);
+  omega_engine_accel_t a;
+  omega_engine_accel(e, &a);
+  assert_true(a.healthy);
+  assert_true(a.oom >= 1);
+  /* turning the fallback on at run time takes effect */
+  omega__fault_configure("gpu_sim:1,cuda_oom:1");
+  omega_engine_tuning_t t;
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  t = o.tuning;
+  t.max_batch = 16;
+  t.oom_cpu_fallback = 1;
+  assert_int_equal(omega_engine_tune(e, &t), 0);
+  assert_int_equal(omega_engine_embed(e, texts, 4, 0, out), 0);
+  assert_equal_to_cpu(out, 4);
+  omega_engine_close(e);
+  omega__fault_configure("");
+}
+
+static void test_memory_pressure_shrinks_batches(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("gpu_sim:1,gpu_mem_full:1"), 0);
+  omega_engine_t *e = open_gpu(1, 1, 32);
+  static float out[NT * DIM];
+  assert_int_equal(omega_engine_embed(e, texts, NT, 0, out), 0);
+  assert_equal_to_cpu(out, NT);
+  omega_engine_stats_t st;
+  omega_engine_stats(e, &st);
+  assert_true(st.memory_pressure > 0);
+  assert_true(st.batch_ceiling < 32);
+  /* halved batches: 96 inputs need more than the 3 batches a ceiling of 32 would take */
+  assert_true(st.batches > 3);
+  omega_engine_accel_t a;
+  omega_engine_accel(e, &a);
+  assert_true(a.pressure_events > 0);
+  omega_engine_close(e);
+  omega__fault_configure("");
+}
+
+static void test_gpu_mode_without_gpu_is_an_error(void **state) {
+  (void)state;
+  omega__fault_configure("");
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.accel.mode = "gpu";
+  o.accel.plugin = "/nonexistent/libomega-cuda.so";
+  omega_engine_t *e = NULL;
+  assert_int_equal(omega_engine_open(model_dir, &o, &e), OMEGA_EDEVICE);
+  assert_non_null(strstr(omega_errmsg(), "OMEGA_ACCEL=gpu but no usable GPU"));
+  /* auto falls back to the CPU and says why */
+  o.accel.mode = "auto";
+  assert_int_equal(omega_engine_open(model_dir, &o, &e), 0);
+  omega_engine_accel_t a;
+  omega_engine_accel(e, &a);
+  assert_string_equal(a.device, "cpu");
+  assert_true(strlen(a.reason) > 0);
+  omega_engine_close(e);
+  o.accel.mode = "tpu";
+  assert_int_equal(omega_engine_open(model_dir, &o, &e), OMEGA_EINVAL);
+}
+
+static void test_fault_spec_validation(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("cuda_oom:1.5"), OMEGA_EINVAL);
+  assert_int_equal(omega__fault_configure("cuda_sticky:twice"), OMEGA_EINVAL);
+  assert_int_equal(omega__fault_configure("cuda_oom:0.25,cuda_sticky:once"), 0);
+  assert_int_equal(omega__fault_get(OMEGA_FAULT_CUDA_OOM), 250000);
+  assert_true(omega__fault_take(OMEGA_FAULT_CUDA_STICKY));
+  assert_false(omega__fault_take(OMEGA_FAULT_CUDA_STICKY));
+  int hits = 0;
+  for (int i = 0; i < 10000; i++)
+    hits += omega__fault_roll(OMEGA_FAULT_CUDA_OOM);
+  assert_in_range(hits, 2000, 3000);
+  omega__fault_configure("");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fault_spec_validation),
+      cmocka_unit_test(test_gpu_mode_without_gpu_is_an_error),
+      cmocka_unit_test(test_oom_fallback_loses_nothing),
+      cmocka_unit_test(test_sticky_error_moves_everything_to_cpu),
+      cmocka_unit_test(test_oom_without_fallback_fails_the_request),
+      cmocka_unit_test(test_memory_pressure_shrinks_batches),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
