@@ -51,6 +51,8 @@ om "$BUILD/tests/test_cuda" 2>&1 | tee "$OUT/test_cuda.txt"
 check "${PIPESTATUS[0]}" test_cuda
 om "$BUILD/tests/test_gpu_route" > "$OUT/test_gpu_route.txt" 2>&1
 check $? test_gpu_route
+om "$BUILD/tests/test_gpu_flat" 2>&1 | tail -3 | tee "$OUT/test_gpu_flat.txt"
+check "${PIPESTATUS[0]}" test_gpu_flat
 fi
 
 step "models"
@@ -108,6 +110,13 @@ om "$BUILD/bench/bench_gpu_flat" --n "$FLAT_N" --dim 384 --nq 10000 --k 10 --met
 check $? bench_gpu_flat
 $PY "$ROOT/bench/gpu/flat_torch.py" "$WORK/flat" "$FLAT_N" 384 10000 10 --out "$OUT/flat_torch.json"
 check $? flat_torch
+# the same vectors through a gpu_flat collection (exact: GPU candidates, CPU re-rank) via the CLI
+om "$BUILD/omega" index build --input "$WORK/flat/base.f32" --dim 384 --metric ip --kind gpu_flat \
+  --out "$WORK/flat/g.omg" > /dev/null 2>&1
+check $? "index build gpu_flat"
+om "$BUILD/omega" index search --index "$WORK/flat/g.omg" --queries "$WORK/flat/queries.f32" --k 10 \
+  --output "$WORK/flat/g.i32" 2>&1 | grep -v "^20..-" | tail -4 | tee "$OUT/index_cli_gpu_flat.txt"
+check "${PIPESTATUS[0]}" "index search gpu_flat"
 fi
 
 step "summary"

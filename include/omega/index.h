@@ -60,6 +60,13 @@ typedef struct {
   unsigned long long snapshots;
   double last_snapshot_ms;
   int persistent;
+  /* gpu_flat: whether a GPU holds the mirror (else why not), its VRAM bytes, and the
+   * queries served by route: gpu, cpu (no GPU, k above 1024, or a candidate list the
+   * error bound could not prove complete), fallback (the GPU failed) */
+  int gpu_active;
+  char gpu_reason[256];
+  size_t gpu_bytes;
+  unsigned long long queries_gpu, queries_cpu, queries_fallback;
 } omega_collection_stats_t;
 
 typedef struct {

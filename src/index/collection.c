@@ -5,6 +5,7 @@
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "index/idmap.h"
+#include "index/gpu_flat.h"
 #include "index/persist.h"
 #include "index/vindex.h"
 
@@ -25,6 +26,7 @@
 struct omega_collection {
   char name[128];
   omega_vindex_t ix;
+  omega_gpu_flat_t *gpu; /* kind gpu_flat: the VRAM mirror (its own lock) */
   omega_idmap_t ids;
   pthread_rwlock_t lock;
   omega_collection_opts_t opts;
@@ -186,6 +188,11 @@ static int tie_by_id(const void *ctx, uint32_t a, uint32_t b) {
 static void bind_ties(omega_collection_t *c) {
   c->ix.tie = tie_by_id;
   c->ix.tie_ctx = &c->ids;
+  /* a gpu_flat index gets its mirror whenever its vectors are (re)built */
+  if (c->ix.p.kind == OMEGA_INDEX_GPU_FLAT && !c->gpu)
+    omega__gpu_flat_create(&c->ix, &c->gpu);
+  else if (c->gpu)
+    omega__gpu_flat_reset(c->gpu);
 }
 
 /* ---- create / open / close ---- */
@@ -226,6 +233,7 @@ static void free_collection(omega_collection_t *c) {
     fdatasync(c->wal_fd);
     close(c->wal_fd);
   }
+  omega__gpu_flat_free(c->gpu);
   omega__vindex_free(&c->ix);
   omega__idmap_free(&c->ids);
   pthread_rwlock_destroy(&c->lock);
@@ -251,8 +259,6 @@ int omega_collection_create(const char *name, const omega_index_params_t *p, con
                             omega_collection_t **out) {
   if (!name || !valid_name(name))
     return omega__seterr(OMEGA_EINVAL, "collection name must be 1-64 characters of [A-Za-z0-9_.-], not starting with .");
-  if (p->kind == OMEGA_INDEX_GPU_FLAT)
-    return omega__seterr(OMEGA_EUNSUPPORTED, "index kind gpu_flat needs the CUDA backend, which this build lacks");
   omega_collection_t *c = alloc_collection(name, o);
   if (!c)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
@@ -572,7 +578,29 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
   const int threads = o->threads > 0 ? o->threads : 1;
   int rc = 0;
   memset(counts, 0, nq * sizeof *counts);
-  if (c->ix.p.kind == OMEGA_INDEX_FLAT && !o->allow && nq >= 8) {
+  bool done = false;
+  if (c->gpu) {
+    /* gpu_flat: exact on the GPU; any failure (or no GPU) runs the CPU flat path below */
+    float *prep = malloc(nq * d * sizeof *prep);
+    omega_hit_t *hits = malloc(nq * k * sizeof *hits);
+    int grc = prep && hits ? 0 : OMEGA_ENOMEM;
+    for (size_t i = 0; grc == 0 && i < nq; i++)
+      omega__vindex_prepare_query(&c->ix, qs + i * d, prep + i * d);
+    if (grc == 0)
+      grc = omega__gpu_flat_search(c->gpu, &c->ix, prep, nq, k, o->allow ? &allow : NULL, hits, counts);
+    if (grc == 0) {
+      for (size_t i = 0; i < nq; i++)
+        fill_results(c, hits + i * k, counts[i], out + i * k);
+      done = true;
+    } else {
+      omega__gpu_flat_count(c->gpu, nq, grc == OMEGA_EDEVICE); /* a GPU failure, or no GPU / k too large */
+      memset(counts, 0, nq * sizeof *counts);
+    }
+    free(prep);
+    free(hits);
+  }
+  const bool flat = c->ix.p.kind == OMEGA_INDEX_FLAT || c->ix.p.kind == OMEGA_INDEX_GPU_FLAT;
+  if (!done && flat && !o->allow && nq >= 8) {
     /* many exact queries: GEMM blocks, the BLAS library's threads */
     float *prep = malloc(nq * d * sizeof *prep);
     omega_hit_t *hits = malloc(nq * k * sizeof *hits);
@@ -591,7 +619,7 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
     }
     free(prep);
     free(hits);
-  } else {
+  } else if (!done) {
     search_job_t j = {.c = c, .qs = qs, .nq = nq, .k = k, .ef = o->ef, .allow = o->allow ? &allow : NULL, .out = out, .counts = counts};
     atomic_init(&j.next, 0);
     pthread_t th[64];
@@ -693,6 +721,16 @@ void omega_collection_stats(omega_collection_t *c, omega_collection_stats_t *st)
   st->snapshots = c->snapshots;
   st->last_snapshot_ms = c->last_snapshot_ms;
   st->persistent = c->dir[0] != '\0';
+  if (c->gpu) {
+    omega_gpu_flat_stats_t g;
+    omega__gpu_flat_stats(c->gpu, &g);
+    st->gpu_active = g.active;
+    snprintf(st->gpu_reason, sizeof st->gpu_reason, "%s", g.reason);
+    st->gpu_bytes = g.gpu_bytes;
+    st->queries_gpu = g.gpu_queries;
+    st->queries_cpu = g.cpu_queries;
+    st->queries_fallback = g.fallback_queries;
+  }
   pthread_rwlock_unlock(&c->lock);
 }
 
