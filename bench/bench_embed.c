@@ -4,6 +4,7 @@
  *   bench_embed --model DIR --corpus FILE [--batches 32,128] [--latency-n 300] [--repeats 3]
  *               [--limit N] [--threads 2] [--out FILE.json]
  *               [--accel cpu|gpu|auto] [--dtype bf16|fp16|fp32|tf32] [--slots S]
+ *               [--precision fp32|bf16|int8]  the CPU backend's precision (EMBED_CPU_PRECISION)
  *               [--whole]            the corpus as one request, batched by the engine at B
  *                                    (length-sorted, S batches in flight: how the server runs)
  *               [--load-fraction F]  also: single-sentence requests arriving at F x the peak
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *accel = "cpu", *dtype = NULL;
+static const char *accel = "cpu", *dtype = NULL, *cpu_precision = NULL;
 static unsigned slots = 2, target_ms = 100;
 
 static omega_engine_t *open_engine(const char *model, int threads, size_t batch) {
@@ -28,6 +29,7 @@ static omega_engine_t *open_engine(const char *model, int threads, size_t batch)
   o.threads = threads;
   o.accel.mode = accel;
   o.accel.dtype = dtype;
+  o.cpu_precision = cpu_precision;
   o.tuning.gpu_slots = slots;
   o.tuning.max_batch = batch;
   o.tuning.max_batch_tokens = batch * 1024;
@@ -63,6 +65,7 @@ static void open_loop(const char *model, int threads, const omega_text_t *texts,
   o.threads = threads;
   o.accel.mode = accel;
   o.accel.dtype = dtype;
+  o.cpu_precision = cpu_precision;
   o.tuning.gpu_slots = slots;
   o.tuning.max_batch = 128;
   o.tuning.queue_capacity = 0;
@@ -121,6 +124,7 @@ int main(int argc, char **argv) {
                                        {"threads", 1, 0, 't'},   {"out", 1, 0, 'o'},     {"accel", 1, 0, 'a'},
                                        {"dtype", 1, 0, 'd'},     {"slots", 1, 0, 's'},   {"whole", 0, 0, 'w'},
                                        {"load-fraction", 1, 0, 'f'}, {"target-ms", 1, 0, 'T'},
+                                       {"precision", 1, 0, 'p'},
                                        {0, 0, 0, 0}};
   int whole = 0;
   double load_fraction = 0;
@@ -144,6 +148,7 @@ int main(int argc, char **argv) {
     case 'w': whole = 1; break;
     case 'f': load_fraction = atof(optarg); break;
     case 'T': target_ms = (unsigned)atoi(optarg); break;
+    case 'p': cpu_precision = optarg; break;
     default: fprintf(stderr, "see the header of bench/bench_embed.c\n"); return 2;
     }
   }
@@ -174,7 +179,7 @@ int main(int argc, char **argv) {
     omega_engine_accel(e, &acc);
     omega_engine_close(e);
   }
-  const char *precision = strcmp(acc.device, "gpu") == 0 ? acc.dtype : "fp32";
+  const char *precision = strcmp(acc.device, "gpu") == 0 ? acc.dtype : info.cpu_precision;
   float *emb = malloc(n_all * (size_t)info.dim * sizeof *emb);
   printf("omega %s %s %s: hidden %d x %d layers, %d threads, %zu sentences%s%s\n", acc.device, precision, model,
          info.hidden_size, info.num_layers, threads, n, acc.gpu_name[0] ? ", " : "", acc.gpu_name);

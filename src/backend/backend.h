@@ -31,7 +31,9 @@ struct omega_backend {
   void (*destroy)(omega_backend_t *b);
 };
 
-/* threads: total CPU threads to use (GEMM library and Omega's pool), >= 1. */
-int omega__cpu_backend_create(const omega_model_t *m, int threads, omega_backend_t **out);
+/* threads: total CPU threads to use (GEMM library and Omega's pool), >= 1. precision:
+ * "fp32" (NULL or ""), "bf16" or "int8"; a mode this CPU has no kernels for is refused
+ * with OMEGA_EINVAL and a message that says why. */
+int omega__cpu_backend_create(const omega_model_t *m, int threads, const char *precision, omega_backend_t **out);
 
 #endif

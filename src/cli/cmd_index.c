@@ -269,6 +269,12 @@ static int cmd_search(int argc, char **argv) {
     status = OMEGA_EXIT_FAILURE;
     goto out;
   }
+  /* structures a first search would build (loading is not searching) */
+  if (omega_collection_warm(col) != 0) {
+    fprintf(stderr, "omega index search: %s\n", omega_errmsg());
+    status = OMEGA_EXIT_FAILURE;
+    goto out;
+  }
   double t0 = now_s(), wall;
   if (one) {
     one_job_t j = {.col = col, .qs = (const float *)qm.data, .dim = st.params.dim, .nq = nq, .k = k, .ef = ef,

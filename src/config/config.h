@@ -48,6 +48,7 @@ typedef struct {
   char omega_cuda_plugin[1024];
   long long embed_queue_capacity;
   long long embed_threads;
+  int embed_cpu_precision; /* index into {"fp32", "bf16", "int8"} */
   long long omega_request_timeout_ms;
   /* server */
   char omega_model[1024];

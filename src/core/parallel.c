@@ -7,19 +7,30 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+/* How long a thread polls before sleeping on a condition variable: about 50 us, longer
+ * than the gap between two kernels of one forward pass, so a layer's loops do not pay a
+ * futex wake-up each (tens of microseconds on a VM), while an idle pool still sleeps. */
+#define SPIN_ROUNDS 2000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 struct omega_pool {
   int n_workers; /* threads besides the caller */
   pthread_t *th;
   pthread_mutex_t mu;
   pthread_cond_t start_cv, done_cv;
-  unsigned long generation;
-  bool stop;
+  atomic_ulong generation; /* written under mu, polled without it */
+  atomic_bool stop;
   /* the current loop */
   omega_range_fn fn;
   void *ctx;
   size_t n, grain;
   atomic_size_t next;
-  int running; /* workers still inside the current loop */
+  atomic_int running; /* workers still inside the current loop; decremented under mu */
 };
 
 static void work(omega_pool_t *p) {
@@ -36,8 +47,10 @@ static void work(omega_pool_t *p) {
 static void *worker(void *arg) {
   omega_pool_t *p = arg;
   unsigned long seen = 0;
-  pthread_mutex_lock(&p->mu);
   for (;;) {
+    for (int i = 0; i < SPIN_ROUNDS && !atomic_load(&p->stop) && atomic_load(&p->generation) == seen; i++)
+      cpu_relax();
+    pthread_mutex_lock(&p->mu);
     while (!p->stop && p->generation == seen)
       pthread_cond_wait(&p->start_cv, &p->mu);
     if (p->stop)
@@ -46,8 +59,9 @@ static void *worker(void *arg) {
     pthread_mutex_unlock(&p->mu);
     work(p);
     pthread_mutex_lock(&p->mu);
-    if (--p->running == 0)
+    if (atomic_fetch_sub(&p->running, 1) == 1)
       pthread_cond_signal(&p->done_cv);
+    pthread_mutex_unlock(&p->mu);
   }
   pthread_mutex_unlock(&p->mu);
   return NULL;
@@ -113,6 +127,8 @@ void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn,
   pthread_cond_broadcast(&p->start_cv);
   pthread_mutex_unlock(&p->mu);
   work(p);
+  for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->running) > 0; i++)
+    cpu_relax();
   pthread_mutex_lock(&p->mu);
   while (p->running > 0)
     pthread_cond_wait(&p->done_cv, &p->mu);

@@ -78,6 +78,7 @@ struct omega_engine {
   pthread_mutex_t tok_mu;
   omega_engine_accel_t accel;
   int threads;
+  const char *cpu_precision;
   int max_len;
   pthread_t thread;
   pthread_mutex_t mu;
@@ -895,6 +896,9 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   if (!e)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   e->threads = o.threads;
+  /* a literal, not the caller's string (any other name fails the CPU backend's creation) */
+  const char *cp = o.cpu_precision ? o.cpu_precision : "";
+  e->cpu_precision = strcmp(cp, "bf16") == 0 ? "bf16" : strcmp(cp, "int8") == 0 ? "int8" : "fp32";
   if (e->threads <= 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     e->threads = n > 0 ? (int)n : 1;
@@ -911,7 +915,8 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   if ((rc = omega__model_load(model_dir, &e->model)))
     goto fail;
   e->max_len = e->model->st.max_seq_length;
-  if ((rc = omega__cpu_backend_create(e->model, e->threads, &e->cpu)) || (rc = accel_setup(e, &o.accel)))
+  if ((rc = omega__cpu_backend_create(e->model, e->threads, o.cpu_precision, &e->cpu)) ||
+      (rc = accel_setup(e, &o.accel)))
     goto fail;
   if (e->backend != e->cpu)
     omega__gpu_backend_set_fallback(e->backend, o.tuning.oom_cpu_fallback != 0);
@@ -985,6 +990,7 @@ void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info) {
   info->n_params = m->n_params;
   info->backend = e->backend->name;
   info->threads = e->threads;
+  info->cpu_precision = e->cpu_precision;
 }
 
 const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e) { return e->model->tok; }

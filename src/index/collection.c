@@ -5,6 +5,7 @@
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "index/idmap.h"
+#include "index/flat_proj.h"
 #include "index/gpu_flat.h"
 #include "index/persist.h"
 #include "index/vindex.h"
@@ -637,6 +638,15 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
 }
 
 /* ---- maintenance ---- */
+
+int omega_collection_warm(omega_collection_t *c) {
+  pthread_rwlock_rdlock(&c->lock);
+  int rc = 0;
+  if (c->ix.proj && omega__proj_useful(&c->ix))
+    rc = omega__proj_prepare(&c->ix, c->ix.proj);
+  pthread_rwlock_unlock(&c->lock);
+  return rc;
+}
 
 int omega_collection_compact(omega_collection_t *c) {
   pthread_rwlock_wrlock(&c->lock);

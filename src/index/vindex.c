@@ -6,6 +6,7 @@
  * still beyond the k-th exact distance; otherwise the search falls back to a full double
  * scan. So every path returns what the double-precision brute force returns. */
 #include "core/error_internal.h"
+#include "index/flat_proj.h"
 #include "index/heap.h"
 #include "index/vindex.h"
 
@@ -71,7 +72,7 @@ int omega__vindex_init(omega_vindex_t *ix, const omega_index_params_t *p) {
   ix->simd = omega__simd();
   if (p->kind == OMEGA_INDEX_HNSW)
     return omega__hnsw_create(ix);
-  return 0;
+  return omega__proj_create(&ix->proj);
 }
 
 void omega__vindex_free(omega_vindex_t *ix) {
@@ -79,6 +80,7 @@ void omega__vindex_free(omega_vindex_t *ix) {
   free(ix->norms);
   free(ix->dead);
   omega__hnsw_free(ix->g);
+  omega__proj_free(ix->proj);
   memset(ix, 0, sizeof *ix);
 }
 
@@ -205,7 +207,7 @@ size_t omega__vindex_bytes(const omega_vindex_t *ix) {
   size_t b = ix->cap * (ix->p.dim * sizeof(float) + sizeof(float) + 1);
   if (ix->g)
     b += omega__hnsw_bytes(ix->g);
-  return b;
+  return b + omega__proj_bytes(ix->proj);
 }
 
 static inline bool allowed(const omega_vindex_t *ix, const omega_allow_t *a, uint32_t s) {
@@ -284,8 +286,8 @@ static double float_err(const omega_vindex_t *ix, double qnorm2, double xnorm2, 
 
 /* heap: the best k + MARGIN by float distance (max-heap); `exhausted` when every candidate
  * slot is in it. Writes the exact top k to out. */
-static size_t rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
-                     const omega_allow_t *allow, omega_hit_t *out) {
+size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
+                          const omega_allow_t *allow, omega_hit_t *out) {
   const size_t m = heap->n;
   if (m == 0)
     return 0;
@@ -349,6 +351,12 @@ static void offer_row(const omega_vindex_t *ix, const omega_allow_t *allow, omeg
 static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
                           omega_hit_t *out) {
   const size_t d = ix->p.dim, cap = k + MARGIN;
+  if (ix->proj && omega__proj_useful(ix) && (!allow || allow->count * 8 >= ix->n) &&
+      omega__proj_prepare(ix, ix->proj) == 0) {
+    size_t count = 0;
+    if (omega__proj_search(ix, ix->proj, q, 1, k, allow, out, &count) == 0)
+      return count;
+  }
   float buf[ROW_BLOCK];
   omega_heap_t h = {0};
   if (omega__heap_grow(&h))
@@ -363,7 +371,7 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
       offer(&h, cap, dd, s);
       live++;
     }
-    size_t n = rerank(ix, q, k, &h, live <= cap, allow, out);
+    size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, out);
     omega__heap_free(&h);
     return n;
   }
@@ -380,7 +388,7 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
   }
   for (uint32_t s = 0; s < ix->n && live <= cap; s++)
     live += allowed(ix, allow, s);
-  size_t n = rerank(ix, q, k, &h, live <= cap, allow, out);
+  size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, out);
   omega__heap_free(&h);
   return n;
 }
@@ -390,6 +398,9 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
 void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, omega_hit_t *out,
                               size_t *counts) {
   const size_t d = ix->p.dim, cap = k + MARGIN;
+  if (ix->proj && omega__proj_useful(ix) && omega__proj_prepare(ix, ix->proj) == 0 &&
+      omega__proj_search(ix, ix->proj, qs, nq, k, NULL, out, counts) == 0)
+    return;
   float *scores = malloc((size_t)Q_BLOCK * ROW_BLOCK * sizeof *scores);
   omega_heap_t *heaps = calloc(Q_BLOCK, sizeof *heaps);
   float *qn = malloc(Q_BLOCK * sizeof *qn);
@@ -425,7 +436,7 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
       }
     }
     for (size_t j = 0; j < nb; j++)
-      counts[q0 + j] = rerank(ix, qs + (q0 + j) * d, k, &heaps[j], live <= cap, NULL, out + (q0 + j) * k);
+      counts[q0 + j] = omega__flat_rerank(ix, qs + (q0 + j) * d, k, &heaps[j], live <= cap, NULL, out + (q0 + j) * k);
   }
   for (size_t j = 0; j < Q_BLOCK; j++)
     omega__heap_free(&heaps[j]);

@@ -32,6 +32,7 @@ typedef struct {
   /* exact ties are broken by this order (a collection: the smaller external id); NULL: slot */
   omega_tie_fn tie;
   const void *tie_ctx;
+  struct omega_proj *proj; /* flat: projection bounds of the exact search (flat_proj.h), built on demand */
 } omega_vindex_t;
 
 /* A candidate result: internal slot and distance (lower is better). */

@@ -83,6 +83,9 @@ static void metrics_init(omega_colls_t *r, omega_metrics_t *m) {
   omega_series(r->snapshot_s, NULL, NULL, NULL);
   omega_series(r->queries, "flat", "cpu", NULL);
   omega_series(r->queries, "hnsw", "cpu", NULL);
+  omega_series(r->queries, "gpu_flat", "gpu", NULL);
+  omega_series(r->queries, "gpu_flat", "cpu", NULL);
+  omega_series(r->queries, "gpu_flat", "fallback", NULL);
   omega_metrics_on_collect(m, collect, r);
 }
 
@@ -114,6 +117,16 @@ void omega__coll_refresh(omega_colls_t *r, omega_coll_t *e, omega_collection_sta
     e->snapshots_seen = st.snapshots;
     omega_series_observe(omega_series(r->snapshot_s, NULL, NULL, NULL), st.last_snapshot_ms / 1e3);
   }
+  /* only the library knows which device ran a gpu_flat query; its counts only grow, but
+   * two refreshes may read them in either order */
+  const unsigned long long routes[3] = {st.queries_gpu, st.queries_cpu, st.queries_fallback};
+  static const char *const route_names[3] = {"gpu", "cpu", "fallback"};
+  for (int i = 0; i < 3 && st.params.kind == OMEGA_INDEX_GPU_FLAT; i++)
+    if (routes[i] > e->routes_seen[i]) {
+      omega_series_add(omega_series(r->queries, "gpu_flat", route_names[i], NULL),
+                       (double)(routes[i] - e->routes_seen[i]));
+      e->routes_seen[i] = routes[i];
+    }
   pthread_mutex_unlock(&r->mu);
   if (out)
     *out = st;
@@ -331,7 +344,10 @@ size_t omega__colls_list(omega_colls_t *r, omega_coll_t ***out) {
   return k;
 }
 
-void omega__colls_observe_search(omega_colls_t *r, const omega_coll_t *e, size_t nq, double seconds) {
+void omega__colls_observe_search(omega_colls_t *r, omega_coll_t *e, size_t nq, double seconds) {
   omega_series_observe(omega_series(r->latency, NULL, NULL, NULL), seconds);
-  omega_series_add(omega_series(r->queries, omega_index_kind_name(e->params.kind), "cpu", NULL), (double)nq);
+  if (e->params.kind == OMEGA_INDEX_GPU_FLAT)
+    omega__coll_refresh(r, e, NULL); /* the library counted them by route */
+  else
+    omega_series_add(omega_series(r->queries, omega_index_kind_name(e->params.kind), "cpu", NULL), (double)nq);
 }

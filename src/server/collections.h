@@ -25,6 +25,7 @@ typedef struct omega_coll {
   /* the last stats, for the gauges */
   size_t count, bytes, wal_bytes;
   unsigned long long snapshots_seen;
+  unsigned long long routes_seen[3]; /* gpu_flat: queries by gpu, cpu, fallback, counted so far */
 } omega_coll_t;
 
 /* Open every collection under set->omega_data_dir/collections (none when it is empty).
@@ -48,9 +49,9 @@ size_t omega__colls_list(omega_colls_t *r, omega_coll_t ***out);
 size_t omega__colls_memory_limit(const omega_colls_t *r);
 
 /* Fresh stats (blocking: worker pool only), also refreshing the gauges and recording any
- * snapshot written since the last look. st may be NULL. */
+ * snapshot written since the last look and (gpu_flat) the queries by route. st may be NULL. */
 void omega__coll_refresh(omega_colls_t *r, omega_coll_t *e, omega_collection_stats_t *st);
-/* A search of nq queries took `seconds`. */
-void omega__colls_observe_search(omega_colls_t *r, const omega_coll_t *e, size_t nq, double seconds);
+/* A search of nq queries took `seconds` (blocking for gpu_flat: worker pool only). */
+void omega__colls_observe_search(omega_colls_t *r, omega_coll_t *e, size_t nq, double seconds);
 
 #endif

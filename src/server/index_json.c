@@ -153,6 +153,12 @@ void omega__ix_describe(omega_buf_t *b, const omega_coll_t *e, const omega_colle
   if (p->kind == OMEGA_INDEX_HNSW)
     omega_buf_printf(b, ",\"m\":%zu,\"ef_construction\":%zu,\"ef_search\":%zu", p->m, p->ef_construction,
                      p->ef_search);
+  if (p->kind == OMEGA_INDEX_GPU_FLAT) {
+    omega_buf_printf(b, ",\"gpu\":{\"active\":%s,\"reason\":", st->gpu_active ? "true" : "false");
+    omega_buf_json_str(b, st->gpu_reason, strlen(st->gpu_reason));
+    omega_buf_printf(b, ",\"bytes\":%zu,\"queries\":{\"gpu\":%llu,\"cpu\":%llu,\"fallback\":%llu}}", st->gpu_bytes,
+                     st->queries_gpu, st->queries_cpu, st->queries_fallback);
+  }
   omega_buf_printf(b,
                    ",\"count\":%zu,\"slots\":%zu,\"deleted\":%zu,\"bytes\":%zu,\"memory_limit_bytes\":%zu,"
                    "\"persistent\":%s,\"wal_bytes\":%zu,\"snapshots\":%llu,\"last_snapshot_ms\":%.3f}",

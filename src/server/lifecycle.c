@@ -223,6 +223,7 @@ static int load_model(omega_server_t *s) {
   const omega_settings_t *set = &s->boot;
   static const char *const accel[] = {"auto", "gpu", "cpu"};
   static const char *const dtypes[] = {"auto", "bf16", "fp16", "fp32", "tf32"};
+  static const char *const cpu_precisions[] = {"fp32", "bf16", "int8"};
   snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "loading the model %s", set->omega_model);
   long delay = omega__fault_get(OMEGA_FAULT_LOAD_DELAY_MS);
   if (delay) {
@@ -232,6 +233,7 @@ static int load_model(omega_server_t *s) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = (int)set->embed_threads;
+  o.cpu_precision = cpu_precisions[set->embed_cpu_precision];
   omega_settings_t now;
   omega_config_get(s->cfg, &now);
   o.tuning = tuning_of(&now);

@@ -1,14 +1,22 @@
 /* Every optimised CPU kernel against its plain reference on random inputs, single- and
- * multi-threaded, with a relative error bound for fp32 (test-backend-ops style). */
+ * multi-threaded, with a relative error bound per precision (test-backend-ops style).
+ * The bf16 and int8 GEMMs run on every dispatch path this CPU has (AVX-512, AVX2,
+ * portable), as OMEGA_CPU_ISA would force them. */
 #include "testutil.h"
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/packed.h"
+#include "omega/omega.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FP32_TOL 2e-5 /* max |fast - ref| / (max |ref| + 1e-6) */
+/* Same rounded inputs as the reference; what differs is fp32 vs exact accumulation (bf16)
+ * and the float rescale order (int8, plus an occasional rounding tie of an activation). */
+#define BF16_TOL 2e-5
+#define INT8_TOL 1e-4
 
 static uint64_t rng = 42;
 
@@ -40,7 +48,7 @@ static omega_cpu_ctx_t ctx_for(int threads, omega_pool_t **pool) {
   *pool = NULL;
   if (threads > 1)
     assert_int_equal(omega__pool_create(threads, pool), 0);
-  return (omega_cpu_ctx_t){*pool};
+  return (omega_cpu_ctx_t){.pool = *pool};
 }
 
 static void test_linear(void **state) {
@@ -149,9 +157,78 @@ static void test_attention_isolation(void **state) {
   free(qkv), free(a), free(b);
 }
 
+static const size_t qshapes[][3] = {{1, 1, 1},    {7, 13, 5},    {33, 96, 32}, {6, 64, 384},
+                                     {26, 384, 384}, {5, 50, 1536}, {13, 17, 3}, {64, 1152, 384}};
+
+static void check_packed(omega_precision_t prec, omega_isa_t cap) {
+  const omega_cpu_isa_t isa = omega__cpu_isa_capped(cap);
+  if (omega__precision_unsupported(prec, &isa)) {
+    omega_cpu_packed_t *p = NULL;
+    assert_int_equal(omega__cpu_packed_create(NULL, prec, &isa, &p), OMEGA_EINVAL);
+    assert_null(p);
+    assert_non_null(strstr(omega_errmsg(), omega__precision_name(prec)));
+    fprintf(stderr, "%s on %s: refused (%s)\n", omega__precision_name(prec), omega__isa_name(isa.level),
+            omega_errmsg());
+    return;
+  }
+  for (int th = 1; th <= 2; th++) {
+    omega_pool_t *pool = NULL;
+    if (th > 1)
+      assert_int_equal(omega__pool_create(th, &pool), 0);
+    for (size_t s = 0; s < sizeof qshapes / sizeof qshapes[0]; s++) {
+      const size_t M = qshapes[s][0], N = qshapes[s][1], K = qshapes[s][2];
+      float *A = rnd(M * K, 1), *W = rnd(N * K, 0.1f), *b = rnd(N, 0.5f);
+      float *got = rnd(M * N, 1), *want = rnd(M * N, 1);
+      A[0] = 0.0f; /* an exact zero and a row maximum on either sign */
+      omega_packed_w_t pw;
+      assert_int_equal((prec == OMEGA_PREC_BF16 ? omega__pack_bf16 : omega__pack_int8)(W, N, K, &pw), 0);
+      void *scratch = malloc(omega__packed_scratch(&pw, M));
+      for (int with_bias = 0; with_bias < 2; with_bias++) {
+        omega__packed_linear(pool, &isa, M, A, &pw, with_bias ? b : NULL, got, scratch);
+        (prec == OMEGA_PREC_BF16 ? omega__linear_bf16_ref : omega__linear_int8_ref)(M, N, K, A, W,
+                                                                                   with_bias ? b : NULL, want);
+        char what[96];
+        snprintf(what, sizeof what, "%s linear on %s, %zux%zux%zu, %d threads", omega__precision_name(prec),
+                 omega__isa_name(isa.level), M, N, K, th);
+        close_enough(what, got, want, M * N, prec == OMEGA_PREC_BF16 ? BF16_TOL : INT8_TOL);
+      }
+      free(scratch);
+      omega__packed_free(&pw);
+      free(A), free(W), free(b), free(got), free(want);
+    }
+    omega__pool_destroy(pool);
+  }
+}
+
+static void test_linear_bf16(void **state) {
+  (void)state;
+  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
+    check_packed(OMEGA_PREC_BF16, (omega_isa_t)cap);
+}
+
+static void test_linear_int8(void **state) {
+  (void)state;
+  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
+    check_packed(OMEGA_PREC_INT8, (omega_isa_t)cap);
+}
+
+/* The reduced-precision references themselves stay close to fp32 on well-scaled inputs. */
+static void test_quant_refs_near_fp32(void **state) {
+  (void)state;
+  const size_t M = 9, N = 40, K = 384;
+  float *A = rnd(M * K, 1), *W = rnd(N * K, 0.1f), *f = malloc(M * N * sizeof *f), *q = malloc(M * N * sizeof *q);
+  omega__cpu_ops_ref.linear(NULL, M, N, K, A, W, NULL, f);
+  omega__linear_bf16_ref(M, N, K, A, W, NULL, q);
+  close_enough("bf16 reference vs fp32", q, f, M * N, 2e-2);
+  omega__linear_int8_ref(M, N, K, A, W, NULL, q);
+  close_enough("int8 reference vs fp32", q, f, M * N, 3e-2);
+  free(A), free(W), free(f), free(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_linear), cmocka_unit_test(test_add_layernorm),
                                      cmocka_unit_test(test_activation), cmocka_unit_test(test_attention),
-                                     cmocka_unit_test(test_attention_isolation)};
+                                     cmocka_unit_test(test_attention_isolation), cmocka_unit_test(test_linear_bf16),
+                                     cmocka_unit_test(test_linear_int8), cmocka_unit_test(test_quant_refs_near_fp32)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -424,6 +424,33 @@ class Limits(unittest.TestCase):
             self.assertEqual(s.stop(), 0)
 
 
+class GpuFlat(unittest.TestCase):
+    def test_routes_counted_and_fallback_exact(self):
+        """gpu_flat on the simulated device: queries count as route gpu; with an injected GPU
+        out-of-memory they run on the CPU, count as fallback, and give the same results."""
+        s = Server(env={"OMEGA_FAULT_INJECT": "gpu_sim:1", "OMEGA_HMAC_SECRET": SECRET})
+        try:
+            d = s.post("/collections", {"name": "g", "dim": 8, "kind": "gpu_flat", "metric": "l2"}).json()
+            self.assertEqual(d["kind"], "gpu_flat")
+            self.assertTrue(d["gpu"]["active"], d)
+            pts = [{"id": i, "vector": vec_for(i)} for i in range(40)]
+            self.assertEqual(s.post("/collections/g/upsert", {"points": pts}).status, 200)
+            body = {"vectors": [vec_for(3), vec_for(17), [x + 0.2 for x in vec_for(9)]], "k": 4}
+            on_gpu = s.post("/collections/g/search", body).json()["results"]
+            self.assertEqual([r[0]["id"] for r in on_gpu], [3, 17, 9])
+            route = lambda r: s.metric("omega_search_queries_total", {"kind": "gpu_flat", "route": r})
+            self.assertEqual(route("gpu"), 3)
+            put = s.signed(SECRET, "PUT", "/accel/config", {"OMEGA_FAULT_INJECT": "gpu_sim:1,cuda_oom:1"})
+            self.assertEqual(put.status, 200, put.body)
+            fallback = s.post("/collections/g/search", body).json()["results"]
+            self.assertEqual(fallback, on_gpu)
+            self.assertEqual(route("fallback"), 3)
+            self.assertEqual(route("gpu"), 3)
+            self.assertEqual(s.get("/collections/g").json()["gpu"]["queries"]["fallback"], 3)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
 class Persistence(unittest.TestCase):
     def setUp(self):
         self.data = tempfile.mkdtemp(prefix="omega-persist-")

@@ -1,5 +1,6 @@
 #include "backend/cpu/encoder.h"
 
+#include "backend/cpu/packed.h"
 #include "core/error_internal.h"
 
 #include <math.h>
@@ -12,6 +13,7 @@ void omega__encoder_ws_free(omega_encoder_ws_t *ws) {
   free(ws->ctx);
   free(ws->tmp);
   free(ws->ff);
+  free(ws->scratch);
   memset(ws, 0, sizeof *ws);
 }
 
@@ -21,7 +23,12 @@ static int ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t *c, size
   size_t cap = ws->cap_tokens ? ws->cap_tokens : 256;
   while (cap < T)
     cap *= 2;
+  void *scratch = ws->scratch;
+  const size_t scratch_cap = ws->scratch_cap;
+  ws->scratch = NULL;
   omega__encoder_ws_free(ws);
+  ws->scratch = scratch;
+  ws->scratch_cap = scratch_cap;
   const size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
   ws->x = aligned_alloc(64, cap * H * sizeof(float));
   ws->qkv = aligned_alloc(64, cap * 3 * H * sizeof(float));
@@ -54,6 +61,25 @@ int omega__encoder_check(const omega_model_t *m, const omega_batch_t *b) {
   return 0;
 }
 
+/* A linear layer in the context's precision: packed weights when there are any. */
+static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_ws_t *ws, size_t M, size_t N,
+                  size_t K, const float *A, const float *W, const omega_packed_w_t *pw, const float *bias, float *C) {
+  if (!c->packed) {
+    ops->linear(c, M, N, K, A, W, bias, C);
+    return 0;
+  }
+  const size_t need = omega__packed_scratch(pw, M);
+  if (need > ws->scratch_cap) {
+    free(ws->scratch);
+    ws->scratch_cap = 0;
+    if (!(ws->scratch = malloc(need)))
+      return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate %zu bytes of scratch", need);
+    ws->scratch_cap = need;
+  }
+  omega__packed_linear(c->pool, &c->packed->isa, M, A, pw, bias, C, ws->scratch);
+  return 0;
+}
+
 int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c,
                           omega_encoder_ws_t *ws, const omega_batch_t *b) {
   const omega_bert_config_t *cfg = &m->cfg;
@@ -74,13 +100,18 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
   ops->add_layernorm(c, T, H, ws->x, NULL, m->emb_ln_g, m->emb_ln_b, eps);
   for (int l = 0; l < cfg->num_layers; l++) {
     const omega_bert_layer_t *L = &m->layers[l];
-    ops->linear(c, T, 3 * H, H, ws->x, L->qkv_w, L->qkv_b, ws->qkv);
+    const omega_packed_layer_t *P = c->packed ? &c->packed->layers[l] : NULL;
+    if ((rc = linear(ops, c, ws, T, 3 * H, H, ws->x, L->qkv_w, P ? &P->qkv : NULL, L->qkv_b, ws->qkv)))
+      return rc;
     ops->attention(c, ws->qkv, b->offsets, b->n_seq, cfg->num_heads, (int)(H / (size_t)cfg->num_heads), ws->ctx);
-    ops->linear(c, T, H, H, ws->ctx, L->ao_w, L->ao_b, ws->tmp);
+    if ((rc = linear(ops, c, ws, T, H, H, ws->ctx, L->ao_w, P ? &P->ao : NULL, L->ao_b, ws->tmp)))
+      return rc;
     ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln1_g, L->ln1_b, eps);
-    ops->linear(c, T, I, H, ws->x, L->ff1_w, L->ff1_b, ws->ff);
+    if ((rc = linear(ops, c, ws, T, I, H, ws->x, L->ff1_w, P ? &P->ff1 : NULL, L->ff1_b, ws->ff)))
+      return rc;
     ops->activation(c, T * I, ws->ff, cfg->act);
-    ops->linear(c, T, H, I, ws->ff, L->ff2_w, L->ff2_b, ws->tmp);
+    if ((rc = linear(ops, c, ws, T, H, I, ws->ff, L->ff2_w, P ? &P->ff2 : NULL, L->ff2_b, ws->tmp)))
+      return rc;
     ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln2_g, L->ln2_b, eps);
   }
   return 0;

@@ -9,6 +9,8 @@
 typedef struct {
   float *x, *qkv, *ctx, *tmp, *ff;
   size_t cap_tokens;
+  void *scratch; /* activations converted for packed linears */
+  size_t scratch_cap;
 } omega_encoder_ws_t;
 
 /* Check a batch against the model (ids in the vocabulary, lengths within the positions). */

@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct omega_cpu_packed;
 typedef struct {
-  omega_pool_t *pool; /* NULL: single-threaded */
+  omega_pool_t *pool;                     /* NULL: single-threaded */
+  const struct omega_cpu_packed *packed; /* NULL: fp32 linears through the table's `linear` */
 } omega_cpu_ctx_t;
 
 typedef struct {

@@ -1,0 +1,93 @@
+/* bf16 GEMM with AVX512-BF16: weights packed once into 16-channel panels of k pairs, so
+ * one vdpbf16ps multiplies a broadcast activation pair by 16 channels (32 products) and
+ * accumulates in fp32. Register block: 6 rows x 4 panels = 24 accumulators. */
+#include "backend/cpu/packed.h"
+
+#include "core/error_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
+  memset(out, 0, sizeof *out);
+  const size_t Kp = (K + 1) & ~(size_t)1, Np = (N + 15) & ~(size_t)15;
+  uint16_t *p = aligned_alloc(64, Np * Kp * sizeof *p);
+  if (!p)
+    return omega__seterr(OMEGA_ENOMEM, "bf16 weights: out of memory for %zu x %zu", N, K);
+  for (size_t n = 0; n < Np; n++)
+    for (size_t k = 0; k < Kp; k++) {
+      const float v = n < N && k < K ? W[n * K + k] : 0.0f;
+      p[((n / 16 * (Kp / 2) + k / 2) * 16 + n % 16) * 2 + k % 2] = omega__bf16(v);
+    }
+  *out = (omega_packed_w_t){OMEGA_PREC_BF16, N, K, Kp, Np, p, NULL, NULL};
+  return 0;
+}
+
+#if defined(__x86_64__)
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+BF16_TARGET static inline __attribute__((always_inline)) void
+bf16_block(int mr, int np, const uint16_t *Ab, size_t Kp, const uint16_t *Wp, size_t pstride, const float *bias,
+           float *C, size_t ldc, size_t n0, size_t N) {
+  __m512 acc[6][4];
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < np; j++)
+      acc[r][j] = _mm512_setzero_ps();
+  for (size_t kp = 0; kp < Kp / 2; kp++) {
+    __m512i w[4];
+    for (int j = 0; j < np; j++)
+      w[j] = _mm512_load_si512((const void *)(Wp + (size_t)j * pstride + kp * 32));
+    for (int r = 0; r < mr; r++) {
+      int32_t pair;
+      memcpy(&pair, Ab + (size_t)r * Kp + 2 * kp, sizeof pair);
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
+      for (int j = 0; j < np; j++)
+        acc[r][j] = _mm512_dpbf16_ps(acc[r][j], a, (__m512bh)w[j]);
+    }
+  }
+  for (int j = 0; j < np; j++) {
+    const size_t n = n0 + 16 * (size_t)j;
+    const __mmask16 m = N - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n)) - 1);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + n) : _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++)
+      _mm512_mask_storeu_ps(C + (size_t)r * ldc + n, m, _mm512_add_ps(acc[r][j], b));
+  }
+}
+
+#define BF16_CASE(MR)                                                                                                 \
+  case MR:                                                                                                            \
+    switch (np) {                                                                                                     \
+    case 4: bf16_block(MR, 4, A, Kp, Wp, ps, bias, Cr, N, n0, N); break;                                            \
+    case 3: bf16_block(MR, 3, A, Kp, Wp, ps, bias, Cr, N, n0, N); break;                                            \
+    case 2: bf16_block(MR, 2, A, Kp, Wp, ps, bias, Cr, N, n0, N); break;                                            \
+    default: bf16_block(MR, 1, A, Kp, Wp, ps, bias, Cr, N, n0, N); break;                                           \
+    }                                                                                                                 \
+    break;
+
+BF16_TARGET void omega__gemm_bf16_avx512(size_t M, const uint16_t *Ab, const omega_packed_w_t *w, const float *bias,
+                                         float *C, size_t p0, size_t p1) {
+  const size_t Kp = w->Kp, N = w->N, ps = 16 * Kp;
+  for (size_t p = p0; p < p1; p += 4) {
+    const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
+    const uint16_t *Wp = (const uint16_t *)w->w + p * ps;
+    const size_t n0 = p * 16;
+    for (size_t i = 0; i < M; i += 6) {
+      const int mr = M - i >= 6 ? 6 : (int)(M - i);
+      const uint16_t *A = Ab + i * Kp;
+      float *Cr = C + i * N;
+      switch (mr) {
+        BF16_CASE(6)
+        BF16_CASE(5)
+        BF16_CASE(4)
+        BF16_CASE(3)
+        BF16_CASE(2)
+        BF16_CASE(1)
+      }
+    }
+  }
+}
+#endif

@@ -1,0 +1,39 @@
+/* Reference linears of the reduced precisions: inputs rounded exactly as the kernels
+ * round them, then double accumulation over the unpacked fp32 weights. */
+#include "backend/cpu/packed.h"
+
+#include <stdlib.h>
+
+void omega__linear_bf16_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
+                            float *C) {
+  for (size_t i = 0; i < M; i++)
+    for (size_t j = 0; j < N; j++) {
+      double s = 0;
+      for (size_t k = 0; k < K; k++) {
+        union {
+          uint32_t u;
+          float f;
+        } a = {(uint32_t)omega__bf16(A[i * K + k]) << 16}, w = {(uint32_t)omega__bf16(W[j * K + k]) << 16};
+        s += (double)a.f * w.f;
+      }
+      C[i * N + j] = (float)(s + (bias ? bias[j] : 0.0));
+    }
+}
+
+void omega__linear_int8_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
+                            float *C) {
+  int8_t *qa = malloc(M * K + 1), *qw = malloc(N * K + 1);
+  float *sa = malloc((M + 1) * sizeof *sa), *sw = malloc((N + 1) * sizeof *sw);
+  for (size_t i = 0; i < M; i++)
+    sa[i] = omega__quant_row(A + i * K, K, qa + i * K);
+  for (size_t j = 0; j < N; j++)
+    sw[j] = omega__quant_row(W + j * K, K, qw + j * K);
+  for (size_t i = 0; i < M; i++)
+    for (size_t j = 0; j < N; j++) {
+      long long s = 0;
+      for (size_t k = 0; k < K; k++)
+        s += (long long)qa[i * K + k] * qw[j * K + k];
+      C[i * N + j] = (float)((double)s * sa[i] * sw[j] + (bias ? bias[j] : 0.0));
+    }
+  free(qa), free(qw), free(sa), free(sw);
+}

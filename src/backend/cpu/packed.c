@@ -1,0 +1,149 @@
+/* Precision modes of the CPU backend: names, what each needs from the CPU, and the
+ * dispatch of a packed linear layer to its kernel and threads. */
+#include "backend/cpu/packed.h"
+
+#include "core/error_internal.h"
+#include "model/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const names[] = {"fp32", "bf16", "int8"};
+
+const char *omega__precision_name(omega_precision_t p) { return names[p]; }
+
+int omega__precision_parse(const char *name, omega_precision_t *out) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(name, names[i]) == 0) {
+      *out = (omega_precision_t)i;
+      return 0;
+    }
+  return -1;
+}
+
+const char *omega__precision_unsupported(omega_precision_t p, const omega_cpu_isa_t *isa) {
+  if (p == OMEGA_PREC_BF16 && !isa->bf16)
+    return "bf16 needs a CPU with AVX512-BF16 (e.g. Intel Cooper Lake / Sapphire Rapids, AMD Zen 4)";
+  if (p == OMEGA_PREC_INT8 && isa->level < OMEGA_ISA_AVX2)
+    return "int8 needs a CPU with AVX2 (VNNI when it has AVX-512)";
+  return NULL;
+}
+
+void omega__packed_free(omega_packed_w_t *w) {
+  free(w->w);
+  free(w->scale);
+  free(w->colsum);
+  memset(w, 0, sizeof *w);
+}
+
+size_t omega__packed_scratch(const omega_packed_w_t *w, size_t M) {
+  const size_t elem = w->prec == OMEGA_PREC_BF16 ? 2 : 1;
+  return M * w->Kp * elem + M * sizeof(float) + 64;
+}
+
+typedef struct {
+  const omega_cpu_isa_t *isa;
+  size_t M;
+  const void *A;
+  const float *sa;
+  const omega_packed_w_t *w;
+  const float *bias;
+  float *C;
+} job_t;
+
+static void run_panels(void *arg, size_t p0, size_t p1) {
+  const job_t *j = arg;
+#if defined(__x86_64__)
+  if (j->w->prec == OMEGA_PREC_BF16)
+    omega__gemm_bf16_avx512(j->M, j->A, j->w, j->bias, j->C, p0, p1);
+  else if (j->isa->vnni)
+    omega__gemm_int8_vnni(j->M, j->A, j->sa, j->w, j->bias, j->C, p0, p1);
+  else
+    omega__gemm_int8_avx2(j->M, j->A, j->sa, j->w, j->bias, j->C, p0, p1);
+#else
+  (void)j, (void)p0, (void)p1; /* omega__precision_unsupported refuses every mode here */
+#endif
+}
+
+void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t M, const float *A,
+                          const omega_packed_w_t *w, const float *bias, float *C, void *scratch) {
+  const size_t K = w->K, Kp = w->Kp;
+  float *sa = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+  void *Aconv = sa + M;
+  if (w->prec == OMEGA_PREC_BF16) {
+    uint16_t *Ab = Aconv;
+    for (size_t i = 0; i < M; i++) {
+      for (size_t k = 0; k < K; k++)
+        Ab[i * Kp + k] = omega__bf16(A[i * K + k]);
+      for (size_t k = K; k < Kp; k++)
+        Ab[i * Kp + k] = 0;
+    }
+  } else {
+    int8_t *Aq = Aconv;
+    /* VNNI multiplies unsigned by signed bytes: shift activations by 128 (the weights'
+     * column sums take it back out); the AVX2 kernel keeps them signed. */
+    const uint8_t shift = isa->vnni ? 0x80 : 0;
+    for (size_t i = 0; i < M; i++) {
+      int8_t *q = Aq + i * Kp;
+      sa[i] = omega__quant_row(A + i * K, K, q);
+      for (size_t k = K; k < Kp; k++)
+        q[k] = 0;
+      for (size_t k = 0; k < Kp; k++)
+        q[k] = (int8_t)((uint8_t)q[k] ^ shift);
+    }
+  }
+  const size_t panels = w->Np / 16, threads = (size_t)omega__pool_threads(pool);
+  job_t j = {isa, M, Aconv, sa, w, bias, C};
+  /* Groups of 4 panels (the kernels' register block), split evenly across threads. */
+  size_t per = (panels + threads - 1) / threads;
+  per = (per + 3) / 4 * 4;
+  if (threads < 2 || per >= panels || (double)M * (double)w->N * (double)K < 1 << 20)
+    run_panels(&j, 0, panels);
+  else
+    omega__pool_for(pool, panels, per, run_panels, &j);
+}
+
+void omega__cpu_packed_free(omega_cpu_packed_t *p) {
+  if (!p)
+    return;
+  for (int l = 0; l < p->n_layers && p->layers; l++) {
+    omega__packed_free(&p->layers[l].qkv);
+    omega__packed_free(&p->layers[l].ao);
+    omega__packed_free(&p->layers[l].ff1);
+    omega__packed_free(&p->layers[l].ff2);
+  }
+  free(p->layers);
+  free(p);
+}
+
+int omega__cpu_packed_create(const omega_model_t *m, omega_precision_t prec, const omega_cpu_isa_t *isa,
+                             omega_cpu_packed_t **out) {
+  const char *why = omega__precision_unsupported(prec, isa);
+  if (prec == OMEGA_PREC_FP32 || why)
+    return omega__seterr(OMEGA_EINVAL, "CPU precision %s is not available on this CPU (%s kernels): %s",
+                         omega__precision_name(prec), omega__isa_name(isa->level), why ? why : "fp32 is not packed");
+  omega_cpu_packed_t *p = calloc(1, sizeof *p);
+  if (!p || !(p->layers = calloc((size_t)m->cfg.num_layers, sizeof *p->layers))) {
+    free(p);
+    return omega__seterr(OMEGA_ENOMEM, "packed weights: out of memory");
+  }
+  p->prec = prec;
+  p->isa = *isa;
+  p->n_layers = m->cfg.num_layers;
+  const size_t H = (size_t)m->cfg.hidden_size, I = (size_t)m->cfg.intermediate_size;
+  p->max_k = I > H ? I : H;
+  int (*pack)(const float *, size_t, size_t, omega_packed_w_t *) =
+      prec == OMEGA_PREC_BF16 ? omega__pack_bf16 : omega__pack_int8;
+  for (int l = 0; l < p->n_layers; l++) {
+    const omega_bert_layer_t *L = &m->layers[l];
+    omega_packed_layer_t *P = &p->layers[l];
+    int rc;
+    if ((rc = pack(L->qkv_w, 3 * H, H, &P->qkv)) || (rc = pack(L->ao_w, H, H, &P->ao)) ||
+        (rc = pack(L->ff1_w, I, H, &P->ff1)) || (rc = pack(L->ff2_w, H, I, &P->ff2))) {
+      omega__cpu_packed_free(p);
+      return rc;
+    }
+  }
+  *out = p;
+  return 0;
+}

@@ -1,0 +1,90 @@
+/* Linear-layer weights in a reduced precision, packed once at load for the GEMM kernels:
+ * bf16 (AVX512-BF16 dot products, fp32 accumulation) and int8 (VNNI or AVX2, dynamic
+ * per-token activation scales, per-channel weight scales). fp32 keeps the model's own
+ * weights and the BLAS path in ops_fast.c. */
+#ifndef OMEGA_BACKEND_CPU_PACKED_H
+#define OMEGA_BACKEND_CPU_PACKED_H
+
+#include "backend/cpu/cpu_isa.h"
+#include "core/parallel.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { OMEGA_PREC_FP32 = 0, OMEGA_PREC_BF16 = 1, OMEGA_PREC_INT8 = 2 } omega_precision_t;
+
+/* Panels of 16 output channels. bf16: [N16][K/2][16][2] uint16 (a k pair per lane, as
+ * vdpbf16ps reads it); int8: [N16][K/4][16][4] int8 (a k quad per lane, as vpdpbusd
+ * reads it). K is zero-padded to the pair/quad, N to 16. */
+typedef struct {
+  omega_precision_t prec;
+  size_t N, K, Kp, Np;
+  void *w;
+  float *scale;    /* int8: w[n,k] ~ scale[n] * q[n,k] */
+  int32_t *colsum; /* int8: 128 * sum_k q[n,k], which removes the +128 of unsigned activations */
+} omega_packed_w_t;
+
+/* NULL when `isa` has kernels for the precision, else why not (for the user). */
+const char *omega__precision_unsupported(omega_precision_t p, const omega_cpu_isa_t *isa);
+int omega__precision_parse(const char *name, omega_precision_t *out);
+const char *omega__precision_name(omega_precision_t p);
+
+int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out);
+int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out);
+void omega__packed_free(omega_packed_w_t *w);
+
+/* Bytes of scratch omega__packed_linear needs for M rows. */
+size_t omega__packed_scratch(const omega_packed_w_t *w, size_t M);
+/* C[M,N] = A[M,K] . W^T + bias (bias may be NULL), in the weight's precision, with the
+ * kernels of `isa` (which must support it); column panels spread over the pool. */
+void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t M, const float *A,
+                          const omega_packed_w_t *w, const float *bias, float *C, void *scratch);
+
+/* Kernels over a range of 16-column panels [p0, p1); A already converted. */
+void omega__gemm_bf16_avx512(size_t M, const uint16_t *Ab, const omega_packed_w_t *w, const float *bias, float *C,
+                             size_t p0, size_t p1);
+void omega__gemm_int8_vnni(size_t M, const uint8_t *Aq, const float *sa, const omega_packed_w_t *w,
+                           const float *bias, float *C, size_t p0, size_t p1);
+void omega__gemm_int8_avx2(size_t M, const int8_t *Aq, const float *sa, const omega_packed_w_t *w, const float *bias,
+                           float *C, size_t p0, size_t p1);
+
+/* Every linear layer of a model, packed for one precision (never fp32). */
+typedef struct {
+  omega_packed_w_t qkv, ao, ff1, ff2;
+} omega_packed_layer_t;
+
+typedef struct omega_cpu_packed {
+  omega_precision_t prec;
+  omega_cpu_isa_t isa; /* the kernels to run: checked against prec when packed */
+  int n_layers;
+  omega_packed_layer_t *layers;
+  size_t max_k; /* the widest input (scratch sizing) */
+} omega_cpu_packed_t;
+
+struct omega_model;
+/* Pack m's linear layers for `prec` on `isa`; refuses with OMEGA_EINVAL when the CPU has
+ * no kernels for it. */
+int omega__cpu_packed_create(const struct omega_model *m, omega_precision_t prec, const omega_cpu_isa_t *isa,
+                             omega_cpu_packed_t **out);
+void omega__cpu_packed_free(omega_cpu_packed_t *p);
+
+/* fp32 -> bf16, round to nearest even (inputs are finite). */
+static inline uint16_t omega__bf16(float f) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {f};
+  return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+
+/* Reference linears (gemm_ref.c): the same rounding of inputs, then plain loops with
+ * exact accumulation, straight from the fp32 weights (no packing). */
+void omega__linear_bf16_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
+                            float *C);
+void omega__linear_int8_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
+                            float *C);
+/* The symmetric int8 quantisation of one row shared by kernels and reference:
+ * q = round(x / s), s = max|x| / 127 (0 for an all-zero row). Returns s. */
+float omega__quant_row(const float *x, size_t K, int8_t *q);
+
+#endif

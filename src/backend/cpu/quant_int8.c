@@ -1,0 +1,185 @@
+/* int8 dynamic quantisation: weights per output channel (once, at load), activations per
+ * token (every call), integer dot products with VNNI (vpdpbusd: 64 products per
+ * instruction) or AVX2 (sign/maddubs/madd), one float rescale per output. */
+#include "backend/cpu/packed.h"
+
+#include "core/error_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+float omega__quant_row(const float *x, size_t K, int8_t *q) {
+  float mx = 0.0f;
+  for (size_t k = 0; k < K; k++)
+    mx = fabsf(x[k]) > mx ? fabsf(x[k]) : mx;
+  const float s = mx / 127.0f, inv = mx > 0.0f ? 127.0f / mx : 0.0f;
+  for (size_t k = 0; k < K; k++)
+    q[k] = (int8_t)lrintf(x[k] * inv);
+  return s;
+}
+
+int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
+  memset(out, 0, sizeof *out);
+  const size_t Kp = (K + 3) & ~(size_t)3, Np = (N + 15) & ~(size_t)15;
+  int8_t *p = aligned_alloc(64, Np * Kp), *row = malloc(K ? K : 1);
+  float *scale = calloc(Np, sizeof *scale);
+  int32_t *colsum = calloc(Np, sizeof *colsum);
+  if (!p || !row || !scale || !colsum) {
+    free(p), free(row), free(scale), free(colsum);
+    return omega__seterr(OMEGA_ENOMEM, "int8 weights: out of memory for %zu x %zu", N, K);
+  }
+  memset(p, 0, Np * Kp);
+  for (size_t n = 0; n < N; n++) {
+    scale[n] = omega__quant_row(W + n * K, K, row);
+    for (size_t k = 0; k < K; k++) {
+      p[((n / 16 * (Kp / 4) + k / 4) * 16 + n % 16) * 4 + k % 4] = row[k];
+      colsum[n] += 128 * row[k];
+    }
+  }
+  free(row);
+  *out = (omega_packed_w_t){OMEGA_PREC_INT8, N, K, Kp, Np, p, scale, colsum};
+  return 0;
+}
+
+#if defined(__x86_64__)
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+VNNI_TARGET static inline __attribute__((always_inline)) void
+vnni_block(int mr, int np, const uint8_t *Aq, const float *sa, size_t Kp, const int8_t *Wp, size_t pstride,
+           const omega_packed_w_t *w, const float *bias, float *C, size_t n0) {
+  __m512i acc[6][4];
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < np; j++)
+      acc[r][j] = _mm512_setzero_si512();
+  for (size_t k4 = 0; k4 < Kp / 4; k4++) {
+    __m512i wv[4];
+    for (int j = 0; j < np; j++)
+      wv[j] = _mm512_load_si512((const void *)(Wp + (size_t)j * pstride + k4 * 64));
+    for (int r = 0; r < mr; r++) {
+      int32_t quad;
+      memcpy(&quad, Aq + (size_t)r * Kp + 4 * k4, sizeof quad);
+      const __m512i a = _mm512_set1_epi32(quad);
+      for (int j = 0; j < np; j++)
+        acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], a, wv[j]);
+    }
+  }
+  const size_t N = w->N;
+  for (int j = 0; j < np; j++) {
+    const size_t n = n0 + 16 * (size_t)j;
+    const __mmask16 m = N - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n)) - 1);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + n) : _mm512_setzero_ps();
+    const __m512 ws = _mm512_loadu_ps(w->scale + n);
+    const __m512i cs = _mm512_loadu_si512((const void *)(w->colsum + n));
+    for (int r = 0; r < mr; r++) {
+      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][j], cs));
+      _mm512_mask_storeu_ps(C + (size_t)r * N + n, m,
+                            _mm512_fmadd_ps(v, _mm512_mul_ps(ws, _mm512_set1_ps(sa[r])), b));
+    }
+  }
+}
+
+#define VNNI_CASE(MR)                                                                                                 \
+  case MR:                                                                                                            \
+    switch (np) {                                                                                                     \
+    case 4: vnni_block(MR, 4, A, S, Kp, Wp, ps, w, bias, Cr, n0); break;                                            \
+    case 3: vnni_block(MR, 3, A, S, Kp, Wp, ps, w, bias, Cr, n0); break;                                            \
+    case 2: vnni_block(MR, 2, A, S, Kp, Wp, ps, w, bias, Cr, n0); break;                                            \
+    default: vnni_block(MR, 1, A, S, Kp, Wp, ps, w, bias, Cr, n0); break;                                           \
+    }                                                                                                                 \
+    break;
+
+VNNI_TARGET void omega__gemm_int8_vnni(size_t M, const uint8_t *Aq, const float *sa, const omega_packed_w_t *w,
+                                       const float *bias, float *C, size_t p0, size_t p1) {
+  const size_t Kp = w->Kp, ps = 16 * Kp;
+  for (size_t p = p0; p < p1; p += 4) {
+    const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
+    const int8_t *Wp = (const int8_t *)w->w + p * ps;
+    const size_t n0 = p * 16;
+    for (size_t i = 0; i < M; i += 6) {
+      const int mr = M - i >= 6 ? 6 : (int)(M - i);
+      const uint8_t *A = Aq + i * Kp;
+      const float *S = sa + i;
+      float *Cr = C + i * w->N;
+      switch (mr) {
+        VNNI_CASE(6)
+        VNNI_CASE(5)
+        VNNI_CASE(4)
+        VNNI_CASE(3)
+        VNNI_CASE(2)
+        VNNI_CASE(1)
+      }
+    }
+  }
+}
+
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+
+/* Without VNNI: |a| (unsigned) times w carrying a's sign, adjacent pairs summed into
+ * int16 (at most 2 * 127 * 127, no saturation), then pairs of those into int32. */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+avx2_block(int mr, const int8_t *Aq, const float *sa, size_t Kp, const int8_t *Wp, const omega_packed_w_t *w,
+           const float *bias, float *C, size_t n0) {
+  __m256i acc[4][2];
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int r = 0; r < mr; r++)
+    acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (size_t k4 = 0; k4 < Kp / 4; k4++) {
+    const __m256i w0 = _mm256_load_si256((const void *)(Wp + k4 * 64)),
+                  w1 = _mm256_load_si256((const void *)(Wp + k4 * 64 + 32));
+    for (int r = 0; r < mr; r++) {
+      int32_t quad;
+      memcpy(&quad, Aq + (size_t)r * Kp + 4 * k4, sizeof quad);
+      const __m256i a = _mm256_set1_epi32(quad), ua = _mm256_abs_epi8(a);
+      acc[r][0] = _mm256_add_epi32(acc[r][0],
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(w0, a)), ones));
+      acc[r][1] = _mm256_add_epi32(acc[r][1],
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(w1, a)), ones));
+    }
+  }
+  const size_t N = w->N;
+  for (int h = 0; h < 2; h++) {
+    const size_t n = n0 + 8 * (size_t)h;
+    if (n >= N)
+      break;
+    const __m256 ws = _mm256_loadu_ps(w->scale + n);
+    float b[8] = {0}, out[8];
+    const size_t cnt = N - n >= 8 ? 8 : N - n;
+    if (bias)
+      memcpy(b, bias + n, cnt * sizeof *b);
+    for (int r = 0; r < mr; r++) {
+      const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][h]), _mm256_mul_ps(ws, _mm256_set1_ps(sa[r])),
+                                       _mm256_loadu_ps(b));
+      if (cnt == 8) {
+        _mm256_storeu_ps(C + (size_t)r * N + n, v);
+      } else {
+        _mm256_storeu_ps(out, v);
+        memcpy(C + (size_t)r * N + n, out, cnt * sizeof *out);
+      }
+    }
+  }
+}
+
+AVX2_TARGET void omega__gemm_int8_avx2(size_t M, const int8_t *Aq, const float *sa, const omega_packed_w_t *w,
+                                       const float *bias, float *C, size_t p0, size_t p1) {
+  const size_t Kp = w->Kp;
+  for (size_t p = p0; p < p1; p++) {
+    const int8_t *Wp = (const int8_t *)w->w + p * 16 * Kp;
+    for (size_t i = 0; i < M; i += 4) {
+      const int mr = M - i >= 4 ? 4 : (int)(M - i);
+      const int8_t *A = Aq + i * Kp;
+      float *Cr = C + i * w->N;
+      switch (mr) {
+      case 4: avx2_block(4, A, sa + i, Kp, Wp, w, bias, Cr, p * 16); break;
+      case 3: avx2_block(3, A, sa + i, Kp, Wp, w, bias, Cr, p * 16); break;
+      case 2: avx2_block(2, A, sa + i, Kp, Wp, w, bias, Cr, p * 16); break;
+      default: avx2_block(1, A, sa + i, Kp, Wp, w, bias, Cr, p * 16); break;
+      }
+    }
+  }
+}
+#endif
