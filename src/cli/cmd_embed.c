@@ -24,6 +24,7 @@ static void usage(FILE *f) {
         "  --accel MODE       auto: the GPU when usable (default, or $OMEGA_ACCEL); gpu: fail without one;\n"
         "                     cpu: never touch CUDA\n"
         "  --dtype T          GPU precision (default auto = bf16 on sm_80+, or $EMBED_GPU_DTYPE)\n"
+        "  --precision P      CPU precision: fp32 (default, or $EMBED_CPU_PRECISION), bf16, int8\n"
         "  --no-truncate      fail (exit 3) on a line longer than the model's max_seq_length\n"
         "                     instead of truncating it as sentence-transformers does\n"
         "  --utf8-replace     replace invalid UTF-8 with U+FFFD instead of failing (exit 3)\n"
@@ -122,8 +123,10 @@ int omega_cmd_embed(int argc, char **argv) {
                                        {"no-truncate", no_argument, 0, 'n'},    {"utf8-replace", no_argument, 0, 'r'},
                                        {"progress", no_argument, 0, 'p'},       {"quiet", no_argument, 0, 'q'},
                                        {"accel", required_argument, 0, 'a'},    {"dtype", required_argument, 0, 'd'},
+                                       {"precision", required_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   const char *accel = getenv("OMEGA_ACCEL"), *dtype = getenv("EMBED_GPU_DTYPE");
+  const char *cpu_precision = getenv("EMBED_CPU_PRECISION");
   const char *model = NULL, *in_path = "-", *out_path = "-";
   int f32 = 0, progress = isatty(2);
   size_t batch = 32, threads = 0;
@@ -175,6 +178,9 @@ int omega_cmd_embed(int argc, char **argv) {
     case 'd':
       dtype = optarg;
       break;
+    case 'P':
+      cpu_precision = optarg;
+      break;
     case 'h':
       usage(stdout);
       return OMEGA_EXIT_OK;
@@ -195,6 +201,7 @@ int omega_cmd_embed(int argc, char **argv) {
   if (accel && *accel)
     eo.accel.mode = accel;
   eo.accel.dtype = dtype;
+  eo.cpu_precision = cpu_precision;
   eo.accel.plugin = getenv("OMEGA_CUDA_PLUGIN");
   omega_engine_t *eng;
   int rc = omega_engine_open(model, &eo, &eng);

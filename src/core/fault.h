@@ -7,7 +7,7 @@
 
 typedef enum {
   OMEGA_FAULT_LOAD_DELAY_MS,  /* load_delay_ms:N   - the server waits N ms before loading the model */
-  OMEGA_FAULT_BATCH_DELAY_MS, /* batch_delay_ms:N  - the batcher waits N ms before every batch */
+  OMEGA_FAULT_BATCH_DELAY_MS, /* batch_delay_ms:N  - every batch takes N ms longer (a slow model) */
   OMEGA_FAULT_CUDA_OOM,       /* cuda_oom:P        - a GPU batch fails with out-of-memory with probability P (0..1) */
   OMEGA_FAULT_CUDA_STICKY,    /* cuda_sticky:once  - the next GPU batch fails with a sticky error (illegal address) */
   OMEGA_FAULT_GPU_SIM,        /* gpu_sim:1         - with no usable GPU, use the simulated device (CPU kernels) */

@@ -257,10 +257,10 @@ static int cmp_bound(const void *a, const void *b) {
   return x->lb < y->lb ? -1 : x->lb > y->lb;
 }
 
-int omega__proj_search(const omega_vindex_t *ix, omega_proj_t *P, const float *qs, size_t nq, size_t k,
-                       const omega_allow_t *allow, omega_hit_t *out, size_t *counts) {
+/* Queries [0, nq) of one thread; the caller holds the read lock. */
+static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *qs, size_t nq, size_t k,
+                        const omega_allow_t *allow, omega_hit_t *out, size_t *counts) {
   const size_t d = ix->p.dim, cap = k + MARGIN;
-  pthread_rwlock_rdlock(&P->lock);
   const size_t n = P->n < ix->n ? P->n : ix->n; /* slots past the projection: scored in full below */
   const int p = P->p;
   const bool l2 = ix->p.metric == OMEGA_METRIC_L2;
@@ -353,7 +353,6 @@ int omega__proj_search(const omega_vindex_t *ix, omega_proj_t *P, const float *q
     }
   }
 done:
-  pthread_rwlock_unlock(&P->lock);
   omega__heap_free(&h);
   free(qp);
   free(qc);
@@ -362,5 +361,55 @@ done:
   free(rq);
   free(qc2);
   free(all);
+  return rc;
+}
+
+typedef struct {
+  const omega_vindex_t *ix;
+  omega_proj_t *P;
+  const float *qs;
+  size_t nq, k;
+  const omega_allow_t *allow;
+  omega_hit_t *out;
+  size_t *counts;
+  int rc;
+} range_job_t;
+
+static void *range_main(void *arg) {
+  range_job_t *j = arg;
+  j->rc = search_range(j->ix, j->P, j->qs, j->nq, j->k, j->allow, j->out, j->counts);
+  return NULL;
+}
+
+int omega__proj_search(const omega_vindex_t *ix, omega_proj_t *P, const float *qs, size_t nq, size_t k,
+                       const omega_allow_t *allow, omega_hit_t *out, size_t *counts) {
+  /* After the bounds most of the work is per query: split the queries over the threads the
+   * caller gave the BLAS library (the collection sets them from the search's thread count). */
+  int T = openblas_get_num_threads();
+  T = T < 1 ? 1 : T > 16 ? 16 : T;
+  if ((size_t)T > nq / 8)
+    T = nq / 8 > 1 ? (int)(nq / 8) : 1;
+  pthread_rwlock_rdlock(&P->lock);
+  range_job_t jobs[16];
+  pthread_t th[16];
+  bool started[16] = {false};
+  const size_t d = ix->p.dim, per = (nq + (size_t)T - 1) / (size_t)T;
+  for (int t = 0; t < T; t++) {
+    const size_t a = (size_t)t * per, b = a + per < nq ? a + per : nq;
+    jobs[t] = (range_job_t){ix, P, qs + a * d, b > a ? b - a : 0, k, allow, out + a * k, counts + a, 0};
+  }
+  for (int t = 1; t < T; t++)
+    started[t] = pthread_create(&th[t], NULL, range_main, &jobs[t]) == 0;
+  range_main(&jobs[0]);
+  for (int t = 1; t < T; t++) {
+    if (started[t])
+      pthread_join(th[t], NULL);
+    else
+      range_main(&jobs[t]); /* no thread: this one does it */
+  }
+  pthread_rwlock_unlock(&P->lock);
+  int rc = 0;
+  for (int t = 0; t < T; t++)
+    rc = rc ? rc : jobs[t].rc;
   return rc;
 }

@@ -215,7 +215,7 @@ void omega__route_accel_health(omega_req_t *r) {
                    draining ? "draining" : ready ? "ok" : "starting", OMEGA_VERSION, metric(m->uptime, NULL));
   accel_device(&b, s, accel_names[s->boot.omega_accel]);
   omega_buf_printf(&b,
-                   "},\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
+                   "\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
                    "\"maybe_async\":{\"sync\":%.0f,\"async\":%.0f},",
                    metric(m->route, "gpu"), metric(m->route, "cpu"), metric(m->route, "fallback"),
                    metric(m->cuda_oom, NULL), metric(m->maybe_async, "sync"), metric(m->maybe_async, "async"));

@@ -1,7 +1,7 @@
 /* Every optimised CPU kernel against its plain reference on random inputs, single- and
  * multi-threaded, with a relative error bound per precision (test-backend-ops style).
- * The bf16 and int8 GEMMs run on every dispatch path this CPU has (AVX-512, AVX2,
- * portable), as OMEGA_CPU_ISA would force them. */
+ * The packed GEMMs (fp32, bf16, int8) and the fp32 kernels run on every dispatch path this
+ * CPU has (AVX-512, AVX2, portable), as OMEGA_CPU_ISA would force them. */
 #include "testutil.h"
 
 #include "backend/cpu/ops.h"
@@ -44,6 +44,16 @@ static void close_enough(const char *what, const float *got, const float *want, 
     fail_msg("%s: max error %.3g relative to %.3g exceeds %.1g", what, err, mag, tol);
 }
 
+/* The fp32 kernels on each dispatch path this CPU has, most capable last (so later
+ * tests run with the CPU's own choice). */
+static void each_isa(void (*fn)(void)) {
+  for (int cap = OMEGA_ISA_PORTABLE; cap <= OMEGA_ISA_AVX512; cap++) {
+    omega__cpu_isa_force((omega_isa_t)cap);
+    if ((int)omega__cpu_isa()->level == cap)
+      fn();
+  }
+}
+
 static omega_cpu_ctx_t ctx_for(int threads, omega_pool_t **pool) {
   *pool = NULL;
   if (threads > 1)
@@ -72,8 +82,7 @@ static void test_linear(void **state) {
   }
 }
 
-static void test_add_layernorm(void **state) {
-  (void)state;
+static void test_add_layernorm_once(void) {
   static const size_t shapes[][2] = {{1, 1}, {3, 7}, {50, 128}, {17, 384}, {2, 1024}};
   for (int th = 1; th <= 2; th++) {
     omega_pool_t *pool;
@@ -94,8 +103,12 @@ static void test_add_layernorm(void **state) {
   }
 }
 
-static void test_activation(void **state) {
+static void test_add_layernorm(void **state) {
   (void)state;
+  each_isa(test_add_layernorm_once);
+}
+
+static void test_activation_once(void) {
   const omega_act_t acts[] = {OMEGA_ACT_GELU, OMEGA_ACT_GELU_TANH, OMEGA_ACT_RELU};
   for (int th = 1; th <= 2; th++) {
     omega_pool_t *pool;
@@ -117,8 +130,12 @@ static void test_activation(void **state) {
   }
 }
 
-static void test_attention(void **state) {
+static void test_activation(void **state) {
   (void)state;
+  each_isa(test_activation_once);
+}
+
+static void test_attention_once(void) {
   /* sequences of different lengths packed back to back, including length 1 */
   static const uint32_t lens[] = {1, 7, 64, 2, 33, 128};
   const size_t n_seq = sizeof lens / sizeof lens[0];
@@ -140,6 +157,11 @@ static void test_attention(void **state) {
     }
     omega__pool_destroy(pool);
   }
+}
+
+static void test_attention(void **state) {
+  (void)state;
+  each_isa(test_attention_once);
 }
 
 /* A sequence attends only to itself: changing another sequence's tokens changes nothing. */
@@ -181,16 +203,22 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap) {
       float *got = rnd(M * N, 1), *want = rnd(M * N, 1);
       A[0] = 0.0f; /* an exact zero and a row maximum on either sign */
       omega_packed_w_t pw;
-      assert_int_equal((prec == OMEGA_PREC_BF16 ? omega__pack_bf16 : omega__pack_int8)(W, N, K, &pw), 0);
+      static int (*const pack[3])(const float *, size_t, size_t, omega_packed_w_t *) = {
+          omega__pack_f32, omega__pack_bf16, omega__pack_int8};
+      assert_int_equal(pack[prec](W, N, K, &pw), 0);
       void *scratch = malloc(omega__packed_scratch(&pw, M));
       for (int with_bias = 0; with_bias < 2; with_bias++) {
         omega__packed_linear(pool, &isa, M, A, &pw, with_bias ? b : NULL, got, scratch);
-        (prec == OMEGA_PREC_BF16 ? omega__linear_bf16_ref : omega__linear_int8_ref)(M, N, K, A, W,
-                                                                                   with_bias ? b : NULL, want);
+        if (prec == OMEGA_PREC_FP32)
+          omega__cpu_ops_ref.linear(NULL, M, N, K, A, W, with_bias ? b : NULL, want);
+        else
+          (prec == OMEGA_PREC_BF16 ? omega__linear_bf16_ref : omega__linear_int8_ref)(M, N, K, A, W,
+                                                                                     with_bias ? b : NULL, want);
         char what[96];
         snprintf(what, sizeof what, "%s linear on %s, %zux%zux%zu, %d threads", omega__precision_name(prec),
                  omega__isa_name(isa.level), M, N, K, th);
-        close_enough(what, got, want, M * N, prec == OMEGA_PREC_BF16 ? BF16_TOL : INT8_TOL);
+        const double tol = prec == OMEGA_PREC_INT8 ? INT8_TOL : prec == OMEGA_PREC_BF16 ? BF16_TOL : FP32_TOL;
+        close_enough(what, got, want, M * N, tol);
       }
       free(scratch);
       omega__packed_free(&pw);
@@ -198,6 +226,12 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap) {
     }
     omega__pool_destroy(pool);
   }
+}
+
+static void test_linear_f32_packed(void **state) {
+  (void)state;
+  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
+    check_packed(OMEGA_PREC_FP32, (omega_isa_t)cap);
 }
 
 static void test_linear_bf16(void **state) {
@@ -228,7 +262,8 @@ static void test_quant_refs_near_fp32(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_linear), cmocka_unit_test(test_add_layernorm),
                                      cmocka_unit_test(test_activation), cmocka_unit_test(test_attention),
-                                     cmocka_unit_test(test_attention_isolation), cmocka_unit_test(test_linear_bf16),
+                                     cmocka_unit_test(test_attention_isolation), cmocka_unit_test(test_linear_f32_packed),
+                                     cmocka_unit_test(test_linear_bf16),
                                      cmocka_unit_test(test_linear_int8), cmocka_unit_test(test_quant_refs_near_fp32)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

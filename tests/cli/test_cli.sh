@@ -90,6 +90,14 @@ expect_eq "embed: jsonl dims" "$(awk -F, '{print NF}' "$T/out.jsonl" | sort -u)"
 # every row is unit length (the model normalises)
 norms=$(awk -F'[][,]' '{s=0; for (i=2;i<NF;i++) s+=$i*$i; printf "%.4f\n", sqrt(s)}' "$T/out.jsonl" | sort -u)
 expect_eq "embed: unit rows" "$norms" "1.0000"
+# CPU precisions: int8 runs wherever AVX2 does; bf16 without AVX512-BF16 is refused with the reason
+expect_exit 0 "embed: --precision int8" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --precision int8 --quiet
+expect_exit 1 "embed: bf16 on a CPU without it" env OMEGA_CPU_ISA=avx2 "$OMEGA" embed --model "$T/m" \
+  --input "$T/in.txt" --precision bf16 --quiet
+expect_grep "embed: bf16 refusal names the instructions" "AVX512-BF16" "$T/err"
+expect_exit 1 "embed: unknown precision" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --precision fp8 --quiet
+expect_exit 0 "embed: fp32 on the portable path" env OMEGA_CPU_ISA=portable "$OMEGA" embed --model "$T/m" \
+  --input "$T/in.txt" --quiet
 # jsonl and f32 carry the same numbers
 f32rows=$(od -An -v -f -w128 "$T/out.f32" | awk '{printf "%.5f\n", $1}')
 jsrows=$(awk -F'[][,]' '{printf "%.5f\n", $2}' "$T/out.jsonl")

@@ -1,9 +1,9 @@
 /* Each CPU precision against fp32 on the shared corpora (corpus_en.txt and the tokenizer's
  * hostile dev.txt): cosine >= 0.999 on every row, min and mean printed. The model is a
- * random-weight MiniLM-L6 shape from omega-genmodel, or $OMEGA_TEST_MODEL (used to measure
- * the benchmark models). Also: a mode the CPU cannot run is refused with the reason, and
- * int8 / fp32 still work with the dispatch capped by OMEGA_CPU_ISA (in child processes,
- * since the choice is made once per process). */
+ * random-weight MiniLM-L6 shape from omega-genmodel (smaller in the sanitizer build), or
+ * $OMEGA_TEST_MODEL (used to measure the benchmark models). Also: a mode the CPU cannot run
+ * is refused with the reason, and int8 / fp32 still work with the dispatch capped by
+ * OMEGA_CPU_ISA (in child processes, since the choice is made once per process). */
 #include "testutil.h"
 
 #include "omega/omega.h"
@@ -15,6 +15,14 @@
 #include <unistd.h>
 
 #define MIN_COS 0.999
+/* The sanitizer build runs unoptimised, tens of times slower: a smaller model, every 8th line. */
+#ifdef __SANITIZE_ADDRESS__
+#define SANITIZED 1
+#define SHAPE "--shape mid --seed 11"
+#else
+#define SANITIZED 0
+#define SHAPE "--shape minilm --seed 11"
+#endif
 
 static char model_dir[4096];
 static char *tmp;
@@ -52,11 +60,7 @@ static size_t add_lines(const char *rel, int slot, size_t at) {
   char **lines;
   bufs[slot] = tu_read_file(p, &len);
   size_t n = tu_split_lines(bufs[slot], len, &lines, &lens);
-#ifdef __SANITIZE_ADDRESS__
-  const size_t step = 8; /* the sanitizer build is ~20x slower: every 8th line */
-#else
-  const size_t step = 1;
-#endif
+  const size_t step = SANITIZED ? 8 : 1;
   size_t k = 0;
   for (size_t i = 0; i < n; i += step)
     texts[at + k++] = (omega_text_t){lines[i], lens[i]};
@@ -72,8 +76,8 @@ static int setup(void **state) {
     snprintf(model_dir, sizeof model_dir, "%s", m);
   } else {
     tmp = tu_mkdtemp();
-    snprintf(model_dir, sizeof model_dir, "%s/minilm", tmp);
-    tu_genmodel(model_dir, "--shape minilm --seed 11");
+    snprintf(model_dir, sizeof model_dir, "%s/model", tmp);
+    tu_genmodel(model_dir, SHAPE);
   }
   texts = calloc(8192, sizeof *texts);
   n_en = add_lines("data/corpus_en.txt", 0, 0);

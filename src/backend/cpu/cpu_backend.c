@@ -47,7 +47,7 @@ int omega__cpu_backend_create(const omega_model_t *m, int threads, const char *p
   cb->base.destroy = cpu_destroy;
   cb->model = m;
   int rc = omega__pool_create(threads, &cb->pool);
-  if (!rc && prec != OMEGA_PREC_FP32)
+  if (!rc)
     rc = omega__cpu_packed_create(m, prec, omega__cpu_isa(), &cb->packed);
   if (rc) {
     cpu_destroy(&cb->base);

@@ -1,5 +1,6 @@
 #include "backend/cpu/cpu_isa.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,19 +29,25 @@ omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap) {
   return f;
 }
 
-const omega_cpu_isa_t *omega__cpu_isa(void) {
-  static omega_cpu_isa_t chosen;
-  static int ready;
-  if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
-    return &chosen;
+static omega_cpu_isa_t chosen;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
   omega_isa_t cap = OMEGA_ISA_AVX512;
   const char *force = getenv("OMEGA_CPU_ISA");
   if (force && strcmp(force, "avx2") == 0)
     cap = OMEGA_ISA_AVX2;
   else if (force && strcmp(force, "portable") == 0)
     cap = OMEGA_ISA_PORTABLE;
-  /* Racing first calls compute the same value, so writing it twice is harmless. */
   chosen = omega__cpu_isa_capped(cap);
-  __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+}
+
+const omega_cpu_isa_t *omega__cpu_isa(void) {
+  pthread_once(&once, choose);
   return &chosen;
+}
+
+void omega__cpu_isa_force(omega_isa_t cap) {
+  pthread_once(&once, choose);
+  chosen = omega__cpu_isa_capped(cap);
 }

@@ -14,8 +14,11 @@ typedef struct {
 
 /* The CPU's features, capped by OMEGA_CPU_ISA; read once per process. */
 const omega_cpu_isa_t *omega__cpu_isa(void);
-/* The features of the CPU capped at `cap` (for tests that force a path); NULL-free. */
+/* The features of the CPU capped at `cap`. */
 omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap);
+/* Tests: make omega__cpu_isa() answer the CPU capped at `cap` from now on (no engine may
+ * be running, and backends already created keep the kernels they packed for). */
+void omega__cpu_isa_force(omega_isa_t cap);
 const char *omega__isa_name(omega_isa_t level);
 
 #endif

@@ -28,6 +28,16 @@ int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) 
 }
 
 #if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))) void
+omega__bf16_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *Ab) {
+  for (size_t i = 0; i < M; i++) {
+    for (size_t k = 0; k < K; k++)
+      Ab[i * Kp + k] = omega__bf16(A[i * K + k]);
+    for (size_t k = K; k < Kp; k++)
+      Ab[i * Kp + k] = 0;
+  }
+}
+
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 BF16_TARGET static inline __attribute__((always_inline)) void

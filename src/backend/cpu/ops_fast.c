@@ -1,7 +1,9 @@
-/* Optimised CPU kernels: GEMMs through BLAS, per-token and attention loops spread over
- * the pool and vectorised per CPU (target_clones picks AVX-512 / AVX2 / SSE2 at run time).
- * This file is built with reassociation allowed so reductions vectorise; the error
- * bounds against ops_ref.c in tests/backend account for the changed summation order. */
+/* Optimised CPU kernels: GEMMs through BLAS (which picks its own kernels per CPU), per-token
+ * and attention loops spread over the pool and compiled three times (AVX-512, AVX2+FMA,
+ * portable), the copy chosen at run time by omega__cpu_isa() (OMEGA_CPU_ISA caps it). The
+ * vector copies sum in a different order than ops_ref.c; the error bounds in tests/backend
+ * account for it. */
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/ops.h"
 
 #include <cblas.h>
@@ -9,11 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define OMEGA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* fn##_by_isa[level]: the always-inline body `fn` compiled for each level. */
+#if defined(__x86_64__)
+#define ISA_VARIANTS(fn)                                                                                              \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))) static void fn##_avx512(void *a, size_t b,  \
+                                                                                                 size_t e) {          \
+    fn(a, b, e);                                                                                                      \
+  }                                                                                                                   \
+  __attribute__((target("avx2,fma"))) static void fn##_avx2(void *a, size_t b, size_t e) { fn(a, b, e); }          \
+  static void fn##_portable(void *a, size_t b, size_t e) { fn(a, b, e); }                                           \
+  static const omega_range_fn fn##_by_isa[3] = {fn##_portable, fn##_avx2, fn##_avx512};
 #else
-#define OMEGA_CLONES
+#define ISA_VARIANTS(fn)                                                                                              \
+  static void fn##_portable(void *a, size_t b, size_t e) { fn(a, b, e); }                                           \
+  static const omega_range_fn fn##_by_isa[3] = {fn##_portable, fn##_portable, fn##_portable};
 #endif
+#define BODY static inline __attribute__((always_inline))
 
 typedef struct {
   size_t M, N, K, cols;
@@ -57,7 +70,7 @@ typedef struct {
   float eps;
 } ln_args_t;
 
-OMEGA_CLONES static void ln_rows(void *arg, size_t t0, size_t t1) {
+BODY void ln_rows(void *arg, size_t t0, size_t t1) {
   const ln_args_t *a = arg;
   const size_t H = a->H;
   for (size_t t = t0; t < t1; t++) {
@@ -82,10 +95,12 @@ OMEGA_CLONES static void ln_rows(void *arg, size_t t0, size_t t1) {
   }
 }
 
+ISA_VARIANTS(ln_rows)
+
 static void add_layernorm_fast(omega_cpu_ctx_t *c, size_t T, size_t H, float *x, const float *r, const float *g,
                                const float *b, float eps) {
   ln_args_t a = {H, x, r, g, b, eps};
-  omega__pool_for(c->pool, T, 16, ln_rows, &a);
+  omega__pool_for(c->pool, T, 16, ln_rows_by_isa[omega__cpu_isa()->level], &a);
 }
 
 typedef struct {
@@ -95,7 +110,7 @@ typedef struct {
 
 /* erf as a rational function on [-4, 4] (Eigen's fast erf; beyond 4, erf is +-1 in
  * float): no libm call, so the loop vectorises. Within 2 ulp-ish of erff over the range. */
-static inline float erf_rational(float x) {
+BODY float erf_rational(float x) {
   x = x > 4.0f ? 4.0f : x < -4.0f ? -4.0f : x;
   const float x2 = x * x;
   float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
@@ -111,7 +126,7 @@ static inline float erf_rational(float x) {
   return x * p / q;
 }
 
-OMEGA_CLONES static void act_range(void *arg, size_t i0, size_t i1) {
+BODY void act_range(void *arg, size_t i0, size_t i1) {
   const act_args_t *a = arg;
   float *x = a->x;
   switch (a->act) {
@@ -132,9 +147,27 @@ OMEGA_CLONES static void act_range(void *arg, size_t i0, size_t i1) {
   }
 }
 
+ISA_VARIANTS(act_range)
+
 static void activation_fast(omega_cpu_ctx_t *c, size_t n, float *x, omega_act_t act) {
   act_args_t a = {x, act};
-  omega__pool_for(c->pool, n, 8192, act_range, &a);
+  omega__pool_for(c->pool, n, 8192, act_range_by_isa[omega__cpu_isa()->level], &a);
+}
+
+/* exp(x) for x <= 0 (softmax after subtracting the row maximum), without libm so the loop
+ * vectorises: x = (n + f) ln 2 with n the nearest integer, e^(f ln 2) by its Taylor series
+ * to degree 6 (|f ln 2| <= 0.35: relative error ~1e-7), 2^n put into the exponent bits. */
+BODY float exp_neg(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const float t = x * 1.44269504088896341f;
+  const int n = -(int)(0.5f - t);
+  const float r = (t - (float)n) * 0.693147180559945309f;
+  const float p =
+      1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+  const uint32_t bits = (uint32_t)(n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
 }
 
 typedef struct {
@@ -146,7 +179,7 @@ typedef struct {
 
 /* One (sequence, head) pair per task: scores for one query row at a time, softmax,
  * then the weighted sum of value rows. */
-OMEGA_CLONES static void attn_tasks(void *arg, size_t k0, size_t k1) {
+BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
   const attn_args_t *a = arg;
   const size_t d = (size_t)a->d, H = (size_t)a->heads * d, ld = 3 * H;
   const float scale = 1.0f / sqrtf((float)d);
@@ -176,7 +209,7 @@ OMEGA_CLONES static void attn_tasks(void *arg, size_t k0, size_t k1) {
       }
       float sum = 0.0f;
       for (size_t j = 0; j < L; j++) {
-        p[j] = expf(p[j] - mx);
+        p[j] = exp_neg(p[j] - mx);
         sum += p[j];
       }
       float *out = a->ctx + (t0 + i) * H + h * d;
@@ -191,10 +224,12 @@ OMEGA_CLONES static void attn_tasks(void *arg, size_t k0, size_t k1) {
   free(p);
 }
 
+ISA_VARIANTS(attn_tasks)
+
 static void attention_fast(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
                            int d, float *ctx) {
   attn_args_t a = {qkv, offsets, heads, d, ctx};
-  omega__pool_for(c->pool, n_seq * (size_t)heads, 1, attn_tasks, &a);
+  omega__pool_for(c->pool, n_seq * (size_t)heads, 1, attn_tasks_by_isa[omega__cpu_isa()->level], &a);
 }
 
 const omega_cpu_ops_t omega__cpu_ops_fast = {"fast", linear_fast, add_layernorm_fast, activation_fast,

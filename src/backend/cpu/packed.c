@@ -37,6 +37,8 @@ void omega__packed_free(omega_packed_w_t *w) {
 }
 
 size_t omega__packed_scratch(const omega_packed_w_t *w, size_t M) {
+  if (w->prec == OMEGA_PREC_FP32)
+    return 64; /* fp32 kernels read A as it is */
   const size_t elem = w->prec == OMEGA_PREC_BF16 ? 2 : 1;
   return M * w->Kp * elem + M * sizeof(float) + 64;
 }
@@ -53,15 +55,23 @@ typedef struct {
 
 static void run_panels(void *arg, size_t p0, size_t p1) {
   const job_t *j = arg;
+  if (j->w->prec == OMEGA_PREC_FP32 && j->isa->level == OMEGA_ISA_PORTABLE) {
+    omega__gemm_f32_portable(j->M, j->A, j->w, j->bias, j->C, p0, p1);
+    return;
+  }
 #if defined(__x86_64__)
-  if (j->w->prec == OMEGA_PREC_BF16)
+  if (j->w->prec == OMEGA_PREC_FP32 && j->isa->level == OMEGA_ISA_AVX512)
+    omega__gemm_f32_avx512(j->M, j->A, j->w, j->bias, j->C, p0, p1);
+  else if (j->w->prec == OMEGA_PREC_FP32)
+    omega__gemm_f32_avx2(j->M, j->A, j->w, j->bias, j->C, p0, p1);
+  else if (j->w->prec == OMEGA_PREC_BF16)
     omega__gemm_bf16_avx512(j->M, j->A, j->w, j->bias, j->C, p0, p1);
   else if (j->isa->vnni)
     omega__gemm_int8_vnni(j->M, j->A, j->sa, j->w, j->bias, j->C, p0, p1);
   else
     omega__gemm_int8_avx2(j->M, j->A, j->sa, j->w, j->bias, j->C, p0, p1);
 #else
-  (void)j, (void)p0, (void)p1; /* omega__precision_unsupported refuses every mode here */
+  (void)j, (void)p0, (void)p1; /* omega__precision_unsupported refuses bf16 and int8 here */
 #endif
 }
 
@@ -69,29 +79,15 @@ void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t
                           const omega_packed_w_t *w, const float *bias, float *C, void *scratch) {
   const size_t K = w->K, Kp = w->Kp;
   float *sa = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-  void *Aconv = sa + M;
-  if (w->prec == OMEGA_PREC_BF16) {
-    uint16_t *Ab = Aconv;
-    for (size_t i = 0; i < M; i++) {
-      for (size_t k = 0; k < K; k++)
-        Ab[i * Kp + k] = omega__bf16(A[i * K + k]);
-      for (size_t k = K; k < Kp; k++)
-        Ab[i * Kp + k] = 0;
-    }
-  } else {
-    int8_t *Aq = Aconv;
-    /* VNNI multiplies unsigned by signed bytes: shift activations by 128 (the weights'
-     * column sums take it back out); the AVX2 kernel keeps them signed. */
-    const uint8_t shift = isa->vnni ? 0x80 : 0;
-    for (size_t i = 0; i < M; i++) {
-      int8_t *q = Aq + i * Kp;
-      sa[i] = omega__quant_row(A + i * K, K, q);
-      for (size_t k = K; k < Kp; k++)
-        q[k] = 0;
-      for (size_t k = 0; k < Kp; k++)
-        q[k] = (int8_t)((uint8_t)q[k] ^ shift);
-    }
-  }
+  const void *Aconv = w->prec == OMEGA_PREC_FP32 ? (const void *)A : (const void *)(sa + M);
+#if defined(__x86_64__)
+  if (w->prec == OMEGA_PREC_BF16)
+    omega__bf16_rows(M, A, K, Kp, (uint16_t *)(sa + M));
+#endif
+  /* VNNI multiplies unsigned by signed bytes: activations shifted by 128 (the weights'
+   * column sums take it back out); the AVX2 kernel keeps them signed. */
+  if (w->prec == OMEGA_PREC_INT8)
+    omega__quant_rows(isa->level, M, A, K, Kp, isa->vnni ? 0x80 : 0, (int8_t *)(sa + M), sa);
   const size_t panels = w->Np / 16, threads = (size_t)omega__pool_threads(pool);
   job_t j = {isa, M, Aconv, sa, w, bias, C};
   /* Groups of 4 panels (the kernels' register block), split evenly across threads. */
@@ -119,9 +115,9 @@ void omega__cpu_packed_free(omega_cpu_packed_t *p) {
 int omega__cpu_packed_create(const omega_model_t *m, omega_precision_t prec, const omega_cpu_isa_t *isa,
                              omega_cpu_packed_t **out) {
   const char *why = omega__precision_unsupported(prec, isa);
-  if (prec == OMEGA_PREC_FP32 || why)
+  if (why)
     return omega__seterr(OMEGA_EINVAL, "CPU precision %s is not available on this CPU (%s kernels): %s",
-                         omega__precision_name(prec), omega__isa_name(isa->level), why ? why : "fp32 is not packed");
+                         omega__precision_name(prec), omega__isa_name(isa->level), why);
   omega_cpu_packed_t *p = calloc(1, sizeof *p);
   if (!p || !(p->layers = calloc((size_t)m->cfg.num_layers, sizeof *p->layers))) {
     free(p);
@@ -133,7 +129,7 @@ int omega__cpu_packed_create(const omega_model_t *m, omega_precision_t prec, con
   const size_t H = (size_t)m->cfg.hidden_size, I = (size_t)m->cfg.intermediate_size;
   p->max_k = I > H ? I : H;
   int (*pack)(const float *, size_t, size_t, omega_packed_w_t *) =
-      prec == OMEGA_PREC_BF16 ? omega__pack_bf16 : omega__pack_int8;
+      prec == OMEGA_PREC_FP32 ? omega__pack_f32 : prec == OMEGA_PREC_BF16 ? omega__pack_bf16 : omega__pack_int8;
   for (int l = 0; l < p->n_layers; l++) {
     const omega_bert_layer_t *L = &m->layers[l];
     omega_packed_layer_t *P = &p->layers[l];

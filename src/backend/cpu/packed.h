@@ -1,7 +1,6 @@
-/* Linear-layer weights in a reduced precision, packed once at load for the GEMM kernels:
- * bf16 (AVX512-BF16 dot products, fp32 accumulation) and int8 (VNNI or AVX2, dynamic
- * per-token activation scales, per-channel weight scales). fp32 keeps the model's own
- * weights and the BLAS path in ops_fast.c. */
+/* Linear-layer weights packed once at load for Omega's GEMM kernels: fp32 (FMA), bf16
+ * (AVX512-BF16 dot products, fp32 accumulation) and int8 (VNNI or AVX2, dynamic per-token
+ * activation scales, per-channel weight scales). */
 #ifndef OMEGA_BACKEND_CPU_PACKED_H
 #define OMEGA_BACKEND_CPU_PACKED_H
 
@@ -13,7 +12,7 @@
 
 typedef enum { OMEGA_PREC_FP32 = 0, OMEGA_PREC_BF16 = 1, OMEGA_PREC_INT8 = 2 } omega_precision_t;
 
-/* Panels of 16 output channels. bf16: [N16][K/2][16][2] uint16 (a k pair per lane, as
+/* Panels of 16 output channels. fp32: [N16][K][16]; bf16: [N16][K/2][16][2] uint16 (a k pair per lane, as
  * vdpbf16ps reads it); int8: [N16][K/4][16][4] int8 (a k quad per lane, as vpdpbusd
  * reads it). K is zero-padded to the pair/quad, N to 16. */
 typedef struct {
@@ -29,6 +28,7 @@ const char *omega__precision_unsupported(omega_precision_t p, const omega_cpu_is
 int omega__precision_parse(const char *name, omega_precision_t *out);
 const char *omega__precision_name(omega_precision_t p);
 
+int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 void omega__packed_free(omega_packed_w_t *w);
@@ -41,6 +41,12 @@ void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t
                           const omega_packed_w_t *w, const float *bias, float *C, void *scratch);
 
 /* Kernels over a range of 16-column panels [p0, p1); A already converted. */
+void omega__gemm_f32_avx512(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
+                            size_t p0, size_t p1);
+void omega__gemm_f32_avx2(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
+                          size_t p0, size_t p1);
+void omega__gemm_f32_portable(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
+                              size_t p0, size_t p1);
 void omega__gemm_bf16_avx512(size_t M, const uint16_t *Ab, const omega_packed_w_t *w, const float *bias, float *C,
                              size_t p0, size_t p1);
 void omega__gemm_int8_vnni(size_t M, const uint8_t *Aq, const float *sa, const omega_packed_w_t *w,
@@ -48,7 +54,7 @@ void omega__gemm_int8_vnni(size_t M, const uint8_t *Aq, const float *sa, const o
 void omega__gemm_int8_avx2(size_t M, const int8_t *Aq, const float *sa, const omega_packed_w_t *w, const float *bias,
                            float *C, size_t p0, size_t p1);
 
-/* Every linear layer of a model, packed for one precision (never fp32). */
+/* Every linear layer of a model, packed for one precision. */
 typedef struct {
   omega_packed_w_t qkv, ao, ff1, ff2;
 } omega_packed_layer_t;
@@ -63,10 +69,17 @@ typedef struct omega_cpu_packed {
 
 struct omega_model;
 /* Pack m's linear layers for `prec` on `isa`; refuses with OMEGA_EINVAL when the CPU has
- * no kernels for it. */
+ * no kernels for it (m is not read then). */
 int omega__cpu_packed_create(const struct omega_model *m, omega_precision_t prec, const omega_cpu_isa_t *isa,
                              omega_cpu_packed_t **out);
 void omega__cpu_packed_free(omega_cpu_packed_t *p);
+
+/* Activation conversion for the kernels, rows padded to Kp with zeros: bf16 (only where
+ * the bf16 kernel runs, AVX-512), int8 per row with scales sa (bytes XOR shift: 0x80 makes
+ * them the unsigned form VNNI reads). */
+void omega__bf16_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *Ab);
+void omega__quant_rows(omega_isa_t isa, size_t M, const float *A, size_t K, size_t Kp, uint8_t shift, int8_t *Aq,
+                       float *sa);
 
 /* fp32 -> bf16, round to nearest even (inputs are finite). */
 static inline uint16_t omega__bf16(float f) {

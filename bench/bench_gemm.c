@@ -1,0 +1,100 @@
+/* GEMM engines on the encoder's shapes, one thread: OpenBLAS sgemm (fp32) against Omega's
+ * packed fp32 (FMA), bf16 (AVX512-BF16) and int8 (VNNI) kernels, in GFLOP/s (2 M N K per product), with
+ * a 1024^3 sgemm as the fp32 ceiling of the core. How docs/CPU.md chose its engines.
+ *   bench_gemm [M ...]        (default M = 26 and 850: one mean sentence, a batch of 32) */
+#include "backend/cpu/packed.h"
+#include "bench_common.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static float *rnd(size_t n) {
+  float *p = malloc(n * sizeof *p);
+  for (size_t i = 0; i < n; i++)
+    p[i] = (float)rand() / RAND_MAX - 0.5f;
+  return p;
+}
+
+/* Seconds per call: repeated until 0.3 s have passed, best of 3 such rounds. */
+static double per_call(void (*fn)(void *), void *arg) {
+  double best = 1e30;
+  for (int r = 0; r < 3; r++) {
+    fn(arg);
+    size_t n = 0;
+    const double t0 = bench_now();
+    double t;
+    do {
+      fn(arg);
+      n++;
+    } while ((t = bench_now() - t0) < 0.3);
+    best = t / (double)n < best ? t / (double)n : best;
+  }
+  return best;
+}
+
+typedef struct {
+  size_t M, N, K;
+  const float *A, *W;
+  float *C;
+  omega_packed_w_t *pw;
+  const omega_cpu_isa_t *isa;
+  void *scratch;
+} case_t;
+
+static void run_sgemm(void *arg) {
+  const case_t *c = arg;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, c->A, (int)c->K, c->W,
+              (int)c->K, 0.0f, c->C, (int)c->N);
+}
+
+static void run_packed(void *arg) {
+  const case_t *c = arg;
+  omega__packed_linear(NULL, c->isa, c->M, c->A, c->pw, NULL, c->C, c->scratch);
+}
+
+int main(int argc, char **argv) {
+  openblas_set_num_threads(1);
+  const omega_cpu_isa_t *isa = omega__cpu_isa();
+  size_t Ms[8] = {26, 850}, nM = 2;
+  if (argc > 1)
+    for (nM = 0; nM < 8 && nM + 1 < (size_t)argc; nM++)
+      Ms[nM] = (size_t)atol(argv[nM + 1]);
+  {
+    case_t c = {1024, 1024, 1024, rnd(1 << 20), rnd(1 << 20), malloc((1 << 20) * sizeof(float)), 0, 0, 0};
+    printf("fp32 ceiling: sgemm 1024^3 on 1 thread %.1f GFLOP/s\n\n", 2e-9 * (1 << 30) / per_call(run_sgemm, &c));
+  }
+  static const struct {
+    const char *shape, *layer;
+    size_t N, K;
+  } L[] = {{"MiniLM", "qkv", 1152, 384}, {"MiniLM", "attn out", 384, 384}, {"MiniLM", "ffn up", 1536, 384},
+           {"MiniLM", "ffn down", 384, 1536}, {"BERT-base", "qkv", 2304, 768}, {"BERT-base", "attn out", 768, 768},
+           {"BERT-base", "ffn up", 3072, 768}, {"BERT-base", "ffn down", 768, 3072}};
+  printf("| shape | layer | M | N | K | fp32 OpenBLAS | fp32 packed | bf16 packed | int8 packed |\n");
+  printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (size_t m = 0; m < nM; m++)
+    for (size_t l = 0; l < sizeof L / sizeof L[0]; l++) {
+      const size_t M = Ms[m], N = L[l].N, K = L[l].K;
+      case_t c = {M, N, K, rnd(M * K), rnd(N * K), malloc(M * N * sizeof(float)), NULL, isa, NULL};
+      const double flop = 2.0 * (double)M * (double)N * (double)K;
+      double g[4] = {flop / per_call(run_sgemm, &c) * 1e-9, 0, 0, 0};
+      static int (*const pack[3])(const float *, size_t, size_t, omega_packed_w_t *) = {
+          omega__pack_f32, omega__pack_bf16, omega__pack_int8};
+      for (int p = 0; p < 3; p++) {
+        if (omega__precision_unsupported((omega_precision_t)p, isa))
+          continue;
+        omega_packed_w_t pw;
+        if (pack[p](c.W, N, K, &pw))
+          return 1;
+        c.pw = &pw;
+        c.scratch = malloc(omega__packed_scratch(&pw, M));
+        g[p + 1] = flop / per_call(run_packed, &c) * 1e-9;
+        free(c.scratch);
+        omega__packed_free(&pw);
+      }
+      printf("| %s | %s | %zu | %zu | %zu | %.1f | %.1f | %.1f | %.1f |\n", L[l].shape, L[l].layer, M, N, K, g[0], g[1],
+             g[2], g[3]);
+      free((void *)c.A), free((void *)c.W), free(c.C);
+    }
+  return 0;
+}

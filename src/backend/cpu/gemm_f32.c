@@ -1,0 +1,152 @@
+/* fp32 GEMM over weights packed once at load into 16-channel panels ([N16][K][16]): the
+ * BLAS library re-packs W on every call, which for the few rows of a single sentence
+ * costs more than the arithmetic. AVX-512: 6 rows x 4 panels of accumulators; AVX2+FMA:
+ * 6 rows x 1 panel (two ymm halves); portable: plain loops over one panel. */
+#include "backend/cpu/packed.h"
+
+#include "core/error_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
+  memset(out, 0, sizeof *out);
+  const size_t Np = (N + 15) & ~(size_t)15;
+  float *p = aligned_alloc(64, Np * (K ? K : 1) * sizeof *p);
+  if (!p)
+    return omega__seterr(OMEGA_ENOMEM, "fp32 weights: out of memory for %zu x %zu", N, K);
+  for (size_t n = 0; n < Np; n++)
+    for (size_t k = 0; k < K; k++)
+      p[(n / 16 * K + k) * 16 + n % 16] = n < N ? W[n * K + k] : 0.0f;
+  *out = (omega_packed_w_t){OMEGA_PREC_FP32, N, K, K, Np, p, NULL, NULL};
+  return 0;
+}
+
+void omega__gemm_f32_portable(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
+                              size_t p0, size_t p1) {
+  const size_t K = w->K, N = w->N;
+  for (size_t p = p0; p < p1; p++) {
+    const float *Wp = (const float *)w->w + p * 16 * K;
+    for (size_t i = 0; i < M; i++) {
+      float acc[16] = {0};
+      for (size_t k = 0; k < K; k++)
+        for (int j = 0; j < 16; j++)
+          acc[j] += A[i * K + k] * Wp[k * 16 + j];
+      for (size_t j = 0; j < 16 && p * 16 + j < N; j++)
+        C[i * N + p * 16 + j] = acc[j] + (bias ? bias[p * 16 + j] : 0.0f);
+    }
+  }
+}
+
+#if defined(__x86_64__)
+#define F32_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+
+F32_AVX512 static inline __attribute__((always_inline)) void
+f32_block512(int mr, int np, const float *A, size_t K, const float *Wp, size_t pstride, const float *bias, float *C,
+             size_t N, size_t n0) {
+  __m512 acc[6][4];
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < np; j++)
+      acc[r][j] = _mm512_setzero_ps();
+  for (size_t k = 0; k < K; k++) {
+    __m512 wv[4];
+    for (int j = 0; j < np; j++)
+      wv[j] = _mm512_load_ps(Wp + (size_t)j * pstride + k * 16);
+    for (int r = 0; r < mr; r++) {
+      const __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
+      for (int j = 0; j < np; j++)
+        acc[r][j] = _mm512_fmadd_ps(a, wv[j], acc[r][j]);
+    }
+  }
+  for (int j = 0; j < np; j++) {
+    const size_t n = n0 + 16 * (size_t)j;
+    const __mmask16 m = N - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n)) - 1);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + n) : _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++)
+      _mm512_mask_storeu_ps(C + (size_t)r * N + n, m, _mm512_add_ps(acc[r][j], b));
+  }
+}
+
+#define F32_CASE(MR)                                                                                                  \
+  case MR:                                                                                                            \
+    switch (np) {                                                                                                     \
+    case 4: f32_block512(MR, 4, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                             \
+    case 3: f32_block512(MR, 3, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                             \
+    case 2: f32_block512(MR, 2, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                             \
+    default: f32_block512(MR, 1, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                            \
+    }                                                                                                                 \
+    break;
+
+F32_AVX512 void omega__gemm_f32_avx512(size_t M, const float *A, const omega_packed_w_t *w, const float *bias,
+                                       float *C, size_t p0, size_t p1) {
+  const size_t K = w->K, N = w->N, ps = 16 * K;
+  for (size_t p = p0; p < p1; p += 4) {
+    const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
+    const float *Wp = (const float *)w->w + p * ps;
+    const size_t n0 = p * 16;
+    for (size_t i = 0; i < M; i += 6) {
+      const int mr = M - i >= 6 ? 6 : (int)(M - i);
+      const float *Ar = A + i * K;
+      float *Cr = C + i * N;
+      switch (mr) {
+        F32_CASE(6)
+        F32_CASE(5)
+        F32_CASE(4)
+        F32_CASE(3)
+        F32_CASE(2)
+        F32_CASE(1)
+      }
+    }
+  }
+}
+
+#define F32_AVX2 __attribute__((target("avx2,fma")))
+
+F32_AVX2 static inline __attribute__((always_inline)) void f32_block256(int mr, const float *A, size_t K,
+                                                                       const float *Wp, const float *bias, float *C,
+                                                                       size_t N, size_t n0) {
+  __m256 acc[6][2];
+  for (int r = 0; r < mr; r++)
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (size_t k = 0; k < K; k++) {
+    const __m256 w0 = _mm256_load_ps(Wp + k * 16), w1 = _mm256_load_ps(Wp + k * 16 + 8);
+    for (int r = 0; r < mr; r++) {
+      const __m256 a = _mm256_broadcast_ss(A + (size_t)r * K + k);
+      acc[r][0] = _mm256_fmadd_ps(a, w0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, w1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < mr; r++) {
+    float out[16];
+    _mm256_storeu_ps(out, acc[r][0]);
+    _mm256_storeu_ps(out + 8, acc[r][1]);
+    for (size_t j = 0; j < 16 && n0 + j < N; j++)
+      C[(size_t)r * N + n0 + j] = out[j] + (bias ? bias[n0 + j] : 0.0f);
+  }
+}
+
+F32_AVX2 void omega__gemm_f32_avx2(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
+                                   size_t p0, size_t p1) {
+  const size_t K = w->K, N = w->N;
+  for (size_t p = p0; p < p1; p++) {
+    const float *Wp = (const float *)w->w + p * 16 * K;
+    for (size_t i = 0; i < M; i += 6) {
+      const int mr = M - i >= 6 ? 6 : (int)(M - i);
+      const float *Ar = A + i * K;
+      float *Cr = C + i * N;
+      switch (mr) {
+      case 6: f32_block256(6, Ar, K, Wp, bias, Cr, N, p * 16); break;
+      case 5: f32_block256(5, Ar, K, Wp, bias, Cr, N, p * 16); break;
+      case 4: f32_block256(4, Ar, K, Wp, bias, Cr, N, p * 16); break;
+      case 3: f32_block256(3, Ar, K, Wp, bias, Cr, N, p * 16); break;
+      case 2: f32_block256(2, Ar, K, Wp, bias, Cr, N, p * 16); break;
+      default: f32_block256(1, Ar, K, Wp, bias, Cr, N, p * 16); break;
+      }
+    }
+  }
+}
+#endif
