@@ -6,6 +6,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ struct omega_proj {
   float *pn;      /* [cap] |Px|^2 */
   float *rx;      /* [cap] residual norms */
   double max_c2;  /* the largest |x - mean|^2 seen */
+  /* how well the bounds prune on this data: slots considered and slots scored in full */
+  atomic_ullong considered, scored;
 };
 
 int omega__proj_create(omega_proj_t **out) {
@@ -62,6 +65,16 @@ static int dims_for(size_t d) { return d >= 256 ? 64 : d >= 96 ? 32 : 0; }
 
 bool omega__proj_useful(const omega_vindex_t *ix) {
   return !ix->g && ix->n >= 4096 && dims_for(ix->p.dim) > 0;
+}
+
+/* Scoring a slot in full costs a scattered read of its vector, the GEMM path reads them in
+ * order: the bounds pay off only when they leave a few percent of the slots. Unknown until
+ * some queries have run. */
+int omega__proj_verdict(const omega_proj_t *P) {
+  const unsigned long long c = atomic_load(&P->considered), sc = atomic_load(&P->scored);
+  if (c < 16 * (unsigned long long)(P->n ? P->n : 1))
+    return -1;
+  return sc * 50 < c; /* under 2% */
 }
 
 /* After it, b[0..want) hold the `want` smallest bounds (in no order): 3-way quickselect. */
@@ -340,11 +353,15 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
       for (size_t i = 0; i < first; i++)
         offer(&h, cap, full_dist(ix, q, b[i].slot), b[i].slot);
       /* then every slot whose bound, less the margin, is still below the worst kept */
+      size_t scored = first;
       for (size_t i = first; i < m; i++) {
         if (h.n >= cap && (double)b[i].lb - mg > (double)h.v[0].dist)
           continue;
+        scored++;
         offer(&h, cap, full_dist(ix, q, b[i].slot), b[i].slot);
       }
+      atomic_fetch_add(&P->considered, m);
+      atomic_fetch_add(&P->scored, scored);
       /* slots appended after the projection was made */
       for (uint32_t t = (uint32_t)n; t < ix->n; t++)
         if (!ix->dead[t] && (!allow || (allow->bits[t >> 3] >> (t & 7) & 1)))

@@ -20,6 +20,9 @@ void omega__proj_free(omega_proj_t *p);
 size_t omega__proj_bytes(const omega_proj_t *p);
 /* Whether the bound search pays for this index (enough vectors and dimensions). */
 bool omega__proj_useful(const omega_vindex_t *ix);
+/* 1 when the bounds prune well on this data, 0 when the plain GEMM path is faster, -1 not
+ * known yet (too few queries measured). */
+int omega__proj_verdict(const omega_proj_t *p);
 /* Build or extend the projection to the index's current slots (callers may race: it locks). */
 int omega__proj_prepare(const omega_vindex_t *ix, omega_proj_t *p);
 /* Exact search of nq queries through the bounds; 0 on success, else the caller uses the

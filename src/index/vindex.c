@@ -352,7 +352,7 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
                           omega_hit_t *out) {
   const size_t d = ix->p.dim, cap = k + MARGIN;
   if (ix->proj && omega__proj_useful(ix) && (!allow || allow->count * 8 >= ix->n) &&
-      omega__proj_prepare(ix, ix->proj) == 0) {
+      omega__proj_verdict(ix->proj) != 0 && omega__proj_prepare(ix, ix->proj) == 0) {
     size_t count = 0;
     if (omega__proj_search(ix, ix->proj, q, 1, k, allow, out, &count) == 0)
       return count;
@@ -398,9 +398,25 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
 void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, omega_hit_t *out,
                               size_t *counts) {
   const size_t d = ix->p.dim, cap = k + MARGIN;
-  if (ix->proj && omega__proj_useful(ix) && omega__proj_prepare(ix, ix->proj) == 0 &&
-      omega__proj_search(ix, ix->proj, qs, nq, k, NULL, out, counts) == 0)
-    return;
+  if (ix->proj && omega__proj_useful(ix) && omega__proj_verdict(ix->proj) != 0 &&
+      omega__proj_prepare(ix, ix->proj) == 0) {
+    /* not known yet whether the bounds prune on this data: measure on the first queries */
+    size_t done = 0;
+    if (omega__proj_verdict(ix->proj) < 0) {
+      done = nq < 16 ? nq : 16;
+      if (omega__proj_search(ix, ix->proj, qs, done, k, NULL, out, counts) != 0)
+        done = 0;
+    }
+    if (done < nq && omega__proj_verdict(ix->proj) != 0 &&
+        omega__proj_search(ix, ix->proj, qs + done * d, nq - done, k, NULL, out + done * k, counts + done) == 0)
+      done = nq;
+    if (done == nq)
+      return;
+    qs += done * d;
+    out += done * k;
+    counts += done;
+    nq -= done;
+  }
   float *scores = malloc((size_t)Q_BLOCK * ROW_BLOCK * sizeof *scores);
   omega_heap_t *heaps = calloc(Q_BLOCK, sizeof *heaps);
   float *qn = malloc(Q_BLOCK * sizeof *qn);

@@ -180,7 +180,8 @@ static void test_attention_isolation(void **state) {
 }
 
 static const size_t qshapes[][3] = {{1, 1, 1},    {7, 13, 5},    {33, 96, 32}, {6, 64, 384},
-                                     {26, 384, 384}, {5, 50, 1536}, {13, 17, 3}, {64, 1152, 384}};
+                                     {26, 384, 384}, {5, 50, 1536}, {13, 17, 3}, {64, 1152, 384},
+                                     {401, 80, 40}}; /* past two row chunks */
 
 static void check_packed(omega_precision_t prec, omega_isa_t cap) {
   const omega_cpu_isa_t isa = omega__cpu_isa_capped(cap);

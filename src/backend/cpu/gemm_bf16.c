@@ -81,21 +81,26 @@ bf16_block(int mr, int np, const uint16_t *Ab, size_t Kp, const uint16_t *Wp, si
 BF16_TARGET void omega__gemm_bf16_avx512(size_t M, const uint16_t *Ab, const omega_packed_w_t *w, const float *bias,
                                          float *C, size_t p0, size_t p1) {
   const size_t Kp = w->Kp, N = w->N, ps = 16 * Kp;
-  for (size_t p = p0; p < p1; p += 4) {
-    const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
-    const uint16_t *Wp = (const uint16_t *)w->w + p * ps;
-    const size_t n0 = p * 16;
-    for (size_t i = 0; i < M; i += 6) {
-      const int mr = M - i >= 6 ? 6 : (int)(M - i);
-      const uint16_t *A = Ab + i * Kp;
-      float *Cr = C + i * N;
-      switch (mr) {
-        BF16_CASE(6)
-        BF16_CASE(5)
-        BF16_CASE(4)
-        BF16_CASE(3)
-        BF16_CASE(2)
-        BF16_CASE(1)
+  /* Chunks of rows small enough to stay in L2 while the column groups sweep them, so the
+   * activations are not re-read from memory for every group of 64 output channels. */
+  for (size_t i0 = 0; i0 < M; i0 += OMEGA_GEMM_ROW_CHUNK) {
+    const size_t i1 = M - i0 > OMEGA_GEMM_ROW_CHUNK ? i0 + OMEGA_GEMM_ROW_CHUNK : M;
+    for (size_t p = p0; p < p1; p += 4) {
+      const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
+      const uint16_t *Wp = (const uint16_t *)w->w + p * ps;
+      const size_t n0 = p * 16;
+      for (size_t i = i0; i < i1; i += 6) {
+        const int mr = i1 - i >= 6 ? 6 : (int)(i1 - i);
+        const uint16_t *A = Ab + i * Kp;
+        float *Cr = C + i * N;
+        switch (mr) {
+          BF16_CASE(6)
+          BF16_CASE(5)
+          BF16_CASE(4)
+          BF16_CASE(3)
+          BF16_CASE(2)
+          BF16_CASE(1)
+        }
       }
     }
   }

@@ -84,21 +84,26 @@ f32_block512(int mr, int np, const float *A, size_t K, const float *Wp, size_t p
 F32_AVX512 void omega__gemm_f32_avx512(size_t M, const float *A, const omega_packed_w_t *w, const float *bias,
                                        float *C, size_t p0, size_t p1) {
   const size_t K = w->K, N = w->N, ps = 16 * K;
-  for (size_t p = p0; p < p1; p += 4) {
-    const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
-    const float *Wp = (const float *)w->w + p * ps;
-    const size_t n0 = p * 16;
-    for (size_t i = 0; i < M; i += 6) {
-      const int mr = M - i >= 6 ? 6 : (int)(M - i);
-      const float *Ar = A + i * K;
-      float *Cr = C + i * N;
-      switch (mr) {
-        F32_CASE(6)
-        F32_CASE(5)
-        F32_CASE(4)
-        F32_CASE(3)
-        F32_CASE(2)
-        F32_CASE(1)
+  /* Chunks of rows small enough to stay in L2 while the column groups sweep them, so the
+   * activations are not re-read from memory for every group of 64 output channels. */
+  for (size_t i0 = 0; i0 < M; i0 += OMEGA_GEMM_ROW_CHUNK) {
+    const size_t i1 = M - i0 > OMEGA_GEMM_ROW_CHUNK ? i0 + OMEGA_GEMM_ROW_CHUNK : M;
+    for (size_t p = p0; p < p1; p += 4) {
+      const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
+      const float *Wp = (const float *)w->w + p * ps;
+      const size_t n0 = p * 16;
+      for (size_t i = i0; i < i1; i += 6) {
+        const int mr = i1 - i >= 6 ? 6 : (int)(i1 - i);
+        const float *Ar = A + i * K;
+        float *Cr = C + i * N;
+        switch (mr) {
+          F32_CASE(6)
+          F32_CASE(5)
+          F32_CASE(4)
+          F32_CASE(3)
+          F32_CASE(2)
+          F32_CASE(1)
+        }
       }
     }
   }

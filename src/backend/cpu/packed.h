@@ -40,6 +40,9 @@ size_t omega__packed_scratch(const omega_packed_w_t *w, size_t M);
 void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t M, const float *A,
                           const omega_packed_w_t *w, const float *bias, float *C, void *scratch);
 
+/* Rows the AVX-512 kernels handle per sweep of the columns (a multiple of their 6-row block). */
+#define OMEGA_GEMM_ROW_CHUNK 192
+
 /* Kernels over a range of 16-column panels [p0, p1); A already converted. */
 void omega__gemm_f32_avx512(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
                             size_t p0, size_t p1);
