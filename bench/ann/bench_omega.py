@@ -83,6 +83,40 @@ def run(cmd):
     return p.stderr
 
 
+def run_usearch(a, ds, ddir, m, qpath, qs_path, nq, M, T, qn, basen, gt, gtd, work):
+    """usearch through bench/ann/usearch_run.cjs: build timed in node, recall computed here."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    metric = "l2sq" if m["metric"] == "l2" else "ip"
+    qfile = qpath
+    base = os.path.join(ddir, "base.f32")
+    if m["metric"] == "cosine":  # usearch ip on normalised copies, as the peers harness does
+        base = os.path.join(work, "base_n.f32")
+        basen.astype("<f4").tofile(base)
+        qfile = os.path.join(work, "q_n.f32")
+        qn.astype("<f4").tofile(qfile)
+    env = dict(os.environ, USEARCH_MODULE=os.path.join(a.usearch, "node_modules", "usearch"))
+    c0 = foreign_snap()
+    p = subprocess.run(["node", os.path.join(here, "usearch_run.cjs"), base, qfile, str(m["d"]), metric, str(M),
+                        str(a.efc), str(T), a.ef, str(K), str(min(a.single_nq, nq)), work],
+                       capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError("usearch: " + p.stderr[-500:])
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    res = {"n": m["n"], "d": m["d"], "nq": nq, "metric": m["metric"], "data_mb": m["n"] * m["d"] * 4 / 2**20,
+           "build_s": r["build_s"], "mem_mb": r["index_mb"], "peak_mb": None, "index_mb": r["index_mb"],
+           "sweep_name": "ef", "points": [], "job_foreign_cpu": foreign_frac(c0, foreign_snap())}
+    for pt in r["points"]:
+        I = np.fromfile(os.path.join(work, "ids_%d.i32" % pt["param"]), dtype="<i4").reshape(nq, K).astype(np.int64)
+        pt["recall10"] = recall_at_k(I, qn, basen, gtd[:nq], m["metric"])
+        pt["recall10_ids"] = float(np.mean([len(set(I[i]) & set(gt[i, :K])) / K for i in range(nq)]))
+        pt["batch_cpu_qps"] = None
+        pt["foreign_cpu"] = res["job_foreign_cpu"]
+        res["points"].append(pt)
+        print("  %s usearch T=%d ef=%s recall10=%.4f batchQPS=%.0f singleQPS=%.0f p50=%.3fms" % (
+            ds, T, pt["param"], pt["recall10"], pt["batch_qps"], pt["single_qps"], pt["p50_ms"]), file=sys.stderr, flush=True)
+    return {"spec": {"dataset": ds, "lib": "usearch", "params": {"M": M, "efc": a.efc}, "threads": T}, "result": res}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ann-dir", required=True, help="a writable copy of ../shared/bench/ann with data/")
@@ -98,6 +132,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--stop-recall", type=float, default=0.999)
     ap.add_argument("--out", default=None, help="default ANN_DIR/out/omega.json")
+    ap.add_argument("--usearch", default=None,
+                    help="a folder with node_modules/usearch: also run usearch (HNSW, SIMD build) the same way")
     a = ap.parse_args()
     out_path = a.out or os.path.join(a.ann_dir, "out", "omega.json")
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
@@ -116,6 +152,11 @@ def main():
         if metric == "cosine":
             basen = base / np.linalg.norm(base, axis=1, keepdims=True)
             qn = qn / np.linalg.norm(qn, axis=1, keepdims=True)
+        if a.usearch:
+            for M in a.M.split(","):
+                for T in [int(t) for t in a.threads.split(",")]:
+                    results.append(run_usearch(a, ds, ddir, m, qpath, qs_path, nq, int(M), T, qn, basen, gt, gtd, work))
+                    json.dump({"results": results}, open(out_path, "w"), indent=1)
         for kind in a.kinds.split(","):
             for M in (a.M.split(",") if kind == "hnsw" else [None]):
                 for T in [int(t) for t in a.threads.split(",")]:
