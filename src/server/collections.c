@@ -168,6 +168,9 @@ static int open_one(omega_colls_t *r, const char *name) {
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   }
   e->c = c;
+  /* search structures now, so the first search after a restart is not the slow one */
+  if (omega_collection_warm(c) != 0)
+    omega_log(OMEGA_LOG_WARN, "collection %s: %s (searches will build it)", name, omega_errmsg());
   omega_collection_stats_t st;
   omega__coll_refresh(r, e, &st);
   pthread_mutex_lock(&r->mu); /* /metrics may already be scraping */

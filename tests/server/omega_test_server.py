@@ -9,6 +9,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -132,15 +133,19 @@ class Server:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=30):
+        """SIGTERM and the exit status; a non-zero one prints the server's log, so a
+        failure (a sanitizer report, a drain that timed out) explains itself."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
-        finally:
-            self.log.close()
+            rc = self.proc.wait()
+        self.log.close()
+        if rc != 0:
+            sys.stderr.write(f"omega serve exited with {rc}; its log ends:\n{self.text()[-6000:]}\n")
+        return rc
 
 
 def raw_request(port, data, read=True, timeout=10):

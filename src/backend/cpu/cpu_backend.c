@@ -6,15 +6,10 @@
 #include <cblas.h>
 #include <stdlib.h>
 
-/* Batches of at most this many tokens run on the calling thread alone: their GEMMs are
- * too small to repay handing halves to another core (measured in bench/RESULTS.md). */
-#define SMALL_BATCH_TOKENS 64
-
 typedef struct {
   omega_backend_t base;
   const omega_model_t *model;
   omega_cpu_ctx_t ctx;
-  omega_pool_t *pool;
   omega_cpu_packed_t *packed;
   omega_encoder_ws_t ws;
 } cpu_backend_t;
@@ -22,14 +17,13 @@ typedef struct {
 static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, float *out, const char **route) {
   cpu_backend_t *cb = (cpu_backend_t *)b;
   *route = "cpu";
-  cb->ctx.pool = batch->offsets[batch->n_seq] <= SMALL_BATCH_TOKENS ? NULL : cb->pool;
   return omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, batch, 0, out);
 }
 
 static void cpu_destroy(omega_backend_t *b) {
   cpu_backend_t *cb = (cpu_backend_t *)b;
   omega__encoder_ws_free(&cb->ws);
-  omega__pool_destroy(cb->pool);
+  omega__pool_destroy(cb->ctx.pool);
   omega__cpu_packed_free(cb->packed);
   free(cb);
 }
@@ -46,7 +40,10 @@ int omega__cpu_backend_create(const omega_model_t *m, int threads, const char *p
   cb->base.encode = cpu_encode;
   cb->base.destroy = cpu_destroy;
   cb->model = m;
-  int rc = omega__pool_create(threads, &cb->pool);
+  /* Every batch uses the pool, one sentence included: with its threads polling between
+   * kernels, splitting even a 26-token GEMM over two cores halves the latency
+   * (docs/CPU.md). */
+  int rc = omega__pool_create(threads, &cb->ctx.pool);
   if (!rc)
     rc = omega__cpu_packed_create(m, prec, omega__cpu_isa(), &cb->packed);
   if (rc) {
@@ -54,8 +51,9 @@ int omega__cpu_backend_create(const omega_model_t *m, int threads, const char *p
     return rc;
   }
   cb->ctx.packed = cb->packed;
-  /* Omega's pool owns the cores: GEMMs are split into column slices there and the BLAS
-   * library runs each slice single-threaded, so its own threads never spin against ours. */
+  /* The packed kernels run the encoder's GEMMs; the BLAS library only serves the fp32
+   * table's `linear` (reference checks), one thread per call with Omega's pool splitting the
+   * columns, so its own threads never spin against Omega's. */
   openblas_set_num_threads(1);
   *out = &cb->base;
   return 0;

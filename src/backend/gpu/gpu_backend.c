@@ -112,8 +112,9 @@ static int gpu_pressure(omega_backend_t *base) {
 
 static void gpu_destroy(omega_backend_t *base) {
   gpu_backend_t *g = (gpu_backend_t *)base;
-  if (atomic_load(&g->healthy))
-    g->api->encoder_destroy(g->enc); /* a corrupted context cannot be cleaned up safely */
+  /* a corrupted CUDA context cannot be cleaned up safely; the simulated one always can */
+  if (atomic_load(&g->healthy) || g->api == omega__cuda_sim_api())
+    g->api->encoder_destroy(g->enc);
   pthread_mutex_destroy(&g->mu);
   free(g);
 }

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the simulated card has: an allocation past it is the OOM a real card would give
+ * (and is refused before the host allocator sees it). */
+#define SIM_VRAM_TOTAL (16ull << 30)
+
 typedef struct {
   omega_model_t model; /* a view: pointers into the host's weights */
   omega_encoder_ws_t *ws;
@@ -27,8 +31,8 @@ static int sim_probe(int *n, int *drv, int *rt, char *err, size_t errn) {
 static int sim_info(int device, ocu_device_t *o, char *err, size_t errn) {
   memset(o, 0, sizeof *o);
   snprintf(o->name, sizeof o->name, "simulated GPU (CPU reference kernels)");
-  o->mem_total = 16ull << 30;
-  o->mem_free = 15ull << 30;
+  o->mem_total = SIM_VRAM_TOTAL;
+  o->mem_free = SIM_VRAM_TOTAL - (1ull << 30);
   o->sm_count = 1;
   return OCU_OK;
 }
@@ -120,6 +124,12 @@ static int sim_flat_create(int device, int dim, int metric, int fp16, void **out
 
 static int sim_flat_add(void *h, const float *x, size_t n, char *err, size_t errn) {
   sim_flat_t *f = h;
+  const size_t row = (size_t)f->dim * sizeof *x;
+  if (n > SIM_VRAM_TOTAL / row || f->n + n > SIM_VRAM_TOTAL / row) {
+    snprintf(err, errn, "out of memory: %zu vectors of %d dimensions do not fit the simulated %llu GiB", f->n + n,
+             f->dim, SIM_VRAM_TOTAL >> 30);
+    return OCU_OOM;
+  }
   if (f->n + n > f->cap) {
     size_t cap = f->cap ? f->cap : 1024;
     while (cap < f->n + n)
