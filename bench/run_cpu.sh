@@ -65,7 +65,7 @@ for s in shapes:
     for r in peers["results"]:
         if r["shape"] == s:
             rss = os.path.join(out, f"ort_rss_{s}.txt")
-            if r["engine"] == "ort" and os.path.exists(rss):
+            if r["engine"].startswith("onnxruntime") and os.path.exists(rss):
                 r["peak_rss_mb"] = int(open(rss).read().split()[-1]) / 1024
             rows.append((s, r["engine"], r))
 def thr(r, b):

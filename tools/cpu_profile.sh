@@ -29,13 +29,14 @@ import os, re, sys, json
 tmp, modes, batch = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 # first matching pattern wins; symbols are Omega's kernel names (see docs/CPU.md)
 groups = [
-    ("GEMM (packed kernels)", r"gemm|pack_|sgemm|dgemm|kernel_|bf16_rows"),
+    ("GEMM (packed kernels)", r"gemm|sgemm|kernel_|bf16_rows"),
+    ("weight packing at load (once)", r"pack_"),
     ("int8 activation quantisation", r"quant"),
     ("attention (QK^T, softmax, PV)", r"attn|attention|softmax"),
     ("bias + residual + LayerNorm", r"layernorm|ln_rows|add_ln"),
     ("GELU", r"act_|gelu|erf"),
     ("embeddings + pooling", r"embed_gather|pool_and|normalize|gather"),
-    ("tokenizer", r"tok|wordpiece|utf8|normali[sz]e_text|bert_pre|basic_"),
+    ("tokenizer", r"tok|vocab|wordpiece|utf8|normali[sz]e_text|bert_pre|basic_"),
     ("thread pool (hand-offs, polling)", r"pool_|worker|futex|sched_yield|pthread|spin"),
     ("memory copies", r"memcpy|memmove|memset"),
 ]

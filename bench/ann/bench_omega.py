@@ -9,7 +9,8 @@
 Per (dataset, kind, params, threads): build wall time (`omega index build`), memory
 (the index's bytes as `omega index stats` reports them; peak = the build process's peak
 RSS minus the data it read), index file size; then for each ef: batch QPS (all --nq queries
-in one `omega index search` call, median of --reps), recall@10 computed exactly as the peer
+in one `omega index search` call, median of --reps; per CPU-second: over that process's whole CPU
+time, loading included, so a lower bound), recall@10 computed exactly as the peer
 harness does (tie-tolerant, from the exact scores of the returned ids), and one query per
 call (`--one-at-a-time`, p50/p99). The CLI times only the search itself, not loading."""
 import argparse
@@ -81,6 +82,19 @@ def run(cmd):
     if p.returncode != 0:
         raise RuntimeError("%s: %s" % (" ".join(cmd), p.stderr.strip()[-500:]))
     return p.stderr
+
+
+def run_peak(cmd, work):
+    """run() under /usr/bin/time: (stderr, that process's own peak RSS in kB). getrusage's
+    RUSAGE_CHILDREN would give the largest child so far, not this one."""
+    f = os.path.join(work, "peak.txt")
+    err = run(["/usr/bin/time", "-f", "%M", "-o", f] + cmd)
+    return err, int(open(f).read().split()[-1])
+
+
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run_usearch(a, ds, ddir, m, qpath, qs_path, nq, M, T, qn, basen, gt, gtd, work):
@@ -169,16 +183,14 @@ def main():
                         cmd += ["--m", M, "--ef-construction", str(a.efc)]
                     c0 = foreign_snap()
                     t0 = time.perf_counter()
-                    rss0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-                    err = run(cmd)
+                    err, peak_kb = run_peak(cmd, work)
                     build_s = time.perf_counter() - t0
-                    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
                     build_foreign = foreign_frac(c0, foreign_snap())
                     mem = re.search(r"([0-9.]+) MB in memory", err)
                     res = {"n": m["n"], "d": m["d"], "nq": nq, "metric": metric,
                            "data_mb": m["n"] * m["d"] * 4 / 2**20, "build_s": build_s,
                            "mem_mb": float(mem.group(1)) if mem else None,
-                           "peak_mb": (max(peak_kb, rss0) / 1024) - m["n"] * m["d"] * 4 / 2**20,
+                           "peak_mb": peak_kb / 1024 - m["n"] * m["d"] * 4 / 2**20,
                            "index_mb": os.path.getsize(ix) / 2**20, "build_foreign_cpu": build_foreign,
                            "sweep_name": "ef" if kind == "hnsw" else "none", "points": []}
                     job_c0 = foreign_snap()
@@ -186,11 +198,14 @@ def main():
                         extra = ["--ef", str(ef)] if ef else []
                         ids_path = os.path.join(work, "ids.i32")
                         c1 = foreign_snap()
-                        qps = []
+                        qps, cpu_qps = [], []
                         for _ in range(a.reps):
+                            cpu0 = children_cpu_s()
                             e = run([a.omega, "index", "search", "--index", ix, "--queries", qpath, "--k", str(K),
                                      "--threads", str(T), "--output", ids_path] + extra)
                             qps.append(float(re.search(r"([0-9.]+) QPS", e).group(1)))
+                            # the whole process's CPU time, loading the index included: a lower bound
+                            cpu_qps.append(nq / max(children_cpu_s() - cpu0, 1e-9))
                         I = np.fromfile(ids_path, dtype="<i4").reshape(nq, K).astype(np.int64)
                         singles = []
                         for _ in range(a.reps):
@@ -201,7 +216,7 @@ def main():
                                             float(re.search(r"p50 ([0-9.]+) ms", e).group(1)),
                                             float(re.search(r"p99 ([0-9.]+) ms", e).group(1))))
                         pt = {"param": ef, "batch_qps": statistics.median(qps), "batch_runs": qps,
-                              "batch_cpu_qps": None, "single_qps": statistics.median(s[0] for s in singles),
+                              "batch_cpu_qps": statistics.median(cpu_qps), "single_qps": statistics.median(s[0] for s in singles),
                               "p50_ms": statistics.median(s[1] for s in singles),
                               "p99_ms": statistics.median(s[2] for s in singles), "single_n": min(a.single_nq, nq),
                               "recall10": recall_at_k(I, qn, basen, gtd[:nq], metric),
