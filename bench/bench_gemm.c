@@ -1,6 +1,8 @@
 /* GEMM engines on the encoder's shapes, one thread: OpenBLAS sgemm (fp32) against Omega's
- * packed fp32 (FMA), bf16 (AVX512-BF16) and int8 (VNNI) kernels, in GFLOP/s (2 M N K per product), with
- * a 1024^3 sgemm as the fp32 ceiling of the core. How docs/CPU.md chose its engines.
+ * packed fp32 (FMA), bf16, bf16x3 and int8 kernels (AMX where the CPU has it and OMEGA_CPU_ISA
+ * allows it, else AVX512-BF16 and VNNI), in GFLOP/s (2 M N K per product, the fp32 work for
+ * bf16x3 too), with a 1024^3 sgemm as the fp32 ceiling of the core. How docs/CPU.md chose its
+ * engines.
  *   bench_gemm [M ...]        (default M = 26 and 850: one mean sentence, a batch of 32) */
 #include "backend/cpu/packed.h"
 #include "bench_common.h"
@@ -70,17 +72,18 @@ int main(int argc, char **argv) {
   } L[] = {{"MiniLM", "qkv", 1152, 384}, {"MiniLM", "attn out", 384, 384}, {"MiniLM", "ffn up", 1536, 384},
            {"MiniLM", "ffn down", 384, 1536}, {"BERT-base", "qkv", 2304, 768}, {"BERT-base", "attn out", 768, 768},
            {"BERT-base", "ffn up", 3072, 768}, {"BERT-base", "ffn down", 768, 3072}};
-  printf("| shape | layer | M | N | K | fp32 OpenBLAS | fp32 packed | bf16 packed | int8 packed |\n");
-  printf("|---|---|---|---|---|---|---|---|---|\n");
+  printf("kernels: %s%s\n\n", omega__isa_name(isa->level), isa->amx ? " + AMX" : "");
+  printf("| shape | layer | M | N | K | fp32 OpenBLAS | fp32 packed | bf16 packed | int8 packed | bf16x3 packed |\n");
+  printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (size_t m = 0; m < nM; m++)
     for (size_t l = 0; l < sizeof L / sizeof L[0]; l++) {
       const size_t M = Ms[m], N = L[l].N, K = L[l].K;
       case_t c = {M, N, K, rnd(M * K), rnd(N * K), malloc(M * N * sizeof(float)), NULL, isa, NULL};
       const double flop = 2.0 * (double)M * (double)N * (double)K;
-      double g[4] = {flop / per_call(run_sgemm, &c) * 1e-9, 0, 0, 0};
-      static int (*const pack[3])(const float *, size_t, size_t, omega_packed_w_t *) = {
-          omega__pack_f32, omega__pack_bf16, omega__pack_int8};
-      for (int p = 0; p < 3; p++) {
+      double g[1 + OMEGA_PREC_COUNT] = {flop / per_call(run_sgemm, &c) * 1e-9};
+      static int (*const pack[OMEGA_PREC_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+          omega__pack_f32, omega__pack_bf16, omega__pack_int8, omega__pack_bf16x3};
+      for (int p = 0; p < OMEGA_PREC_COUNT; p++) {
         if (omega__precision_unsupported((omega_precision_t)p, isa))
           continue;
         omega_packed_w_t pw;
@@ -92,8 +95,8 @@ int main(int argc, char **argv) {
         free(c.scratch);
         omega__packed_free(&pw);
       }
-      printf("| %s | %s | %zu | %zu | %zu | %.1f | %.1f | %.1f | %.1f |\n", L[l].shape, L[l].layer, M, N, K, g[0], g[1],
-             g[2], g[3]);
+      printf("| %s | %s | %zu | %zu | %zu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", L[l].shape, L[l].layer, M, N, K,
+             g[0], g[1], g[2], g[3], g[4]);
       free((void *)c.A), free((void *)c.W), free(c.C);
     }
   return 0;

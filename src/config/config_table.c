@@ -10,7 +10,7 @@
 static const char *const accel_choices[] = {"auto", "gpu", "cpu", NULL};
 static const char *const log_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const dtype_choices[] = {"auto", "bf16", "fp16", "fp32", "tf32", NULL};
-static const char *const cpu_precision_choices[] = {"fp32", "bf16", "int8", NULL};
+static const char *const cpu_precision_choices[] = {"fp32", "bf16", "bf16x3", "int8", NULL};
 static const char *const fsync_choices[] = {"always", "interval", NULL};
 const char *const omega_profile_names[] = {"NONE", "HIGH_THROUGHPUT", "LOW_LATENCY", "MEMORY_CONSTRAINED",
                                            "HIGH_AVAILABILITY", NULL};
@@ -48,8 +48,10 @@ const omega_cfg_def_t omega_cfg_table[] = {
     {"EMBED_THREADS", OMEGA_CFG_INT, "0", 0, 1024, NULL, 0, F(embed_threads),
      "CPU threads for inference (0: every online CPU)"},
     {"EMBED_CPU_PRECISION", OMEGA_CFG_ENUM, "fp32", 0, 0, cpu_precision_choices, 0, F(embed_cpu_precision),
-     "CPU precision of the model's linear layers: fp32 (exact), bf16 (AVX512-BF16), int8 (dynamic quantisation, "
-     "VNNI or AVX2); weights are packed at start-up, and a mode the CPU cannot run stops the start with the reason"},
+     "CPU precision of the model's linear layers: fp32 (exact), bf16 (AMX or AVX512-BF16), bf16x3 (fp32 split into "
+     "two bf16 parts, three AMX products: fp32-class accuracy, PyTorch's float32 matmul precision \"high\"), int8 "
+     "(dynamic quantisation; AMX, VNNI or AVX2); weights are packed at start-up, and a mode the CPU cannot run stops "
+     "the start with the reason"},
     {"OMEGA_REQUEST_TIMEOUT_MS", OMEGA_CFG_INT, "30000", 1, 3600000, NULL, OMEGA_CFG_HOT, F(omega_request_timeout_ms),
      "Default request deadline (a request's X-Omega-Timeout-Ms or timeout_ms overrides it); past it: 504"},
     /* server */

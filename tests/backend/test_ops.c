@@ -1,7 +1,7 @@
 /* Every optimised CPU kernel against its plain reference on random inputs, single- and
  * multi-threaded, with a relative error bound per precision (test-backend-ops style).
- * The packed GEMMs (fp32, bf16, int8) and the fp32 kernels run on every dispatch path this
- * CPU has (AVX-512, AVX2, portable), as OMEGA_CPU_ISA would force them. */
+ * The packed GEMMs (fp32, bf16, bf16x3, int8) and the fp32 kernels run on every dispatch path
+ * this CPU has (AMX, AVX-512, AVX2, portable), as OMEGA_CPU_ISA would force them. */
 #include "testutil.h"
 
 #include "backend/cpu/ops.h"
@@ -183,15 +183,20 @@ static const size_t qshapes[][3] = {{1, 1, 1},    {7, 13, 5},    {33, 96, 32}, {
                                      {26, 384, 384}, {5, 50, 1536}, {13, 17, 3}, {64, 1152, 384},
                                      {401, 80, 40}}; /* past two row chunks */
 
-static void check_packed(omega_precision_t prec, omega_isa_t cap) {
-  const omega_cpu_isa_t isa = omega__cpu_isa_capped(cap);
+static void check_packed(omega_precision_t prec, omega_isa_t cap, int no_amx) {
+  omega_cpu_isa_t isa = omega__cpu_isa_capped(cap);
+  if (no_amx) {
+    if (!isa.amx)
+      return; /* the same kernels as with AMX allowed */
+    isa.amx = 0;
+  }
   if (omega__precision_unsupported(prec, &isa)) {
     omega_cpu_packed_t *p = NULL;
     assert_int_equal(omega__cpu_packed_create(NULL, prec, &isa, &p), OMEGA_EINVAL);
     assert_null(p);
     assert_non_null(strstr(omega_errmsg(), omega__precision_name(prec)));
-    fprintf(stderr, "%s on %s: refused (%s)\n", omega__precision_name(prec), omega__isa_name(isa.level),
-            omega_errmsg());
+    fprintf(stderr, "%s on %s%s: refused (%s)\n", omega__precision_name(prec), omega__isa_name(isa.level),
+            no_amx ? " without AMX" : "", omega_errmsg());
     return;
   }
   for (int th = 1; th <= 2; th++) {
@@ -204,8 +209,11 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap) {
       float *got = rnd(M * N, 1), *want = rnd(M * N, 1);
       A[0] = 0.0f; /* an exact zero and a row maximum on either sign */
       omega_packed_w_t pw;
-      static int (*const pack[3])(const float *, size_t, size_t, omega_packed_w_t *) = {
-          omega__pack_f32, omega__pack_bf16, omega__pack_int8};
+      static int (*const pack[OMEGA_PREC_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+          omega__pack_f32, omega__pack_bf16, omega__pack_int8, omega__pack_bf16x3};
+      static void (*const ref[OMEGA_PREC_COUNT])(size_t, size_t, size_t, const float *, const float *,
+                                                 const float *, float *) = {
+          NULL, omega__linear_bf16_ref, omega__linear_int8_ref, omega__linear_bf16x3_ref};
       assert_int_equal(pack[prec](W, N, K, &pw), 0);
       void *scratch = malloc(omega__packed_scratch(&pw, M));
       for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -213,12 +221,11 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap) {
         if (prec == OMEGA_PREC_FP32)
           omega__cpu_ops_ref.linear(NULL, M, N, K, A, W, with_bias ? b : NULL, want);
         else
-          (prec == OMEGA_PREC_BF16 ? omega__linear_bf16_ref : omega__linear_int8_ref)(M, N, K, A, W,
-                                                                                     with_bias ? b : NULL, want);
-        char what[96];
-        snprintf(what, sizeof what, "%s linear on %s, %zux%zux%zu, %d threads", omega__precision_name(prec),
-                 omega__isa_name(isa.level), M, N, K, th);
-        const double tol = prec == OMEGA_PREC_INT8 ? INT8_TOL : prec == OMEGA_PREC_BF16 ? BF16_TOL : FP32_TOL;
+          ref[prec](M, N, K, A, W, with_bias ? b : NULL, want);
+        char what[112];
+        snprintf(what, sizeof what, "%s linear on %s%s, %zux%zux%zu, %d threads", omega__precision_name(prec),
+                 omega__isa_name(isa.level), isa.amx ? "+amx" : "", M, N, K, th);
+        const double tol = prec == OMEGA_PREC_INT8 ? INT8_TOL : prec == OMEGA_PREC_FP32 ? FP32_TOL : BF16_TOL;
         close_enough(what, got, want, M * N, tol);
       }
       free(scratch);
@@ -229,22 +236,31 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap) {
   }
 }
 
+/* Every ISA cap, and AVX-512 once more without AMX where the CPU has it. */
+static void check_packed_all(omega_precision_t prec) {
+  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
+    check_packed(prec, (omega_isa_t)cap, 0);
+  check_packed(prec, OMEGA_ISA_AVX512, 1);
+}
+
 static void test_linear_f32_packed(void **state) {
   (void)state;
-  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
-    check_packed(OMEGA_PREC_FP32, (omega_isa_t)cap);
+  check_packed_all(OMEGA_PREC_FP32);
 }
 
 static void test_linear_bf16(void **state) {
   (void)state;
-  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
-    check_packed(OMEGA_PREC_BF16, (omega_isa_t)cap);
+  check_packed_all(OMEGA_PREC_BF16);
+}
+
+static void test_linear_bf16x3(void **state) {
+  (void)state;
+  check_packed_all(OMEGA_PREC_BF16X3);
 }
 
 static void test_linear_int8(void **state) {
   (void)state;
-  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
-    check_packed(OMEGA_PREC_INT8, (omega_isa_t)cap);
+  check_packed_all(OMEGA_PREC_INT8);
 }
 
 /* The reduced-precision references themselves stay close to fp32 on well-scaled inputs. */
@@ -257,6 +273,9 @@ static void test_quant_refs_near_fp32(void **state) {
   close_enough("bf16 reference vs fp32", q, f, M * N, 2e-2);
   omega__linear_int8_ref(M, N, K, A, W, NULL, q);
   close_enough("int8 reference vs fp32", q, f, M * N, 3e-2);
+  /* bf16x3 drops only lo.lo and the bits past 16: about 2^-16 of each product */
+  omega__linear_bf16x3_ref(M, N, K, A, W, NULL, q);
+  close_enough("bf16x3 reference vs fp32", q, f, M * N, 1e-4);
   free(A), free(W), free(f), free(q);
 }
 
@@ -264,7 +283,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_linear), cmocka_unit_test(test_add_layernorm),
                                      cmocka_unit_test(test_activation), cmocka_unit_test(test_attention),
                                      cmocka_unit_test(test_attention_isolation), cmocka_unit_test(test_linear_f32_packed),
-                                     cmocka_unit_test(test_linear_bf16),
+                                     cmocka_unit_test(test_linear_bf16), cmocka_unit_test(test_linear_bf16x3),
                                      cmocka_unit_test(test_linear_int8), cmocka_unit_test(test_quant_refs_near_fp32)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

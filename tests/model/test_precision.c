@@ -3,7 +3,8 @@
  * random-weight MiniLM-L6 shape from omega-genmodel (smaller in the sanitizer build), or
  * $OMEGA_TEST_MODEL (used to measure the benchmark models). Also: a mode the CPU cannot run
  * is refused with the reason, and int8 / fp32 still work with the dispatch capped by
- * OMEGA_CPU_ISA (in child processes, since the choice is made once per process). */
+ * OMEGA_CPU_ISA (in child processes, since the choice is made once per process; OMEGA_CPU_ISA=avx512 is
+ * AVX-512 without AMX). */
 #include "testutil.h"
 
 #include "omega/omega.h"
@@ -125,7 +126,7 @@ static double row_cos(const float *got, size_t r0, size_t r1, double *mean) {
   return worst;
 }
 
-static void check_mode(const char *precision) {
+static void check_mode(const char *precision, double min_cos) {
   int rc;
   float *got = embed_all(precision, &rc);
   if (rc == OMEGA_EINVAL && !got) {
@@ -135,21 +136,27 @@ static void check_mode(const char *precision) {
   assert_int_equal(rc, 0);
   double mean_en, mean_dev;
   const double min_en = row_cos(got, 0, n_en, &mean_en), min_dev = row_cos(got, n_en, n_all, &mean_dev);
-  fprintf(stderr, "%s vs fp32, %s: corpus_en %zu rows min cosine %.7f mean %.7f; dev.txt %zu rows min %.7f mean %.7f\n",
+  fprintf(stderr, "%s vs fp32, %s: corpus_en %zu rows min cosine %.9f mean %.9f; dev.txt %zu rows min %.9f mean %.9f\n",
           precision, model_dir, n_en, min_en, mean_en, n_all - n_en, min_dev, mean_dev);
-  assert_true(min_en >= MIN_COS);
-  assert_true(min_dev >= MIN_COS);
+  assert_true(min_en >= min_cos);
+  assert_true(min_dev >= min_cos);
   free(got);
 }
 
 static void test_bf16(void **state) {
   (void)state;
-  check_mode("bf16");
+  check_mode("bf16", MIN_COS);
+}
+
+/* bf16x3 is fp32-class: every row within 1e-5 of the fp32 embedding's direction. */
+static void test_bf16x3(void **state) {
+  (void)state;
+  check_mode("bf16x3", 0.99999);
 }
 
 static void test_int8(void **state) {
   (void)state;
-  check_mode("int8");
+  check_mode("int8", MIN_COS);
 }
 
 static void test_unknown_mode(void **state) {
@@ -160,16 +167,30 @@ static void test_unknown_mode(void **state) {
   assert_non_null(strstr(omega_errmsg(), "fp8"));
 }
 
-/* In a child with OMEGA_CPU_ISA=isa: bf16 must be refused naming AVX512-BF16; int8 must
- * be refused (portable) or agree with fp32; fp32 must equal the parent's result closely. */
+/* In a child with OMEGA_CPU_ISA=isa: bf16x3 must be refused naming AMX; bf16 must be
+ * refused naming AVX512-BF16 (avx2, portable) or agree with fp32 on the AVX512-BF16 kernels
+ * (avx512: AMX off); int8 must be refused (portable) or agree with fp32; fp32 must equal the
+ * parent's result closely. */
 static int child(const char *isa) {
   int rc;
-  if (embed_all("bf16", &rc) || rc != OMEGA_EINVAL || !strstr(omega_errmsg(), "AVX512-BF16")) {
+  double mean = 0;
+  float *b = embed_all("bf16x3", &rc);
+  if (b || rc != OMEGA_EINVAL || !strstr(omega_errmsg(), "AMX")) {
+    fprintf(stderr, "%s: bf16x3 was not refused (%d: %s)\n", isa, rc, omega_errmsg());
+    return 1;
+  }
+  b = embed_all("bf16", &rc);
+  if (strcmp(isa, "avx512") == 0) {
+    const double worst = b && !rc ? row_cos(b, 0, n_all, &mean) : 0;
+    fprintf(stderr, "bf16 on avx512 without AMX vs fp32: min cosine %.7f mean %.7f\n", worst, mean);
+    free(b);
+    if (worst < MIN_COS)
+      return 1;
+  } else if (b || rc != OMEGA_EINVAL || !strstr(omega_errmsg(), "AVX512-BF16")) {
     fprintf(stderr, "%s: bf16 was not refused (%d: %s)\n", isa, rc, omega_errmsg());
     return 1;
   }
   float *f = embed_all("fp32", &rc);
-  double mean;
   if (rc || row_cos(f, 0, n_all, &mean) < 0.99999) {
     fprintf(stderr, "%s: fp32 differs (%d)\n", isa, rc);
     return 1;
@@ -193,8 +214,8 @@ static char self[4096];
 
 static void test_forced_isa(void **state) {
   (void)state;
-  const char *isas[] = {"avx2", "portable"};
-  for (int i = 0; i < 2; i++) {
+  const char *isas[] = {"avx512", "avx2", "portable"};
+  for (int i = 0; i < 3; i++) {
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -228,7 +249,8 @@ int main(int argc, char **argv) {
   if (n <= 0)
     return 1;
   self[n] = 0;
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_bf16), cmocka_unit_test(test_int8),
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_bf16), cmocka_unit_test(test_bf16x3),
+                                     cmocka_unit_test(test_int8),
                                      cmocka_unit_test(test_unknown_mode), cmocka_unit_test(test_forced_isa)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

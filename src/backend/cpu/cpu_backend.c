@@ -31,7 +31,7 @@ static void cpu_destroy(omega_backend_t *b) {
 int omega__cpu_backend_create(const omega_model_t *m, int threads, const char *precision, omega_backend_t **out) {
   omega_precision_t prec = OMEGA_PREC_FP32;
   if (precision && *precision && omega__precision_parse(precision, &prec))
-    return omega__seterr(OMEGA_EINVAL, "CPU precision \"%s\" is not fp32, bf16 or int8", precision);
+    return omega__seterr(OMEGA_EINVAL, "CPU precision \"%s\" is not fp32, bf16, bf16x3 or int8", precision);
   cpu_backend_t *cb = calloc(1, sizeof *cb);
   if (!cb)
     return omega__seterr(OMEGA_ENOMEM, "cpu backend: out of memory");

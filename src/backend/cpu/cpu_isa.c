@@ -4,12 +4,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 const char *omega__isa_name(omega_isa_t level) {
   return level == OMEGA_ISA_AVX512 ? "avx512" : level == OMEGA_ISA_AVX2 ? "avx2" : "portable";
 }
 
+/* Linux hands out the 8 KiB AMX register state only to processes that ask for it
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); asked once, for every thread. */
+static int amx_granted;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_request(void) {
+#if defined(__linux__) && defined(__x86_64__)
+  /* GCC 12's __builtin_cpu_supports does not report AMX: CPUID leaf 7 EDX bits 22 (BF16),
+   * 24 (TILE), 25 (INT8), and the OS must enable the tile state in XCR0 (bits 17, 18). */
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (d & (1u << 22 | 1u << 24 | 1u << 25)) != (1u << 22 | 1u << 24 | 1u << 25))
+    return;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & (3u << 17)) != (3u << 17))
+    return;
+  amx_granted = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#endif
+}
+
 omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap) {
-  omega_cpu_isa_t f = {OMEGA_ISA_PORTABLE, 0, 0};
+  omega_cpu_isa_t f = {OMEGA_ISA_PORTABLE, 0, 0, 0};
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -20,11 +48,15 @@ omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap) {
     f.level = OMEGA_ISA_AVX512;
     f.bf16 = __builtin_cpu_supports("avx512bf16");
     f.vnni = __builtin_cpu_supports("avx512vnni");
+    if (f.bf16 && f.vnni) {
+      pthread_once(&amx_once, amx_request);
+      f.amx = amx_granted;
+    }
   }
 #endif
   if (f.level > cap) {
     f.level = cap;
-    f.bf16 = f.vnni = 0;
+    f.bf16 = f.vnni = f.amx = 0;
   }
   return f;
 }
@@ -35,11 +67,14 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void choose(void) {
   omega_isa_t cap = OMEGA_ISA_AVX512;
   const char *force = getenv("OMEGA_CPU_ISA");
+  int no_amx = force && strcmp(force, "avx512") == 0;
   if (force && strcmp(force, "avx2") == 0)
     cap = OMEGA_ISA_AVX2;
   else if (force && strcmp(force, "portable") == 0)
     cap = OMEGA_ISA_PORTABLE;
   chosen = omega__cpu_isa_capped(cap);
+  if (no_amx)
+    chosen.amx = 0;
 }
 
 const omega_cpu_isa_t *omega__cpu_isa(void) {

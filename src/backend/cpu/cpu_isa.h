@@ -1,6 +1,7 @@
 /* Which vector instructions the CPU kernels may use, chosen once at run time. The
- * environment variable OMEGA_CPU_ISA (avx512, avx2, portable) caps the choice so tests
- * and users can run the same binary as a smaller CPU would. */
+ * environment variable OMEGA_CPU_ISA (amx, avx512, avx2, portable) caps the choice so tests
+ * and users can run the same binary as a smaller CPU would: avx512 is AVX-512 without the
+ * AMX tiles. */
 #ifndef OMEGA_BACKEND_CPU_CPU_ISA_H
 #define OMEGA_BACKEND_CPU_CPU_ISA_H
 
@@ -10,11 +11,12 @@ typedef struct {
   omega_isa_t level;
   int bf16; /* AVX512-BF16 usable (only with level AVX512) */
   int vnni; /* AVX512-VNNI usable (only with level AVX512) */
+  int amx;  /* AMX tiles with BF16 and INT8, and the kernel let this process use them */
 } omega_cpu_isa_t;
 
 /* The CPU's features, capped by OMEGA_CPU_ISA; read once per process. */
 const omega_cpu_isa_t *omega__cpu_isa(void);
-/* The features of the CPU capped at `cap`. */
+/* The features of the CPU capped at `cap` (AMX included when cap is AVX512). */
 omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap);
 /* Tests: make omega__cpu_isa() answer the CPU capped at `cap` from now on (no engine may
  * be running, and backends already created keep the kernels they packed for). */

@@ -12,18 +12,49 @@
 #include <immintrin.h>
 #endif
 
-int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
-  memset(out, 0, sizeof *out);
-  const size_t Kp = (K + 1) & ~(size_t)1, Np = (N + 15) & ~(size_t)15;
+/* Packs bf16(W - hi) where hi is NULL or the bf16 rounding of W packed before: the low
+ * part of the bf16x3 split. */
+static int pack_bf16_part(const float *W, size_t N, size_t K, const uint16_t *hi, uint16_t **out) {
+  const size_t Kp = (K + 31) & ~(size_t)31, Np = (N + 15) & ~(size_t)15;
   uint16_t *p = aligned_alloc(64, Np * Kp * sizeof *p);
   if (!p)
     return omega__seterr(OMEGA_ENOMEM, "bf16 weights: out of memory for %zu x %zu", N, K);
   for (size_t n = 0; n < Np; n++)
     for (size_t k = 0; k < Kp; k++) {
-      const float v = n < N && k < K ? W[n * K + k] : 0.0f;
-      p[((n / 16 * (Kp / 2) + k / 2) * 16 + n % 16) * 2 + k % 2] = omega__bf16(v);
+      const size_t at = ((n / 16 * (Kp / 2) + k / 2) * 16 + n % 16) * 2 + k % 2;
+      float v = n < N && k < K ? W[n * K + k] : 0.0f;
+      if (hi) {
+        const union {
+          uint32_t u;
+          float f;
+        } h = {(uint32_t)hi[at] << 16};
+        v -= h.f;
+      }
+      p[at] = omega__bf16(v);
     }
-  *out = (omega_packed_w_t){OMEGA_PREC_BF16, N, K, Kp, Np, p, NULL, NULL};
+  *out = p;
+  return 0;
+}
+
+int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
+  memset(out, 0, sizeof *out);
+  uint16_t *p = NULL;
+  int rc = pack_bf16_part(W, N, K, NULL, &p);
+  if (rc)
+    return rc;
+  *out = (omega_packed_w_t){OMEGA_PREC_BF16, N, K, (K + 31) & ~(size_t)31, (N + 15) & ~(size_t)15, p, NULL, NULL, NULL};
+  return 0;
+}
+
+int omega__pack_bf16x3(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
+  int rc = omega__pack_bf16(W, N, K, out);
+  uint16_t *lo = NULL;
+  if (rc || (rc = pack_bf16_part(W, N, K, out->w, &lo))) {
+    omega__packed_free(out);
+    return rc;
+  }
+  out->prec = OMEGA_PREC_BF16X3;
+  out->w_lo = lo;
   return 0;
 }
 
@@ -35,6 +66,24 @@ omega__bf16_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *Ab) {
       Ab[i * Kp + k] = omega__bf16(A[i * K + k]);
     for (size_t k = K; k < Kp; k++)
       Ab[i * Kp + k] = 0;
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))) void
+omega__bf16x3_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo) {
+  for (size_t i = 0; i < M; i++) {
+    for (size_t k = 0; k < K; k++) {
+      const float a = A[i * K + k];
+      const uint16_t h = omega__bf16(a);
+      const union {
+        uint32_t u;
+        float f;
+      } hf = {(uint32_t)h << 16};
+      hi[i * Kp + k] = h;
+      lo[i * Kp + k] = omega__bf16(a - hf.f);
+    }
+    for (size_t k = K; k < Kp; k++)
+      hi[i * Kp + k] = lo[i * Kp + k] = 0;
   }
 }
 

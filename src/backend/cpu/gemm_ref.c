@@ -37,3 +37,26 @@ void omega__linear_int8_ref(size_t M, size_t N, size_t K, const float *A, const 
     }
   free(qa), free(qw), free(sa), free(sw);
 }
+
+static double bf16_value(float x) {
+  const union {
+    uint32_t u;
+    float f;
+  } v = {(uint32_t)omega__bf16(x) << 16};
+  return v.f;
+}
+
+void omega__linear_bf16x3_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
+                              float *C) {
+  for (size_t i = 0; i < M; i++)
+    for (size_t j = 0; j < N; j++) {
+      double s = 0;
+      for (size_t k = 0; k < K; k++) {
+        const float a = A[i * K + k], w = W[j * K + k];
+        const double ah = bf16_value(a), wh = bf16_value(w);
+        const double al = bf16_value(a - (float)ah), wl = bf16_value(w - (float)wh);
+        s += ah * wh + al * wh + ah * wl;
+      }
+      C[i * N + j] = (float)(s + (bias ? bias[j] : 0.0));
+    }
+}

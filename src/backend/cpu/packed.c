@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[] = {"fp32", "bf16", "int8"};
+static const char *const names[OMEGA_PREC_COUNT] = {"fp32", "bf16", "int8", "bf16x3"};
 
 const char *omega__precision_name(omega_precision_t p) { return names[p]; }
 
 int omega__precision_parse(const char *name, omega_precision_t *out) {
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < OMEGA_PREC_COUNT; i++)
     if (strcmp(name, names[i]) == 0) {
       *out = (omega_precision_t)i;
       return 0;
@@ -24,6 +24,8 @@ int omega__precision_parse(const char *name, omega_precision_t *out) {
 const char *omega__precision_unsupported(omega_precision_t p, const omega_cpu_isa_t *isa) {
   if (p == OMEGA_PREC_BF16 && !isa->bf16)
     return "bf16 needs a CPU with AVX512-BF16 (e.g. Intel Cooper Lake / Sapphire Rapids, AMD Zen 4)";
+  if (p == OMEGA_PREC_BF16X3 && !isa->amx)
+    return "bf16x3 needs a CPU with AMX-BF16 (Intel Sapphire Rapids or later) and a kernel that grants AMX";
   if (p == OMEGA_PREC_INT8 && isa->level < OMEGA_ISA_AVX2)
     return "int8 needs a CPU with AVX2 (VNNI when it has AVX-512)";
   return NULL;
@@ -31,22 +33,27 @@ const char *omega__precision_unsupported(omega_precision_t p, const omega_cpu_is
 
 void omega__packed_free(omega_packed_w_t *w) {
   free(w->w);
+  free(w->w_lo);
   free(w->scale);
   free(w->colsum);
   memset(w, 0, sizeof *w);
 }
 
+/* Rows of converted activations: a multiple of 16, the AMX tile height (zero rows past M). */
+static size_t rows_padded(size_t M) { return (M + 15) & ~(size_t)15; }
+
 size_t omega__packed_scratch(const omega_packed_w_t *w, size_t M) {
   if (w->prec == OMEGA_PREC_FP32)
     return 64; /* fp32 kernels read A as it is */
-  const size_t elem = w->prec == OMEGA_PREC_BF16 ? 2 : 1;
-  return M * w->Kp * elem + M * sizeof(float) + 64;
+  const size_t elem = w->prec == OMEGA_PREC_INT8 ? 1 : 2, parts = w->prec == OMEGA_PREC_BF16X3 ? 2 : 1;
+  return rows_padded(M) * (w->Kp * elem * parts + sizeof(float)) + 64;
 }
 
 typedef struct {
   const omega_cpu_isa_t *isa;
   size_t M;
   const void *A;
+  const void *Alo; /* bf16x3: the low parts */
   const float *sa;
   const omega_packed_w_t *w;
   const float *bias;
@@ -64,8 +71,12 @@ static void run_panels(void *arg, size_t p0, size_t p1) {
     omega__gemm_f32_avx512(j->M, j->A, j->w, j->bias, j->C, p0, p1);
   else if (j->w->prec == OMEGA_PREC_FP32)
     omega__gemm_f32_avx2(j->M, j->A, j->w, j->bias, j->C, p0, p1);
+  else if (j->w->prec != OMEGA_PREC_INT8 && j->isa->amx)
+    omega__gemm_amx_bf16(j->M, j->A, j->Alo, j->w, j->bias, j->C, p0, p1);
   else if (j->w->prec == OMEGA_PREC_BF16)
     omega__gemm_bf16_avx512(j->M, j->A, j->w, j->bias, j->C, p0, p1);
+  else if (j->isa->amx)
+    omega__gemm_amx_int8(j->M, j->A, j->sa, j->w, j->bias, j->C, p0, p1);
   else if (j->isa->vnni)
     omega__gemm_int8_vnni(j->M, j->A, j->sa, j->w, j->bias, j->C, p0, p1);
   else
@@ -77,19 +88,30 @@ static void run_panels(void *arg, size_t p0, size_t p1) {
 
 void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t M, const float *A,
                           const omega_packed_w_t *w, const float *bias, float *C, void *scratch) {
-  const size_t K = w->K, Kp = w->Kp;
+  const size_t K = w->K, Kp = w->Kp, Mp = rows_padded(M);
   float *sa = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-  const void *Aconv = w->prec == OMEGA_PREC_FP32 ? (const void *)A : (const void *)(sa + M);
+  void *conv = sa + Mp, *lo = NULL;
+  const void *Aconv = w->prec == OMEGA_PREC_FP32 ? (const void *)A : conv;
 #if defined(__x86_64__)
-  if (w->prec == OMEGA_PREC_BF16)
-    omega__bf16_rows(M, A, K, Kp, (uint16_t *)(sa + M));
+  if (w->prec == OMEGA_PREC_BF16) {
+    omega__bf16_rows(M, A, K, Kp, conv);
+    memset((uint16_t *)conv + M * Kp, 0, (Mp - M) * Kp * sizeof(uint16_t));
+  } else if (w->prec == OMEGA_PREC_BF16X3) {
+    lo = (uint16_t *)conv + Mp * Kp;
+    omega__bf16x3_rows(M, A, K, Kp, conv, lo);
+    memset((uint16_t *)conv + M * Kp, 0, (Mp - M) * Kp * sizeof(uint16_t));
+    memset((uint16_t *)lo + M * Kp, 0, (Mp - M) * Kp * sizeof(uint16_t));
+  }
 #endif
-  /* VNNI multiplies unsigned by signed bytes: activations shifted by 128 (the weights'
+  /* VNNI and AMX multiply unsigned by signed bytes: activations shifted by 128 (the weights'
    * column sums take it back out); the AVX2 kernel keeps them signed. */
-  if (w->prec == OMEGA_PREC_INT8)
-    omega__quant_rows(isa->level, M, A, K, Kp, isa->vnni ? 0x80 : 0, (int8_t *)(sa + M), sa);
+  if (w->prec == OMEGA_PREC_INT8) {
+    const uint8_t shift = isa->vnni ? 0x80 : 0;
+    omega__quant_rows(isa->level, M, A, K, Kp, shift, conv, sa);
+    memset((int8_t *)conv + M * Kp, shift, (Mp - M) * Kp);
+  }
   const size_t panels = w->Np / 16, threads = (size_t)omega__pool_threads(pool);
-  job_t j = {isa, M, Aconv, sa, w, bias, C};
+  job_t j = {isa, M, Aconv, lo, sa, w, bias, C};
   /* Groups of 4 panels (the kernels' register block), split evenly across threads. */
   size_t per = (panels + threads - 1) / threads;
   per = (per + 3) / 4 * 4;
@@ -128,8 +150,9 @@ int omega__cpu_packed_create(const omega_model_t *m, omega_precision_t prec, con
   p->n_layers = m->cfg.num_layers;
   const size_t H = (size_t)m->cfg.hidden_size, I = (size_t)m->cfg.intermediate_size;
   p->max_k = I > H ? I : H;
-  int (*pack)(const float *, size_t, size_t, omega_packed_w_t *) =
-      prec == OMEGA_PREC_FP32 ? omega__pack_f32 : prec == OMEGA_PREC_BF16 ? omega__pack_bf16 : omega__pack_int8;
+  static int (*const packers[OMEGA_PREC_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+      omega__pack_f32, omega__pack_bf16, omega__pack_int8, omega__pack_bf16x3};
+  int (*pack)(const float *, size_t, size_t, omega_packed_w_t *) = packers[prec];
   for (int l = 0; l < p->n_layers; l++) {
     const omega_bert_layer_t *L = &m->layers[l];
     omega_packed_layer_t *P = &p->layers[l];

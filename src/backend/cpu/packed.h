@@ -1,6 +1,7 @@
 /* Linear-layer weights packed once at load for Omega's GEMM kernels: fp32 (FMA), bf16
- * (AVX512-BF16 dot products, fp32 accumulation) and int8 (VNNI or AVX2, dynamic per-token
- * activation scales, per-channel weight scales). */
+ * (AMX tiles, else AVX512-BF16 dot products; fp32 accumulation), bf16x3 (fp32 split into a
+ * high and a low bf16 part, three AMX products: fp32-class accuracy at bf16 speed) and int8
+ * (AMX, VNNI or AVX2; dynamic per-token activation scales, per-channel weight scales). */
 #ifndef OMEGA_BACKEND_CPU_PACKED_H
 #define OMEGA_BACKEND_CPU_PACKED_H
 
@@ -10,15 +11,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { OMEGA_PREC_FP32 = 0, OMEGA_PREC_BF16 = 1, OMEGA_PREC_INT8 = 2 } omega_precision_t;
+typedef enum { OMEGA_PREC_FP32 = 0, OMEGA_PREC_BF16 = 1, OMEGA_PREC_INT8 = 2, OMEGA_PREC_BF16X3 = 3 } omega_precision_t;
+#define OMEGA_PREC_COUNT 4
 
 /* Panels of 16 output channels. fp32: [N16][K][16]; bf16: [N16][K/2][16][2] uint16 (a k pair per lane, as
- * vdpbf16ps reads it); int8: [N16][K/4][16][4] int8 (a k quad per lane, as vpdpbusd
- * reads it). K is zero-padded to the pair/quad, N to 16. */
+ * vdpbf16ps reads it, and 32 k of a panel are one AMX B tile); int8: [N16][K/4][16][4] int8 (a k
+ * quad per lane, as vpdpbusd reads it; 64 k are one AMX tile). K is zero-padded to the AMX
+ * tile depth (32 for bf16, 64 for int8), N to 16. */
 typedef struct {
   omega_precision_t prec;
   size_t N, K, Kp, Np;
   void *w;
+  void *w_lo;      /* bf16x3: bf16(W - bf16(W)), packed like w */
   float *scale;    /* int8: w[n,k] ~ scale[n] * q[n,k] */
   int32_t *colsum; /* int8: 128 * sum_k q[n,k], which removes the +128 of unsigned activations */
 } omega_packed_w_t;
@@ -31,6 +35,7 @@ const char *omega__precision_name(omega_precision_t p);
 int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out);
+int omega__pack_bf16x3(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 void omega__packed_free(omega_packed_w_t *w);
 
 /* Bytes of scratch omega__packed_linear needs for M rows. */
@@ -52,6 +57,12 @@ void omega__gemm_f32_portable(size_t M, const float *A, const omega_packed_w_t *
                               size_t p0, size_t p1);
 void omega__gemm_bf16_avx512(size_t M, const uint16_t *Ab, const omega_packed_w_t *w, const float *bias, float *C,
                              size_t p0, size_t p1);
+/* AMX: blocks of 32 rows x 32 columns in tiles. A has ceil16(M) rows (zero rows past M).
+ * bf16: Alo NULL for bf16, the low parts for bf16x3 (C += hi.hi + hi.lo + lo.hi). */
+void omega__gemm_amx_bf16(size_t M, const uint16_t *Ab, const uint16_t *Alo, const omega_packed_w_t *w,
+                          const float *bias, float *C, size_t p0, size_t p1);
+void omega__gemm_amx_int8(size_t M, const uint8_t *Aq, const float *sa, const omega_packed_w_t *w, const float *bias,
+                          float *C, size_t p0, size_t p1);
 void omega__gemm_int8_vnni(size_t M, const uint8_t *Aq, const float *sa, const omega_packed_w_t *w,
                            const float *bias, float *C, size_t p0, size_t p1);
 void omega__gemm_int8_avx2(size_t M, const int8_t *Aq, const float *sa, const omega_packed_w_t *w, const float *bias,
@@ -81,6 +92,8 @@ void omega__cpu_packed_free(omega_cpu_packed_t *p);
  * the bf16 kernel runs, AVX-512), int8 per row with scales sa (bytes XOR shift: 0x80 makes
  * them the unsigned form VNNI reads). */
 void omega__bf16_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *Ab);
+/* hi = bf16(a), lo = bf16(a - hi): a = hi + lo to 16 significant bits. */
+void omega__bf16x3_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo);
 void omega__quant_rows(omega_isa_t isa, size_t M, const float *A, size_t K, size_t Kp, uint8_t shift, int8_t *Aq,
                        float *sa);
 
@@ -99,6 +112,8 @@ void omega__linear_bf16_ref(size_t M, size_t N, size_t K, const float *A, const 
                             float *C);
 void omega__linear_int8_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
                             float *C);
+void omega__linear_bf16x3_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
+                              float *C);
 /* The symmetric int8 quantisation of one row shared by kernels and reference:
  * q = round(x / s), s = max|x| / 127 (0 for an all-zero row). Returns s. */
 float omega__quant_row(const float *x, size_t K, int8_t *q);

@@ -65,7 +65,7 @@ void omega__quant_rows(omega_isa_t isa, size_t M, const float *A, size_t K, size
 
 int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
   memset(out, 0, sizeof *out);
-  const size_t Kp = (K + 3) & ~(size_t)3, Np = (N + 15) & ~(size_t)15;
+  const size_t Kp = (K + 63) & ~(size_t)63, Np = (N + 15) & ~(size_t)15;
   int8_t *p = aligned_alloc(64, Np * Kp), *row = malloc(K ? K : 1);
   float *scale = calloc(Np, sizeof *scale);
   int32_t *colsum = calloc(Np, sizeof *colsum);
@@ -82,7 +82,7 @@ int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out) 
     }
   }
   free(row);
-  *out = (omega_packed_w_t){OMEGA_PREC_INT8, N, K, Kp, Np, p, scale, colsum};
+  *out = (omega_packed_w_t){OMEGA_PREC_INT8, N, K, Kp, Np, p, NULL, scale, colsum};
   return 0;
 }
 
