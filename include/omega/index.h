@@ -106,7 +106,8 @@ int omega_collection_search(omega_collection_t *c, const float *queries, size_t 
  * where it would pass the memory limit. */
 int omega_collection_reserve(omega_collection_t *c, size_t n);
 /* Build the search structures a first search would otherwise build (the flat index's
- * projection bounds), so that search is not slower than the next; optional. */
+ * projection bounds, and its AMX copy on CPUs with AMX), so that search is not slower than
+ * the next; optional. */
 int omega_collection_warm(omega_collection_t *c);
 /* Rebuild without tombstones; then snapshot when persistent. */
 int omega_collection_compact(omega_collection_t *c);

@@ -4,8 +4,9 @@
  * share a read lock; writes take it exclusively. */
 #include "core/error_internal.h"
 #include "core/file.h"
-#include "index/idmap.h"
+#include "index/flat_amx.h"
 #include "index/flat_proj.h"
+#include "index/idmap.h"
 #include "index/gpu_flat.h"
 #include "index/persist.h"
 #include "index/vindex.h"
@@ -548,6 +549,45 @@ static void *search_worker(void *arg) {
   return NULL;
 }
 
+typedef struct {
+  const omega_vindex_t *ix;
+  const float *qs;
+  size_t nq, k;
+  omega_hit_t *hits;
+  size_t *counts;
+} batch_part_t;
+
+static void *batch_part(void *arg) {
+  const batch_part_t *b = arg;
+  omega__flat_search_batch(b->ix, b->qs, b->nq, b->k, b->hits, b->counts);
+  return NULL;
+}
+
+/* The queries split into `threads` contiguous shares of whole 64-query blocks. */
+static void batch_threads(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, int threads,
+                          omega_hit_t *hits, size_t *counts) {
+  enum { MAX_PARTS = 64 };
+  const size_t d = ix->p.dim;
+  size_t parts = threads < MAX_PARTS ? (size_t)threads : MAX_PARTS;
+  size_t per = (nq + parts - 1) / parts;
+  per = (per + 63) / 64 * 64;
+  batch_part_t b[MAX_PARTS];
+  pthread_t th[MAX_PARTS];
+  bool started[MAX_PARTS] = {0};
+  size_t n = 0;
+  for (size_t q0 = 0; q0 < nq; q0 += per, n++)
+    b[n] = (batch_part_t){ix, qs + q0 * d, nq - q0 < per ? nq - q0 : per, k, hits + q0 * k, counts + q0};
+  for (size_t i = 1; i < n; i++)
+    started[i] = pthread_create(&th[i], NULL, batch_part, &b[i]) == 0;
+  batch_part(&b[0]);
+  for (size_t i = 1; i < n; i++) {
+    if (started[i])
+      pthread_join(th[i], NULL);
+    else
+      batch_part(&b[i]); /* no thread to spare: in this one */
+  }
+}
+
 int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, const omega_search_opts_t *o,
                             omega_result_t *out, size_t *counts) {
   const size_t d = c->ix.p.dim, k = o->k;
@@ -610,11 +650,16 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
     } else {
       for (size_t i = 0; i < nq; i++)
         omega__vindex_prepare_query(&c->ix, qs + i * d, prep + i * d);
-      /* the BLAS thread count is process-wide (the embedding engine's GEMMs use it too):
-       * change it only when the caller asks for a number */
-      if (o->threads > 0)
-        openblas_set_num_threads(threads);
-      omega__flat_search_batch(&c->ix, prep, nq, k, hits, counts);
+      if (omega__flat_amx_useful(&c->ix)) {
+        /* AMX scores: Omega's threads, each on a share of the queries */
+        batch_threads(&c->ix, prep, nq, k, threads, hits, counts);
+      } else {
+        /* the BLAS thread count is process-wide (the embedding engine's GEMMs use it too):
+         * change it only when the caller asks for a number */
+        if (o->threads > 0)
+          openblas_set_num_threads(threads);
+        omega__flat_search_batch(&c->ix, prep, nq, k, hits, counts);
+      }
       for (size_t i = 0; i < nq; i++)
         fill_results(c, hits + i * k, counts[i], out + i * k);
     }
@@ -644,6 +689,8 @@ int omega_collection_warm(omega_collection_t *c) {
   int rc = 0;
   if (c->ix.proj && omega__proj_useful(&c->ix))
     rc = omega__proj_prepare(&c->ix, c->ix.proj);
+  if (rc == 0 && omega__flat_amx_useful(&c->ix))
+    rc = omega__flat_amx_prepare(&c->ix, c->ix.amx);
   pthread_rwlock_unlock(&c->lock);
   return rc;
 }

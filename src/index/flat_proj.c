@@ -366,7 +366,7 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
       for (uint32_t t = (uint32_t)n; t < ix->n; t++)
         if (!ix->dead[t] && (!allow || (allow->bits[t >> 3] >> (t & 7) & 1)))
           offer(&h, cap, full_dist(ix, q, t), t);
-      counts[q0 + j] = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, out + (q0 + j) * k);
+      counts[q0 + j] = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, 0, out + (q0 + j) * k);
     }
   }
 done:

@@ -1,5 +1,7 @@
 #include "index/simd.h"
 
+#include "backend/cpu/cpu_isa.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,11 +225,15 @@ __attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, 
 }
 
 static const omega_simd_t avx512 = {"avx512", l2sq_avx512, dot_avx512, l2sq_many_avx512, dot_many_avx512};
+/* The same kernels; the flat index's batch GEMM runs on AMX tiles (flat_amx.h) with this set. */
+static const omega_simd_t amx = {"amx", l2sq_avx512, dot_avx512, l2sq_many_avx512, dot_many_avx512};
 
 static int cpu_has(const char *isa) {
   __builtin_cpu_init();
   if (strcmp(isa, "avx512") == 0)
     return __builtin_cpu_supports("avx512f");
+  if (strcmp(isa, "amx") == 0)
+    return __builtin_cpu_supports("avx512f") && omega__cpu_isa_capped(OMEGA_ISA_AVX512).amx;
   if (strcmp(isa, "avx2") == 0)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return 1;
@@ -246,6 +252,8 @@ const omega_simd_t *omega__simd_named(const char *name) {
     return &avx2;
   if (strcmp(name, "avx512") == 0)
     return &avx512;
+  if (strcmp(name, "amx") == 0)
+    return &amx;
 #endif
   return NULL;
 }
@@ -258,6 +266,8 @@ const omega_simd_t *omega__simd(void) {
   const char *force = getenv("OMEGA_SIMD");
   if (force && *force)
     c = omega__simd_named(force);
+  if (!c)
+    c = omega__simd_named("amx");
   if (!c)
     c = omega__simd_named("avx512");
   if (!c)

@@ -1,6 +1,7 @@
 /* Distance kernels for vector search, one set per instruction set, chosen at run time
- * (AVX-512, AVX2+FMA, portable C). OMEGA_SIMD=portable|avx2|avx512 forces a set (never one
- * the CPU lacks), so tests run every path on one machine. */
+ * (AMX: the AVX-512 kernels plus the flat index's batch GEMM on AMX tiles; AVX-512, AVX2+FMA,
+ * portable C). OMEGA_SIMD=portable|avx2|avx512|amx forces a set (never one the CPU lacks), so
+ * tests run every path on one machine. */
 #ifndef OMEGA_INDEX_SIMD_H
 #define OMEGA_INDEX_SIMD_H
 
@@ -19,7 +20,7 @@ typedef struct {
 
 /* The set in use: the best the CPU has, unless OMEGA_SIMD says otherwise. */
 const omega_simd_t *omega__simd(void);
-/* A named set ("portable", "avx2", "avx512"), or NULL when this CPU cannot run it. */
+/* A named set ("portable", "avx2", "avx512", "amx"), or NULL when this CPU cannot run it. */
 const omega_simd_t *omega__simd_named(const char *name);
 
 #endif

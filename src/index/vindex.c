@@ -6,6 +6,7 @@
  * still beyond the k-th exact distance; otherwise the search falls back to a full double
  * scan. So every path returns what the double-precision brute force returns. */
 #include "core/error_internal.h"
+#include "index/flat_amx.h"
 #include "index/flat_proj.h"
 #include "index/heap.h"
 #include "index/vindex.h"
@@ -21,6 +22,7 @@
 #endif
 
 #define MARGIN 16      /* extra float candidates kept for the exact re-rank */
+#define AMX_MARGIN 48  /* the same for AMX scores, whose error bound is a few times wider */
 #define ROW_BLOCK 4096 /* rows per GEMM block */
 #define Q_BLOCK 64     /* queries per GEMM block */
 
@@ -72,7 +74,8 @@ int omega__vindex_init(omega_vindex_t *ix, const omega_index_params_t *p) {
   ix->simd = omega__simd();
   if (p->kind == OMEGA_INDEX_HNSW)
     return omega__hnsw_create(ix);
-  return omega__proj_create(&ix->proj);
+  int rc = omega__proj_create(&ix->proj);
+  return rc ? rc : omega__flat_amx_create(&ix->amx);
 }
 
 void omega__vindex_free(omega_vindex_t *ix) {
@@ -81,6 +84,7 @@ void omega__vindex_free(omega_vindex_t *ix) {
   free(ix->dead);
   omega__hnsw_free(ix->g);
   omega__proj_free(ix->proj);
+  omega__flat_amx_free(ix->amx);
   memset(ix, 0, sizeof *ix);
 }
 
@@ -136,7 +140,7 @@ size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_
     b += gcap * omega__hnsw_bytes_per_slot(ix->g) + omega__hnsw_upper_bytes_now(ix->g) +
          omega__hnsw_upper_bytes(ix, ix->n, ix->n + n_more);
   }
-  return b;
+  return b + omega__flat_amx_bytes_after(ix->amx, ix->n + n_more);
 }
 
 static void normalize(float *v, size_t d) {
@@ -207,7 +211,7 @@ size_t omega__vindex_bytes(const omega_vindex_t *ix) {
   size_t b = ix->cap * (ix->p.dim * sizeof(float) + sizeof(float) + 1);
   if (ix->g)
     b += omega__hnsw_bytes(ix->g);
-  return b + omega__proj_bytes(ix->proj);
+  return b + omega__proj_bytes(ix->proj) + omega__flat_amx_bytes(ix->amx);
 }
 
 static inline bool allowed(const omega_vindex_t *ix, const omega_allow_t *a, uint32_t s) {
@@ -275,19 +279,23 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
 /* Rounding bound of a float distance between q and a vector of squared norm xnorm2: the
  * worst case of any summation order, d+2 units of roundoff times the sum of the magnitudes
  * of the terms. */
-static double float_err(const omega_vindex_t *ix, double qnorm2, double xnorm2, double dist) {
-  const double u = (double)FLT_EPSILON * 0.5 * (double)(ix->p.dim + 2);
+static double float_err(const omega_vindex_t *ix, double qnorm2, double xnorm2, double dist, double unit) {
+  const double u = (double)FLT_EPSILON * 0.5 * (double)(ix->p.dim + 2) + unit;
+  /* AMX flushes inputs and sums below 2^-126 to zero: at most 2^-126 times a coordinate of
+   * the other vector per term, and 2^-126 per accumulation (generous by 2^6) */
+  const double tiny =
+      1e-30 + (unit > 0 ? 0x1p-120 * (double)(2 * ix->p.dim + 32) * (1.0 + sqrt(qnorm2) + sqrt(xnorm2)) : 0.0);
   if (ix->p.metric == OMEGA_METRIC_L2) { /* covers |q|^2 + |x|^2 - 2 q.x as well as sum (q - x)^2 */
     double a = sqrt(qnorm2) + sqrt(xnorm2);
-    return u * (fabs(dist) + a * a) + 1e-30;
+    return u * (fabs(dist) + a * a) + tiny;
   }
-  return u * sqrt(qnorm2 * xnorm2) + 1e-30;
+  return u * sqrt(qnorm2 * xnorm2) + tiny;
 }
 
 /* heap: the best k + MARGIN by float distance (max-heap); `exhausted` when every candidate
  * slot is in it. Writes the exact top k to out. */
 size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
-                          const omega_allow_t *allow, omega_hit_t *out) {
+                          const omega_allow_t *allow, double unit, omega_hit_t *out) {
   const size_t m = heap->n;
   if (m == 0)
     return 0;
@@ -310,7 +318,7 @@ size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, om
      * the index (the vector not kept is unknown; the bound grows with its norm). The
      * k-th exact distance must be strictly below that, so that no tie crosses the cut. */
     double kth = e[n - 1].dist;
-    double err_w = float_err(ix, qn, ix->max_norm2, worst_f);
+    double err_w = float_err(ix, qn, ix->max_norm2, worst_f, unit);
     proven = isfinite(worst_f) && (double)worst_f - 2.0 * err_w > kth;
   }
   if (!proven) {
@@ -371,7 +379,7 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
       offer(&h, cap, dd, s);
       live++;
     }
-    size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, out);
+    size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, 0, out);
     omega__heap_free(&h);
     return n;
   }
@@ -388,17 +396,52 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
   }
   for (uint32_t s = 0; s < ix->n && live <= cap; s++)
     live += allowed(ix, allow, s);
-  size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, out);
+  size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, 0, out);
   omega__heap_free(&h);
   return n;
 }
 
 /* ---- flat, many queries: GEMM blocks ---- */
 
+/* offer_row without an allow-list, for the batch path where nearly every row is above the heap's
+ * worst: 16 rows at a time are tested at once (a loop that vectorises) and only a block
+ * with a row at or below it (or NaN, as offer_row would take it) is offered row by row. */
+static void offer_scan(const omega_vindex_t *ix, omega_heap_t *h, size_t cap, const float *dist, uint32_t first,
+                       size_t n) {
+  size_t i0 = 0;
+  for (; h->n >= cap && i0 + 16 <= n; i0 += 16) {
+    const float thr = h->v[0].dist;
+    int hit = 0;
+    for (size_t i = i0; i < i0 + 16; i++)
+      hit |= !(dist[i] > thr);
+    if (hit)
+      for (size_t i = i0; i < i0 + 16; i++)
+        if (!(dist[i] > h->v[0].dist) && !ix->dead[first + i])
+          offer(h, cap, dist[i], first + (uint32_t)i);
+  }
+  for (size_t i = i0; i < n; i++)
+    if ((h->n < cap || !(dist[i] > h->v[0].dist)) && !ix->dead[first + i])
+      offer(h, cap, dist[i], first + (uint32_t)i);
+}
+
+/* Scores of a query block against a row block: the AMX copy when there is one, else sgemm. */
+static void block_scores(const omega_vindex_t *ix, bool amx, const float *qb, size_t nb, size_t r0, size_t nr,
+                         float *scores, void *scratch) {
+  if (amx)
+    omega__flat_amx_scores(ix->amx, qb, nb, r0, nr, scores, scratch);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nr, (int)ix->p.dim, 1.0f, qb, (int)ix->p.dim,
+                ix->vecs + r0 * ix->p.dim, (int)ix->p.dim, 0.0f, scores, (int)nr);
+}
+
 void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, omega_hit_t *out,
                               size_t *counts) {
-  const size_t d = ix->p.dim, cap = k + MARGIN;
-  if (ix->proj && omega__proj_useful(ix) && omega__proj_verdict(ix->proj) != 0 &&
+  const size_t d = ix->p.dim;
+  /* AMX scores are less exact than fp32 ones: more candidates, so the proof rarely fails */
+  const bool amx = omega__flat_amx_useful(ix) && omega__flat_amx_prepare(ix, ix->amx) == 0;
+  const size_t cap = k + (amx ? AMX_MARGIN : MARGIN);
+  const double unit = amx ? omega__flat_amx_unit(ix) : 0.0;
+  if (!amx && ix->proj && omega__proj_useful(ix) && omega__proj_verdict(ix->proj) != 0 &&
       omega__proj_prepare(ix, ix->proj) == 0) {
     /* not known yet whether the bounds prune on this data: measure on the first queries */
     size_t done = 0;
@@ -417,48 +460,71 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
     counts += done;
     nq -= done;
   }
-  float *scores = malloc((size_t)Q_BLOCK * ROW_BLOCK * sizeof *scores);
-  omega_heap_t *heaps = calloc(Q_BLOCK, sizeof *heaps);
-  float *qn = malloc(Q_BLOCK * sizeof *qn);
-  if (!scores || !heaps || !qn) {
+  /* Queries in groups of QS (a heap each); in a group, row blocks of RB, and query blocks of
+   * QB against each. sgemm: one 64-query block per group over 4096-row blocks (OpenBLAS
+   * blocks for its caches itself). AMX: a row block small enough to stay in L2 (about 1 MiB
+   * of tiles) while every query block of a large group goes past it, so the vectors stream
+   * from memory once per 1024 queries rather than once per 64. */
+  const size_t Kp = (d + 31) & ~(size_t)31;
+  const size_t QS = amx ? 1024 : Q_BLOCK, QB = amx ? 192 : Q_BLOCK;
+  size_t RB = ROW_BLOCK;
+  if (amx) {
+    RB = ((size_t)1 << 20) / (4 * Kp) & ~(size_t)15;
+    RB = RB < 64 ? 64 : RB;
+  }
+  float *scores = malloc(QB * RB * sizeof *scores);
+  omega_heap_t *heaps = calloc(QS, sizeof *heaps);
+  float *qn = malloc(QS * sizeof *qn);
+  void *scratch = amx ? malloc(omega__flat_amx_scratch(ix, QB)) : NULL;
+  if (!scores || !heaps || !qn || (amx && !scratch)) {
     free(scores);
     free(heaps);
     free(qn);
+    free(scratch);
     for (size_t i = 0; i < nq; i++)
       counts[i] = omega__vindex_search(ix, qs + i * d, k, 0, NULL, out + i * k);
     return;
   }
+  if (amx)
+    omega__flat_amx_read_lock(ix->amx);
   const size_t live = ix->n - ix->n_dead;
-  for (size_t q0 = 0; q0 < nq; q0 += Q_BLOCK) {
-    const size_t nb = nq - q0 < Q_BLOCK ? nq - q0 : Q_BLOCK;
-    for (size_t j = 0; j < nb; j++) {
+  for (size_t g0 = 0; g0 < nq; g0 += QS) {
+    const size_t ng = nq - g0 < QS ? nq - g0 : QS;
+    for (size_t j = 0; j < ng; j++) {
       heaps[j].n = 0;
-      qn[j] = ix->simd->dot(qs + (q0 + j) * d, qs + (q0 + j) * d, d);
+      qn[j] = ix->simd->dot(qs + (g0 + j) * d, qs + (g0 + j) * d, d);
     }
-    for (size_t r0 = 0; r0 < ix->n; r0 += ROW_BLOCK) {
-      const size_t nr = ix->n - r0 < ROW_BLOCK ? ix->n - r0 : ROW_BLOCK;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nr, (int)d, 1.0f, qs + q0 * d, (int)d,
-                  ix->vecs + r0 * d, (int)d, 0.0f, scores, (int)nr);
-      for (size_t j = 0; j < nb; j++) {
-        float *row = scores + j * nr;
-        if (ix->p.metric == OMEGA_METRIC_L2) {
-          for (size_t i = 0; i < nr; i++)
-            row[i] = qn[j] + ix->norms[r0 + i] - 2.0f * row[i];
-        } else {
-          for (size_t i = 0; i < nr; i++)
-            row[i] = -row[i];
+    for (size_t r0 = 0; r0 < ix->n; r0 += RB) {
+      const size_t nr = ix->n - r0 < RB ? ix->n - r0 : RB;
+      for (size_t q0 = 0; q0 < ng; q0 += QB) {
+        const size_t nb = ng - q0 < QB ? ng - q0 : QB;
+        block_scores(ix, amx, qs + (g0 + q0) * d, nb, r0, nr, scores, scratch);
+        for (size_t j = 0; j < nb; j++) {
+          float *row = scores + j * nr;
+          if (ix->p.metric == OMEGA_METRIC_L2) {
+            const float qj = qn[q0 + j];
+            for (size_t i = 0; i < nr; i++)
+              row[i] = qj + ix->norms[r0 + i] - 2.0f * row[i];
+          } else {
+            for (size_t i = 0; i < nr; i++)
+              row[i] = -row[i];
+          }
+          offer_scan(ix, &heaps[q0 + j], cap, row, (uint32_t)r0, nr);
         }
-        offer_row(ix, NULL, &heaps[j], cap, row, (uint32_t)r0, nr);
       }
     }
-    for (size_t j = 0; j < nb; j++)
-      counts[q0 + j] = omega__flat_rerank(ix, qs + (q0 + j) * d, k, &heaps[j], live <= cap, NULL, out + (q0 + j) * k);
+    for (size_t j = 0; j < ng; j++)
+      counts[g0 + j] =
+          omega__flat_rerank(ix, qs + (g0 + j) * d, k, &heaps[j], live <= cap, NULL, unit, out + (g0 + j) * k);
   }
-  for (size_t j = 0; j < Q_BLOCK; j++)
+  if (amx)
+    omega__flat_amx_read_unlock(ix->amx);
+  for (size_t j = 0; j < QS; j++)
     omega__heap_free(&heaps[j]);
   free(heaps);
   free(scores);
   free(qn);
+  free(scratch);
 }
 
 /* ---- dispatch ---- */

@@ -33,6 +33,7 @@ typedef struct {
   omega_tie_fn tie;
   const void *tie_ctx;
   struct omega_proj *proj; /* flat: projection bounds of the exact search (flat_proj.h), built on demand */
+  struct omega_flat_amx *amx; /* flat: the vectors in AMX tile layout for batch GEMMs (flat_amx.h), on demand */
 } omega_vindex_t;
 
 /* A candidate result: internal slot and distance (lower is better). */

@@ -3,7 +3,7 @@
  * batches (the GEMM path), duplicate vectors and tied distances, allow-list filters,
  * deletes, upserts that replace a vector, k larger than the collection. The whole suite
  * runs once per SIMD dispatch path (OMEGA_SIMD in a child process; paths this CPU lacks
- * are skipped with a message). */
+ * are skipped with a message), amx being the path whose batches score on AMX tiles. */
 #include "ref.h"
 
 #include "index/simd.h"
@@ -356,9 +356,9 @@ int main(void) {
   const char *forced = getenv("OMEGA_SIMD");
   if (forced && *forced)
     return run_suite();
-  static const char *const paths[] = {"portable", "avx2", "avx512"};
+  static const char *const paths[] = {"portable", "avx2", "avx512", "amx"};
   int failed = 0, ran = 0;
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < 4; i++) {
     if (!omega__simd_named(paths[i])) {
       printf("SKIP: the %s path (this CPU lacks it)\n", paths[i]);
       continue;

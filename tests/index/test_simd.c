@@ -1,7 +1,8 @@
 /* The distance kernels of every dispatch path (portable, AVX2, AVX-512; a path the CPU
  * lacks is skipped with a message) against a plain double-precision reference, on random
  * inputs of awkward sizes and alignments, with exact-size buffers so ASan sees any read
- * past a row; and the OMEGA_SIMD override. */
+ * past a row; and the OMEGA_SIMD override (amx: the AVX-512 kernels, named apart because the
+ * flat index's batch GEMM then runs on AMX tiles). */
 #include "testutil.h"
 
 #include "index/simd.h"
@@ -162,12 +163,15 @@ static void test_paths_agree(void **state) {
  * the choice is made once per process); an unknown name falls back to the best one. */
 static void test_override(void **state) {
   (void)state;
-  const char *want[] = {"portable", "avx2", "avx512", "bogus"};
-  for (size_t i = 0; i < 4; i++) {
+  const char *want[] = {"portable", "avx2", "avx512", "amx", "bogus"};
+  for (size_t i = 0; i < 5; i++) {
     const omega_simd_t *s = omega__simd_named(want[i]);
     const char *expect = s ? s->name : NULL;
     if (!expect) /* the fallback: the best this CPU has */
-      expect = omega__simd_named("avx512") ? "avx512" : omega__simd_named("avx2") ? "avx2" : "portable";
+      expect = omega__simd_named("amx")      ? "amx"
+               : omega__simd_named("avx512") ? "avx512"
+               : omega__simd_named("avx2")   ? "avx2"
+                                             : "portable";
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);

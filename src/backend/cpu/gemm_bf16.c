@@ -36,6 +36,21 @@ static int pack_bf16_part(const float *W, size_t N, size_t K, const uint16_t *hi
   return 0;
 }
 
+void omega__pack_bf16x3_rows(const float *W, size_t r0, size_t r1, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo) {
+  for (size_t n = r0; n < r1; n++)
+    for (size_t k = 0; k < Kp; k++) {
+      const size_t at = ((n / 16 * (Kp / 2) + k / 2) * 16 + n % 16) * 2 + k % 2;
+      const float v = k < K ? W[n * K + k] : 0.0f;
+      const uint16_t h = omega__bf16(v);
+      const union {
+        uint32_t u;
+        float f;
+      } hf = {(uint32_t)h << 16};
+      hi[at] = h;
+      lo[at] = omega__bf16(v - hf.f);
+    }
+}
+
 int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
   memset(out, 0, sizeof *out);
   uint16_t *p = NULL;

@@ -36,6 +36,9 @@ int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_bf16x3(const float *W, size_t N, size_t K, omega_packed_w_t *out);
+/* Rows [r0, r1) of W [.][K] into bf16x3 panels hi and lo of depth Kp (a multiple of 32),
+ * as omega__pack_bf16x3 lays them out: for matrices that grow (the flat index). */
+void omega__pack_bf16x3_rows(const float *W, size_t r0, size_t r1, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo);
 void omega__packed_free(omega_packed_w_t *w);
 
 /* Bytes of scratch omega__packed_linear needs for M rows. */
