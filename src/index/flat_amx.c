@@ -101,20 +101,39 @@ int omega__flat_amx_prepare(const omega_vindex_t *ix, omega_flat_amx_t *a) {
   return rc;
 }
 
-size_t omega__flat_amx_scratch(const omega_vindex_t *ix, size_t nb) {
-  omega_packed_w_t w = {.prec = OMEGA_PREC_BF16X3, .Kp = (ix->p.dim + 31) & ~(size_t)31};
-  return omega__packed_scratch(&w, nb);
+int omega__flat_amx_queries(const omega_vindex_t *ix, const float *qs, size_t nq, omega_amx_queries_t *out) {
+  const size_t d = ix->p.dim, Kp = (d + 31) & ~(size_t)31, rows = (nq + 15) & ~(size_t)15;
+  out->nq = nq;
+  out->hi = calloc(rows * Kp, sizeof *out->hi);
+  out->lo = calloc(rows * Kp, sizeof *out->lo);
+  if (!out->hi || !out->lo) {
+    omega__flat_amx_queries_free(out);
+    return omega__seterr(OMEGA_ENOMEM, "flat search: out of memory for %zu queries", nq);
+  }
+  omega__bf16x3_rows(nq, qs, d, Kp, out->hi, out->lo);
+  return 0;
 }
 
-void omega__flat_amx_scores(const omega_flat_amx_t *a, const float *qs, size_t nb, size_t r0, size_t nr,
-                            float *scores, void *scratch) {
+void omega__flat_amx_queries_free(omega_amx_queries_t *q) {
+  free(q->hi);
+  free(q->lo);
+  q->hi = q->lo = NULL;
+}
+
+void omega__flat_amx_scores(const omega_flat_amx_t *a, const omega_amx_queries_t *qa, size_t q0, size_t nb,
+                            size_t r0, size_t nr, float *scores) {
   /* Rows [r0, r0 + nr) are whole 16-row panels from r0 on: a packed matrix of their own. */
   omega_packed_w_t sub = a->pw;
+  const size_t Kp = a->pw.Kp;
   sub.N = nr;
   sub.Np = (nr + 15) & ~(size_t)15;
-  sub.w = (uint16_t *)a->pw.w + r0 * a->pw.Kp;
-  sub.w_lo = (uint16_t *)a->pw.w_lo + r0 * a->pw.Kp;
-  omega__packed_linear(NULL, omega__cpu_isa(), nb, qs, &sub, NULL, scores, scratch);
+  sub.w = (uint16_t *)a->pw.w + r0 * Kp;
+  sub.w_lo = (uint16_t *)a->pw.w_lo + r0 * Kp;
+#if defined(__x86_64__)
+  omega__gemm_amx_bf16(nb, qa->hi + q0 * Kp, qa->lo + q0 * Kp, &sub, NULL, scores, 0, sub.Np / 16);
+#else
+  (void)sub, (void)qa, (void)q0, (void)nb, (void)scores; /* no AMX: never prepared */
+#endif
 }
 
 /* Every coordinate is a = hi + lo + r with |a - hi| <= 2^-8 |a| and |r| <= 2^-8 |a - hi|

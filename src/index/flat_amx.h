@@ -24,12 +24,17 @@ int omega__flat_amx_prepare(const omega_vindex_t *ix, omega_flat_amx_t *a);
 /* Hold the packed vectors steady while scoring (a concurrent prepare waits). */
 void omega__flat_amx_read_lock(omega_flat_amx_t *a);
 void omega__flat_amx_read_unlock(omega_flat_amx_t *a);
-/* Bytes of scratch omega__flat_amx_scores needs for nb queries. */
-size_t omega__flat_amx_scratch(const omega_vindex_t *ix, size_t nb);
-/* scores[j][i] ~ q_j . x_(r0+i) for nb queries and rows [r0, r0 + nr); r0 a multiple of 16,
- * every row prepared. */
-void omega__flat_amx_scores(const omega_flat_amx_t *a, const float *qs, size_t nb, size_t r0, size_t nr,
-                            float *scores, void *scratch);
+/* Queries split once for many row blocks: hi and lo parts, rows padded to 16. */
+typedef struct {
+  size_t nq;
+  uint16_t *hi, *lo;
+} omega_amx_queries_t;
+int omega__flat_amx_queries(const omega_vindex_t *ix, const float *qs, size_t nq, omega_amx_queries_t *out);
+void omega__flat_amx_queries_free(omega_amx_queries_t *q);
+/* scores[j][i] ~ q_(q0+j) . x_(r0+i) for queries [q0, q0 + nb) of qa (q0 a multiple of 16)
+ * and rows [r0, r0 + nr) (r0 a multiple of 16, every row prepared). */
+void omega__flat_amx_scores(const omega_flat_amx_t *a, const omega_amx_queries_t *qa, size_t q0, size_t nb,
+                            size_t r0, size_t nr, float *scores);
 /* u such that |score - q.x| <= u |q| |x| for every score above. */
 double omega__flat_amx_unit(const omega_vindex_t *ix);
 

@@ -403,32 +403,42 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
 
 /* ---- flat, many queries: GEMM blocks ---- */
 
-/* offer_row without an allow-list, for the batch path where nearly every row is above the heap's
- * worst: 16 rows at a time are tested at once (a loop that vectorises) and only a block
- * with a row at or below it (or NaN, as offer_row would take it) is offered row by row. */
-static void offer_scan(const omega_vindex_t *ix, omega_heap_t *h, size_t cap, const float *dist, uint32_t first,
+/* One query's GEMM scores over rows [first, first + n) become distances (L2: |q|^2 + |x|^2
+ * - 2 q.x; else -q.x) and go to its heap, in one pass: 16 rows at a time are converted and
+ * tested against the heap's worst at once (loops that vectorise), and only a block with a
+ * row at or below it (or NaN, which offer_row would take too) is offered row by row. */
+static void offer_scan(const omega_vindex_t *ix, omega_heap_t *h, size_t cap, float *row, float qn, uint32_t first,
                        size_t n) {
-  size_t i0 = 0;
-  for (; h->n >= cap && i0 + 16 <= n; i0 += 16) {
-    const float thr = h->v[0].dist;
+  const bool l2 = ix->p.metric == OMEGA_METRIC_L2;
+  const float *xn = ix->norms + first;
+  for (size_t i0 = 0; i0 < n; i0 += 16) {
+    const size_t m = n - i0 < 16 ? n - i0 : 16;
+    float *r = row + i0;
+    const float thr = h->n >= cap ? h->v[0].dist : INFINITY;
     int hit = 0;
-    for (size_t i = i0; i < i0 + 16; i++)
-      hit |= !(dist[i] > thr);
+    if (l2) {
+      for (size_t i = 0; i < m; i++) {
+        r[i] = qn + xn[i0 + i] - 2.0f * r[i];
+        hit |= !(r[i] > thr);
+      }
+    } else {
+      for (size_t i = 0; i < m; i++) {
+        r[i] = -r[i];
+        hit |= !(r[i] > thr);
+      }
+    }
     if (hit)
-      for (size_t i = i0; i < i0 + 16; i++)
-        if (!(dist[i] > h->v[0].dist) && !ix->dead[first + i])
-          offer(h, cap, dist[i], first + (uint32_t)i);
+      for (size_t i = 0; i < m; i++)
+        if ((h->n < cap || !(r[i] > h->v[0].dist)) && !ix->dead[first + i0 + i])
+          offer(h, cap, r[i], first + (uint32_t)(i0 + i));
   }
-  for (size_t i = i0; i < n; i++)
-    if ((h->n < cap || !(dist[i] > h->v[0].dist)) && !ix->dead[first + i])
-      offer(h, cap, dist[i], first + (uint32_t)i);
 }
 
 /* Scores of a query block against a row block: the AMX copy when there is one, else sgemm. */
-static void block_scores(const omega_vindex_t *ix, bool amx, const float *qb, size_t nb, size_t r0, size_t nr,
-                         float *scores, void *scratch) {
-  if (amx)
-    omega__flat_amx_scores(ix->amx, qb, nb, r0, nr, scores, scratch);
+static void block_scores(const omega_vindex_t *ix, const omega_amx_queries_t *qa, size_t q0, const float *qb,
+                         size_t nb, size_t r0, size_t nr, float *scores) {
+  if (qa)
+    omega__flat_amx_scores(ix->amx, qa, q0, nb, r0, nr, scores);
   else
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nr, (int)ix->p.dim, 1.0f, qb, (int)ix->p.dim,
                 ix->vecs + r0 * ix->p.dim, (int)ix->p.dim, 0.0f, scores, (int)nr);
@@ -475,12 +485,12 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
   float *scores = malloc(QB * RB * sizeof *scores);
   omega_heap_t *heaps = calloc(QS, sizeof *heaps);
   float *qn = malloc(QS * sizeof *qn);
-  void *scratch = amx ? malloc(omega__flat_amx_scratch(ix, QB)) : NULL;
-  if (!scores || !heaps || !qn || (amx && !scratch)) {
+  omega_amx_queries_t qa = {0};
+  if (!scores || !heaps || !qn || (amx && omega__flat_amx_queries(ix, qs, nq, &qa))) {
     free(scores);
     free(heaps);
     free(qn);
-    free(scratch);
+    omega__flat_amx_queries_free(&qa);
     for (size_t i = 0; i < nq; i++)
       counts[i] = omega__vindex_search(ix, qs + i * d, k, 0, NULL, out + i * k);
     return;
@@ -498,18 +508,9 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
       const size_t nr = ix->n - r0 < RB ? ix->n - r0 : RB;
       for (size_t q0 = 0; q0 < ng; q0 += QB) {
         const size_t nb = ng - q0 < QB ? ng - q0 : QB;
-        block_scores(ix, amx, qs + (g0 + q0) * d, nb, r0, nr, scores, scratch);
+        block_scores(ix, amx ? &qa : NULL, g0 + q0, qs + (g0 + q0) * d, nb, r0, nr, scores);
         for (size_t j = 0; j < nb; j++) {
-          float *row = scores + j * nr;
-          if (ix->p.metric == OMEGA_METRIC_L2) {
-            const float qj = qn[q0 + j];
-            for (size_t i = 0; i < nr; i++)
-              row[i] = qj + ix->norms[r0 + i] - 2.0f * row[i];
-          } else {
-            for (size_t i = 0; i < nr; i++)
-              row[i] = -row[i];
-          }
-          offer_scan(ix, &heaps[q0 + j], cap, row, (uint32_t)r0, nr);
+          offer_scan(ix, &heaps[q0 + j], cap, scores + j * nr, qn[q0 + j], (uint32_t)r0, nr);
         }
       }
     }
@@ -524,7 +525,7 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
   free(heaps);
   free(scores);
   free(qn);
-  free(scratch);
+  omega__flat_amx_queries_free(&qa);
 }
 
 /* ---- dispatch ---- */

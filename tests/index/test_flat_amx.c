@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static uint64_t rng = 7;
 
@@ -27,10 +28,21 @@ static float *wide(size_t n, size_t d) {
 static double worst_ratio(const omega_vindex_t *ix, const float *qs, size_t nq) {
   const size_t d = ix->p.dim;
   float *scores = malloc(nq * ix->n * sizeof *scores);
-  void *scratch = malloc(omega__flat_amx_scratch(ix, nq));
+  omega_amx_queries_t qa;
+  assert_int_equal(omega__flat_amx_queries(ix, qs, nq, &qa), 0);
   omega__flat_amx_read_lock(ix->amx);
-  omega__flat_amx_scores(ix->amx, qs, nq, 0, ix->n, scores, scratch);
+  /* two query blocks (from query 16 on) against two row blocks (from row 96 on) */
+  for (int qb = 0; qb < 2; qb++)
+    for (int rb = 0; rb < 2; rb++) {
+      const size_t q0 = qb ? 16 : 0, r0 = rb ? 96 : 0, nb = qb ? nq - 16 : 16, nr = rb ? ix->n - 96 : 96;
+      float *block = malloc(nb * nr * sizeof *block);
+      omega__flat_amx_scores(ix->amx, &qa, q0, nb, r0, nr, block);
+      for (size_t j = 0; j < nb; j++)
+        memcpy(scores + (q0 + j) * ix->n + r0, block + j * nr, nr * sizeof *block);
+      free(block);
+    }
   omega__flat_amx_read_unlock(ix->amx);
+  omega__flat_amx_queries_free(&qa);
   double worst = 0;
   for (size_t j = 0; j < nq; j++)
     for (size_t r = 0; r < ix->n; r++) {
@@ -42,7 +54,6 @@ static double worst_ratio(const omega_vindex_t *ix, const float *qs, size_t nq) 
       worst = fmax(worst, fabs(scores[j * ix->n + r] - dot) / sqrt(qq * xx));
     }
   free(scores);
-  free(scratch);
   return worst;
 }
 
