@@ -74,31 +74,50 @@ int omega__pack_bf16x3(const float *W, size_t N, size_t K, omega_packed_w_t *out
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))) void
-omega__bf16_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *Ab) {
+/* vcvtneps2bf16 rounds 16 values to nearest even at once, as omega__bf16 does (it reads
+ * denormal inputs as zero, as the AMX and AVX512-BF16 products do anyway). Callers run only
+ * where the CPU has AVX512-BF16 (every AMX CPU has it). */
+#define CVT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+CVT_TARGET static inline __m256i bf16x16(__m512 a) { return (__m256i)_mm512_cvtneps_pbh(a); }
+
+CVT_TARGET void omega__bf16_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *Ab) {
   for (size_t i = 0; i < M; i++) {
-    for (size_t k = 0; k < K; k++)
-      Ab[i * Kp + k] = omega__bf16(A[i * K + k]);
-    for (size_t k = K; k < Kp; k++)
-      Ab[i * Kp + k] = 0;
+    const float *a = A + i * K;
+    uint16_t *o = Ab + i * Kp;
+    size_t k = 0;
+    for (; k + 16 <= K; k += 16)
+      _mm256_storeu_si256((__m256i *)(o + k), bf16x16(_mm512_loadu_ps(a + k)));
+    for (; k < K; k++)
+      o[k] = omega__bf16(a[k]);
+    for (; k < Kp; k++)
+      o[k] = 0;
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))) void
-omega__bf16x3_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo) {
+CVT_TARGET void omega__bf16x3_rows(size_t M, const float *A, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo) {
   for (size_t i = 0; i < M; i++) {
-    for (size_t k = 0; k < K; k++) {
-      const float a = A[i * K + k];
-      const uint16_t h = omega__bf16(a);
+    const float *a = A + i * K;
+    uint16_t *h = hi + i * Kp, *l = lo + i * Kp;
+    size_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m512 v = _mm512_loadu_ps(a + k);
+      const __m256i hv = bf16x16(v);
+      const __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hv), 16));
+      _mm256_storeu_si256((__m256i *)(h + k), hv);
+      _mm256_storeu_si256((__m256i *)(l + k), bf16x16(_mm512_sub_ps(v, hf)));
+    }
+    for (; k < K; k++) {
+      const uint16_t hb = omega__bf16(a[k]);
       const union {
         uint32_t u;
         float f;
-      } hf = {(uint32_t)h << 16};
-      hi[i * Kp + k] = h;
-      lo[i * Kp + k] = omega__bf16(a - hf.f);
+      } hf = {(uint32_t)hb << 16};
+      h[k] = hb;
+      l[k] = omega__bf16(a[k] - hf.f);
     }
-    for (size_t k = K; k < Kp; k++)
-      hi[i * Kp + k] = lo[i * Kp + k] = 0;
+    for (; k < Kp; k++)
+      h[k] = l[k] = 0;
   }
 }
 

@@ -183,9 +183,9 @@ typedef struct {
 
 /* One (sequence, head) pair per task. The head's keys are transposed first (Kt[e][j], rows
  * padded to 16 keys with zeros), so a query's scores are 16-wide axpys along j and the value
- * sum 16-wide axpys along e, each block's sums held in one vector across the whole loop: both
- * vectorise without reordering any sum, where dot products over a 32- or 64-wide head would
- * not. */
+ * sum 16-wide axpys along e, each block's sums held in four vectors (four independent chains
+ * of multiply-adds) across the whole loop, where dot products over a 32- or 64-wide head
+ * did not vectorise at all. */
 BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
   const attn_args_t *a = arg;
   const size_t d = (size_t)a->d, H = (size_t)a->heads * d, ld = 3 * H;
@@ -213,14 +213,22 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
     for (size_t i = 0; i < L; i++) {
       const float *q = Q + i * ld;
       for (size_t j0 = 0; j0 < Lp; j0 += 16) {
-        v16f acc = {0};
-        for (size_t e = 0; e < d; e++) {
+        /* four independent sums, so the multiply-adds pipeline instead of waiting on one */
+        v16f acc[4] = {{0}, {0}, {0}, {0}};
+        size_t e = 0;
+        for (; e + 4 <= d; e += 4)
+          for (size_t u = 0; u < 4; u++) {
+            v16f kv;
+            memcpy(&kv, kt + (e + u) * Lp + j0, sizeof kv);
+            acc[u] += q[e + u] * kv;
+          }
+        for (; e < d; e++) {
           v16f kv;
           memcpy(&kv, kt + e * Lp + j0, sizeof kv);
-          acc += q[e] * kv;
+          acc[0] += q[e] * kv;
         }
-        acc *= scale;
-        memcpy(p + j0, &acc, sizeof acc);
+        v16f total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * scale;
+        memcpy(p + j0, &total, sizeof total);
       }
       float mx = -INFINITY;
       for (size_t j = 0; j < L; j++)
@@ -236,13 +244,21 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
       float *out = a->ctx + (t0 + i) * H + h * d;
       size_t e0 = 0;
       for (; e0 + 16 <= d; e0 += 16) {
-        v16f acc = {0};
-        for (size_t j = 0; j < L; j++) {
+        v16f acc[4] = {{0}, {0}, {0}, {0}};
+        size_t j = 0;
+        for (; j + 4 <= L; j += 4)
+          for (size_t u = 0; u < 4; u++) {
+            v16f vv;
+            memcpy(&vv, V + (j + u) * ld + e0, sizeof vv);
+            acc[u] += p[j + u] * vv;
+          }
+        for (; j < L; j++) {
           v16f vv;
           memcpy(&vv, V + j * ld + e0, sizeof vv);
-          acc += p[j] * vv;
+          acc[0] += p[j] * vv;
         }
-        memcpy(out + e0, &acc, sizeof acc);
+        v16f total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        memcpy(out + e0, &total, sizeof total);
       }
       for (; e0 < d; e0++) {
         float acc = 0.0f;
