@@ -17,7 +17,8 @@ void omega__flat_amx_free(omega_flat_amx_t *a);
 size_t omega__flat_amx_bytes(const omega_flat_amx_t *a);
 /* What it would take once the index holds n slots (0 while it is not built). */
 size_t omega__flat_amx_bytes_after(const omega_flat_amx_t *a, size_t n);
-/* Whether this CPU has AMX (and OMEGA_CPU_ISA allows it) and the index is big enough to pay. */
+/* Whether this CPU has AMX (OMEGA_CPU_ISA and OMEGA_SIMD allow it) and the index has at least
+ * 32 dimensions. */
 bool omega__flat_amx_useful(const omega_vindex_t *ix);
 /* Pack the slots added since the last call (callers may race: it locks). */
 int omega__flat_amx_prepare(const omega_vindex_t *ix, omega_flat_amx_t *a);

@@ -257,21 +257,60 @@ static void sort_exact(const omega_vindex_t *ix, exact_hit_t *e, size_t n) {
   qsort_r(e, n, sizeof *e, cmp_exact, (void *)ix);
 }
 
+/* A max-heap of the k best so far by cmp_exact: the root is the one to drop next. */
+static void exact_sift_down(const omega_vindex_t *ix, exact_hit_t *h, size_t n, size_t i) {
+  for (;;) {
+    size_t w = i, l = 2 * i + 1, r = l + 1;
+    if (l < n && cmp_exact(&h[l], &h[w], (void *)ix) > 0)
+      w = l;
+    if (r < n && cmp_exact(&h[r], &h[w], (void *)ix) > 0)
+      w = r;
+    if (w == i)
+      return;
+    const exact_hit_t t = h[i];
+    h[i] = h[w];
+    h[w] = t;
+    i = w;
+  }
+}
+
+static void exact_sift_up(const omega_vindex_t *ix, exact_hit_t *h, size_t i) {
+  while (i && cmp_exact(&h[i], &h[(i - 1) / 2], (void *)ix) > 0) {
+    const exact_hit_t t = h[i];
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
+}
+
+/* Every allowed slot in double precision, the k best kept in a heap (n log k, not a sort of
+ * all n: this is the fallback when a float proof fails, and may run for every query). */
 size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
                                   omega_hit_t *out) {
-  exact_hit_t *all = malloc((ix->n ? ix->n : 1) * sizeof *all);
-  if (!all)
+  const size_t cap = k < ix->n ? k : ix->n;
+  if (cap == 0)
+    return 0;
+  exact_hit_t *h = malloc(cap * sizeof *h);
+  if (!h)
     return 0;
   size_t m = 0;
-  for (uint32_t s = 0; s < ix->n; s++)
-    if (allowed(ix, allow, s))
-      all[m++] = (exact_hit_t){exact_dist(ix, q, s), s};
-  sort_exact(ix, all, m);
-  size_t n = m < k ? m : k;
-  for (size_t i = 0; i < n; i++)
-    out[i] = (omega_hit_t){(float)all[i].dist, all[i].slot};
-  free(all);
-  return n;
+  for (uint32_t s = 0; s < ix->n; s++) {
+    if (!allowed(ix, allow, s))
+      continue;
+    const exact_hit_t e = {exact_dist(ix, q, s), s};
+    if (m < cap) {
+      h[m] = e;
+      exact_sift_up(ix, h, m++);
+    } else if (cmp_exact(&e, &h[0], (void *)ix) < 0) {
+      h[0] = e;
+      exact_sift_down(ix, h, m, 0);
+    }
+  }
+  sort_exact(ix, h, m);
+  for (size_t i = 0; i < m; i++)
+    out[i] = (omega_hit_t){(float)h[i].dist, h[i].slot};
+  free(h);
+  return m;
 }
 
 /* ---- exact re-rank of float candidates ---- */
@@ -293,7 +332,9 @@ static double float_err(const omega_vindex_t *ix, double qnorm2, double xnorm2, 
 }
 
 /* heap: the best k + MARGIN by float distance (max-heap); `exhausted` when every candidate
- * slot is in it. Writes the exact top k to out. */
+ * slot is in it. Writes the exact top k to out. When the candidates cannot be proven to hold
+ * the top k: with unit 0 (fp32 distances) an exhaustive double search answers; with AMX
+ * scores (unit > 0) OMEGA_RERANK_UNPROVEN is returned, for the caller to try fp32 first. */
 size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
                           const omega_allow_t *allow, double unit, omega_hit_t *out) {
   const size_t m = heap->n;
@@ -324,7 +365,7 @@ size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, om
   if (!proven) {
     if (e != ex)
       free(e);
-    return omega__vindex_search_exact(ix, q, k, allow, out);
+    return unit > 0 ? OMEGA_RERANK_UNPROVEN : omega__vindex_search_exact(ix, q, k, allow, out);
   }
   for (size_t i = 0; i < n; i++)
     out[i] = (omega_hit_t){(float)e[i].dist, e[i].slot};
@@ -444,32 +485,14 @@ static void block_scores(const omega_vindex_t *ix, const omega_amx_queries_t *qa
                 ix->vecs + r0 * ix->p.dim, (int)ix->p.dim, 0.0f, scores, (int)nr);
 }
 
-void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, omega_hit_t *out,
-                              size_t *counts) {
+/* The GEMM-block search of nq queries: AMX scores (amx) or OpenBLAS sgemm. With AMX, queries
+ * whose candidates could not be proven complete get counts OMEGA_RERANK_UNPROVEN. */
+static void batch_gemm(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, bool amx, omega_hit_t *out,
+                       size_t *counts) {
   const size_t d = ix->p.dim;
   /* AMX scores are less exact than fp32 ones: more candidates, so the proof rarely fails */
-  const bool amx = omega__flat_amx_useful(ix) && omega__flat_amx_prepare(ix, ix->amx) == 0;
   const size_t cap = k + (amx ? AMX_MARGIN : MARGIN);
   const double unit = amx ? omega__flat_amx_unit(ix) : 0.0;
-  if (!amx && ix->proj && omega__proj_useful(ix) && omega__proj_verdict(ix->proj) != 0 &&
-      omega__proj_prepare(ix, ix->proj) == 0) {
-    /* not known yet whether the bounds prune on this data: measure on the first queries */
-    size_t done = 0;
-    if (omega__proj_verdict(ix->proj) < 0) {
-      done = nq < 16 ? nq : 16;
-      if (omega__proj_search(ix, ix->proj, qs, done, k, NULL, out, counts) != 0)
-        done = 0;
-    }
-    if (done < nq && omega__proj_verdict(ix->proj) != 0 &&
-        omega__proj_search(ix, ix->proj, qs + done * d, nq - done, k, NULL, out + done * k, counts + done) == 0)
-      done = nq;
-    if (done == nq)
-      return;
-    qs += done * d;
-    out += done * k;
-    counts += done;
-    nq -= done;
-  }
   /* Queries in groups of QS (a heap each); in a group, row blocks of RB, and query blocks of
    * QB against each. sgemm: one 64-query block per group over 4096-row blocks (OpenBLAS
    * blocks for its caches itself). AMX: a row block small enough to stay in L2 (about 1 MiB
@@ -526,6 +549,66 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
   free(scores);
   free(qn);
   omega__flat_amx_queries_free(&qa);
+}
+
+void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, omega_hit_t *out,
+                              size_t *counts) {
+  const size_t d = ix->p.dim;
+  const bool amx = omega__flat_amx_useful(ix) && omega__flat_amx_prepare(ix, ix->amx) == 0;
+  if (!amx && ix->proj && omega__proj_useful(ix) && omega__proj_verdict(ix->proj) != 0 &&
+      omega__proj_prepare(ix, ix->proj) == 0) {
+    /* not known yet whether the bounds prune on this data: measure on the first queries */
+    size_t done = 0;
+    if (omega__proj_verdict(ix->proj) < 0) {
+      done = nq < 16 ? nq : 16;
+      if (omega__proj_search(ix, ix->proj, qs, done, k, NULL, out, counts) != 0)
+        done = 0;
+    }
+    if (done < nq && omega__proj_verdict(ix->proj) != 0 &&
+        omega__proj_search(ix, ix->proj, qs + done * d, nq - done, k, NULL, out + done * k, counts + done) == 0)
+      done = nq;
+    if (done == nq)
+      return;
+    qs += done * d;
+    out += done * k;
+    counts += done;
+    nq -= done;
+  }
+  batch_gemm(ix, qs, nq, k, amx, out, counts);
+  if (!amx)
+    return;
+  /* Queries the AMX bound left unproven (data far from the origin, or ties closer than the
+   * bound) go through fp32 GEMMs, whose bound is tighter, before any exhaustive scan. */
+  size_t nf = 0;
+  for (size_t i = 0; i < nq; i++)
+    nf += counts[i] == OMEGA_RERANK_UNPROVEN;
+  if (!nf)
+    return;
+  float *fq = malloc(nf * d * sizeof *fq);
+  omega_hit_t *fo = malloc(nf * k * sizeof *fo);
+  size_t *fc = malloc(nf * sizeof *fc);
+  for (size_t i = 0, j = 0; i < nq; i++) {
+    if (counts[i] != OMEGA_RERANK_UNPROVEN)
+      continue;
+    if (fq && fo && fc)
+      memcpy(fq + j * d, qs + i * d, d * sizeof *fq);
+    else /* out of memory: one at a time */
+      counts[i] = omega__vindex_search_exact(ix, qs + i * d, k, NULL, out + i * k);
+    j++;
+  }
+  if (fq && fo && fc) {
+    batch_gemm(ix, fq, nf, k, false, fo, fc);
+    for (size_t i = 0, j = 0; i < nq; i++) {
+      if (counts[i] != OMEGA_RERANK_UNPROVEN)
+        continue;
+      counts[i] = fc[j];
+      memcpy(out + i * k, fo + j * k, k * sizeof *out);
+      j++;
+    }
+  }
+  free(fq);
+  free(fo);
+  free(fc);
 }
 
 /* ---- dispatch ---- */

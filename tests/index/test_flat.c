@@ -272,6 +272,31 @@ static void test_ties_by_id_not_slot(void **state) {
   }
 }
 
+/* Vectors far from the origin (1e4 plus noise of 1): |q|^2 + |x|^2 - 2 q.x cancels all but a
+ * few bits of every distance, so the batch's float proofs fail (the AMX bound first, then
+ * fp32's) and the fallbacks must still give the exact answer. 48 dimensions: the amx path's
+ * batches run on tiles. */
+static void test_far_from_origin(void **state) {
+  (void)state;
+  const size_t n = 3000, d = 48, nq = 20;
+  float *v = gen_uniform(n, d, 11), *qs = gen_uniform(nq, d, 12);
+  for (size_t i = 0; i < n * d; i++)
+    v[i] += 1e4f;
+  for (size_t i = 0; i < nq * d; i++)
+    qs[i] += 1e4f;
+  for (size_t mi = 0; mi < 3; mi++) {
+    omega_collection_t *c = new_collection(d, metrics[mi], OMEGA_INDEX_FLAT);
+    ref_model_t m;
+    ref_init(&m, d, metrics[mi]);
+    upsert_rows(c, &m, v, n, 0, 1);
+    check_queries(c, &m, qs, nq, 10, NULL, 0, "far from the origin");
+    ref_free(&m);
+    omega_collection_close(c);
+  }
+  free(v);
+  free(qs);
+}
+
 /* Large magnitudes: the float kernels overflow or lose every digit, the answer stays exact. */
 static void test_extreme_values(void **state) {
   (void)state;
@@ -347,6 +372,7 @@ static int run_suite(void) {
       cmocka_unit_test(test_blocks_and_wide), cmocka_unit_test(test_ties),
       cmocka_unit_test(test_filters),         cmocka_unit_test(test_deletes_upserts),
       cmocka_unit_test(test_ties_by_id_not_slot), cmocka_unit_test(test_extreme_values),
+      cmocka_unit_test(test_far_from_origin),
       cmocka_unit_test(test_edges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
