@@ -12,65 +12,40 @@
 #include <immintrin.h>
 #endif
 
-/* Packs bf16(W - hi) where hi is NULL or the bf16 rounding of W packed before: the low
- * part of the bf16x3 split. */
-static int pack_bf16_part(const float *W, size_t N, size_t K, const uint16_t *hi, uint16_t **out) {
-  const size_t Kp = (K + 31) & ~(size_t)31, Np = (N + 15) & ~(size_t)15;
-  uint16_t *p = aligned_alloc(64, Np * Kp * sizeof *p);
-  if (!p)
-    return omega__seterr(OMEGA_ENOMEM, "bf16 weights: out of memory for %zu x %zu", N, K);
-  for (size_t n = 0; n < Np; n++)
-    for (size_t k = 0; k < Kp; k++) {
-      const size_t at = ((n / 16 * (Kp / 2) + k / 2) * 16 + n % 16) * 2 + k % 2;
-      float v = n < N && k < K ? W[n * K + k] : 0.0f;
-      if (hi) {
-        const union {
-          uint32_t u;
-          float f;
-        } h = {(uint32_t)hi[at] << 16};
-        v -= h.f;
-      }
-      p[at] = omega__bf16(v);
-    }
-  *out = p;
-  return 0;
-}
-
 void omega__pack_bf16x3_rows(const float *W, size_t r0, size_t r1, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo) {
   for (size_t n = r0; n < r1; n++)
     for (size_t k = 0; k < Kp; k++) {
-      const size_t at = ((n / 16 * (Kp / 2) + k / 2) * 16 + n % 16) * 2 + k % 2;
+      const size_t at = omega__bf16_at(n, k, Kp);
       const float v = k < K ? W[n * K + k] : 0.0f;
-      const uint16_t h = omega__bf16(v);
-      const union {
-        uint32_t u;
-        float f;
-      } hf = {(uint32_t)h << 16};
-      hi[at] = h;
-      lo[at] = omega__bf16(v - hf.f);
+      hi[at] = omega__bf16(v);
+      if (lo)
+        lo[at] = omega__bf16(v - omega__bf16_float(hi[at]));
     }
 }
 
-int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
+/* bf16 panels of W (and of its low parts when lo is asked for); rows past N stay zero. */
+static int pack(const float *W, size_t N, size_t K, omega_precision_t prec, omega_packed_w_t *out) {
   memset(out, 0, sizeof *out);
-  uint16_t *p = NULL;
-  int rc = pack_bf16_part(W, N, K, NULL, &p);
-  if (rc)
-    return rc;
-  *out = (omega_packed_w_t){OMEGA_PREC_BF16, N, K, (K + 31) & ~(size_t)31, (N + 15) & ~(size_t)15, p, NULL, NULL, NULL};
+  const size_t Kp = (K + 31) & ~(size_t)31, Np = (N + 15) & ~(size_t)15, bytes = Np * Kp * sizeof(uint16_t);
+  uint16_t *hi = aligned_alloc(64, bytes), *lo = prec == OMEGA_PREC_BF16X3 ? aligned_alloc(64, bytes) : NULL;
+  if (!hi || (prec == OMEGA_PREC_BF16X3 && !lo)) {
+    free(hi), free(lo);
+    return omega__seterr(OMEGA_ENOMEM, "bf16 weights: out of memory for %zu x %zu", N, K);
+  }
+  memset(hi, 0, bytes);
+  if (lo)
+    memset(lo, 0, bytes);
+  omega__pack_bf16x3_rows(W, 0, N, K, Kp, hi, lo);
+  *out = (omega_packed_w_t){prec, N, K, Kp, Np, hi, lo, NULL, NULL};
   return 0;
 }
 
+int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
+  return pack(W, N, K, OMEGA_PREC_BF16, out);
+}
+
 int omega__pack_bf16x3(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
-  int rc = omega__pack_bf16(W, N, K, out);
-  uint16_t *lo = NULL;
-  if (rc || (rc = pack_bf16_part(W, N, K, out->w, &lo))) {
-    omega__packed_free(out);
-    return rc;
-  }
-  out->prec = OMEGA_PREC_BF16X3;
-  out->w_lo = lo;
-  return 0;
+  return pack(W, N, K, OMEGA_PREC_BF16X3, out);
 }
 
 #if defined(__x86_64__)
@@ -108,13 +83,8 @@ CVT_TARGET void omega__bf16x3_rows(size_t M, const float *A, size_t K, size_t Kp
       _mm256_storeu_si256((__m256i *)(l + k), bf16x16(_mm512_sub_ps(v, hf)));
     }
     for (; k < K; k++) {
-      const uint16_t hb = omega__bf16(a[k]);
-      const union {
-        uint32_t u;
-        float f;
-      } hf = {(uint32_t)hb << 16};
-      h[k] = hb;
-      l[k] = omega__bf16(a[k] - hf.f);
+      h[k] = omega__bf16(a[k]);
+      l[k] = omega__bf16(a[k] - omega__bf16_float(h[k]));
     }
     for (; k < Kp; k++)
       h[k] = l[k] = 0;

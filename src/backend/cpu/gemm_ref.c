@@ -9,13 +9,8 @@ void omega__linear_bf16_ref(size_t M, size_t N, size_t K, const float *A, const 
   for (size_t i = 0; i < M; i++)
     for (size_t j = 0; j < N; j++) {
       double s = 0;
-      for (size_t k = 0; k < K; k++) {
-        union {
-          uint32_t u;
-          float f;
-        } a = {(uint32_t)omega__bf16(A[i * K + k]) << 16}, w = {(uint32_t)omega__bf16(W[j * K + k]) << 16};
-        s += (double)a.f * w.f;
-      }
+      for (size_t k = 0; k < K; k++)
+        s += (double)omega__bf16_float(omega__bf16(A[i * K + k])) * omega__bf16_float(omega__bf16(W[j * K + k]));
       C[i * N + j] = (float)(s + (bias ? bias[j] : 0.0));
     }
 }
@@ -38,13 +33,7 @@ void omega__linear_int8_ref(size_t M, size_t N, size_t K, const float *A, const 
   free(qa), free(qw), free(sa), free(sw);
 }
 
-static double bf16_value(float x) {
-  const union {
-    uint32_t u;
-    float f;
-  } v = {(uint32_t)omega__bf16(x) << 16};
-  return v.f;
-}
+static double bf16_value(float x) { return omega__bf16_float(omega__bf16(x)); }
 
 void omega__linear_bf16x3_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
                               float *C) {

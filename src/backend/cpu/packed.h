@@ -36,8 +36,9 @@ int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_bf16x3(const float *W, size_t N, size_t K, omega_packed_w_t *out);
-/* Rows [r0, r1) of W [.][K] into bf16x3 panels hi and lo of depth Kp (a multiple of 32),
- * as omega__pack_bf16x3 lays them out: for matrices that grow (the flat index). */
+/* Rows [r0, r1) of W [.][K] into bf16 panels hi and (when lo is not NULL) lo of depth Kp (a
+ * multiple of 32), as omega__pack_bf16 and omega__pack_bf16x3 lay them out; also for
+ * matrices that grow (the flat index). */
 void omega__pack_bf16x3_rows(const float *W, size_t r0, size_t r1, size_t K, size_t Kp, uint16_t *hi, uint16_t *lo);
 void omega__packed_free(omega_packed_w_t *w);
 
@@ -107,6 +108,20 @@ static inline uint16_t omega__bf16(float f) {
     uint32_t u;
   } v = {f};
   return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+
+/* The fp32 value of a bf16 (exact). */
+static inline float omega__bf16_float(uint16_t h) {
+  union {
+    uint32_t u;
+    float f;
+  } v = {(uint32_t)h << 16};
+  return v.f;
+}
+
+/* Where value (n, k) of a [N][K] matrix lands in the bf16 panels of depth Kp. */
+static inline size_t omega__bf16_at(size_t n, size_t k, size_t Kp) {
+  return ((n / 16 * (Kp / 2) + k / 2) * 16 + n % 16) * 2 + k % 2;
 }
 
 /* Reference linears (gemm_ref.c): the same rounding of inputs, then plain loops with
