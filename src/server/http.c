@@ -168,6 +168,10 @@ void omega__respond_status(omega_req_t *r, int rc, const char *what) {
 }
 
 static enum MHD_Result queue(omega_req_t *r) {
+  if (!r->observed) {
+    r->observed = true;
+    omega__observe_request(r->srv, r);
+  }
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(r->resp_len, r->resp, r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   r->resp = NULL; /* owned by MHD now */
@@ -471,7 +475,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
   omega_req_t *r = *req_cls;
   if (!r)
     return;
-  omega__observe_request(s, r);
+  if (!r->observed) /* no response was queued (the client went away first) */
+    omega__observe_request(s, r);
   *req_cls = NULL;
   req_release(r);
   atomic_fetch_sub(&s->inflight, 1);

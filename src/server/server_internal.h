@@ -65,6 +65,8 @@ struct omega_req {
   void (*ctx_free)(void *ctx);
   omega_req_t *next_pending, *prev_pending;
   /* what the finished job reported, for metrics */
+  bool observed; /* counted in the metrics (when its response was queued, so a client that
+                    has its answer sees it counted) */
   bool job_done_seen;
   const char *job_route;
   double job_tokenize_ms, job_queue_ms;
