@@ -257,6 +257,8 @@ static int valid_name(const char *name) {
   return name[0] != '.';
 }
 
+static void decide_amx(omega_collection_t *c);
+
 int omega_collection_create(const char *name, const omega_index_params_t *p, const omega_collection_opts_t *o,
                             omega_collection_t **out) {
   if (!name || !valid_name(name))
@@ -282,10 +284,12 @@ int omega_collection_create(const char *name, const omega_index_params_t *p, con
     free_collection(c);
     return rc;
   }
+  decide_amx(c);
   start_syncer(c);
   *out = c;
   return 0;
 }
+
 
 /* Apply one change to the index and the ids (write lock held; no logging). */
 static int apply_upsert(omega_collection_t *c, const unsigned char *key, size_t klen, const float *vec, int threads);
@@ -333,6 +337,7 @@ int omega_collection_open(const char *dir, const omega_collection_opts_t *o, ome
       return rc;
     }
   }
+  decide_amx(c);
   start_syncer(c);
   *out = c;
   return 0;
@@ -390,6 +395,15 @@ static int apply_delete(omega_collection_t *c, const unsigned char *key, size_t 
 
 static size_t bytes_locked(const omega_collection_t *c) {
   return omega__vindex_bytes(&c->ix) + omega__idmap_bytes(&c->ids);
+}
+
+/* The flat index builds its AMX copy on demand, under a read lock (warm, a batch search), so
+ * whether it may is settled here, under the write lock, whenever the size changes: only while
+ * the copy fits the memory limit with everything else. Once built it counts in the bytes the
+ * limit checks inserts against. */
+static void decide_amx(omega_collection_t *c) {
+  c->ix.amx_off = c->opts.memory_limit && c->ix.amx && !omega__flat_amx_bytes(c->ix.amx) &&
+                  bytes_locked(c) + omega__flat_amx_bytes_to_build(&c->ix) > c->opts.memory_limit;
 }
 
 /* Before n more points (key_bytes of ids) go in under a memory limit: the exact bytes they
@@ -473,6 +487,7 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
     if (rc == 0 && c->dir[0] && c->wal_bytes > c->opts.wal_checkpoint_bytes)
       checkpoint_locked(c); /* a failed checkpoint is retried next time; the log keeps everything */
   }
+  decide_amx(c);
   pthread_rwlock_unlock(&c->lock);
   free(keys);
   free(klen);
@@ -729,6 +744,7 @@ int omega_collection_compact(omega_collection_t *c) {
     c->ix = nix;
     c->ids = nids;
     bind_ties(c);
+    decide_amx(c);
     rc = checkpoint_locked(c);
   } else {
     omega__vindex_free(&nix);
@@ -754,6 +770,7 @@ int omega_collection_reserve(omega_collection_t *c, size_t n) {
     if (rc == 0)
       rc = omega__idmap_reserve(&c->ids, n, c->ids.arena_len + key_bytes);
   }
+  decide_amx(c);
   pthread_rwlock_unlock(&c->lock);
   return rc;
 }

@@ -48,10 +48,14 @@ size_t omega__flat_amx_bytes_after(const omega_flat_amx_t *a, size_t n) {
   return a && a->pw.w ? cap_for(a->cap, n) * a->pw.Kp * 4 : 0;
 }
 
+size_t omega__flat_amx_bytes_to_build(const omega_vindex_t *ix) {
+  return cap_for(0, ix->n) * ((ix->p.dim + 31) & ~(size_t)31) * 4;
+}
+
 /* Below 32 dimensions a tile row is mostly padding, and the bound's share of the distance
  * grows: the fp32 GEMM serves those. */
 bool omega__flat_amx_useful(const omega_vindex_t *ix) {
-  return ix->amx && ix->p.dim >= 32 && strcmp(ix->simd->name, "amx") == 0 && omega__cpu_isa()->amx;
+  return ix->amx && !ix->amx_off && ix->p.dim >= 32 && strcmp(ix->simd->name, "amx") == 0 && omega__cpu_isa()->amx;
 }
 
 void omega__flat_amx_read_lock(omega_flat_amx_t *a) { pthread_rwlock_rdlock(&a->lock); }

@@ -34,6 +34,7 @@ typedef struct {
   const void *tie_ctx;
   struct omega_proj *proj; /* flat: projection bounds of the exact search (flat_proj.h), built on demand */
   struct omega_flat_amx *amx; /* flat: the vectors in AMX tile layout for batch GEMMs (flat_amx.h), on demand */
+  bool amx_off; /* flat: the owner's memory limit leaves no room to build that copy (set under its write lock) */
 } omega_vindex_t;
 
 /* A candidate result: internal slot and distance (lower is better). */

@@ -4,6 +4,8 @@
  * Also `omega index build / search / stats` end to end against the brute force. */
 #include "ref.h"
 
+#include "index/simd.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +169,56 @@ static void test_memory_limit(void **state) {
   free(tmp);
 }
 
+/* The flat index's AMX copy is built by the first batch search only where it fits the memory
+ * limit: with a limit the vectors fit but the copy does not, a batch search leaves the bytes
+ * where they were (and under the limit); with room, the copy is built and counted, and inserts
+ * are then checked with it. */
+static void test_memory_limit_amx_copy(void **state) {
+  (void)state;
+  const size_t d = 64, n = 3000, vec_bytes = n * d * sizeof(float);
+  omega_index_params_t p;
+  omega_index_params_init(&p);
+  p.dim = d;
+  p.metric = OMEGA_METRIC_L2;
+  float *v = gen_uniform(n + 8, d, 31);
+  omega_id_t *ids = malloc((n + 8) * sizeof *ids);
+  for (size_t i = 0; i < n + 8; i++)
+    ids[i] = int_id((int64_t)i);
+  omega_result_t res[8 * 5];
+  size_t counts[8];
+  omega_search_opts_t so = {.k = 5, .threads = 1};
+  for (int roomy = 0; roomy < 2; roomy++) {
+    const size_t limit = roomy ? 4 * vec_bytes : vec_bytes + vec_bytes / 2;
+    omega_collection_opts_t o = {.memory_limit = limit};
+    omega_collection_t *c;
+    assert_int_equal(omega_collection_create("amx", &p, &o, &c), 0);
+    assert_int_equal(omega_collection_upsert(c, ids, v, n, 1), 0);
+    omega_collection_stats_t before, after;
+    omega_collection_stats(c, &before);
+    assert_int_equal(omega_collection_search(c, v, 8, &so, res, counts), 0);
+    for (size_t i = 0; i < 8; i++)
+      assert_true(counts[i] == 5 && res[i * 5].num == (int64_t)i); /* each query is a stored vector */
+    omega_collection_stats(c, &after);
+    assert_true(after.bytes <= limit);
+    if (!roomy || strcmp(omega__simd()->name, "amx") != 0) /* no room, or no AMX path here */
+      assert_int_equal(after.bytes, before.bytes);
+    else
+      assert_true(after.bytes >= before.bytes + vec_bytes);
+    printf("AMX copy, limit %zu: %zu bytes before a batch search, %zu after\n", limit, before.bytes, after.bytes);
+    /* inserts are still checked against the limit, copy included */
+    for (size_t i = 0; i < 200; i++) {
+      omega_id_t id = int_id((int64_t)(n + 100 + i));
+      if (omega_collection_upsert(c, &id, v, 1, 1) != 0)
+        break;
+      omega_collection_stats(c, &after);
+      assert_true(after.bytes <= limit);
+    }
+    omega_collection_close(c);
+  }
+  free(v);
+  free(ids);
+}
+
 /* ---- the command line ---- */
 
 static double parse_mb(const char *text, const char *after) {
@@ -247,6 +299,7 @@ int main(void) {
       cmocka_unit_test(test_reserve_flat),
       cmocka_unit_test(test_reserve_hnsw),
       cmocka_unit_test(test_memory_limit),
+      cmocka_unit_test(test_memory_limit_amx_copy),
       cmocka_unit_test(test_cli_build_search),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
