@@ -15,9 +15,14 @@
 
 bool omega__req_authenticate(omega_req_t *r) {
   omega_server_t *s = r->srv;
+  /* The precise clock: time() reads the kernel's coarse one, which can still show the previous
+   * second for a few milliseconds after a client's clock has moved on, and so accept a
+   * timestamp one second past the window. */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
   omega_auth_result_t res = omega__auth_verify(
       s->auth, omega__req_header(r, "X-Omega-Timestamp"), omega__req_header(r, "X-Omega-Nonce"),
-      omega__req_header(r, "X-Omega-Signature"), r->method, r->path, r->body, r->body_len, (int64_t)time(NULL),
+      omega__req_header(r, "X-Omega-Signature"), r->method, r->path, r->body, r->body_len, (int64_t)now.tv_sec,
       atomic_load(&s->hmac_window_s));
   if (res == OMEGA_AUTH_OK)
     return true;
