@@ -492,9 +492,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   omega_log(OMEGA_LOG_DEBUG, "http: %s", msg);
 }
 
+/* poll(), not epoll: with a thread pool, libmicrohttpd 0.9.75 (Debian 12) removes the listening
+ * socket from each worker's epoll set in MHD_quiesce_daemon while the worker may be removing it
+ * too, and aborts the process ("Failed to remove listen FD from epoll set") when it loses that
+ * race, which a drain on SIGTERM did in CI. With poll() quiescing only wakes the workers. */
 struct MHD_Daemon *omega__http_start(omega_server_t *s, int listen_fd, const struct sockaddr *addr, bool ipv6) {
   unsigned flags =
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (ipv6)
     flags |= MHD_USE_IPv6;
   const unsigned threads = (unsigned)s->boot.omega_io_threads;
