@@ -165,3 +165,19 @@ void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn,
     pthread_cond_wait(&p->done_cv, &p->mu);
   pthread_mutex_unlock(&p->mu);
 }
+
+void omega__run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, size_t n) {
+  pthread_t th[OMEGA_JOBS_MAX];
+  bool started[OMEGA_JOBS_MAX] = {false};
+  char *j = jobs;
+  for (size_t i = 1; i < n && i < OMEGA_JOBS_MAX; i++)
+    started[i] = pthread_create(&th[i], NULL, fn, j + i * job_size) == 0;
+  if (n)
+    fn(j);
+  for (size_t i = 1; i < n; i++) {
+    if (i < OMEGA_JOBS_MAX && started[i])
+      pthread_join(th[i], NULL);
+    else
+      fn(j + i * job_size); /* no thread to spare: in this one */
+  }
+}

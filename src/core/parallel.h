@@ -15,4 +15,9 @@ int omega__pool_threads(const omega_pool_t *p);
  * A NULL pool runs inline. Not reentrant: one loop at a time per pool. */
 void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn, void *ctx);
 
+/* One short-lived thread per job but the first, which the caller runs; waits for all. A job
+ * whose thread cannot be created runs in the caller. n <= OMEGA_JOBS_MAX. */
+#define OMEGA_JOBS_MAX 64
+void omega__run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, size_t n);
+
 #endif

@@ -4,6 +4,7 @@
  * share a read lock; writes take it exclusively. */
 #include "core/error_internal.h"
 #include "core/file.h"
+#include "core/parallel.h"
 #include "index/flat_amx.h"
 #include "index/flat_proj.h"
 #include "index/idmap.h"
@@ -581,26 +582,15 @@ static void *batch_part(void *arg) {
 /* The queries split into `threads` contiguous shares of whole 64-query blocks. */
 static void batch_threads(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, int threads,
                           omega_hit_t *hits, size_t *counts) {
-  enum { MAX_PARTS = 64 };
   const size_t d = ix->p.dim;
-  size_t parts = threads < MAX_PARTS ? (size_t)threads : MAX_PARTS;
+  size_t parts = threads < OMEGA_JOBS_MAX ? (size_t)threads : OMEGA_JOBS_MAX;
   size_t per = (nq + parts - 1) / parts;
   per = (per + 63) / 64 * 64;
-  batch_part_t b[MAX_PARTS];
-  pthread_t th[MAX_PARTS];
-  bool started[MAX_PARTS] = {0};
+  batch_part_t b[OMEGA_JOBS_MAX];
   size_t n = 0;
   for (size_t q0 = 0; q0 < nq; q0 += per, n++)
     b[n] = (batch_part_t){ix, qs + q0 * d, nq - q0 < per ? nq - q0 : per, k, hits + q0 * k, counts + q0};
-  for (size_t i = 1; i < n; i++)
-    started[i] = pthread_create(&th[i], NULL, batch_part, &b[i]) == 0;
-  batch_part(&b[0]);
-  for (size_t i = 1; i < n; i++) {
-    if (started[i])
-      pthread_join(th[i], NULL);
-    else
-      batch_part(&b[i]); /* no thread to spare: in this one */
-  }
+  omega__run_jobs(batch_part, b, sizeof b[0], n);
 }
 
 int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, const omega_search_opts_t *o,

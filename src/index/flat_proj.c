@@ -1,6 +1,7 @@
 #include "index/flat_proj.h"
 
 #include "core/error_internal.h"
+#include "core/parallel.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -408,22 +409,12 @@ int omega__proj_search(const omega_vindex_t *ix, omega_proj_t *P, const float *q
     T = nq / 8 > 1 ? (int)(nq / 8) : 1;
   pthread_rwlock_rdlock(&P->lock);
   range_job_t jobs[16];
-  pthread_t th[16];
-  bool started[16] = {false};
   const size_t d = ix->p.dim, per = (nq + (size_t)T - 1) / (size_t)T;
   for (int t = 0; t < T; t++) {
     const size_t a = (size_t)t * per, b = a + per < nq ? a + per : nq;
     jobs[t] = (range_job_t){ix, P, qs + a * d, b > a ? b - a : 0, k, allow, out + a * k, counts + a, 0};
   }
-  for (int t = 1; t < T; t++)
-    started[t] = pthread_create(&th[t], NULL, range_main, &jobs[t]) == 0;
-  range_main(&jobs[0]);
-  for (int t = 1; t < T; t++) {
-    if (started[t])
-      pthread_join(th[t], NULL);
-    else
-      range_main(&jobs[t]); /* no thread: this one does it */
-  }
+  omega__run_jobs(range_main, jobs, sizeof jobs[0], (size_t)T);
   pthread_rwlock_unlock(&P->lock);
   int rc = 0;
   for (int t = 0; t < T; t++)

@@ -34,28 +34,19 @@ AMX_TARGET static void tiles_configure(void) {
 
 /* The block's products for the A tiles in tmm4-5 and B tiles in tmm6-7. Tile numbers are
  * immediates, hence macros. */
-#define DP_BF16(mt, nt)                                                                                               \
+#define DP_TILES(op, mt, nt)                                                                                          \
   do {                                                                                                                \
-    _tile_dpbf16ps(0, 4, 6);                                                                                          \
+    op(0, 4, 6);                                                                                                      \
     if (nt > 1)                                                                                                       \
-      _tile_dpbf16ps(1, 4, 7);                                                                                        \
+      op(1, 4, 7);                                                                                                    \
     if (mt > 1) {                                                                                                     \
-      _tile_dpbf16ps(2, 5, 6);                                                                                        \
+      op(2, 5, 6);                                                                                                    \
       if (nt > 1)                                                                                                     \
-        _tile_dpbf16ps(3, 5, 7);                                                                                      \
+        op(3, 5, 7);                                                                                                  \
     }                                                                                                                 \
   } while (0)
-#define DP_INT8(mt, nt)                                                                                               \
-  do {                                                                                                                \
-    _tile_dpbusd(0, 4, 6);                                                                                            \
-    if (nt > 1)                                                                                                       \
-      _tile_dpbusd(1, 4, 7);                                                                                          \
-    if (mt > 1) {                                                                                                     \
-      _tile_dpbusd(2, 5, 6);                                                                                          \
-      if (nt > 1)                                                                                                     \
-        _tile_dpbusd(3, 5, 7);                                                                                        \
-    }                                                                                                                 \
-  } while (0)
+#define DP_BF16(mt, nt) DP_TILES(_tile_dpbf16ps, mt, nt)
+#define DP_INT8(mt, nt) DP_TILES(_tile_dpbusd, mt, nt)
 /* A rows [0,16) and [16,32) of the block at byte column `col`; B panels p and p+1. */
 #define LOAD_A(mt, A, lda, col)                                                                                       \
   do {                                                                                                                \

@@ -174,6 +174,26 @@ BODY float exp_neg(float x) {
  * portable copy; element-wise, so sums keep their order. */
 typedef float v16f __attribute__((vector_size(64)));
 
+/* out[0..16) = scale * sum_i w[i] * rows[i * stride + 0..16), in four independent chains of
+ * multiply-adds so they pipeline instead of waiting on one. */
+BODY void weighted_rows16(const float *w, size_t n, const float *rows, size_t stride, float scale, float *out) {
+  v16f acc[4] = {{0}, {0}, {0}, {0}};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (size_t u = 0; u < 4; u++) {
+      v16f r;
+      memcpy(&r, rows + (i + u) * stride, sizeof r);
+      acc[u] += w[i + u] * r;
+    }
+  for (; i < n; i++) {
+    v16f r;
+    memcpy(&r, rows + i * stride, sizeof r);
+    acc[0] += w[i] * r;
+  }
+  const v16f total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * scale;
+  memcpy(out, &total, sizeof total);
+}
+
 typedef struct {
   const float *qkv;
   const uint32_t *offsets;
@@ -213,22 +233,7 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
     for (size_t i = 0; i < L; i++) {
       const float *q = Q + i * ld;
       for (size_t j0 = 0; j0 < Lp; j0 += 16) {
-        /* four independent sums, so the multiply-adds pipeline instead of waiting on one */
-        v16f acc[4] = {{0}, {0}, {0}, {0}};
-        size_t e = 0;
-        for (; e + 4 <= d; e += 4)
-          for (size_t u = 0; u < 4; u++) {
-            v16f kv;
-            memcpy(&kv, kt + (e + u) * Lp + j0, sizeof kv);
-            acc[u] += q[e + u] * kv;
-          }
-        for (; e < d; e++) {
-          v16f kv;
-          memcpy(&kv, kt + e * Lp + j0, sizeof kv);
-          acc[0] += q[e] * kv;
-        }
-        v16f total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * scale;
-        memcpy(p + j0, &total, sizeof total);
+        weighted_rows16(q, d, kt + j0, Lp, scale, p + j0);
       }
       float mx = -INFINITY;
       for (size_t j = 0; j < L; j++)
@@ -243,23 +248,8 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
         p[j] *= inv;
       float *out = a->ctx + (t0 + i) * H + h * d;
       size_t e0 = 0;
-      for (; e0 + 16 <= d; e0 += 16) {
-        v16f acc[4] = {{0}, {0}, {0}, {0}};
-        size_t j = 0;
-        for (; j + 4 <= L; j += 4)
-          for (size_t u = 0; u < 4; u++) {
-            v16f vv;
-            memcpy(&vv, V + (j + u) * ld + e0, sizeof vv);
-            acc[u] += p[j + u] * vv;
-          }
-        for (; j < L; j++) {
-          v16f vv;
-          memcpy(&vv, V + j * ld + e0, sizeof vv);
-          acc[0] += p[j] * vv;
-        }
-        v16f total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        memcpy(out + e0, &total, sizeof total);
-      }
+      for (; e0 + 16 <= d; e0 += 16)
+        weighted_rows16(p, L, V + e0, ld, 1.0f, out + e0);
       for (; e0 < d; e0++) {
         float acc = 0.0f;
         for (size_t j = 0; j < L; j++)
