@@ -9,7 +9,10 @@
  *                                    (length-sorted, S batches in flight: how the server runs)
  *               [--load-fraction F]  also: single-sentence requests arriving at F x the peak
  *                                    rate of the largest batch (open loop), latency p50/p95/p99
- *               [--target-ms T]      the latency target of the open-loop run (ACCEL_TARGET_LAT_MS) */
+ *               [--target-ms T]      the latency target of the open-loop run (ACCEL_TARGET_LAT_MS)
+ *               [--peak R]           the open loop's peak rate (sentences/s) instead of the measured one,
+ *                                    so runs that differ in a setting see the same load (--batches "")
+ *               [--graph-tokens N]   EMBED_CUDA_GRAPH_TOKENS (default 256; 0: no CUDA graphs) */
 #include "bench_common.h"
 #include "omega/omega.h"
 
@@ -21,7 +24,7 @@
 #include <string.h>
 
 static const char *accel = "cpu", *dtype = NULL, *cpu_precision = NULL;
-static unsigned slots = 2, target_ms = 100;
+static unsigned slots = 2, target_ms = 100, graph_tokens = 256;
 
 static omega_engine_t *open_engine(const char *model, int threads, size_t batch) {
   omega_engine_opts_t o;
@@ -34,6 +37,7 @@ static omega_engine_t *open_engine(const char *model, int threads, size_t batch)
   o.tuning.max_batch = batch;
   o.tuning.max_batch_tokens = batch * 1024;
   o.tuning.adaptive = 0;
+  o.tuning.cuda_graph_tokens = graph_tokens;
   omega_engine_t *e;
   if (omega_engine_open(model, &o, &e)) {
     fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
@@ -59,6 +63,23 @@ static void ol_cb(omega_job_t *j, void *user) {
   pthread_mutex_unlock(&ol_mu);
 }
 
+/* What the open loop's batches looked like: sizes and run times. */
+typedef struct {
+  pthread_mutex_t mu;
+  double *run_ms;
+  size_t n, cap, seqs, tokens;
+} ol_batches_t;
+static void ol_observe(const omega_batch_info_t *b, void *user) {
+  ol_batches_t *o = user;
+  pthread_mutex_lock(&o->mu);
+  if (o->n < o->cap)
+    o->run_ms[o->n] = b->infer_ms;
+  o->n++;
+  o->seqs += b->n_seq;
+  o->tokens += b->tokens;
+  pthread_mutex_unlock(&o->mu);
+}
+
 static void open_loop(const char *model, int threads, const omega_text_t *texts, size_t n, double rate, FILE *js) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
@@ -70,6 +91,7 @@ static void open_loop(const char *model, int threads, const omega_text_t *texts,
   o.tuning.max_batch = 128;
   o.tuning.queue_capacity = 0;
   o.tuning.target_latency_ms = target_ms;
+  o.tuning.cuda_graph_tokens = graph_tokens;
   omega_engine_t *e;
   if (omega_engine_open(model, &o, &e)) {
     fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
@@ -77,6 +99,8 @@ static void open_loop(const char *model, int threads, const omega_text_t *texts,
   }
   size_t total = (size_t)(rate * 3.0);
   total = total < 200 ? 200 : total > 30000 ? 30000 : total;
+  ol_batches_t bo = {PTHREAD_MUTEX_INITIALIZER, calloc(total, sizeof(double)), 0, total, 0, 0};
+  omega_engine_set_observer(e, ol_observe, &bo);
   double *lat = calloc(total, sizeof *lat);
   ol_req_t *reqs = calloc(total, sizeof *reqs);
   ol_done = 0;
@@ -105,15 +129,33 @@ static void open_loop(const char *model, int threads, const omega_text_t *texts,
     nanosleep(&ts, NULL);
   }
   const double achieved = (double)total / (bench_now() - t0);
+  omega_engine_stats_t st;
+  omega_engine_stats(e, &st);
+  omega_engine_accel_t acc;
+  omega_engine_accel(e, &acc);
   omega_engine_close(e);
+  /* the p95 over all requests, and over all but the first second (start-up transients) */
+  const size_t skip = (size_t)rate < total ? (size_t)rate : 0;
   const double p50 = bench_percentile(lat, total, 50), p95 = bench_percentile(lat, total, 95),
-               p99 = bench_percentile(lat, total, 99);
-  printf("  open loop at %.0f req/s (achieved %.0f, target %u ms): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (%zu requests)\n", rate,
-         achieved, target_ms, p50, p95, p99, total);
+               p99 = bench_percentile(lat, total, 99), p95_late = bench_percentile(lat + skip, total - skip, 95);
+  const size_t nb = bo.n < bo.cap ? bo.n : bo.cap;
+  const double run_p50 = nb ? bench_percentile(bo.run_ms, nb, 50) : 0, run_p95 = nb ? bench_percentile(bo.run_ms, nb, 95) : 0;
+  printf("  open loop at %.0f req/s (achieved %.0f, target %u ms): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (%zu requests); "
+         "after the first second p95 %.2f ms\n",
+         rate, achieved, target_ms, p50, p95, p99, total, p95_late);
+  printf("    %zu batches of %.1f sequences / %.0f tokens on average, run p50 %.2f ms p95 %.2f ms; ceiling %zu "
+         "(%llu up, %llu down); graphs %llu captured, %llu replays; %llu buffer growths\n",
+         bo.n, bo.n ? (double)bo.seqs / (double)bo.n : 0, bo.n ? (double)bo.tokens / (double)bo.n : 0, run_p50, run_p95,
+         st.batch_ceiling, st.ceiling_up, st.ceiling_down, acc.graph_captures, acc.graph_replays, acc.buffer_growths);
   if (js)
     fprintf(js, "}, \"open_loop\": {\"rate\": %.1f, \"achieved\": %.1f, \"target_ms\": %u, \"p50_ms\": %.3f, "
-                "\"p95_ms\": %.3f, \"p99_ms\": %.3f, \"n\": %zu",
-            rate, achieved, target_ms, p50, p95, p99, total);
+                "\"p95_ms\": %.3f, \"p99_ms\": %.3f, \"n\": %zu, \"p95_after_1s_ms\": %.3f, \"batches\": %zu, "
+                "\"mean_batch_seqs\": %.2f, \"run_p50_ms\": %.3f, \"run_p95_ms\": %.3f, \"ceiling\": %zu, "
+                "\"graph_tokens\": %u, \"graph_captures\": %llu, \"graph_replays\": %llu, \"buffer_growths\": %llu",
+            rate, achieved, target_ms, p50, p95, p99, total, p95_late, bo.n,
+            bo.n ? (double)bo.seqs / (double)bo.n : 0, run_p50, run_p95, st.batch_ceiling, graph_tokens,
+            acc.graph_captures, acc.graph_replays, acc.buffer_growths);
+  free(bo.run_ms);
   free(lat);
   free(reqs);
 }
@@ -124,10 +166,11 @@ int main(int argc, char **argv) {
                                        {"threads", 1, 0, 't'},   {"out", 1, 0, 'o'},     {"accel", 1, 0, 'a'},
                                        {"dtype", 1, 0, 'd'},     {"slots", 1, 0, 's'},   {"whole", 0, 0, 'w'},
                                        {"load-fraction", 1, 0, 'f'}, {"target-ms", 1, 0, 'T'},
-                                       {"precision", 1, 0, 'p'},
+                                       {"precision", 1, 0, 'p'}, {"peak", 1, 0, 'P'},
+                                       {"graph-tokens", 1, 0, 'g'},
                                        {0, 0, 0, 0}};
   int whole = 0;
-  double load_fraction = 0;
+  double load_fraction = 0, given_peak = 0;
   const char *model = NULL, *corpus = NULL, *batches = "32,128", *out = NULL;
   int lat_n = 300, repeats = 3, threads = 2;
   size_t limit = 0;
@@ -149,6 +192,8 @@ int main(int argc, char **argv) {
     case 'f': load_fraction = atof(optarg); break;
     case 'T': target_ms = (unsigned)atoi(optarg); break;
     case 'p': cpu_precision = optarg; break;
+    case 'P': given_peak = atof(optarg); break;
+    case 'g': graph_tokens = (unsigned)atoi(optarg); break;
     default: fprintf(stderr, "see the header of bench/bench_embed.c\n"); return 2;
     }
   }
@@ -186,8 +231,8 @@ int main(int argc, char **argv) {
   if (js)
     fprintf(js,
             "{\"engine\": \"omega\", \"device\": \"%s\", \"gpu\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-            "\"sentences\": %zu, \"whole\": %d, \"throughput\": {",
-            acc.device, acc.gpu_name, precision, threads, n, whole);
+            "\"sentences\": %zu, \"whole\": %d, \"graph_tokens\": %u, \"throughput\": {",
+            acc.device, acc.gpu_name, precision, threads, n, whole, graph_tokens);
   double peak = 0;
   int first = 1;
   for (const char *p = batches; *p;) {
@@ -256,6 +301,8 @@ int main(int argc, char **argv) {
     free(p50);
     free(p95);
   }
+  if (given_peak > 0)
+    peak = given_peak;
   if (load_fraction > 0 && peak > 0)
     open_loop(model, threads, texts, n, peak * load_fraction, js);
   long rss = bench_peak_rss_kb();

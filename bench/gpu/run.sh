@@ -8,7 +8,7 @@
 #      (cosine >= 0.9999 for fp32/tf32, >= 0.999 for bf16/fp16),
 #   4. throughput at batch 32/128/512, single-sentence latency, and latency at half of peak
 #      load, for the MiniLM-L6 and BERT-base shapes, next to sentence-transformers fp16 on
-#      the same random-weight models,
+#      the same random-weight models; the latencies again without CUDA graphs (bf16),
 #   5. the GPU flat index against PyTorch matmul + topk on the same 1M x 384 vectors,
 #   6. a summary table with ratios (summary.md).
 # Env: BUILD (default build-gpu), SHARED_DIR (default ../shared), OUT_DIR (bench/out/gpu),
@@ -96,6 +96,15 @@ for s in $SHAPES; do
       --out "$OUT/omega_${s}_$dt.json"
     check $? "bench_embed $s $dt"
   done
+  # the same latency runs without CUDA graphs, at the same open-loop rate, for the on/off comparison
+  peak=$($PY -c "import json,sys; t=json.load(open(sys.argv[1]))['throughput']; print(max(v['sent_per_s']['median'] for v in t.values()))" \
+    "$OUT/omega_${s}_bf16.json" 2> /dev/null)
+  if [ -n "$peak" ]; then
+    om "$BUILD/bench/bench_embed" --model "$m" --corpus "$CORPUS" --accel gpu --dtype bf16 --slots 2 --batches "" \
+      --peak "$peak" --repeats $REPEATS --latency-n 300 --load-fraction 0.5 --target-ms 10 --threads "$(nproc)" \
+      --graph-tokens 0 --out "$OUT/omega_${s}_bf16_nographs.json"
+    check $? "bench_embed $s bf16 without graphs"
+  fi
   $PY "$SHARED_DIR/bench/peers/gpu_st_bench.py" "$m" "$CORPUS" --dtype fp16 --batches 32,128,512 --repeats $REPEATS \
     --out "$OUT/st_${s}_fp16.json" > /dev/null
   check $? "sentence-transformers $s"

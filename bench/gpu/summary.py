@@ -17,8 +17,8 @@ st_sps = lambda st, b: (lambda v: v if isinstance(v, (int, float)) else v.get("m
 for s in shapes:
     ob, of, st = J(f"omega_{s}_bf16.json"), J(f"omega_{s}_fp16.json"), J(f"st_{s}_fp16.json")
     for b in ("32", "128", "512"):
-        x = ob["throughput"][b]["sent_per_s"]["median"] if ob else None
-        y = of["throughput"][b]["sent_per_s"]["median"] if of else None
+        x = ob["throughput"].get(b, {}).get("sent_per_s", {}).get("median") if ob else None
+        y = of["throughput"].get(b, {}).get("sent_per_s", {}).get("median") if of else None
         z = st_sps(st, b) if st else None
         best = max(v for v in (x, y) if v) if (x or y) else None
         r = f"{best / z:.2f}x" if best and z else "-"
@@ -34,6 +34,21 @@ for s in shapes:
     ol = ob.get("open_loop") if ob else None
     l = f"{ol['rate']:.0f} req/s: {ol['p50_ms']:.2f} / {ol['p95_ms']:.2f} / {ol['p99_ms']:.2f}" if ol else "-"
     print(f"| {s} | {o} | {t} | {l} |")
+print("\nOpen loop at half of peak load in detail, and CUDA graphs on (EMBED_CUDA_GRAPH_TOKENS=256) against off (0), bf16:\n")
+print("| shape | dtype | graphs | 1-sentence p50/p95 ms | rate req/s | p50/p95/p99 ms | p95 after 1 s | batches, mean seqs | batch run p50/p95 ms | captures / replays | buffer growths |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for s in shapes:
+    for dt, tag, f in (("bf16", "on", f"omega_{s}_bf16.json"), ("fp16", "on", f"omega_{s}_fp16.json"),
+                       ("bf16", "off", f"omega_{s}_bf16_nographs.json")):
+        r = J(f)
+        ol = r.get("open_loop") if r else None
+        if not ol or "batches" not in ol:
+            continue
+        lat = r["latency"]
+        print(f"| {s} | {dt} | {tag} | {lat['p50_ms']['median']:.2f} / {lat['p95_ms']['median']:.2f} | {ol['rate']:.0f} | "
+              f"{ol['p50_ms']:.2f} / {ol['p95_ms']:.2f} / {ol['p99_ms']:.2f} | {ol['p95_after_1s_ms']:.2f} | "
+              f"{ol['batches']}, {ol['mean_batch_seqs']:.1f} | {ol['run_p50_ms']:.2f} / {ol['run_p95_ms']:.2f} | "
+              f"{ol['graph_captures']} / {ol['graph_replays']} | {ol['buffer_growths']} |")
 fo, ft = J("flat_omega.json"), J("flat_torch.json")
 if fo:
     print(f"\nFlat exact search, {fo['n']} x {fo['dim']} ({fo['metric']}), {fo['nq']} queries, k={fo['k']}:\n")

@@ -28,6 +28,7 @@ typedef struct {
   unsigned gpu_slots;         /* GPU batches in flight at once (default 2; at most accel.max_slots) */
   int prefer_gpu;             /* send batches to the GPU when one is in use (default 1) */
   int oom_cpu_fallback;       /* retry a batch that ran out of GPU memory on the CPU (default 1) */
+  unsigned cuda_graph_tokens; /* GPU batches of at most this many tokens replay CUDA graphs (default 256; 0: off) */
 } omega_engine_tuning_t;
 
 /* Device choice, fixed for the engine's life. */
@@ -65,6 +66,9 @@ typedef struct {
   unsigned long long oom, sticky, errors, fallback_batches, pressure_events;
   size_t mem_free, mem_total;
   int slots_max;
+  unsigned long long graph_captures, graph_replays, graph_failures; /* CUDA graphs of small batches */
+  unsigned long long buffer_growths; /* GPU slots reallocating activations after start-up preparation */
+  size_t buffer_bytes;               /* GPU activation memory held by the slots */
 } omega_engine_accel_t;
 
 typedef struct {

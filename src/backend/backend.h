@@ -26,6 +26,9 @@ struct omega_backend {
    * normalises per request). Concurrent calls only on different slots. *route says who
    * ran it: "cpu", "gpu", or "fallback" (the CPU after a GPU failure). */
   int (*encode)(omega_backend_t *b, int slot, const omega_batch_t *batch, float *out, const char **route);
+  /* Optional: make `slot` ready for batches up to `tokens` tokens in `seqs` sequences
+   * (buffers allocated, kernels loaded) before they come; a failure leaves it to grow later. */
+  int (*prepare)(omega_backend_t *b, int slot, size_t tokens, size_t seqs);
   /* Optional: 1 when the device's memory is above its pressure mark (batches should shrink). */
   int (*pressure)(omega_backend_t *b);
   void (*destroy)(omega_backend_t *b);

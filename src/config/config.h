@@ -42,6 +42,7 @@ typedef struct {
   bool embed_adaptive_batching;
   long long accel_target_lat_ms;
   bool accel_oom_cpu_fallback;
+  long long embed_cuda_graph_tokens;
   int embed_gpu_dtype; /* index into {"auto", "bf16", "fp16", "fp32", "tf32"} */
   long long embed_gpu_max_slots;
   long long omega_gpu_device;

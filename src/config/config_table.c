@@ -35,6 +35,9 @@ const omega_cfg_def_t omega_cfg_table[] = {
      "Target p95 latency of an embedding request, queueing included"},
     {"ACCEL_OOM_CPU_FALLBACK", OMEGA_CFG_BOOL, "true", 0, 0, NULL, OMEGA_CFG_HOT, F(accel_oom_cpu_fallback),
      "Retry a batch on the CPU when the GPU runs out of memory (false: answer 503)"},
+    {"EMBED_CUDA_GRAPH_TOKENS", OMEGA_CFG_INT, "256", 0, 1 << 20, NULL, OMEGA_CFG_HOT, F(embed_cuda_graph_tokens),
+     "GPU batches of at most this many tokens replay a CUDA graph of the forward pass, captured per batch shape on "
+     "its second sighting (cuts launch overhead of small batches; 0: off)"},
     {"EMBED_GPU_DTYPE", OMEGA_CFG_ENUM, "auto", 0, 0, dtype_choices, 0, F(embed_gpu_dtype),
      "GPU precision: auto (bf16 on compute capability 8.0+, else fp16), bf16, fp16, fp32, or tf32 (fp32 storage, "
      "TF32 tensor-core GEMMs)"},

@@ -61,6 +61,7 @@ typedef struct {
   int slot;
   pthread_t thread;
   bool busy, has_work, started;
+  unsigned prep_gen; /* the engine's prep_gen this slot was last prepared for */
   pthread_cond_t cv;
   item_t *items;
   size_t k, tokens, item_cap, tok_cap;
@@ -96,6 +97,7 @@ struct omega_engine {
   int n_runners;
   pthread_cond_t runner_cv; /* a runner became idle */
   bool runners_stop;
+  unsigned prep_gen; /* bumped when the batch bounds or the slot count change */
   /* batcher thread only */
   item_t *win;
   size_t win_cap;
@@ -116,6 +118,7 @@ void omega_engine_opts_init(omega_engine_opts_t *o) {
   o->tuning.gpu_slots = 2;
   o->tuning.prefer_gpu = 1;
   o->tuning.oom_cpu_fallback = 1;
+  o->tuning.cuda_graph_tokens = 256;
   o->accel.mode = "auto";
   o->accel.max_slots = 8;
 }
@@ -587,13 +590,44 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
     job_complete(e, finished[i]);
 }
 
+static int active_runners(const omega_engine_t *e);
+
+/* An idle active slot not yet prepared for the current batch bounds (lock held). */
+static bool needs_prep(const omega_engine_t *e, const runner_t *r) {
+  return e->backend->prepare && !r->busy && !e->runners_stop && r->prep_gen != e->prep_gen &&
+         r->slot < active_runners(e);
+}
+
+/* Allocate the slot's buffers for the largest batch the bounds allow (lock held, released
+ * meanwhile; the runner counts as busy so the batcher leaves it alone). */
+static void prepare_runner(omega_engine_t *e, runner_t *r) {
+  const unsigned gen = e->prep_gen;
+  const size_t len = (size_t)e->max_len, seqs = e->tuning.max_batch;
+  size_t tokens = e->tuning.max_batch_tokens;
+  if (seqs * len < tokens)
+    tokens = seqs * len;
+  if (tokens < len) /* a sequence longer than the budget still runs alone */
+    tokens = len;
+  r->busy = true;
+  pthread_mutex_unlock(&e->mu);
+  (void)e->backend->prepare(e->backend, r->slot, tokens, seqs < tokens ? seqs : tokens);
+  pthread_mutex_lock(&e->mu);
+  r->prep_gen = gen;
+  r->busy = false;
+  pthread_cond_broadcast(&e->runner_cv);
+}
+
 static void *runner_main(void *arg) {
   runner_t *r = arg;
   omega_engine_t *e = r->e;
   pthread_mutex_lock(&e->mu);
   for (;;) {
-    while (!r->has_work && !e->runners_stop)
+    while (!r->has_work && !e->runners_stop && !needs_prep(e, r))
       pthread_cond_wait(&r->cv, &e->mu);
+    if (!r->has_work && needs_prep(e, r)) {
+      prepare_runner(e, r);
+      continue;
+    }
     if (!r->has_work)
       break;
     pthread_mutex_unlock(&e->mu);
@@ -742,10 +776,19 @@ int omega_engine_tune(omega_engine_t *e, const omega_engine_tuning_t *t) {
   if (rc)
     return rc;
   pthread_mutex_lock(&e->mu);
+  const bool bounds = t->max_batch != e->tuning.max_batch || t->max_batch_tokens != e->tuning.max_batch_tokens ||
+                      t->gpu_slots != e->tuning.gpu_slots;
   e->tuning = *t;
   omega__controller_configure(&e->ctl, t->max_batch, t->adaptive != 0, t->target_latency_ms);
-  if (e->backend != e->cpu)
+  if (e->backend != e->cpu) {
     omega__gpu_backend_set_fallback(e->backend, t->oom_cpu_fallback != 0);
+    omega__gpu_backend_set_graphs(e->backend, t->cuda_graph_tokens);
+  }
+  if (bounds) { /* the slots prepare for the new bounds as soon as they are idle */
+    e->prep_gen++;
+    for (int i = 0; i < e->n_runners; i++)
+      pthread_cond_signal(&e->runners[i].cv);
+  }
   pthread_cond_broadcast(&e->cv);
   pthread_cond_broadcast(&e->runner_cv); /* more slots may have opened */
   pthread_mutex_unlock(&e->mu);
@@ -851,6 +894,22 @@ static int start_runners(omega_engine_t *e) {
   return 0;
 }
 
+/* Open returns with the active slots prepared, so the first batches allocate nothing. */
+static void wait_prepared(omega_engine_t *e) {
+  if (!e->backend->prepare)
+    return;
+  pthread_mutex_lock(&e->mu);
+  for (;;) {
+    bool pending = false;
+    for (int i = 0; i < active_runners(e); i++)
+      pending |= e->runners[i].prep_gen != e->prep_gen;
+    if (!pending)
+      break;
+    pthread_cond_wait(&e->runner_cv, &e->mu);
+  }
+  pthread_mutex_unlock(&e->mu);
+}
+
 /* After the batcher has drained: wait for the runners to go idle, then end them. */
 static void stop_runners(omega_engine_t *e) {
   pthread_mutex_lock(&e->mu);
@@ -919,10 +978,14 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   if ((rc = omega__cpu_backend_create(e->model, e->threads, o.cpu_precision, &e->cpu)) ||
       (rc = accel_setup(e, &o.accel)))
     goto fail;
-  if (e->backend != e->cpu)
+  if (e->backend != e->cpu) {
     omega__gpu_backend_set_fallback(e->backend, o.tuning.oom_cpu_fallback != 0);
+    omega__gpu_backend_set_graphs(e->backend, o.tuning.cuda_graph_tokens);
+  }
+  e->prep_gen = 1;
   if ((rc = start_runners(e)))
     goto fail;
+  wait_prepared(e);
   if (pthread_create(&e->thread, NULL, batcher, e) != 0) {
     rc = omega__seterr(OMEGA_ENOMEM, "cannot start the batcher thread");
     goto fail;
@@ -1025,6 +1088,11 @@ void omega_engine_accel(const omega_engine_t *e, omega_engine_accel_t *out) {
   out->errors = g.errors;
   out->fallback_batches = g.fallback_batches;
   out->pressure_events = g.pressure_events;
+  out->graph_captures = g.enc.graph_captures;
+  out->graph_replays = g.enc.graph_replays;
+  out->graph_failures = g.enc.graph_failures;
+  out->buffer_growths = g.enc.buffer_growths;
+  out->buffer_bytes = g.enc.buffer_bytes;
   if (g.mem_total) {
     out->mem_free = g.mem_free;
     out->mem_total = g.mem_total;

@@ -64,6 +64,7 @@ static omega_engine_tuning_t tuning_of(const omega_settings_t *set) {
       .gpu_slots = (unsigned)set->embed_gpu_slots,
       .prefer_gpu = set->embed_prefer_gpu,
       .oom_cpu_fallback = set->accel_oom_cpu_fallback,
+      .cuda_graph_tokens = (unsigned)set->embed_cuda_graph_tokens,
   };
   return t;
 }

@@ -56,6 +56,10 @@ static void collect_gpu(omega_server_t *s) {
   omega_series_set(omega_series(m->gpu_events, "error", NULL, NULL), (double)a.errors);
   omega_series_set(omega_series(m->gpu_events, "fallback_batch", NULL, NULL), (double)a.fallback_batches);
   omega_series_set(omega_series(m->gpu_events, "memory_pressure", NULL, NULL), (double)a.pressure_events);
+  omega_series_set(omega_series(m->gpu_events, "graph_capture", NULL, NULL), (double)a.graph_captures);
+  omega_series_set(omega_series(m->gpu_events, "graph_replay", NULL, NULL), (double)a.graph_replays);
+  omega_series_set(omega_series(m->gpu_events, "graph_failure", NULL, NULL), (double)a.graph_failures);
+  omega_series_set(omega_series(m->gpu_events, "buffer_growth", NULL, NULL), (double)a.buffer_growths);
   if (on_gpu && n == 0 && a.mem_total) { /* no NVML: what CUDA reports for our device */
     omega_series_set(omega_series(m->vram, "0", NULL, NULL), (double)(a.mem_total - a.mem_free) / 1048576.0);
     omega_series_set(omega_series(m->gpu_vram_total, "0", NULL, NULL), (double)a.mem_total / 1048576.0);
@@ -190,7 +194,8 @@ void omega__server_metrics_init(omega_server_t *s) {
                                         "without a GPU.",
                                         OMEGA_METRIC_GAUGE, NULL, NULL, 0);
   m->gpu_events = omega_metrics_family(r, "omega_gpu_events_total",
-                                       "GPU backend events: oom, sticky, error, fallback_batch, memory_pressure.",
+                                       "GPU backend events: oom, sticky, error, fallback_batch, memory_pressure, graph_capture, graph_replay, "
+                                       "graph_failure, buffer_growth (a slot reallocating past its start-up preparation).",
                                        OMEGA_METRIC_COUNTER, event, NULL, 0);
   m->gpu_vram_total = omega_metrics_family(r, "omega_gpu_vram_total_mb", "GPU memory size, MB.", OMEGA_METRIC_GAUGE,
                                            gpu, NULL, 0);

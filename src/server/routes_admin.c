@@ -178,10 +178,12 @@ static void accel_device(omega_buf_t *b, omega_server_t *s, const char *requeste
                      ",\"compute_capability\":\"%d.%d\",\"dtype\":\"%s\",\"simulated\":%s,\"healthy\":%s,"
                      "\"needs_restart\":%s,\"slots_max\":%d,\"oom\":%llu,\"sticky_errors\":%llu,\"errors\":%llu,"
                      "\"fallback_batches\":%llu,\"memory_pressure_events\":%llu,\"mem_free_bytes\":%zu,"
-                     "\"mem_total_bytes\":%zu,\"plugin\":",
+                     "\"mem_total_bytes\":%zu,\"activation_bytes\":%zu,\"buffer_growths\":%llu,"
+                     "\"cuda_graphs\":{\"captures\":%llu,\"replays\":%llu,\"failures\":%llu},\"plugin\":",
                      a.cc_major, a.cc_minor, a.dtype ? a.dtype : "", a.simulated ? "true" : "false",
                      a.healthy ? "true" : "false", a.needs_restart ? "true" : "false", a.slots_max, a.oom, a.sticky,
-                     a.errors, a.fallback_batches, a.pressure_events, a.mem_free, a.mem_total);
+                     a.errors, a.fallback_batches, a.pressure_events, a.mem_free, a.mem_total, a.buffer_bytes,
+                     a.buffer_growths, a.graph_captures, a.graph_replays, a.graph_failures);
     omega_buf_json_str(b, a.plugin ? a.plugin : "", a.plugin ? strlen(a.plugin) : 0);
     omega_buf_puts(b, ",\"last_error\":");
     omega_buf_json_str(b, a.last_error, strlen(a.last_error));

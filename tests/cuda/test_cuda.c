@@ -193,6 +193,81 @@ static void test_slots_concurrent(void **state) {
   free(dir);
 }
 
+/* CUDA graphs replay the forward pass of a shape seen before: the same answers as a direct
+ * run, fresh inputs read on every replay, graphs dropped when the slot's buffers move.
+ * A prepared slot does not grow for batches within what it was prepared for. */
+static void test_graphs_and_prepare(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  tu_genmodel(dir, simulated ? "--shape tiny --seed 12" : "--shape minilm --seed 12");
+  omega_model_t *m;
+  assert_int_equal(omega__model_load(dir, &m), 0);
+  ocu_layer_t *layers = calloc((size_t)m->cfg.num_layers, sizeof *layers);
+  ocu_model_t om = describe(m, layers);
+  void *enc;
+  char err[256];
+  assert_int_equal(api->encoder_create(&om, 0, OCU_DTYPE_BF16, 2, &enc, err, sizeof err), 0);
+  if (api->encoder_prepare(enc, 0, 1024, 64, err, sizeof err))
+    fail_msg("prepare: %s", err);
+  ocu_encoder_stats_t st0, st;
+  api->encoder_stats(enc, &st0);
+  assert_true(st0.buffer_bytes > 0);
+  const size_t dim = (size_t)m->dim, n = 6;
+  batch_t a = random_batch(n, 30, m->cfg.vocab_size, 21), b = random_batch(n, 30, m->cfg.vocab_size, 21);
+  uint64_t rs = 99; /* b: a's shape, other tokens */
+  for (uint32_t t = 0; t < b.off[n]; t++)
+    b.ids[t] = 1000 + (int32_t)(tu_rand(&rs) % (uint64_t)(m->cfg.vocab_size - 1000));
+  float *ra = calloc(n * dim, sizeof *ra), *rb = calloc(n * dim, sizeof *rb), *out = calloc(n * dim, sizeof *out);
+  api->encoder_set_graphs(enc, 0);
+  assert_int_equal(api->encoder_run(enc, 0, a.ids, a.off, n, ra, err, sizeof err), 0);
+  assert_int_equal(api->encoder_run(enc, 0, b.ids, b.off, n, rb, err, sizeof err), 0);
+  assert_true(memcmp(ra, rb, n * dim * sizeof *ra) != 0); /* different inputs, different answers */
+  api->encoder_set_graphs(enc, 256);
+  for (int rep = 0; rep < 4; rep++) { /* direct, captured, replayed, replayed with b's tokens */
+    const batch_t *x = rep < 3 ? &a : &b;
+    assert_int_equal(api->encoder_run(enc, 0, x->ids, x->off, n, out, err, sizeof err), 0);
+    const double c = min_cosine(out, rep < 3 ? ra : rb, n, dim, NULL);
+    print_message("  graph run %d: cosine to the direct run %.9f%s\n", rep, c,
+                  memcmp(out, rep < 3 ? ra : rb, n * dim * sizeof *out) ? "" : " (bitwise equal)");
+    assert_true(c >= 0.999999);
+  }
+  api->encoder_stats(enc, &st);
+  if (!simulated) {
+    assert_int_equal(st.graph_captures - st0.graph_captures, 1);
+    assert_int_equal(st.graph_replays - st0.graph_replays, 3);
+    assert_int_equal(st.graph_failures, 0);
+  }
+  assert_int_equal(st.buffer_growths, st0.buffer_growths); /* within the prepared 1024 tokens */
+  /* past the preparation: the slot grows once, its graphs go, and a's shape is captured anew */
+  batch_t big = random_batch(64, 64, m->cfg.vocab_size, 5);
+  assert_true(big.off[64] > 1024);
+  float *rbig = calloc(64 * dim, sizeof *rbig);
+  assert_int_equal(api->encoder_run(enc, 0, big.ids, big.off, 64, rbig, err, sizeof err), 0);
+  for (int rep = 0; rep < 3; rep++) {
+    assert_int_equal(api->encoder_run(enc, 0, a.ids, a.off, n, out, err, sizeof err), 0);
+    assert_true(min_cosine(out, ra, n, dim, NULL) >= 0.999999);
+  }
+  api->encoder_stats(enc, &st);
+  assert_int_equal(st.buffer_growths, st0.buffer_growths + 1);
+  if (!simulated)
+    assert_int_equal(st.graph_captures - st0.graph_captures, 2);
+  api->encoder_destroy(enc);
+  free(ra);
+  free(rb);
+  free(rbig);
+  free(out);
+  free(a.ids);
+  free(a.off);
+  free(b.ids);
+  free(b.off);
+  free(big.ids);
+  free(big.off);
+  free(layers);
+  omega__model_free(m);
+  tu_rmtree(dir);
+  free(dir);
+}
+
 /* The engine's GPU route end to end (tokenizer, batcher, slots, pooling, normalisation). */
 static void test_engine_on_gpu(void **state) {
   (void)state;
@@ -392,7 +467,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_encoder_precisions), cmocka_unit_test(test_slots_concurrent),
       cmocka_unit_test(test_engine_on_gpu),      cmocka_unit_test(test_flat_index),
-      cmocka_unit_test(test_oom_is_not_sticky),
+      cmocka_unit_test(test_oom_is_not_sticky), cmocka_unit_test(test_graphs_and_prepare),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

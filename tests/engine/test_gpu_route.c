@@ -2,7 +2,8 @@
  * behind the plugin ABI) with faults injected at the backend boundary. Under injected
  * OOMs no request fails and every result equals the CPU result; a sticky error sends
  * everything to the CPU for good; OOM without fallback fails the batch; memory pressure
- * shrinks the batches; OMEGA_ACCEL=gpu with no GPU is a start-up error. */
+ * shrinks the batches; the active slots are prepared for the batch bounds at open and
+ * after a change; OMEGA_ACCEL=gpu with no GPU is a start-up error. */
 #include "testutil.h"
 
 #include "core/fault.h"
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SHAPE "--hidden 64 --layers 2 --heads 4 --intermediate 128 --max-seq-length 64 --seed 5"
 #define DIM 64
@@ -218,6 +220,51 @@ static void test_memory_pressure_shrinks_batches(void **state) {
   omega__fault_configure("");
 }
 
+/* Activation bytes the simulated device holds for a slot of `tokens` tokens (SHAPE: H 64, I 128). */
+#define SLOT_BYTES(tokens) ((size_t)(tokens) * (6 * 64 + 128) * sizeof(float))
+
+static size_t wait_buffer_bytes(omega_engine_t *e, size_t want) {
+  omega_engine_accel_t a;
+  for (int i = 0; i < 500; i++) { /* slots prepare for new bounds once idle: allow them 5 s */
+    omega_engine_accel(e, &a);
+    if (a.buffer_bytes == want)
+      break;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  return a.buffer_bytes;
+}
+
+static void test_slots_prepared_for_the_batch_bounds(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("gpu_sim:1"), 0);
+  /* 2 of 4 slots active, batches of at most 8 sequences of at most 64 tokens: 512 tokens */
+  omega_engine_t *e = open_gpu(2, 1, 8);
+  omega_engine_accel_t a;
+  omega_engine_accel(e, &a);
+  assert_int_equal(a.buffer_bytes, 2 * SLOT_BYTES(512)); /* prepared before open returned */
+  static float out[NT * DIM];
+  assert_int_equal(omega_engine_embed(e, texts, NT, 0, out), 0);
+  assert_equal_to_cpu(out, NT);
+  omega_engine_accel(e, &a);
+  assert_int_equal(a.buffer_growths, 0); /* no batch needed more than its slot was given */
+  /* a third slot and batches of 16 (1024 tokens): every active slot prepares again */
+  omega_engine_tuning_t t;
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  t = o.tuning;
+  t.max_batch = 16;
+  t.gpu_slots = 3;
+  assert_int_equal(omega_engine_tune(e, &t), 0);
+  assert_int_equal(wait_buffer_bytes(e, 3 * SLOT_BYTES(1024)), 3 * SLOT_BYTES(1024));
+  assert_int_equal(omega_engine_embed(e, texts, NT, 0, out), 0);
+  assert_equal_to_cpu(out, NT);
+  omega_engine_accel(e, &a);
+  assert_int_equal(a.buffer_growths, 0);
+  omega_engine_close(e);
+  omega__fault_configure("");
+}
+
 static void test_gpu_mode_without_gpu_is_an_error(void **state) {
   (void)state;
   omega__fault_configure("");
@@ -263,6 +310,7 @@ int main(void) {
       cmocka_unit_test(test_sticky_error_moves_everything_to_cpu),
       cmocka_unit_test(test_oom_without_fallback_fails_the_request),
       cmocka_unit_test(test_memory_pressure_shrinks_batches),
+      cmocka_unit_test(test_slots_prepared_for_the_batch_bounds),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,7 +17,7 @@ void omega__encoder_ws_free(omega_encoder_ws_t *ws) {
   memset(ws, 0, sizeof *ws);
 }
 
-static int ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t *c, size_t T) {
+int omega__encoder_ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t *c, size_t T) {
   if (T <= ws->cap_tokens)
     return 0;
   size_t cap = ws->cap_tokens ? ws->cap_tokens : 256;
@@ -87,7 +87,7 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
   const size_t T = b->offsets[b->n_seq];
   const float eps = (float)cfg->layer_norm_eps;
   int rc = omega__encoder_check(m, b);
-  if (rc || (rc = ws_reserve(ws, cfg, T)))
+  if (rc || (rc = omega__encoder_ws_reserve(ws, cfg, T)))
     return rc;
   /* Embeddings: word + position + token type 0, then LayerNorm. */
   for (size_t s = 0; s < b->n_seq; s++)

@@ -24,6 +24,8 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
 /* sentence-transformers pooling of hidden x[T, H] per sequence, then optional L2 norm. */
 void omega__pool_and_normalize(const float *x, size_t H, const uint32_t *offsets, size_t n_seq, unsigned modes,
                                int normalize, float *out);
+/* Activations for T tokens (powers of two from 256; kept when already large enough). */
+int omega__encoder_ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t *c, size_t T);
 void omega__encoder_ws_free(omega_encoder_ws_t *ws);
 
 #endif

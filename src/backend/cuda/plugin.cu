@@ -5,6 +5,9 @@ using namespace ocu;
 
 extern "C" int ocu_encoder_create(const ocu_model_t *, int, ocu_dtype_t, int, void **, char *, size_t);
 extern "C" int ocu_encoder_run(void *, int, const int32_t *, const uint32_t *, size_t, float *, char *, size_t);
+extern "C" int ocu_encoder_prepare(void *, int, size_t, size_t, char *, size_t);
+extern "C" void ocu_encoder_set_graphs(void *, int);
+extern "C" void ocu_encoder_stats(void *, ocu_encoder_stats_t *);
 extern "C" int ocu_mem_info(void *, size_t *, size_t *);
 extern "C" void ocu_encoder_destroy(void *);
 extern "C" int ocu_flat_create(int, int, int, int, void **, char *, size_t);
@@ -57,6 +60,9 @@ static const ocu_api_t api = {
     device_info,
     ocu_encoder_create,
     ocu_encoder_run,
+    ocu_encoder_prepare,
+    ocu_encoder_set_graphs,
+    ocu_encoder_stats,
     ocu_mem_info,
     ocu_encoder_destroy,
     ocu_flat_create,

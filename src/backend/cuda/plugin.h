@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define OCU_ABI_VERSION 1
+#define OCU_ABI_VERSION 2
 #define OCU_ENTRY "omega_cuda_plugin_v1"
 
 typedef enum {
@@ -51,6 +51,15 @@ typedef struct {
   int sm_count;
 } ocu_device_t;
 
+/* What the encoder did, for /accel/health and the tests (monotonic except the bytes). */
+typedef struct {
+  unsigned long long graph_captures;  /* CUDA graphs captured and instantiated */
+  unsigned long long graph_replays;   /* batches run by replaying one */
+  unsigned long long graph_failures;  /* captures that failed (the batch then ran directly) */
+  unsigned long long buffer_growths;  /* times a slot had to reallocate its activations */
+  size_t buffer_bytes;                /* device activation memory held by all slots */
+} ocu_encoder_stats_t;
+
 typedef struct {
   int abi;
   const char *build; /* toolkit and architectures the plugin was compiled for */
@@ -65,6 +74,15 @@ typedef struct {
   /* Packed sequences (ids[offsets[s]..offsets[s+1])) -> pooled, unnormalised out[n_seq, dim]. */
   int (*encoder_run)(void *enc, int slot, const int32_t *ids, const uint32_t *offsets, size_t n_seq, float *out,
                      char *err, size_t errn);
+  /* Make `slot` ready for batches of up to `tokens` tokens in `seqs` sequences: activations
+   * allocated now (fewer tokens where the device has not the room: at most a quarter of its
+   * free memory) and one short batch run, so kernels are loaded before the first request. */
+  int (*encoder_prepare)(void *enc, int slot, size_t tokens, size_t seqs, char *err, size_t errn);
+  /* Batches of at most max_tokens tokens are padded with filler sequences to one of a few
+   * shapes (tokens, sequences) and replay a CUDA graph captured for that shape from its
+   * second sighting on; 0: no graphs. May be called while batches run. */
+  void (*encoder_set_graphs)(void *enc, int max_tokens);
+  void (*encoder_stats)(void *enc, ocu_encoder_stats_t *out);
   /* Device memory as cudaMemGetInfo reports it for the encoder's device. */
   int (*mem_info)(void *enc, size_t *free_bytes, size_t *total_bytes);
   void (*encoder_destroy)(void *enc);

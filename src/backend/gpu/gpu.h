@@ -48,11 +48,14 @@ typedef struct {
   char last_error[256];
   unsigned long long oom, sticky, errors, fallback_batches, pressure_events;
   size_t mem_free, mem_total; /* at the last batch */
+  ocu_encoder_stats_t enc;    /* the encoder's graphs and buffers */
 } omega_gpu_state_t;
 
 int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_opts_t *o, omega_backend_t **out);
 void omega__gpu_backend_state(omega_backend_t *b, omega_gpu_state_t *st);
 /* Hot settings: retry on the CPU after an OOM (else fail the batch with OMEGA_EDEVICE_OOM). */
 void omega__gpu_backend_set_fallback(omega_backend_t *b, bool oom_cpu_fallback);
+/* Hot settings: batches of at most `tokens` tokens replay CUDA graphs (0: none). */
+void omega__gpu_backend_set_graphs(omega_backend_t *b, unsigned tokens);
 
 #endif

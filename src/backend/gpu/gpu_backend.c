@@ -110,6 +110,27 @@ static int gpu_pressure(omega_backend_t *base) {
   return hot;
 }
 
+static int gpu_prepare(omega_backend_t *base, int slot, size_t tokens, size_t seqs) {
+  gpu_backend_t *g = (gpu_backend_t *)base;
+  if (!atomic_load(&g->healthy))
+    return 0;
+  char err[256] = "";
+  const int st = g->api->encoder_prepare(g->enc, slot, tokens, seqs, err, sizeof err);
+  if (st == OCU_OK)
+    return 0;
+  /* not fatal: the slot grows its buffers with the batches instead */
+  omega_log(OMEGA_LOG_WARN, "GPU slot %d could not be prepared for %zu tokens (%s)", slot, tokens, err);
+  if (st == OCU_STICKY) {
+    pthread_mutex_lock(&g->mu);
+    snprintf(g->st.last_error, sizeof g->st.last_error, "%s", err);
+    g->st.sticky++;
+    g->st.healthy = false;
+    atomic_store(&g->healthy, false);
+    pthread_mutex_unlock(&g->mu);
+  }
+  return omega__seterr(st == OCU_OOM ? OMEGA_EDEVICE_OOM : OMEGA_EDEVICE, "GPU slot %d: %s", slot, err);
+}
+
 static void gpu_destroy(omega_backend_t *base) {
   gpu_backend_t *g = (gpu_backend_t *)base;
   /* a corrupted CUDA context cannot be cleaned up safely; the simulated one always can */
@@ -161,6 +182,7 @@ int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_op
   g->base.slots = o->slots;
   g->base.encode = gpu_encode;
   g->base.pressure = gpu_pressure;
+  g->base.prepare = gpu_prepare;
   g->base.destroy = gpu_destroy;
   g->api = o->api;
   g->cpu = o->cpu;
@@ -178,6 +200,12 @@ void omega__gpu_backend_state(omega_backend_t *b, omega_gpu_state_t *st) {
   pthread_mutex_lock(&g->mu);
   *st = g->st;
   pthread_mutex_unlock(&g->mu);
+  g->api->encoder_stats(g->enc, &st->enc); /* host-side counters: safe after a sticky error too */
+}
+
+void omega__gpu_backend_set_graphs(omega_backend_t *b, unsigned tokens) {
+  gpu_backend_t *g = (gpu_backend_t *)b;
+  g->api->encoder_set_graphs(g->enc, tokens > (1u << 20) ? 1 << 20 : (int)tokens);
 }
 
 void omega__gpu_backend_set_fallback(omega_backend_t *b, bool on) { atomic_store(&((gpu_backend_t *)b)->fallback, on); }

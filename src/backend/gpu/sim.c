@@ -19,6 +19,8 @@ typedef struct {
   omega_model_t model; /* a view: pointers into the host's weights */
   omega_encoder_ws_t *ws;
   int slots;
+  pthread_mutex_t mu; /* guards stats (slots run on different threads) */
+  ocu_encoder_stats_t stats;
 } sim_enc_t;
 
 static int sim_probe(int *n, int *drv, int *rt, char *err, size_t errn) {
@@ -70,7 +72,30 @@ static int sim_enc_create(const ocu_model_t *m, int device, ocu_dtype_t dtype, i
   }
   memcpy(v->layers, m->layer, (size_t)m->layers * sizeof *v->layers);
   s->slots = slots;
+  pthread_mutex_init(&s->mu, NULL);
   *out = s;
+  return OCU_OK;
+}
+
+/* The slot's activation bytes, as the real device would count them (fp32 CPU buffers). */
+static size_t sim_ws_bytes(const sim_enc_t *s, const omega_encoder_ws_t *ws) {
+  const omega_bert_config_t *c = &s->model.cfg;
+  return ws->cap_tokens * (size_t)(6 * c->hidden_size + c->intermediate_size) * sizeof(float);
+}
+
+/* Grow the slot's workspace the way the device grows its buffers; a growth a batch caused
+ * (not a preparation) is counted. */
+static int sim_reserve(sim_enc_t *s, int slot, size_t tokens, int by_batch) {
+  omega_encoder_ws_t *ws = &s->ws[slot];
+  const size_t before = ws->cap_tokens, bytes0 = sim_ws_bytes(s, ws);
+  if (omega__encoder_ws_reserve(ws, &s->model.cfg, tokens) != 0)
+    return OCU_OOM;
+  if (ws->cap_tokens != before) {
+    pthread_mutex_lock(&s->mu);
+    s->stats.buffer_growths += by_batch != 0;
+    s->stats.buffer_bytes += sim_ws_bytes(s, ws) - bytes0;
+    pthread_mutex_unlock(&s->mu);
+  }
   return OCU_OK;
 }
 
@@ -79,12 +104,41 @@ static int sim_enc_run(void *h, int slot, const int32_t *ids, const uint32_t *of
   sim_enc_t *s = h;
   omega_batch_t b = {ids, offsets, n_seq};
   omega_cpu_ctx_t ctx = {NULL};
+  if (sim_reserve(s, slot, offsets[n_seq], 1) != OCU_OK) {
+    snprintf(err, errn, "simulated device: out of memory for %u tokens", offsets[n_seq]);
+    return OCU_OOM;
+  }
   int rc = omega__encoder_run(&s->model, &omega__cpu_ops_ref, &ctx, &s->ws[slot], &b, 0, out);
   if (rc) {
     snprintf(err, errn, "simulated device: encoder failed (%d)", rc);
     return OCU_ERROR;
   }
   return OCU_OK;
+}
+
+static int sim_enc_prepare(void *h, int slot, size_t tokens, size_t seqs, char *err, size_t errn) {
+  (void)seqs;
+  if (sim_reserve(h, slot, tokens, 0) != OCU_OK) {
+    snprintf(err, errn, "simulated device: out of memory for %zu tokens", tokens);
+    return OCU_OOM;
+  }
+  const int32_t ids[2] = {0, 0};
+  const uint32_t off[2] = {0, 2};
+  const omega_model_t *m = &((sim_enc_t *)h)->model;
+  float *out = malloc((size_t)m->cfg.hidden_size * (size_t)__builtin_popcount(m->st.pooling) * sizeof *out);
+  int rc = out ? sim_enc_run(h, slot, ids, off, 1, out, err, errn) : OCU_OOM;
+  free(out);
+  return rc;
+}
+
+/* Graphs are the device's business; the simulated one runs every batch directly. */
+static void sim_enc_set_graphs(void *h, int max_tokens) { (void)h, (void)max_tokens; }
+
+static void sim_enc_stats(void *h, ocu_encoder_stats_t *out) {
+  sim_enc_t *s = h;
+  pthread_mutex_lock(&s->mu);
+  *out = s->stats;
+  pthread_mutex_unlock(&s->mu);
 }
 
 static int sim_mem(void *h, size_t *f, size_t *t) {
@@ -101,6 +155,7 @@ static void sim_enc_destroy(void *h) {
     omega__encoder_ws_free(&s->ws[i]);
   free(s->ws);
   free(s->model.layers);
+  pthread_mutex_destroy(&s->mu);
   free(s);
 }
 
@@ -207,9 +262,10 @@ static void sim_flat_destroy(void *h) {
 }
 
 static const ocu_api_t sim_api = {
-    OCU_ABI_VERSION, "simulated (CPU reference)", sim_probe,      sim_info,       sim_enc_create,
-    sim_enc_run,     sim_mem,                     sim_enc_destroy, sim_flat_create, sim_flat_add,
-    sim_flat_set,    sim_flat_search,             sim_flat_bytes,  sim_flat_destroy,
+    OCU_ABI_VERSION, "simulated (CPU reference)", sim_probe,     sim_info,        sim_enc_create,
+    sim_enc_run,     sim_enc_prepare,             sim_enc_set_graphs, sim_enc_stats, sim_mem,
+    sim_enc_destroy, sim_flat_create,             sim_flat_add,  sim_flat_set,    sim_flat_search,
+    sim_flat_bytes,  sim_flat_destroy,
 };
 
 const ocu_api_t *omega__cuda_sim_api(void) { return &sim_api; }
