@@ -42,6 +42,7 @@ typedef struct visited {
   uint16_t *tag;
   uint16_t cur;
   size_t cap;
+  omega_heap_t top, cand; /* a query's heaps, kept with its visited list for the next one */
   struct visited *next;
 } visited_t;
 
@@ -124,6 +125,8 @@ void omega__hnsw_free(omega_hnsw_t *g) {
   for (visited_t *v = g->pool, *n; v; v = n) {
     n = v->next;
     free(v->tag);
+    omega__heap_free(&v->top);
+    omega__heap_free(&v->cand);
     free(v);
   }
   for (size_t i = 0; i < LOCK_STRIPES; i++)
@@ -231,16 +234,29 @@ static int search_layer(const omega_vindex_t *ix, const float *q, uint32_t ep, s
     } else {
       lk = links_of(g, c.slot, l);
     }
+    /* The walk is bound by memory latency: first pick the unvisited neighbours and start
+     * fetching every one of their vectors, so the misses overlap, then score them. */
     const int32_t cnt = lk[0];
-    if (cnt > 0)
-      PREFETCH(ix->vecs + (size_t)lk[1] * ix->p.dim);
+    uint32_t todo[2 * 256];
+    int32_t nt = 0;
     for (int32_t i = 1; i <= cnt; i++) {
-      uint32_t nb = (uint32_t)lk[i];
-      if (i < cnt)
-        PREFETCH(ix->vecs + (size_t)lk[i + 1] * ix->p.dim);
+      const uint32_t nb = (uint32_t)lk[i];
       if (vis->tag[nb] == vis->cur)
         continue;
       vis->tag[nb] = vis->cur;
+      PREFETCH(ix->vecs + (size_t)nb * ix->p.dim);
+      todo[nt++] = nb;
+    }
+    if (!locked && cand->n) /* the next candidate's links, likely the next ones read */
+      PREFETCH(links_of(g, cand->v[0].slot, l));
+    const size_t vbytes = ix->p.dim * sizeof(float);
+    for (int32_t i = 0; i < nt; i++) {
+      const uint32_t nb = todo[i];
+      if (i + 2 < nt) { /* the rest of a vector two ahead */
+        const char *v = (const char *)(ix->vecs + (size_t)todo[i + 2] * ix->p.dim);
+        for (size_t o = 64; o < vbytes; o += 64)
+          PREFETCH(v + o);
+      }
       float dn = dist(ix, q, nb);
       if (top->n < ef || dn < bound) {
         if (omega__heap_push_min(cand, dn, nb))
@@ -523,22 +539,21 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
   for (int l = atomic_load(&g->max_level); l > 0; l--)
     cur = greedy(ix, q, cur, &cur_d, l, false);
   visited_t *vis = visited_get(g, ix->n);
-  omega_heap_t top = {0}, cand = {0};
+  if (!vis)
+    return 0;
+  omega_heap_t *top = &vis->top;
   size_t n = 0;
-  if (vis && search_layer(ix, q, cur, ef, 0, false, allow, true, &top, &cand, vis) == 0) {
+  if (search_layer(ix, q, cur, ef, 0, false, allow, true, top, &vis->cand, vis) == 0) {
     /* pop the max-heap into ascending order, keep the best k */
-    while (top.n > k)
-      omega__heap_pop_max(&top);
-    n = top.n;
+    while (top->n > k)
+      omega__heap_pop_max(top);
+    n = top->n;
     for (size_t i = n; i-- > 0;) {
-      out[i] = top.v[0];
-      omega__heap_pop_max(&top);
+      out[i] = top->v[0];
+      omega__heap_pop_max(top);
     }
   }
-  if (vis)
-    visited_put(g, vis);
-  omega__heap_free(&top);
-  omega__heap_free(&cand);
+  visited_put(g, vis);
   return n;
 }
 
