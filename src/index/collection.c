@@ -258,7 +258,7 @@ static int valid_name(const char *name) {
   return name[0] != '.';
 }
 
-static void decide_amx(omega_collection_t *c);
+static void decide_copy(omega_collection_t *c);
 
 int omega_collection_create(const char *name, const omega_index_params_t *p, const omega_collection_opts_t *o,
                             omega_collection_t **out) {
@@ -285,7 +285,7 @@ int omega_collection_create(const char *name, const omega_index_params_t *p, con
     free_collection(c);
     return rc;
   }
-  decide_amx(c);
+  decide_copy(c);
   start_syncer(c);
   *out = c;
   return 0;
@@ -338,7 +338,7 @@ int omega_collection_open(const char *dir, const omega_collection_opts_t *o, ome
       return rc;
     }
   }
-  decide_amx(c);
+  decide_copy(c);
   start_syncer(c);
   *out = c;
   return 0;
@@ -398,13 +398,13 @@ static size_t bytes_locked(const omega_collection_t *c) {
   return omega__vindex_bytes(&c->ix) + omega__idmap_bytes(&c->ids);
 }
 
-/* The flat index builds its AMX copy on demand, under a read lock (warm, a batch search), so
- * whether it may is settled here, under the write lock, whenever the size changes: only while
- * the copy fits the memory limit with everything else. Once built it counts in the bytes the
- * limit checks inserts against. */
-static void decide_amx(omega_collection_t *c) {
-  c->ix.amx_off = c->opts.memory_limit && c->ix.amx && !omega__flat_amx_bytes(c->ix.amx) &&
-                  bytes_locked(c) + omega__flat_amx_bytes_to_build(&c->ix) > c->opts.memory_limit;
+/* The index builds its copy of the vectors (flat: AMX tiles; HNSW: half precision for walks)
+ * on demand, under a read lock (warm, a search), so whether it may is settled here, under the
+ * write lock, whenever the size changes: only while the copy fits the memory limit with
+ * everything else. Once built it counts in the bytes the limit checks inserts against. */
+static void decide_copy(omega_collection_t *c) {
+  const size_t build = omega__vindex_copy_bytes_to_build(&c->ix);
+  c->ix.copy_off = c->opts.memory_limit && build && bytes_locked(c) + build > c->opts.memory_limit;
 }
 
 /* Before n more points (key_bytes of ids) go in under a memory limit: the exact bytes they
@@ -488,7 +488,7 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
     if (rc == 0 && c->dir[0] && c->wal_bytes > c->opts.wal_checkpoint_bytes)
       checkpoint_locked(c); /* a failed checkpoint is retried next time; the log keeps everything */
   }
-  decide_amx(c);
+  decide_copy(c);
   pthread_rwlock_unlock(&c->lock);
   free(keys);
   free(klen);
@@ -694,8 +694,8 @@ int omega_collection_warm(omega_collection_t *c) {
   int rc = 0;
   if (c->ix.proj && omega__proj_useful(&c->ix))
     rc = omega__proj_prepare(&c->ix, c->ix.proj);
-  if (rc == 0 && omega__flat_amx_useful(&c->ix))
-    rc = omega__flat_amx_prepare(&c->ix, c->ix.amx);
+  if (rc == 0)
+    rc = omega__vindex_prepare_copy(&c->ix);
   pthread_rwlock_unlock(&c->lock);
   return rc;
 }
@@ -734,7 +734,7 @@ int omega_collection_compact(omega_collection_t *c) {
     c->ix = nix;
     c->ids = nids;
     bind_ties(c);
-    decide_amx(c);
+    decide_copy(c);
     rc = checkpoint_locked(c);
   } else {
     omega__vindex_free(&nix);
@@ -760,7 +760,7 @@ int omega_collection_reserve(omega_collection_t *c, size_t n) {
     if (rc == 0)
       rc = omega__idmap_reserve(&c->ids, n, c->ids.arena_len + key_bytes);
   }
-  decide_amx(c);
+  decide_copy(c);
   pthread_rwlock_unlock(&c->lock);
   return rc;
 }

@@ -55,7 +55,7 @@ size_t omega__flat_amx_bytes_to_build(const omega_vindex_t *ix) {
 /* Below 32 dimensions a tile row is mostly padding, and the bound's share of the distance
  * grows: the fp32 GEMM serves those. */
 bool omega__flat_amx_useful(const omega_vindex_t *ix) {
-  return ix->amx && !ix->amx_off && ix->p.dim >= 32 && strcmp(ix->simd->name, "amx") == 0 && omega__cpu_isa()->amx;
+  return ix->amx && !ix->copy_off && ix->p.dim >= 32 && strcmp(ix->simd->name, "amx") == 0 && omega__cpu_isa()->amx;
 }
 
 void omega__flat_amx_read_lock(omega_flat_amx_t *a) { pthread_rwlock_rdlock(&a->lock); }

@@ -20,7 +20,7 @@ size_t omega__flat_amx_bytes_after(const omega_flat_amx_t *a, size_t n);
 /* What building it now would take. */
 size_t omega__flat_amx_bytes_to_build(const omega_vindex_t *ix);
 /* Whether this CPU has AMX (OMEGA_CPU_ISA and OMEGA_SIMD allow it), the index has at least
- * 32 dimensions, and its owner has not ruled the copy out (ix->amx_off). */
+ * 32 dimensions, and its owner has not ruled the copy out (ix->copy_off). */
 bool omega__flat_amx_useful(const omega_vindex_t *ix);
 /* Pack the slots added since the last call (callers may race: it locks). */
 int omega__flat_amx_prepare(const omega_vindex_t *ix, omega_flat_amx_t *a);

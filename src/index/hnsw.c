@@ -6,6 +6,7 @@
 #include "core/error_internal.h"
 #include "index/heap.h"
 #include "index/vindex.h"
+#include "index/walk16.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -42,7 +43,9 @@ typedef struct visited {
   uint16_t *tag;
   uint16_t cur;
   size_t cap;
-  omega_heap_t top, cand; /* a query's heaps, kept with its visited list for the next one */
+  omega_heap_t top, cand; /* a query's heaps and scaled copy, kept with its visited list for the next one */
+  float *q16;
+  size_t q16_cap;
   struct visited *next;
 } visited_t;
 
@@ -53,6 +56,27 @@ static inline float dist(const omega_vindex_t *ix, const float *q, uint32_t slot
   if (ix->p.metric == OMEGA_METRIC_L2)
     return ix->simd->l2sq(q, v, ix->p.dim);
   return -ix->simd->dot(q, v, ix->p.dim);
+}
+
+/* The rows a walk reads: the fp32 vectors, or their half-precision copy (then the query is
+ * scaled like it). */
+typedef struct {
+  const uint16_t *h; /* NULL: the fp32 vectors */
+  const char *base;
+  size_t row_bytes;
+} rows_t;
+
+static rows_t rows_fp32(const omega_vindex_t *ix) {
+  return (rows_t){NULL, (const char *)ix->vecs, ix->p.dim * sizeof(float)};
+}
+
+static inline float walk_dist(const omega_vindex_t *ix, const rows_t *r, const float *q, uint32_t slot) {
+  if (!r->h)
+    return dist(ix, q, slot);
+  const uint16_t *v = r->h + (size_t)slot * ix->p.dim;
+  if (ix->p.metric == OMEGA_METRIC_L2)
+    return ix->simd->l2sq_f16(q, v, ix->p.dim);
+  return -ix->simd->dot_f16(q, v, ix->p.dim);
 }
 
 static inline int32_t *links_of(omega_hnsw_t *g, uint32_t node, int l) {
@@ -127,6 +151,7 @@ void omega__hnsw_free(omega_hnsw_t *g) {
     free(v->tag);
     omega__heap_free(&v->top);
     omega__heap_free(&v->cand);
+    free(v->q16);
     free(v);
   }
   for (size_t i = 0; i < LOCK_STRIPES; i++)
@@ -203,12 +228,12 @@ size_t omega__hnsw_upper_bytes(const omega_vindex_t *ix, size_t from, size_t to)
 
 /* Beam search of level l from ep, beam ef. Results (best ef) go to `top` as a max-heap.
  * locked: read link lists under their stripe lock (builds); queries run without writers. */
-static int search_layer(const omega_vindex_t *ix, const float *q, uint32_t ep, size_t ef, int l, bool locked,
-                        const omega_allow_t *allow, bool skip_dead, omega_heap_t *top, omega_heap_t *cand,
-                        visited_t *vis) {
+static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const float *q, uint32_t ep, size_t ef, int l,
+                        bool locked, const omega_allow_t *allow, bool skip_dead, omega_heap_t *top,
+                        omega_heap_t *cand, visited_t *vis) {
   omega_hnsw_t *g = ix->g;
   top->n = cand->n = 0;
-  float d = dist(ix, q, ep);
+  float d = walk_dist(ix, rows, q, ep);
   bool ok = (!skip_dead || !ix->dead[ep]) && (!allow || (allow->bits[ep >> 3] >> (ep & 7) & 1));
   float bound = INFINITY;
   if (ok) {
@@ -244,20 +269,19 @@ static int search_layer(const omega_vindex_t *ix, const float *q, uint32_t ep, s
       if (vis->tag[nb] == vis->cur)
         continue;
       vis->tag[nb] = vis->cur;
-      PREFETCH(ix->vecs + (size_t)nb * ix->p.dim);
+      PREFETCH(rows->base + nb * rows->row_bytes);
       todo[nt++] = nb;
     }
     if (!locked && cand->n) /* the next candidate's links, likely the next ones read */
       PREFETCH(links_of(g, cand->v[0].slot, l));
-    const size_t vbytes = ix->p.dim * sizeof(float);
     for (int32_t i = 0; i < nt; i++) {
       const uint32_t nb = todo[i];
       if (i + 2 < nt) { /* the rest of a vector two ahead */
-        const char *v = (const char *)(ix->vecs + (size_t)todo[i + 2] * ix->p.dim);
-        for (size_t o = 64; o < vbytes; o += 64)
+        const char *v = rows->base + todo[i + 2] * rows->row_bytes;
+        for (size_t o = 64; o < rows->row_bytes; o += 64)
           PREFETCH(v + o);
       }
-      float dn = dist(ix, q, nb);
+      float dn = walk_dist(ix, rows, q, nb);
       if (top->n < ef || dn < bound) {
         if (omega__heap_push_min(cand, dn, nb))
           return OMEGA_ENOMEM;
@@ -276,7 +300,8 @@ static int search_layer(const omega_vindex_t *ix, const float *q, uint32_t ep, s
 }
 
 /* Greedy descent on one level: the closest node reachable from cur. */
-static uint32_t greedy(const omega_vindex_t *ix, const float *q, uint32_t cur, float *cur_d, int l, bool locked) {
+static uint32_t greedy(const omega_vindex_t *ix, const rows_t *rows, const float *q, uint32_t cur, float *cur_d, int l,
+                       bool locked) {
   omega_hnsw_t *g = ix->g;
   int32_t buf[1 + 2 * 256];
   for (bool changed = true; changed;) {
@@ -292,7 +317,7 @@ static uint32_t greedy(const omega_vindex_t *ix, const float *q, uint32_t cur, f
       lk = links_of(g, cur, l);
     }
     for (int32_t i = 1; i <= lk[0]; i++) {
-      float d = dist(ix, q, (uint32_t)lk[i]);
+      float d = walk_dist(ix, rows, q, (uint32_t)lk[i]);
       if (d < *cur_d) {
         *cur_d = d;
         cur = (uint32_t)lk[i];
@@ -401,8 +426,9 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
     pthread_mutex_unlock(&g->global);
   uint32_t cur = (uint32_t)ep;
   float cur_d = dist(ix, q, cur);
+  const rows_t rows = rows_fp32(ix); /* builds walk the exact vectors */
   for (int l = top_level; l > level; l--)
-    cur = greedy(ix, q, cur, &cur_d, l, true);
+    cur = greedy(ix, &rows, q, cur, &cur_d, l, true);
   const int first = level < top_level ? level : top_level;
   const size_t need = (size_t)(first + 1) * g->M;
   if (s->nbrs_cap < need) {
@@ -424,7 +450,7 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
       memset(vis->tag, 0, vis->cap * sizeof *vis->tag);
       vis->cur = 1;
     }
-    if ((rc = search_layer(ix, q, cur, ix->p.ef_construction, l, true, NULL, false, &s->top, &s->cand, vis)))
+    if ((rc = search_layer(ix, &rows, q, cur, ix->p.ef_construction, l, true, NULL, false, &s->top, &s->cand, vis)))
       break;
     /* the closest found is where the next level down starts */
     omega_hit_t best = s->top.v[0];
@@ -526,6 +552,24 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
 
 /* ---- queries ---- */
 
+/* q scaled for the half-precision copy into vis->q16; false where that would leave the
+ * range of the copy's arithmetic (a query far larger than every vector): walk fp32 then. */
+static bool scale_query(const float *q, size_t d, float scale, visited_t *vis) {
+  if (vis->q16_cap < d) {
+    float *b = realloc(vis->q16, d * sizeof *b);
+    if (!b)
+      return false;
+    vis->q16 = b;
+    vis->q16_cap = d;
+  }
+  for (size_t i = 0; i < d; i++) {
+    vis->q16[i] = q[i] * scale;
+    if (!(fabsf(vis->q16[i]) < 0x1p40f))
+      return false;
+  }
+  return true;
+}
+
 size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
                           omega_hit_t *out) {
   omega_hnsw_t *g = ix->g;
@@ -534,16 +578,37 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
     return 0;
   if (ef < k)
     ef = k;
-  uint32_t cur = (uint32_t)ep;
-  float cur_d = dist(ix, q, cur);
-  for (int l = atomic_load(&g->max_level); l > 0; l--)
-    cur = greedy(ix, q, cur, &cur_d, l, false);
   visited_t *vis = visited_get(g, ix->n);
   if (!vis)
     return 0;
+  rows_t rows = rows_fp32(ix);
+  const float *qw = q;
+  const bool half = omega__walk16_useful(ix) && omega__walk16_prepare(ix, ix->w16) == 0;
+  if (half) {
+    float scale;
+    const uint16_t *h = omega__walk16_acquire(ix->w16, &scale);
+    if (h && scale_query(q, ix->p.dim, scale, vis)) {
+      rows = (rows_t){h, (const char *)h, ix->p.dim * sizeof *h};
+      qw = vis->q16;
+    }
+  }
+  uint32_t cur = (uint32_t)ep;
+  float cur_d = walk_dist(ix, &rows, qw, cur);
+  for (int l = atomic_load(&g->max_level); l > 0; l--)
+    cur = greedy(ix, &rows, qw, cur, &cur_d, l, false);
   omega_heap_t *top = &vis->top;
   size_t n = 0;
-  if (search_layer(ix, q, cur, ef, 0, false, allow, true, top, &vis->cand, vis) == 0) {
+  const int rc = search_layer(ix, &rows, qw, cur, ef, 0, false, allow, true, top, &vis->cand, vis);
+  if (half)
+    omega__walk16_release(ix->w16);
+  if (rc == 0 && rows.h) {
+    /* the finalists measured again exactly, then the best k in order */
+    for (size_t i = 0; i < top->n; i++)
+      top->v[i].dist = dist(ix, q, top->v[i].slot);
+    qsort(top->v, top->n, sizeof *top->v, cmp_hit);
+    n = top->n < k ? top->n : k;
+    memcpy(out, top->v, n * sizeof *out);
+  } else if (rc == 0) {
     /* pop the max-heap into ascending order, keep the best k */
     while (top->n > k)
       omega__heap_pop_max(top);

@@ -51,7 +51,8 @@ static float dot_portable(const float *a, const float *b, size_t d) {
 MANY(l2sq_many_portable, l2sq_portable)
 MANY(dot_many_portable, dot_portable)
 
-static const omega_simd_t portable = {"portable", l2sq_portable, dot_portable, l2sq_many_portable, dot_many_portable};
+static const omega_simd_t portable = {"portable", l2sq_portable, dot_portable, l2sq_many_portable, dot_many_portable,
+                                      NULL, NULL};
 
 #if defined(__x86_64__)
 
@@ -114,7 +115,7 @@ __attribute__((target("avx2,fma"))) static void dot_many_avx2(const float *q, co
     out[r] = dot_avx2(q, rows + r * d, d);
 }
 
-static const omega_simd_t avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, dot_many_avx2};
+static const omega_simd_t avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, dot_many_avx2, NULL, NULL};
 
 /* ---- AVX-512 ---- */
 
@@ -224,9 +225,59 @@ __attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, 
     out[r] = l2sq_avx512(q, rows + r * d, d);
 }
 
-static const omega_simd_t avx512 = {"avx512", l2sq_avx512, dot_avx512, l2sq_many_avx512, dot_many_avx512};
+/* Half-precision rows: 16 values widened per step (vcvtph2ps), fp32 arithmetic. */
+static inline __attribute__((target("avx512f"))) __m512 load_f16(const uint16_t *x) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
+}
+
+/* The last n < 16 values, zero-extended (no masked 16-bit loads in plain AVX-512F). */
+static inline __attribute__((target("avx512f"))) __m512 load_f16_tail(const uint16_t *x, size_t n) {
+  uint16_t t[16] = {0};
+  memcpy(t, x, n * sizeof *t);
+  return load_f16(t);
+}
+
+__attribute__((target("avx512f"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    const __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(q + i), load_f16(x + i));
+    const __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16), load_f16(x + i + 16));
+    s0 = _mm512_fmadd_ps(t0, t0, s0);
+    s1 = _mm512_fmadd_ps(t1, t1, s1);
+  }
+  for (; i + 16 <= d; i += 16) {
+    const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(q + i), load_f16(x + i));
+    s0 = _mm512_fmadd_ps(t, t, s0);
+  }
+  if (i < d) {
+    const __m512 t =
+        _mm512_sub_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), q + i), load_f16_tail(x + i, d - i));
+    s1 = _mm512_fmadd_ps(t, t, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f"))) static float dot_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_f16(x + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_f16(x + i + 16), s1);
+  }
+  for (; i + 16 <= d; i += 16)
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_f16(x + i), s0);
+  if (i < d)
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), q + i), load_f16_tail(x + i, d - i),
+                         s1);
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static const omega_simd_t avx512 = {"avx512",         l2sq_avx512,   dot_avx512, l2sq_many_avx512, dot_many_avx512,
+                                    l2sq_f16_avx512, dot_f16_avx512};
 /* The same kernels; the flat index's batch GEMM runs on AMX tiles (flat_amx.h) with this set. */
-static const omega_simd_t amx = {"amx", l2sq_avx512, dot_avx512, l2sq_many_avx512, dot_many_avx512};
+static const omega_simd_t amx = {"amx",           l2sq_avx512,   dot_avx512, l2sq_many_avx512, dot_many_avx512,
+                                 l2sq_f16_avx512, dot_f16_avx512};
 
 static int cpu_has(const char *isa) {
   __builtin_cpu_init();

@@ -6,6 +6,7 @@
 #define OMEGA_INDEX_SIMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef float (*omega_vdist_fn)(const float *a, const float *b, size_t d);
 
@@ -16,6 +17,10 @@ typedef struct {
   /* out[i] = l2sq or dot of q against n rows of `rows` (row stride d) */
   void (*l2sq_many)(const float *q, const float *rows, size_t n, size_t d, float *out);
   void (*dot_many)(const float *q, const float *rows, size_t n, size_t d, float *out);
+  /* q against a row in IEEE half precision (the HNSW walk copy, walk16.h); NULL in sets
+   * without F16C conversions */
+  float (*l2sq_f16)(const float *q, const uint16_t *x, size_t d);
+  float (*dot_f16)(const float *q, const uint16_t *x, size_t d);
 } omega_simd_t;
 
 /* The set in use: the best the CPU has, unless OMEGA_SIMD says otherwise. */

@@ -7,6 +7,7 @@
  * scan. So every path returns what the double-precision brute force returns. */
 #include "core/error_internal.h"
 #include "index/flat_amx.h"
+#include "index/walk16.h"
 #include "index/flat_proj.h"
 #include "index/heap.h"
 #include "index/vindex.h"
@@ -72,8 +73,10 @@ int omega__vindex_init(omega_vindex_t *ix, const omega_index_params_t *p) {
     return omega__seterr(OMEGA_EINVAL, "HNSW needs m in [2, 256] and positive ef_construction and ef_search");
   ix->p = *p;
   ix->simd = omega__simd();
-  if (p->kind == OMEGA_INDEX_HNSW)
-    return omega__hnsw_create(ix);
+  if (p->kind == OMEGA_INDEX_HNSW) {
+    int rc = omega__hnsw_create(ix);
+    return rc ? rc : omega__walk16_create(&ix->w16);
+  }
   int rc = omega__proj_create(&ix->proj);
   return rc ? rc : omega__flat_amx_create(&ix->amx);
 }
@@ -85,6 +88,7 @@ void omega__vindex_free(omega_vindex_t *ix) {
   omega__hnsw_free(ix->g);
   omega__proj_free(ix->proj);
   omega__flat_amx_free(ix->amx);
+  omega__walk16_free(ix->w16);
   memset(ix, 0, sizeof *ix);
 }
 
@@ -140,7 +144,8 @@ size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_
     b += gcap * omega__hnsw_bytes_per_slot(ix->g) + omega__hnsw_upper_bytes_now(ix->g) +
          omega__hnsw_upper_bytes(ix, ix->n, ix->n + n_more);
   }
-  return b + omega__flat_amx_bytes_after(ix->amx, ix->n + n_more);
+  return b + omega__flat_amx_bytes_after(ix->amx, ix->n + n_more) +
+         omega__walk16_bytes_after(ix->w16, ix->p.dim, ix->n + n_more);
 }
 
 static void normalize(float *v, size_t d) {
@@ -211,7 +216,27 @@ size_t omega__vindex_bytes(const omega_vindex_t *ix) {
   size_t b = ix->cap * (ix->p.dim * sizeof(float) + sizeof(float) + 1);
   if (ix->g)
     b += omega__hnsw_bytes(ix->g);
-  return b + omega__proj_bytes(ix->proj) + omega__flat_amx_bytes(ix->amx);
+  return b + omega__proj_bytes(ix->proj) + omega__vindex_copy_bytes(ix);
+}
+
+size_t omega__vindex_copy_bytes(const omega_vindex_t *ix) {
+  return omega__flat_amx_bytes(ix->amx) + omega__walk16_bytes(ix->w16);
+}
+
+size_t omega__vindex_copy_bytes_to_build(const omega_vindex_t *ix) {
+  if (omega__vindex_copy_bytes(ix))
+    return 0;
+  if (ix->amx)
+    return omega__flat_amx_bytes_to_build(ix);
+  return ix->w16 ? omega__walk16_bytes_to_build(ix) : 0;
+}
+
+int omega__vindex_prepare_copy(const omega_vindex_t *ix) {
+  if (omega__flat_amx_useful(ix))
+    return omega__flat_amx_prepare(ix, ix->amx);
+  if (omega__walk16_useful(ix))
+    return omega__walk16_prepare(ix, ix->w16);
+  return 0;
 }
 
 static inline bool allowed(const omega_vindex_t *ix, const omega_allow_t *a, uint32_t s) {

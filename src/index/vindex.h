@@ -34,7 +34,8 @@ typedef struct {
   const void *tie_ctx;
   struct omega_proj *proj; /* flat: projection bounds of the exact search (flat_proj.h), built on demand */
   struct omega_flat_amx *amx; /* flat: the vectors in AMX tile layout for batch GEMMs (flat_amx.h), on demand */
-  bool amx_off; /* flat: the owner's memory limit leaves no room to build that copy (set under its write lock) */
+  struct omega_walk16 *w16;   /* HNSW: the vectors in half precision for query walks (walk16.h), on demand */
+  bool copy_off; /* the owner's memory limit leaves no room to build amx or w16 (set under its write lock) */
 } omega_vindex_t;
 
 /* A candidate result: internal slot and distance (lower is better). */
@@ -75,6 +76,11 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
 /* The score shown to users for a distance: L2 -> squared distance, IP/cosine -> similarity. */
 float omega__score(const omega_vindex_t *ix, float dist);
 size_t omega__vindex_bytes(const omega_vindex_t *ix);
+/* The copy of the vectors an index builds on demand (flat: amx; HNSW: w16): the bytes it
+ * holds, what building it now would take, and building it (warm-up). */
+size_t omega__vindex_copy_bytes(const omega_vindex_t *ix);
+size_t omega__vindex_copy_bytes_to_build(const omega_vindex_t *ix);
+int omega__vindex_prepare_copy(const omega_vindex_t *ix);
 /* Prepare a query: copy, normalised for cosine. */
 void omega__vindex_prepare_query(const omega_vindex_t *ix, const float *q, float *out);
 

@@ -173,13 +173,15 @@ static void test_memory_limit(void **state) {
  * limit: with a limit the vectors fit but the copy does not, a batch search leaves the bytes
  * where they were (and under the limit); with room, the copy is built and counted, and inserts
  * are then checked with it. */
-static void test_memory_limit_amx_copy(void **state) {
-  (void)state;
-  const size_t d = 64, n = 3000, vec_bytes = n * d * sizeof(float);
+/* The copy of the vectors an index builds on demand (flat: AMX tiles; HNSW: half precision
+ * for walks) is built only where it fits the memory limit, and counts against it once built. */
+static void check_copy_limit(omega_index_kind_t kind) {
+  const size_t d = 64, n = 3000;
   omega_index_params_t p;
   omega_index_params_init(&p);
   p.dim = d;
   p.metric = OMEGA_METRIC_L2;
+  p.kind = kind;
   float *v = gen_uniform(n + 8, d, 31);
   omega_id_t *ids = malloc((n + 8) * sizeof *ids);
   for (size_t i = 0; i < n + 8; i++)
@@ -187,11 +189,25 @@ static void test_memory_limit_amx_copy(void **state) {
   omega_result_t res[8 * 5];
   size_t counts[8];
   omega_search_opts_t so = {.k = 5, .threads = 1};
+  /* without a limit: the bytes before the first search, and what the copy adds (0: no such path here) */
+  size_t base, copy;
+  {
+    omega_collection_t *c;
+    assert_int_equal(omega_collection_create("probe", &p, NULL, &c), 0);
+    assert_int_equal(omega_collection_upsert(c, ids, v, n, 1), 0);
+    omega_collection_stats_t st;
+    omega_collection_stats(c, &st);
+    base = st.bytes;
+    assert_int_equal(omega_collection_search(c, v, 8, &so, res, counts), 0);
+    omega_collection_stats(c, &st);
+    copy = st.bytes - base;
+    omega_collection_close(c);
+  }
   for (int roomy = 0; roomy < 2; roomy++) {
-    const size_t limit = roomy ? 4 * vec_bytes : vec_bytes + vec_bytes / 2;
+    const size_t limit = roomy ? base + 2 * copy + (1 << 20) : base + copy / 2 + 1;
     omega_collection_opts_t o = {.memory_limit = limit};
     omega_collection_t *c;
-    assert_int_equal(omega_collection_create("amx", &p, &o, &c), 0);
+    assert_int_equal(omega_collection_create("copy", &p, &o, &c), 0);
     assert_int_equal(omega_collection_upsert(c, ids, v, n, 1), 0);
     omega_collection_stats_t before, after;
     omega_collection_stats(c, &before);
@@ -200,11 +216,12 @@ static void test_memory_limit_amx_copy(void **state) {
       assert_true(counts[i] == 5 && res[i * 5].num == (int64_t)i); /* each query is a stored vector */
     omega_collection_stats(c, &after);
     assert_true(after.bytes <= limit);
-    if (!roomy || strcmp(omega__simd()->name, "amx") != 0) /* no room, or no AMX path here */
+    if (!roomy || !copy) /* no room, or no such path here */
       assert_int_equal(after.bytes, before.bytes);
     else
-      assert_true(after.bytes >= before.bytes + vec_bytes);
-    printf("AMX copy, limit %zu: %zu bytes before a batch search, %zu after\n", limit, before.bytes, after.bytes);
+      assert_int_equal(after.bytes, before.bytes + copy);
+    printf("%s copy (%zu bytes), limit %zu: %zu bytes before a search, %zu after\n",
+           kind == OMEGA_INDEX_HNSW ? "HNSW half-precision" : "flat AMX", copy, limit, before.bytes, after.bytes);
     /* inserts are still checked against the limit, copy included */
     for (size_t i = 0; i < 200; i++) {
       omega_id_t id = int_id((int64_t)(n + 100 + i));
@@ -217,6 +234,12 @@ static void test_memory_limit_amx_copy(void **state) {
   }
   free(v);
   free(ids);
+}
+
+static void test_memory_limit_copies(void **state) {
+  (void)state;
+  check_copy_limit(OMEGA_INDEX_FLAT);
+  check_copy_limit(OMEGA_INDEX_HNSW);
 }
 
 /* ---- the command line ---- */
@@ -299,7 +322,7 @@ int main(void) {
       cmocka_unit_test(test_reserve_flat),
       cmocka_unit_test(test_reserve_hnsw),
       cmocka_unit_test(test_memory_limit),
-      cmocka_unit_test(test_memory_limit_amx_copy),
+      cmocka_unit_test(test_memory_limit_copies),
       cmocka_unit_test(test_cli_build_search),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
