@@ -39,10 +39,14 @@ struct omega_hnsw {
   struct visited *pool;
 };
 
+/* The slots a walk has seen: one bit each (a million slots in 125 KB, so the check stays in
+ * the core's cache), and the words it set, so clearing costs what the walk touched. */
 typedef struct visited {
-  uint16_t *tag;
-  uint16_t cur;
-  size_t cap;
+  uint64_t *bits;
+  size_t words;
+  uint32_t *touched;
+  size_t n_touched, touched_cap;
+  bool overflow; /* a touched word could not be recorded: clear every word */
   omega_heap_t top, cand; /* a query's heaps and scaled copy, kept with its visited list for the next one */
   float *q16;
   size_t q16_cap;
@@ -87,6 +91,50 @@ static inline int32_t *links_of(omega_hnsw_t *g, uint32_t node, int l) {
 
 static inline size_t max_links(const omega_hnsw_t *g, int l) { return l == 0 ? g->M0 : g->M; }
 
+/* Mark slot s seen; true when it already was. */
+static inline bool seen(visited_t *v, uint32_t s) {
+  uint64_t *w = v->bits + (s >> 6);
+  const uint64_t m = 1ull << (s & 63);
+  if (*w & m)
+    return true;
+  if (!*w) {
+    if (v->n_touched == v->touched_cap) {
+      const size_t c = v->touched_cap ? 2 * v->touched_cap : 1024;
+      uint32_t *t = v->overflow ? NULL : realloc(v->touched, c * sizeof *t);
+      if (t) {
+        v->touched = t;
+        v->touched_cap = c;
+      } else {
+        v->overflow = true;
+      }
+    }
+    if (!v->overflow)
+      v->touched[v->n_touched++] = s >> 6;
+  }
+  *w |= m;
+  return false;
+}
+
+static void visited_clear(visited_t *v) {
+  if (v->overflow)
+    memset(v->bits, 0, v->words * sizeof *v->bits);
+  else
+    for (size_t i = 0; i < v->n_touched; i++)
+      v->bits[v->touched[i]] = 0;
+  v->n_touched = 0;
+  v->overflow = false;
+}
+
+static void visited_free(visited_t *v) {
+  free(v->bits);
+  free(v->touched);
+  omega__heap_free(&v->top);
+  omega__heap_free(&v->cand);
+  free(v->q16);
+  free(v);
+}
+
+/* A cleared set for n slots, from the pool when one is there. */
 static visited_t *visited_get(omega_hnsw_t *g, size_t n) {
   pthread_mutex_lock(&g->pool_mu);
   visited_t *v = g->pool;
@@ -95,24 +143,25 @@ static visited_t *visited_get(omega_hnsw_t *g, size_t n) {
   pthread_mutex_unlock(&g->pool_mu);
   if (!v && !(v = calloc(1, sizeof *v)))
     return NULL;
-  if (v->cap < n) {
-    free(v->tag);
-    size_t c = n + n / 4 + 1024;
-    if (!(v->tag = calloc(c, sizeof *v->tag))) {
-      free(v);
+  const size_t words = (n + 63) / 64;
+  if (v->words < words) {
+    const size_t w = words + words / 4 + 16;
+    uint64_t *b = calloc(w, sizeof *b);
+    if (!b) {
+      visited_free(v);
       return NULL;
     }
-    v->cap = c;
-    v->cur = 0;
-  }
-  if (++v->cur == 0) { /* the tags wrapped: clear once every 65535 uses */
-    memset(v->tag, 0, v->cap * sizeof *v->tag);
-    v->cur = 1;
+    free(v->bits);
+    v->bits = b;
+    v->words = w;
+    v->n_touched = 0;
+    v->overflow = false;
   }
   return v;
 }
 
 static void visited_put(omega_hnsw_t *g, visited_t *v) {
+  visited_clear(v);
   pthread_mutex_lock(&g->pool_mu);
   v->next = g->pool;
   g->pool = v;
@@ -148,11 +197,7 @@ void omega__hnsw_free(omega_hnsw_t *g) {
   free(g->level);
   for (visited_t *v = g->pool, *n; v; v = n) {
     n = v->next;
-    free(v->tag);
-    omega__heap_free(&v->top);
-    omega__heap_free(&v->cand);
-    free(v->q16);
-    free(v);
+    visited_free(v);
   }
   for (size_t i = 0; i < LOCK_STRIPES; i++)
     pthread_mutex_destroy(&g->stripes[i]);
@@ -241,7 +286,7 @@ static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const floa
     bound = d;
   }
   omega__heap_push_min(cand, d, ep);
-  vis->tag[ep] = vis->cur;
+  seen(vis, ep);
   int32_t buf[1 + 2 * 256];
   while (cand->n) {
     omega_hit_t c = cand->v[0];
@@ -266,9 +311,8 @@ static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const floa
     int32_t nt = 0;
     for (int32_t i = 1; i <= cnt; i++) {
       const uint32_t nb = (uint32_t)lk[i];
-      if (vis->tag[nb] == vis->cur)
+      if (seen(vis, nb))
         continue;
-      vis->tag[nb] = vis->cur;
       PREFETCH(rows->base + nb * rows->row_bytes);
       todo[nt++] = nb;
     }
@@ -445,11 +489,7 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
   visited_t *vis = visited_get(g, ix->n);
   int rc = vis ? 0 : omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
   for (int l = first; l >= 0 && rc == 0; l--) {
-    vis->cur++;
-    if (vis->cur == 0) {
-      memset(vis->tag, 0, vis->cap * sizeof *vis->tag);
-      vis->cur = 1;
-    }
+    visited_clear(vis);
     if ((rc = search_layer(ix, &rows, q, cur, ix->p.ef_construction, l, true, NULL, false, &s->top, &s->cand, vis)))
       break;
     /* the closest found is where the next level down starts */

@@ -145,7 +145,7 @@ size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_
          omega__hnsw_upper_bytes(ix, ix->n, ix->n + n_more);
   }
   return b + omega__flat_amx_bytes_after(ix->amx, ix->n + n_more) +
-         omega__walk16_bytes_after(ix->w16, ix->p.dim, ix->n + n_more);
+         omega__walk16_bytes_after(ix->w16, ix->p.dim, cap);
 }
 
 static void normalize(float *v, size_t d) {

@@ -39,23 +39,14 @@ void omega__walk16_free(omega_walk16_t *w) {
   free(w);
 }
 
-/* Capacity for n slots: doubling from 1024. */
-static size_t cap_for(size_t cap, size_t n) {
-  cap = cap ? cap : 1024;
-  while (cap < n)
-    cap *= 2;
-  return cap;
-}
-
 size_t omega__walk16_bytes(const omega_walk16_t *w) { return w && w->rows ? w->cap * w->dim * sizeof(uint16_t) : 0; }
 
-size_t omega__walk16_bytes_after(const omega_walk16_t *w, size_t dim, size_t n) {
-  return w && w->rows ? cap_for(w->cap, n) * dim * sizeof(uint16_t) : 0;
+/* The copy holds as many slots as the vectors (ix->cap), so it grows with them. */
+size_t omega__walk16_bytes_after(const omega_walk16_t *w, size_t dim, size_t cap) {
+  return w && w->rows ? cap * dim * sizeof(uint16_t) : 0;
 }
 
-size_t omega__walk16_bytes_to_build(const omega_vindex_t *ix) {
-  return cap_for(0, ix->n) * ix->p.dim * sizeof(uint16_t);
-}
+size_t omega__walk16_bytes_to_build(const omega_vindex_t *ix) { return ix->cap * ix->p.dim * sizeof(uint16_t); }
 
 bool omega__walk16_useful(const omega_vindex_t *ix) {
   return ix->w16 && ix->g && !ix->copy_off && ix->simd->l2sq_f16 && ix->simd->dot_f16;
@@ -112,8 +103,8 @@ int omega__walk16_prepare(const omega_vindex_t *ix, omega_walk16_t *w) {
       const int e = w->maxabs > 0 ? TOP_EXP - ilogbf(w->maxabs) : 0;
       w->scale = ldexpf(1.0f, e < -100 ? -100 : e > 100 ? 100 : e);
     }
-    if (ix->n > w->cap || !w->rows) {
-      const size_t cap = cap_for(w->cap, ix->n);
+    if (ix->cap > w->cap || !w->rows) {
+      const size_t cap = ix->cap;
       uint16_t *r = realloc(w->rows, cap * d * sizeof *r);
       if (!r)
         rc = omega__seterr(OMEGA_ENOMEM, "HNSW: out of memory for the half-precision copy of %zu vectors", cap);

@@ -15,8 +15,8 @@ typedef struct omega_walk16 omega_walk16_t;
 int omega__walk16_create(omega_walk16_t **out);
 void omega__walk16_free(omega_walk16_t *w);
 size_t omega__walk16_bytes(const omega_walk16_t *w);
-/* What it would take once the index holds n slots (0 while it is not built). */
-size_t omega__walk16_bytes_after(const omega_walk16_t *w, size_t dim, size_t n);
+/* What it would take once the vectors have room for cap slots (0 while it is not built). */
+size_t omega__walk16_bytes_after(const omega_walk16_t *w, size_t dim, size_t cap);
 /* What building it now would take. */
 size_t omega__walk16_bytes_to_build(const omega_vindex_t *ix);
 /* An HNSW index whose distance kernels read half precision (OMEGA_SIMD avx512 or amx), and
