@@ -26,7 +26,7 @@ cp "$ROOT/build/omega" "$ANN/omega-bin" # a rebuild during the run must not chan
 usearch=()
 [ -d "$US/node_modules/usearch" ] && usearch=(--usearch "$US")
 /usr/bin/python3 "$ROOT/bench/ann/bench_omega.py" --ann-dir "$ANN" --omega "$ANN/omega-bin" --datasets "$DATASETS" \
-  --threads "$THREADS" --kinds "$KINDS" --M 16 --ef 10,12,16,24,32,48,64,96,128 "${usearch[@]}"
+  --threads "$THREADS" --kinds "$KINDS" --M 16 --ef 10,12,16,24,32,48,64,96,128,192,256 "${usearch[@]}"
 mkdir -p "$ROOT/bench/out"
 (cd "$ANN" && /usr/bin/python3 bench_ann.py --table --merge out/omega.json) | tee "$ROOT/bench/out/ann.md"
 cp "$ANN/out/ann_peers.json" "$ANN/out/omega.json" "$ROOT/bench/out/"

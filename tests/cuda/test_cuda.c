@@ -134,6 +134,36 @@ static void test_encoder_precisions(void **state) {
   check_model("--shape mid --pooling mean_sqrt_len,weightedmean,lasttoken --act relu --seed 5", 200);
 }
 
+/* A generated model (MiniLM shape; tiny on the simulated device) and a bf16 encoder of it. */
+typedef struct {
+  char *dir;
+  omega_model_t *m;
+  ocu_layer_t *layers;
+  void *enc;
+} enc_fixture_t;
+
+static enc_fixture_t enc_open(int seed, int slots) {
+  enc_fixture_t f = {tu_mkdtemp(), NULL, NULL, NULL};
+  char args[64];
+  snprintf(args, sizeof args, "--shape %s --seed %d", simulated ? "tiny" : "minilm", seed);
+  tu_genmodel(f.dir, args);
+  assert_int_equal(omega__model_load(f.dir, &f.m), 0);
+  f.layers = calloc((size_t)f.m->cfg.num_layers, sizeof *f.layers);
+  ocu_model_t om = describe(f.m, f.layers);
+  char err[256];
+  if (api->encoder_create(&om, 0, OCU_DTYPE_BF16, slots, &f.enc, err, sizeof err))
+    fail_msg("encoder_create: %s", err);
+  return f;
+}
+
+static void enc_close(enc_fixture_t *f) {
+  api->encoder_destroy(f->enc);
+  free(f->layers);
+  omega__model_free(f->m);
+  tu_rmtree(f->dir);
+  free(f->dir);
+}
+
 typedef struct {
   void *enc;
   int slot;
@@ -153,15 +183,10 @@ static void *slot_main(void *arg) {
 /* Slots run concurrently from different threads and give the same answers as one at a time. */
 static void test_slots_concurrent(void **state) {
   (void)state;
-  char *dir = tu_mkdtemp();
-  tu_genmodel(dir, simulated ? "--shape tiny --seed 8" : "--shape minilm --seed 8");
-  omega_model_t *m;
-  assert_int_equal(omega__model_load(dir, &m), 0);
-  ocu_layer_t *layers = calloc((size_t)m->cfg.num_layers, sizeof *layers);
-  ocu_model_t om = describe(m, layers);
-  void *enc;
+  enc_fixture_t f = enc_open(8, 4);
+  omega_model_t *m = f.m;
+  void *enc = f.enc;
   char err[256];
-  assert_int_equal(api->encoder_create(&om, 0, OCU_DTYPE_BF16, 4, &enc, err, sizeof err), 0);
   const size_t dim = (size_t)m->dim;
   slot_job_t jobs[4];
   float *solo[4];
@@ -186,11 +211,7 @@ static void test_slots_concurrent(void **state) {
     free(jobs[i].b.ids);
     free(jobs[i].b.off);
   }
-  api->encoder_destroy(enc);
-  free(layers);
-  omega__model_free(m);
-  tu_rmtree(dir);
-  free(dir);
+  enc_close(&f);
 }
 
 /* CUDA graphs replay the forward pass of a shape seen before: the same answers as a direct
@@ -198,15 +219,10 @@ static void test_slots_concurrent(void **state) {
  * A prepared slot does not grow for batches within what it was prepared for. */
 static void test_graphs_and_prepare(void **state) {
   (void)state;
-  char *dir = tu_mkdtemp();
-  tu_genmodel(dir, simulated ? "--shape tiny --seed 12" : "--shape minilm --seed 12");
-  omega_model_t *m;
-  assert_int_equal(omega__model_load(dir, &m), 0);
-  ocu_layer_t *layers = calloc((size_t)m->cfg.num_layers, sizeof *layers);
-  ocu_model_t om = describe(m, layers);
-  void *enc;
+  enc_fixture_t f = enc_open(12, 2);
+  omega_model_t *m = f.m;
+  void *enc = f.enc;
   char err[256];
-  assert_int_equal(api->encoder_create(&om, 0, OCU_DTYPE_BF16, 2, &enc, err, sizeof err), 0);
   if (api->encoder_prepare(enc, 0, 1024, 64, err, sizeof err))
     fail_msg("prepare: %s", err);
   ocu_encoder_stats_t st0, st;
@@ -251,7 +267,6 @@ static void test_graphs_and_prepare(void **state) {
   assert_int_equal(st.buffer_growths, st0.buffer_growths + 1);
   if (!simulated)
     assert_int_equal(st.graph_captures - st0.graph_captures, 2);
-  api->encoder_destroy(enc);
   free(ra);
   free(rb);
   free(rbig);
@@ -262,10 +277,7 @@ static void test_graphs_and_prepare(void **state) {
   free(b.off);
   free(big.ids);
   free(big.off);
-  free(layers);
-  omega__model_free(m);
-  tu_rmtree(dir);
-  free(dir);
+  enc_close(&f);
 }
 
 /* The engine's GPU route end to end (tokenizer, batcher, slots, pooling, normalisation). */

@@ -50,7 +50,7 @@ static double compare_walks(omega_vindex_t *ix, const float *qs, size_t nq, bool
   return overlap / (double)(nq * K);
 }
 
-static void check(omega_metric_t metric, float data_scale, float query_scale, double min_overlap) {
+static void new_index(omega_vindex_t *ix, omega_metric_t metric) {
   omega_index_params_t p;
   omega_index_params_init(&p);
   p.dim = D;
@@ -58,8 +58,12 @@ static void check(omega_metric_t metric, float data_scale, float query_scale, do
   p.kind = OMEGA_INDEX_HNSW;
   p.m = 12;
   p.ef_construction = 100;
+  assert_int_equal(omega__vindex_init(ix, &p), 0);
+}
+
+static void check(omega_metric_t metric, float data_scale, float query_scale, double min_overlap) {
   omega_vindex_t ix;
-  assert_int_equal(omega__vindex_init(&ix, &p), 0);
+  new_index(&ix, metric);
   float *base = gen_clustered(N + NQ, D, 40, 0.3f, 17);
   float *x = scaled(base, N * D, data_scale), *qs = scaled(base + N * D, NQ * D, query_scale);
   assert_int_equal(omega__vindex_add(&ix, x, N, 2, NULL, NULL), 0);
@@ -73,12 +77,16 @@ static void check(omega_metric_t metric, float data_scale, float query_scale, do
   free(qs);
 }
 
+static bool have_f16(void) {
+  if (!omega__simd()->l2sq_f16)
+    printf("SKIP: the %s distance kernels have no half-precision rows\n", omega__simd()->name);
+  return omega__simd()->l2sq_f16 != NULL;
+}
+
 static void test_same_neighbours(void **state) {
   (void)state;
-  if (!omega__simd()->l2sq_f16) {
-    printf("SKIP: the %s distance kernels have no half-precision rows\n", omega__simd()->name);
+  if (!have_f16())
     return;
-  }
   check(OMEGA_METRIC_L2, 1, 1, 0.98);
   check(OMEGA_METRIC_IP, 1, 1, 0.98);
   check(OMEGA_METRIC_COSINE, 1, 1, 0.98);
@@ -90,19 +98,10 @@ static void test_same_neighbours(void **state) {
 
 static void test_rescale_after_inserts(void **state) {
   (void)state;
-  if (!omega__simd()->l2sq_f16) {
-    printf("SKIP: the %s distance kernels have no half-precision rows\n", omega__simd()->name);
+  if (!have_f16())
     return;
-  }
-  omega_index_params_t p;
-  omega_index_params_init(&p);
-  p.dim = D;
-  p.metric = OMEGA_METRIC_L2;
-  p.kind = OMEGA_INDEX_HNSW;
-  p.m = 12;
-  p.ef_construction = 100;
   omega_vindex_t ix;
-  assert_int_equal(omega__vindex_init(&ix, &p), 0);
+  new_index(&ix, OMEGA_METRIC_L2);
   float *base = gen_clustered(N + NQ, D, 40, 0.3f, 23);
   assert_int_equal(omega__vindex_add(&ix, base, N / 2, 1, NULL, NULL), 0);
   assert_true(compare_walks(&ix, base + N * D, NQ, true) >= 0.98); /* the copy, scaled for magnitude 1 */
