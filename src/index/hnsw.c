@@ -65,19 +65,19 @@ static inline float dist(const omega_vindex_t *ix, const float *q, uint32_t slot
 /* The rows a walk reads: the fp32 vectors, or their half-precision copy (then the query is
  * scaled like it). */
 typedef struct {
-  const uint16_t *h; /* NULL: the fp32 vectors */
   const char *base;
   size_t row_bytes;
+  bool half; /* base holds half-precision rows */
 } rows_t;
 
 static rows_t rows_fp32(const omega_vindex_t *ix) {
-  return (rows_t){NULL, (const char *)ix->vecs, ix->p.dim * sizeof(float)};
+  return (rows_t){(const char *)ix->vecs, ix->p.dim * sizeof(float), false};
 }
 
 static inline float walk_dist(const omega_vindex_t *ix, const rows_t *r, const float *q, uint32_t slot) {
-  if (!r->h)
+  if (!r->half)
     return dist(ix, q, slot);
-  const uint16_t *v = r->h + (size_t)slot * ix->p.dim;
+  const uint16_t *v = (const uint16_t *)r->base + (size_t)slot * ix->p.dim;
   if (ix->p.metric == OMEGA_METRIC_L2)
     return ix->simd->l2sq_f16(q, v, ix->p.dim);
   return -ix->simd->dot_f16(q, v, ix->p.dim);
@@ -628,7 +628,7 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
     float scale;
     const uint16_t *h = omega__walk16_acquire(ix->w16, &scale);
     if (h && scale_query(q, ix->p.dim, scale, vis)) {
-      rows = (rows_t){h, (const char *)h, ix->p.dim * sizeof *h};
+      rows = (rows_t){(const char *)h, ix->p.dim * sizeof *h, true};
       qw = vis->q16;
     }
   }
@@ -641,7 +641,7 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
   const int rc = search_layer(ix, &rows, qw, cur, ef, 0, false, allow, true, top, &vis->cand, vis);
   if (half)
     omega__walk16_release(ix->w16);
-  if (rc == 0 && rows.h) {
+  if (rc == 0 && rows.half) {
     /* the finalists measured again exactly, then the best k in order */
     for (size_t i = 0; i < top->n; i++)
       top->v[i].dist = dist(ix, q, top->v[i].slot);
