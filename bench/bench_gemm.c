@@ -1,8 +1,8 @@
 /* GEMM engines on the encoder's shapes, one thread: OpenBLAS sgemm (fp32) against Omega's
  * packed fp32 (FMA), bf16, bf16x3 and int8 kernels (AMX where the CPU has it and OMEGA_CPU_ISA
  * allows it, else AVX512-BF16 and VNNI), in GFLOP/s (2 M N K per product, the fp32 work for
- * bf16x3 too), with a 1024^3 sgemm as the fp32 ceiling of the core. How docs/CPU.md chose its
- * engines.
+ * bf16x3 too), with two fp32 ceilings of the core: the FMA units' peak (independent
+ * multiply-adds on registers, no memory) and a 1024^3 sgemm. How docs/CPU.md chose its engines.
  *   bench_gemm [M ...]        (default M = 26 and 850: one mean sentence, a batch of 32) */
 #include "backend/cpu/packed.h"
 #include "bench_common.h"
@@ -44,6 +44,26 @@ typedef struct {
   void *scratch;
 } case_t;
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* 16 independent chains of 16-wide multiply-adds: the AVX-512 FMA throughput with nothing to
+ * load (4 cycles of latency x 2 units needs 8 chains at least). */
+__attribute__((target("avx512f"))) static void run_fma_peak(void *arg) {
+  __m512 acc[16];
+  const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-6f);
+  for (int i = 0; i < 16; i++)
+    acc[i] = _mm512_set1_ps((float)i);
+  for (int n = 0; n < 4096; n++)
+    for (int i = 0; i < 16; i++)
+      acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; i++)
+    s = _mm512_add_ps(s, acc[i]);
+  *(float *)arg += _mm512_reduce_add_ps(s);
+}
+#define FMA_PEAK_FLOP (4096.0 * 16 * 32)
+#endif
+
 static void run_sgemm(void *arg) {
   const case_t *c = arg;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, c->A, (int)c->K, c->W,
@@ -52,7 +72,7 @@ static void run_sgemm(void *arg) {
 
 static void run_packed(void *arg) {
   const case_t *c = arg;
-  omega__packed_linear(NULL, c->isa, c->M, c->A, c->pw, NULL, c->C, c->scratch);
+  omega__packed_linear(NULL, c->isa, c->M, c->A, c->pw, NULL, NULL, c->C, c->scratch);
 }
 
 int main(int argc, char **argv) {
@@ -64,7 +84,14 @@ int main(int argc, char **argv) {
       Ms[nM] = (size_t)atol(argv[nM + 1]);
   {
     case_t c = {1024, 1024, 1024, rnd(1 << 20), rnd(1 << 20), malloc((1 << 20) * sizeof(float)), 0, 0, 0};
-    printf("fp32 ceiling: sgemm 1024^3 on 1 thread %.1f GFLOP/s\n\n", 2e-9 * (1 << 30) / per_call(run_sgemm, &c));
+    printf("fp32 ceiling: sgemm 1024^3 on 1 thread %.1f GFLOP/s\n", 2e-9 * (1 << 30) / per_call(run_sgemm, &c));
+#if defined(__x86_64__)
+    if (isa->level == OMEGA_ISA_AVX512) {
+      float sink = 0;
+      printf("fp32 ceiling: AVX-512 FMA peak on 1 thread %.1f GFLOP/s\n", 1e-9 * FMA_PEAK_FLOP / per_call(run_fma_peak, &sink));
+    }
+#endif
+    printf("\n");
   }
   static const struct {
     const char *shape, *layer;

@@ -142,7 +142,7 @@ static void test_attention_once(void) {
   uint32_t off[sizeof lens / sizeof lens[0] + 1] = {0};
   for (size_t s = 0; s < n_seq; s++)
     off[s + 1] = off[s] + lens[s];
-  static const int hd[][2] = {{1, 8}, {2, 16}, {4, 32}, {12, 64}};
+  static const int hd[][2] = {{1, 8}, {2, 16}, {4, 32}, {12, 64}, {3, 48}, {2, 20}};
   for (int th = 1; th <= 2; th++) {
     omega_pool_t *pool;
     omega_cpu_ctx_t c = ctx_for(th, &pool);
@@ -216,15 +216,20 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap, int no_amx) {
           NULL, omega__linear_bf16_ref, omega__linear_int8_ref, omega__linear_bf16x3_ref};
       assert_int_equal(pack[prec](W, N, K, &pw), 0);
       void *scratch = malloc(omega__packed_scratch(&pw, M));
-      for (int with_bias = 0; with_bias < 2; with_bias++) {
-        omega__packed_linear(pool, &isa, M, A, &pw, with_bias ? b : NULL, got, scratch);
+      /* no bias; bias; bias and GELU fused into the kernel's blocks */
+      for (int v = 0; v < 3; v++) {
+        const float *bias = v > 0 ? b : NULL;
+        const omega_act_t gelu = OMEGA_ACT_GELU;
+        omega__packed_linear(pool, &isa, M, A, &pw, bias, v == 2 ? &gelu : NULL, got, scratch);
         if (prec == OMEGA_PREC_FP32)
-          omega__cpu_ops_ref.linear(NULL, M, N, K, A, W, with_bias ? b : NULL, want);
+          omega__cpu_ops_ref.linear(NULL, M, N, K, A, W, bias, want);
         else
-          ref[prec](M, N, K, A, W, with_bias ? b : NULL, want);
-        char what[112];
-        snprintf(what, sizeof what, "%s linear on %s%s, %zux%zux%zu, %d threads", omega__precision_name(prec),
-                 omega__isa_name(isa.level), isa.amx ? "+amx" : "", M, N, K, th);
+          ref[prec](M, N, K, A, W, bias, want);
+        if (v == 2)
+          omega__cpu_ops_ref.activation(NULL, M * N, want, gelu);
+        char what[128];
+        snprintf(what, sizeof what, "%s linear%s on %s%s, %zux%zux%zu, %d threads", omega__precision_name(prec),
+                 v == 2 ? " + GELU" : "", omega__isa_name(isa.level), isa.amx ? "+amx" : "", M, N, K, th);
         const double tol = prec == OMEGA_PREC_INT8 ? INT8_TOL : prec == OMEGA_PREC_FP32 ? FP32_TOL : BF16_TOL;
         close_enough(what, got, want, M * N, tol);
       }

@@ -61,11 +61,15 @@ int omega__encoder_check(const omega_model_t *m, const omega_batch_t *b) {
   return 0;
 }
 
-/* A linear layer in the context's precision: packed weights when there are any. */
+/* A linear layer in the context's precision, then `act` when not NULL: packed weights when
+ * there are any (the activation fused into their kernels' blocks). */
 static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_ws_t *ws, size_t M, size_t N,
-                  size_t K, const float *A, const float *W, const omega_packed_w_t *pw, const float *bias, float *C) {
+                  size_t K, const float *A, const float *W, const omega_packed_w_t *pw, const float *bias,
+                  const omega_act_t *act, float *C) {
   if (!c->packed) {
     ops->linear(c, M, N, K, A, W, bias, C);
+    if (act)
+      ops->activation(c, M * N, C, *act);
     return 0;
   }
   const size_t need = omega__packed_scratch(pw, M);
@@ -76,7 +80,7 @@ static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_
       return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate %zu bytes of scratch", need);
     ws->scratch_cap = need;
   }
-  omega__packed_linear(c->pool, &c->packed->isa, M, A, pw, bias, C, ws->scratch);
+  omega__packed_linear(c->pool, &c->packed->isa, M, A, pw, bias, act, C, ws->scratch);
   return 0;
 }
 
@@ -101,16 +105,15 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
   for (int l = 0; l < cfg->num_layers; l++) {
     const omega_bert_layer_t *L = &m->layers[l];
     const omega_packed_layer_t *P = c->packed ? &c->packed->layers[l] : NULL;
-    if ((rc = linear(ops, c, ws, T, 3 * H, H, ws->x, L->qkv_w, P ? &P->qkv : NULL, L->qkv_b, ws->qkv)))
+    if ((rc = linear(ops, c, ws, T, 3 * H, H, ws->x, L->qkv_w, P ? &P->qkv : NULL, L->qkv_b, NULL, ws->qkv)))
       return rc;
     ops->attention(c, ws->qkv, b->offsets, b->n_seq, cfg->num_heads, (int)(H / (size_t)cfg->num_heads), ws->ctx);
-    if ((rc = linear(ops, c, ws, T, H, H, ws->ctx, L->ao_w, P ? &P->ao : NULL, L->ao_b, ws->tmp)))
+    if ((rc = linear(ops, c, ws, T, H, H, ws->ctx, L->ao_w, P ? &P->ao : NULL, L->ao_b, NULL, ws->tmp)))
       return rc;
     ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln1_g, L->ln1_b, eps);
-    if ((rc = linear(ops, c, ws, T, I, H, ws->x, L->ff1_w, P ? &P->ff1 : NULL, L->ff1_b, ws->ff)))
+    if ((rc = linear(ops, c, ws, T, I, H, ws->x, L->ff1_w, P ? &P->ff1 : NULL, L->ff1_b, &cfg->act, ws->ff)))
       return rc;
-    ops->activation(c, T * I, ws->ff, cfg->act);
-    if ((rc = linear(ops, c, ws, T, H, I, ws->ff, L->ff2_w, P ? &P->ff2 : NULL, L->ff2_b, ws->tmp)))
+    if ((rc = linear(ops, c, ws, T, H, I, ws->ff, L->ff2_w, P ? &P->ff2 : NULL, L->ff2_b, NULL, ws->tmp)))
       return rc;
     ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln2_g, L->ln2_b, eps);
   }

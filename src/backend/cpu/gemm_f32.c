@@ -45,17 +45,41 @@ void omega__gemm_f32_portable(size_t M, const float *A, const omega_packed_w_t *
 #if defined(__x86_64__)
 #define F32_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 
+/* Depth of a weight block: 4 panels x 96 k = 24 KiB, which stays in L1 while every row block
+ * of the chunk sweeps it (the whole K of 4 panels, 96 KiB at K = 384, was re-read from L2 by
+ * each 6-row block). */
+#define F32_KC 96
+#ifndef F32_KC_ROWS
+#define F32_KC_ROWS 64
+#endif
+
+/* Rows [0, mr) x panels [0, np) over k in [k0, k1): C is started from zero (first) or from its
+ * partial sums, and gets the bias with the last block of k. Every pf_every-th k (from the
+ * pf_wait-th; pf_every 0: none) it also prefetches that k of the next 4 panels into L2: the row
+ * blocks of a chunk share the prefetches of the next group's weights, which would otherwise
+ * start from L3 (a burst of them from one block stalled it on its miss buffers). */
 F32_AVX512 static inline __attribute__((always_inline)) void
-f32_block512(int mr, int np, const float *A, size_t K, const float *Wp, size_t pstride, const float *bias, float *C,
-             size_t N, size_t n0) {
+f32_block512(int mr, int np, const float *A, size_t K, size_t k0, size_t k1, const float *Wp, size_t pstride,
+             const float *bias, float *C, size_t N, size_t n0, int first, int last, size_t pf_every,
+             size_t pf_wait) {
   __m512 acc[6][4];
+  __mmask16 m[4];
+  for (int j = 0; j < np; j++) {
+    const size_t n = n0 + 16 * (size_t)j;
+    m[j] = N - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n)) - 1);
+  }
   for (int r = 0; r < mr; r++)
     for (int j = 0; j < np; j++)
-      acc[r][j] = _mm512_setzero_ps();
-  for (size_t k = 0; k < K; k++) {
+      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[j], C + (size_t)r * N + n0 + 16 * (size_t)j);
+  for (size_t k = k0; k < k1; k++) {
     __m512 wv[4];
     for (int j = 0; j < np; j++)
       wv[j] = _mm512_load_ps(Wp + (size_t)j * pstride + k * 16);
+    if (pf_every && pf_wait-- == 0) {
+      for (int j = 0; j < 4; j++)
+        _mm_prefetch((const char *)(Wp + (size_t)(j + 4) * pstride + k * 16), _MM_HINT_T1);
+      pf_wait = pf_every - 1;
+    }
     for (int r = 0; r < mr; r++) {
       const __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
       for (int j = 0; j < np; j++)
@@ -64,20 +88,19 @@ f32_block512(int mr, int np, const float *A, size_t K, const float *Wp, size_t p
   }
   for (int j = 0; j < np; j++) {
     const size_t n = n0 + 16 * (size_t)j;
-    const __mmask16 m = N - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n)) - 1);
-    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + n) : _mm512_setzero_ps();
+    const __m512 b = last && bias ? _mm512_maskz_loadu_ps(m[j], bias + n) : _mm512_setzero_ps();
     for (int r = 0; r < mr; r++)
-      _mm512_mask_storeu_ps(C + (size_t)r * N + n, m, _mm512_add_ps(acc[r][j], b));
+      _mm512_mask_storeu_ps(C + (size_t)r * N + n, m[j], _mm512_add_ps(acc[r][j], b));
   }
 }
 
 #define F32_CASE(MR)                                                                                                  \
   case MR:                                                                                                            \
     switch (np) {                                                                                                     \
-    case 4: f32_block512(MR, 4, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                             \
-    case 3: f32_block512(MR, 3, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                             \
-    case 2: f32_block512(MR, 2, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                             \
-    default: f32_block512(MR, 1, Ar, K, Wp, ps, bias, Cr, N, n0); break;                                            \
+    case 4: f32_block512(MR, 4, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                    \
+    case 3: f32_block512(MR, 3, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                    \
+    case 2: f32_block512(MR, 2, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                    \
+    default: f32_block512(MR, 1, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                   \
     }                                                                                                                 \
     break;
 
@@ -87,22 +110,32 @@ F32_AVX512 void omega__gemm_f32_avx512(size_t M, const float *A, const omega_pac
   /* Chunks of rows small enough to stay in L2 while the column groups sweep them, so the
    * activations are not re-read from memory for every group of 64 output channels. */
   for (size_t i0 = 0; i0 < M; i0 += OMEGA_GEMM_ROW_CHUNK) {
-    const size_t i1 = M - i0 > OMEGA_GEMM_ROW_CHUNK ? i0 + OMEGA_GEMM_ROW_CHUNK : M;
+    const size_t rows = M - i0 > OMEGA_GEMM_ROW_CHUNK ? OMEGA_GEMM_ROW_CHUNK : M - i0;
+    /* Row blocks of 6 or fewer, evened out (50 rows: 5 x 6 + 4 x 5, not 8 x 6 + 2), since a
+     * short block does the same weight loads for fewer products. */
+    const size_t nb = (rows + 5) / 6, kc = rows <= F32_KC_ROWS ? F32_KC : K;
     for (size_t p = p0; p < p1; p += 4) {
       const int np = p1 - p >= 4 ? 4 : (int)(p1 - p);
       const float *Wp = (const float *)w->w + p * ps;
       const size_t n0 = p * 16;
-      for (size_t i = i0; i < i1; i += 6) {
-        const int mr = i1 - i >= 6 ? 6 : (int)(i1 - i);
-        const float *Ar = A + i * K;
-        float *Cr = C + i * N;
-        switch (mr) {
-          F32_CASE(6)
-          F32_CASE(5)
-          F32_CASE(4)
-          F32_CASE(3)
-          F32_CASE(2)
-          F32_CASE(1)
+      for (size_t k0 = 0; k0 == 0 || k0 < K; k0 += kc) { /* K = 0: C = bias */
+        const size_t k1 = K - k0 > kc ? k0 + kc : K;
+        const int first = k0 == 0, last = k1 == K;
+        for (size_t b = 0, i = i0; b < nb; b++) {
+          const size_t i1 = i0 + rows * (b + 1) / nb;
+          const int mr = (int)(i1 - i);
+          const size_t pfe = p + 4 < p1 ? nb : 0, pfw = (b + nb - k0 % nb) % nb;
+          const float *Ar = A + i * K;
+          float *Cr = C + i * N;
+          switch (mr) {
+            F32_CASE(6)
+            F32_CASE(5)
+            F32_CASE(4)
+            F32_CASE(3)
+            F32_CASE(2)
+            F32_CASE(1)
+          }
+          i = i1;
         }
       }
     }

@@ -32,6 +32,11 @@ typedef struct {
                     int head_dim, float *ctx);
 } omega_cpu_ops_t;
 
+/* x[r * ld + j] = act(x[r * ld + j]) for rows [0, M) and columns [j0, j1), with the kernels of
+ * omega__cpu_isa(): a linear layer's activation applied to the block its GEMM kernel has just
+ * written (packed.c), while the block is still in cache. */
+void omega__act_block(omega_act_t act, float *x, size_t M, size_t ld, size_t j0, size_t j1);
+
 extern const omega_cpu_ops_t omega__cpu_ops_ref;
 extern const omega_cpu_ops_t omega__cpu_ops_fast;
 

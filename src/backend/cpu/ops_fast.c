@@ -154,45 +154,45 @@ static void activation_fast(omega_cpu_ctx_t *c, size_t n, float *x, omega_act_t 
   omega__pool_for(c->pool, n, 8192, act_range_by_isa[omega__cpu_isa()->level], &a);
 }
 
-/* exp(x) for x <= 0 (softmax after subtracting the row maximum), without libm so the loop
- * vectorises: x = (n + f) ln 2 with n the nearest integer, e^(f ln 2) by its Taylor series
- * to degree 6 (|f ln 2| <= 0.35: relative error ~1e-7), 2^n put into the exponent bits. */
-BODY float exp_neg(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  const float t = x * 1.44269504088896341f;
-  const int n = -(int)(0.5f - t);
-  const float r = (t - (float)n) * 0.693147180559945309f;
-  const float p =
-      1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-  const uint32_t bits = (uint32_t)(n + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+void omega__act_block(omega_act_t act, float *x, size_t M, size_t ld, size_t j0, size_t j1) {
+  const omega_range_fn fn = act_range_by_isa[omega__cpu_isa()->level];
+  for (size_t r = 0; r < M; r++) {
+    act_args_t a = {x + r * ld, act};
+    fn(&a, j0, j1);
+  }
 }
 
 /* 16 floats in GCC's vector extension: one zmm on AVX-512, two ymm on AVX2, four xmm on the
  * portable copy; element-wise, so sums keep their order. */
 typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
 
-/* out[0..16) = scale * sum_i w[i] * rows[i * stride + 0..16), in four independent chains of
- * multiply-adds so they pipeline instead of waiting on one. */
-BODY void weighted_rows16(const float *w, size_t n, const float *rows, size_t stride, float scale, float *out) {
-  v16f acc[4] = {{0}, {0}, {0}, {0}};
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (size_t u = 0; u < 4; u++) {
-      v16f r;
-      memcpy(&r, rows + (i + u) * stride, sizeof r);
-      acc[u] += w[i + u] * r;
-    }
-  for (; i < n; i++) {
-    v16f r;
-    memcpy(&r, rows + i * stride, sizeof r);
-    acc[0] += w[i] * r;
-  }
-  const v16f total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * scale;
-  memcpy(out, &total, sizeof total);
+/* The same vector at any float alignment, for loads and stores through a pointer. */
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
+#define LOAD16(ptr) (*(const v16u *)(ptr))
+#define STORE16(ptr, v) (*(v16u *)(ptr) = (v))
+
+/* exp(x) for x <= 0 (softmax after subtracting the row maximum), 16 lanes without libm: x =
+ * (n + f) ln 2 with n the nearest integer, e^(f ln 2) by its Taylor series to degree 6
+ * (|f ln 2| <= 0.35: relative error ~1e-7), 2^n put into the exponent bits. Written on vectors
+ * because GCC would not vectorise the scalar form (the float to int conversion). */
+BODY void exp_neg16(v16f *xp) {
+  v16f x = *xp;
+  const v16i low = x < -87.0f;
+  x = (v16f)(((v16i)x & ~low) | ((v16i)((v16f){0} - 87.0f) & low));
+  const v16f t = x * 1.44269504088896341f;
+  const v16i n = -__builtin_convertvector(0.5f - t, v16i);
+  const v16f r = (t - __builtin_convertvector(n, v16f)) * 0.693147180559945309f;
+  const v16f p =
+      1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+  *xp = p * (v16f)((n + 127) << 23);
 }
+
+/* Queries are taken four at a time, and keys (scores) or head columns (values) 32 at a time:
+ * eight sums in registers, each key or value vector loaded once for four queries, and eight
+ * independent chains of multiply-adds, where one query's 16-wide sums left the FMA units
+ * waiting on their own latency. */
+#define ATT_Q 4
 
 typedef struct {
   const float *qkv;
@@ -201,11 +201,75 @@ typedef struct {
   float *ctx;
 } attn_args_t;
 
+/* p[qi][j0 .. j0 + 32) = scale * q_qi . k_j for the four query rows q[qi]; kt is the head's
+ * keys transposed ([e][Lp], zero past the sequence). */
+BODY void scores4x32(const float *const q[ATT_Q], size_t d, const float *kt, size_t Lp, size_t j0, float scale,
+                     float *p) {
+  v16f acc[ATT_Q][2] = {{{0}}};
+  for (size_t e = 0; e < d; e++) {
+    const v16f k0 = LOAD16(kt + e * Lp + j0), k1 = LOAD16(kt + e * Lp + j0 + 16);
+    for (int qi = 0; qi < ATT_Q; qi++) {
+      acc[qi][0] += q[qi][e] * k0;
+      acc[qi][1] += q[qi][e] * k1;
+    }
+  }
+  for (int qi = 0; qi < ATT_Q; qi++) {
+    STORE16(p + qi * Lp + j0, acc[qi][0] * scale);
+    STORE16(p + qi * Lp + j0 + 16, acc[qi][1] * scale);
+  }
+}
+
+/* out[qi][e0 .. e0 + 16 nb) = inv[qi] * sum_j p[qi][j] v_j, nb (1 or 2) blocks of 16 head
+ * columns; only the first nq outputs are written. */
+BODY void values4(const float *p, size_t Lp, size_t L, const float *V, size_t ld, size_t e0, int nb,
+                  const float inv[ATT_Q], float *const out[ATT_Q], size_t nq) {
+  v16f acc[ATT_Q][2] = {{{0}}};
+  for (size_t j = 0; j < L; j++) {
+    const v16f v0 = LOAD16(V + j * ld + e0), v1 = nb > 1 ? (v16f)LOAD16(V + j * ld + e0 + 16) : v0;
+    for (int qi = 0; qi < ATT_Q; qi++) {
+      acc[qi][0] += p[qi * Lp + j] * v0;
+      if (nb > 1)
+        acc[qi][1] += p[qi * Lp + j] * v1;
+    }
+  }
+  for (size_t qi = 0; qi < nq; qi++)
+    for (int b = 0; b < nb; b++)
+      STORE16(out[qi] + e0 + 16 * (size_t)b, acc[qi][b] * inv[qi]);
+}
+
+/* Softmax numerators of one row of scores in place; returns 1 / sum. The pads past L are set
+ * to -inf, which exp_neg16 clamps to e^-87 (1.6e-38): below the last bit of a sum that holds
+ * e^0 = 1, and the values loop never reads them. */
+BODY float softmax_row(float *p, size_t L, size_t Lp) {
+  for (size_t j = L; j < Lp; j++)
+    p[j] = -INFINITY;
+  v16f mv = LOAD16(p);
+  for (size_t j = 16; j < Lp; j += 16) {
+    const v16f x = LOAD16(p + j);
+    const v16i gt = x > mv;
+    mv = (v16f)(((v16i)x & gt) | ((v16i)mv & ~gt));
+  }
+  float mx = mv[0];
+  for (int i = 1; i < 16; i++)
+    mx = mv[i] > mx ? mv[i] : mx;
+  v16f sv = {0};
+  for (size_t j = 0; j < Lp; j += 16) {
+    v16f e = LOAD16(p + j) - mx;
+    exp_neg16(&e);
+    STORE16(p + j, e);
+    sv += e;
+  }
+  float sum = 0.0f;
+  for (int i = 0; i < 16; i++)
+    sum += sv[i];
+  return 1.0f / sum;
+}
+
 /* One (sequence, head) pair per task. The head's keys are transposed first (Kt[e][j], rows
- * padded to 16 keys with zeros), so a query's scores are 16-wide axpys along j and the value
- * sum 16-wide axpys along e, each block's sums held in four vectors (four independent chains
- * of multiply-adds) across the whole loop, where dot products over a 32- or 64-wide head
- * did not vectorise at all. */
+ * padded to 32 keys with zeros), so scores are 16-wide multiply-adds along the keys and the
+ * weighted sum of values 16-wide multiply-adds along the head, where dot products over a 32-
+ * or 64-wide head did not vectorise at all. The softmax's 1 / sum scales the output instead of
+ * the probabilities. */
 BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
   const attn_args_t *a = arg;
   const size_t d = (size_t)a->d, H = (size_t)a->heads * d, ld = 3 * H;
@@ -216,13 +280,13 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
     if (L > maxL)
       maxL = L;
   }
-  const size_t maxLp = (maxL + 15) & ~(size_t)15;
-  float *p = malloc((d + 1) * maxLp * sizeof *p), *kt = p + maxLp;
+  const size_t maxLp = (maxL + 31) & ~(size_t)31;
+  float *p = malloc((d + ATT_Q) * maxLp * sizeof *p), *kt = p + ATT_Q * maxLp;
   if (!p)
     abort(); /* tens of KB; nothing sensible to return from a kernel */
   for (size_t k = k0; k < k1; k++) {
     const size_t s = k / (size_t)a->heads, h = k % (size_t)a->heads;
-    const size_t t0 = a->offsets[s], L = a->offsets[s + 1] - t0, Lp = (L + 15) & ~(size_t)15;
+    const size_t t0 = a->offsets[s], L = a->offsets[s + 1] - t0, Lp = (L + 31) & ~(size_t)31;
     const float *Q = a->qkv + t0 * ld + h * d, *K = Q + H, *V = Q + 2 * H;
     for (size_t e = 0; e < d; e++) {
       for (size_t j = 0; j < L; j++)
@@ -230,32 +294,33 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
       for (size_t j = L; j < Lp; j++)
         kt[e * Lp + j] = 0.0f;
     }
-    for (size_t i = 0; i < L; i++) {
-      const float *q = Q + i * ld;
-      for (size_t j0 = 0; j0 < Lp; j0 += 16) {
-        weighted_rows16(q, d, kt + j0, Lp, scale, p + j0);
+    for (size_t i0 = 0; i0 < L; i0 += ATT_Q) {
+      const size_t nq = L - i0 < ATT_Q ? L - i0 : ATT_Q;
+      const float *q[ATT_Q];
+      float *out[ATT_Q], inv[ATT_Q];
+      for (size_t qi = 0; qi < ATT_Q; qi++) { /* past the sequence: its last query again, unused */
+        const size_t i = i0 + (qi < nq ? qi : nq - 1);
+        q[qi] = Q + i * ld;
+        out[qi] = a->ctx + (t0 + i) * H + h * d;
       }
-      float mx = -INFINITY;
-      for (size_t j = 0; j < L; j++)
-        mx = p[j] > mx ? p[j] : mx;
-      for (size_t j = 0; j < L; j++)
-        p[j] = exp_neg(p[j] - mx);
-      float sum = 0.0f;
-      for (size_t j = 0; j < L; j++)
-        sum += p[j];
-      const float inv = 1.0f / sum;
-      for (size_t j = 0; j < L; j++)
-        p[j] *= inv;
-      float *out = a->ctx + (t0 + i) * H + h * d;
+      for (size_t j0 = 0; j0 < Lp; j0 += 32)
+        scores4x32(q, d, kt, Lp, j0, scale, p);
+      for (size_t qi = 0; qi < ATT_Q; qi++)
+        inv[qi] = qi < nq ? softmax_row(p + qi * Lp, L, Lp) : 0.0f;
       size_t e0 = 0;
-      for (; e0 + 16 <= d; e0 += 16)
-        weighted_rows16(p, L, V + e0, ld, 1.0f, out + e0);
-      for (; e0 < d; e0++) {
-        float acc = 0.0f;
-        for (size_t j = 0; j < L; j++)
-          acc += p[j] * V[j * ld + e0];
-        out[e0] = acc;
+      for (; e0 + 32 <= d; e0 += 32)
+        values4(p, Lp, L, V, ld, e0, 2, inv, out, nq);
+      if (e0 + 16 <= d) {
+        values4(p, Lp, L, V, ld, e0, 1, inv, out, nq);
+        e0 += 16;
       }
+      for (; e0 < d; e0++)
+        for (size_t qi = 0; qi < nq; qi++) {
+          float acc = 0.0f;
+          for (size_t j = 0; j < L; j++)
+            acc += p[qi * Lp + j] * V[j * ld + e0];
+          out[qi][e0] = acc * inv[qi];
+        }
     }
   }
   free(p);

@@ -2,6 +2,8 @@
  * dispatch of a packed linear layer to its kernel and threads. */
 #include "backend/cpu/packed.h"
 
+#include "backend/cpu/ops.h"
+
 #include "core/error_internal.h"
 #include "model/model.h"
 
@@ -57,11 +59,11 @@ typedef struct {
   const float *sa;
   const omega_packed_w_t *w;
   const float *bias;
+  const omega_act_t *act;
   float *C;
 } job_t;
 
-static void run_panels(void *arg, size_t p0, size_t p1) {
-  const job_t *j = arg;
+static void kernel(const job_t *j, size_t p0, size_t p1) {
   if (j->w->prec == OMEGA_PREC_FP32 && j->isa->level == OMEGA_ISA_PORTABLE) {
     omega__gemm_f32_portable(j->M, j->A, j->w, j->bias, j->C, p0, p1);
     return;
@@ -86,8 +88,32 @@ static void run_panels(void *arg, size_t p0, size_t p1) {
 #endif
 }
 
+static void run_panels(void *arg, size_t p0, size_t p1) {
+  const job_t *j = arg;
+  if (!j->act) {
+    kernel(j, p0, p1);
+    return;
+  }
+  /* With an activation: the kernel one chunk of rows at a time (the chunk its own loops use,
+   * a multiple of the AMX tile height), each chunk's columns activated while still in L2. */
+  const size_t Kp = j->w->Kp, n0 = p0 * 16, n1 = p1 * 16 < j->w->N ? p1 * 16 : j->w->N;
+  const size_t elem = j->w->prec == OMEGA_PREC_FP32 ? sizeof(float) : j->w->prec == OMEGA_PREC_INT8 ? 1 : 2;
+  const size_t row_bytes = (j->w->prec == OMEGA_PREC_FP32 ? j->w->K : Kp) * elem;
+  for (size_t i0 = 0; i0 < j->M; i0 += OMEGA_GEMM_ROW_CHUNK) {
+    job_t c = *j;
+    c.M = j->M - i0 < OMEGA_GEMM_ROW_CHUNK ? j->M - i0 : OMEGA_GEMM_ROW_CHUNK;
+    c.A = (const char *)j->A + i0 * row_bytes;
+    c.Alo = j->Alo ? (const char *)j->Alo + i0 * row_bytes : NULL;
+    c.sa = j->sa + i0;
+    c.C = j->C + i0 * j->w->N;
+    kernel(&c, p0, p1);
+    omega__act_block(*j->act, c.C, c.M, j->w->N, n0, n1);
+  }
+}
+
 void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t M, const float *A,
-                          const omega_packed_w_t *w, const float *bias, float *C, void *scratch) {
+                          const omega_packed_w_t *w, const float *bias, const omega_act_t *act, float *C,
+                          void *scratch) {
   const size_t K = w->K, Kp = w->Kp, Mp = rows_padded(M);
   float *sa = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
   void *conv = sa + Mp, *lo = NULL;
@@ -111,7 +137,7 @@ void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t
     memset((int8_t *)conv + M * Kp, shift, (Mp - M) * Kp);
   }
   const size_t panels = w->Np / 16, threads = (size_t)omega__pool_threads(pool);
-  job_t j = {isa, M, Aconv, lo, sa, w, bias, C};
+  job_t j = {isa, M, Aconv, lo, sa, w, bias, act, C};
   /* Groups of 4 panels (the kernels' register block), split evenly across threads. */
   size_t per = (panels + threads - 1) / threads;
   per = (per + 3) / 4 * 4;

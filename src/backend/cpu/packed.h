@@ -7,6 +7,7 @@
 
 #include "backend/cpu/cpu_isa.h"
 #include "core/parallel.h"
+#include "model/config.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,10 +45,12 @@ void omega__packed_free(omega_packed_w_t *w);
 
 /* Bytes of scratch omega__packed_linear needs for M rows. */
 size_t omega__packed_scratch(const omega_packed_w_t *w, size_t M);
-/* C[M,N] = A[M,K] . W^T + bias (bias may be NULL), in the weight's precision, with the
- * kernels of `isa` (which must support it); column panels spread over the pool. */
+/* C[M,N] = act(A[M,K] . W^T + bias) (bias and act may be NULL), in the weight's precision,
+ * with the kernels of `isa` (which must support it); column panels spread over the pool. The
+ * activation runs on each block of C as soon as its kernel has written it. */
 void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t M, const float *A,
-                          const omega_packed_w_t *w, const float *bias, float *C, void *scratch);
+                          const omega_packed_w_t *w, const float *bias, const omega_act_t *act, float *C,
+                          void *scratch);
 
 /* Rows the AVX-512 kernels handle per sweep of the columns (a multiple of their 6-row block). */
 #define OMEGA_GEMM_ROW_CHUNK 192
