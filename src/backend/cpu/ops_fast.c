@@ -237,15 +237,36 @@ BODY void values4(const float *p, size_t Lp, size_t L, const float *V, size_t ld
       STORE16(out[qi] + e0 + 16 * (size_t)b, acc[qi][b] * inv[qi]);
 }
 
-/* Softmax numerators of one row of scores in place; returns 1 / sum. The pads past L are set
- * to -inf, which exp_neg16 clamps to e^-87 (1.6e-38): below the last bit of a sum that holds
- * e^0 = 1, and the values loop never reads them. */
+/* Transposes 16 x 16 floats in place: four rounds in which rows r and r + s (r & s == 0) swap
+ * their off-diagonal s x s blocks, s = 8, 4, 2, 1; each a two-vector shuffle (vpermt2ps). */
+BODY void transpose16(v16f m[16]) {
+  static const v16i lo[4] = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+                             {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+                             {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+                             {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}};
+  static const v16i hi[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+                             {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
+                             {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
+                             {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
+  for (int round = 0, s = 8; round < 4; round++, s /= 2)
+    for (int r = 0; r < 16; r++)
+      if (!(r & s)) {
+        const v16f a = m[r], b = m[r + s];
+        m[r] = __builtin_shuffle(a, b, lo[round]);
+        m[r + s] = __builtin_shuffle(a, b, hi[round]);
+      }
+}
+
+/* Softmax numerators of one row of scores in place (0 past L); returns 1 / sum. Lanes past L
+ * are masked in registers: storing pads into the row just before reading it as vectors made
+ * every load wait on a failed store forwarding. */
 BODY float softmax_row(float *p, size_t L, size_t Lp) {
-  for (size_t j = L; j < Lp; j++)
-    p[j] = -INFINITY;
-  v16f mv = LOAD16(p);
-  for (size_t j = 16; j < Lp; j += 16) {
-    const v16f x = LOAD16(p + j);
+  const v16i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const v16f lowest = (v16f){0} - INFINITY;
+  v16f mv = lowest;
+  for (size_t j = 0; j < Lp; j += 16) {
+    const v16i in = lane + (int32_t)j < (int32_t)L;
+    const v16f x = (v16f)(((v16i)LOAD16(p + j) & in) | ((v16i)lowest & ~in));
     const v16i gt = x > mv;
     mv = (v16f)(((v16i)x & gt) | ((v16i)mv & ~gt));
   }
@@ -256,6 +277,7 @@ BODY float softmax_row(float *p, size_t L, size_t Lp) {
   for (size_t j = 0; j < Lp; j += 16) {
     v16f e = LOAD16(p + j) - mx;
     exp_neg16(&e);
+    e = (v16f)((v16i)e & (lane + (int32_t)j < (int32_t)L));
     STORE16(p + j, e);
     sv += e;
   }
@@ -281,18 +303,28 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
       maxL = L;
   }
   const size_t maxLp = (maxL + 31) & ~(size_t)31;
-  float *p = malloc((d + ATT_Q) * maxLp * sizeof *p), *kt = p + ATT_Q * maxLp;
+  float *p = aligned_alloc(64, (d + ATT_Q) * maxLp * sizeof *p), *kt = p + ATT_Q * maxLp;
   if (!p)
     abort(); /* tens of KB; nothing sensible to return from a kernel */
   for (size_t k = k0; k < k1; k++) {
     const size_t s = k / (size_t)a->heads, h = k % (size_t)a->heads;
     const size_t t0 = a->offsets[s], L = a->offsets[s + 1] - t0, Lp = (L + 31) & ~(size_t)31;
     const float *Q = a->qkv + t0 * ld + h * d, *K = Q + H, *V = Q + 2 * H;
-    for (size_t e = 0; e < d; e++) {
+    size_t c0 = 0;
+    for (; c0 + 16 <= d; c0 += 16)
+      for (size_t j0 = 0; j0 < Lp; j0 += 16) {
+        v16f m[16];
+        for (size_t r = 0; r < 16; r++)
+          m[r] = j0 + r < L ? (v16f)LOAD16(K + (j0 + r) * ld + c0) : (v16f){0};
+        transpose16(m);
+        for (size_t r = 0; r < 16; r++)
+          STORE16(kt + (c0 + r) * Lp + j0, m[r]);
+      }
+    for (; c0 < d; c0++) {
       for (size_t j = 0; j < L; j++)
-        kt[e * Lp + j] = K[j * ld + e];
+        kt[c0 * Lp + j] = K[j * ld + c0];
       for (size_t j = L; j < Lp; j++)
-        kt[e * Lp + j] = 0.0f;
+        kt[c0 * Lp + j] = 0.0f;
     }
     for (size_t i0 = 0; i0 < L; i0 += ATT_Q) {
       const size_t nq = L - i0 < ATT_Q ? L - i0 : ATT_Q;

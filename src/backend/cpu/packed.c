@@ -111,37 +111,58 @@ static void run_panels(void *arg, size_t p0, size_t p1) {
   }
 }
 
+typedef struct {
+  const omega_cpu_isa_t *isa;
+  const omega_packed_w_t *w;
+  const float *A;
+  void *conv, *lo;
+  float *sa;
+} conv_job_t;
+
+/* Rows [r0, r1) of the activations in the form the kernels read. */
+static void convert_rows(void *arg, size_t r0, size_t r1) {
+  const conv_job_t *c = arg;
+  const size_t K = c->w->K, Kp = c->w->Kp, M = r1 - r0;
+  const float *A = c->A + r0 * K;
+#if defined(__x86_64__)
+  if (c->w->prec == OMEGA_PREC_BF16)
+    omega__bf16_rows(M, A, K, Kp, (uint16_t *)c->conv + r0 * Kp);
+  else if (c->w->prec == OMEGA_PREC_BF16X3)
+    omega__bf16x3_rows(M, A, K, Kp, (uint16_t *)c->conv + r0 * Kp, (uint16_t *)c->lo + r0 * Kp);
+#endif
+  /* VNNI and AMX multiply unsigned by signed bytes: activations shifted by 128 (the weights'
+   * column sums take it back out); the AVX2 kernel keeps them signed. */
+  if (c->w->prec == OMEGA_PREC_INT8)
+    omega__quant_rows(c->isa->level, M, A, K, Kp, c->isa->vnni ? 0x80 : 0, (int8_t *)c->conv + r0 * Kp, c->sa + r0);
+}
+
 void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t M, const float *A,
                           const omega_packed_w_t *w, const float *bias, const omega_act_t *act, float *C,
                           void *scratch) {
   const size_t K = w->K, Kp = w->Kp, Mp = rows_padded(M);
-  float *sa = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-  void *conv = sa + Mp, *lo = NULL;
-  const void *Aconv = w->prec == OMEGA_PREC_FP32 ? (const void *)A : conv;
-#if defined(__x86_64__)
-  if (w->prec == OMEGA_PREC_BF16) {
-    omega__bf16_rows(M, A, K, Kp, conv);
-    memset((uint16_t *)conv + M * Kp, 0, (Mp - M) * Kp * sizeof(uint16_t));
-  } else if (w->prec == OMEGA_PREC_BF16X3) {
-    lo = (uint16_t *)conv + Mp * Kp;
-    omega__bf16x3_rows(M, A, K, Kp, conv, lo);
-    memset((uint16_t *)conv + M * Kp, 0, (Mp - M) * Kp * sizeof(uint16_t));
-    memset((uint16_t *)lo + M * Kp, 0, (Mp - M) * Kp * sizeof(uint16_t));
-  }
-#endif
-  /* VNNI and AMX multiply unsigned by signed bytes: activations shifted by 128 (the weights'
-   * column sums take it back out); the AVX2 kernel keeps them signed. */
-  if (w->prec == OMEGA_PREC_INT8) {
-    const uint8_t shift = isa->vnni ? 0x80 : 0;
-    omega__quant_rows(isa->level, M, A, K, Kp, shift, conv, sa);
-    memset((int8_t *)conv + M * Kp, shift, (Mp - M) * Kp);
-  }
   const size_t panels = w->Np / 16, threads = (size_t)omega__pool_threads(pool);
-  job_t j = {isa, M, Aconv, lo, sa, w, bias, act, C};
+  const int split = threads > 1 && (double)M * (double)w->N * (double)K >= 1 << 20;
+  float *sa = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+  void *conv = sa + Mp;
+  conv_job_t cj = {isa, w, A, conv, w->prec == OMEGA_PREC_BF16X3 ? (uint16_t *)conv + Mp * Kp : NULL, sa};
+  if (w->prec != OMEGA_PREC_FP32) {
+    /* Converted on both cores too: on one, the other waited for it (a quarter of int8's
+     * single-sentence time was threads waiting). Rows past M are zeros (int8: the shift). */
+    if (split)
+      omega__pool_for(pool, M, (M + threads - 1) / threads, convert_rows, &cj);
+    else
+      convert_rows(&cj, 0, M);
+    const size_t elem = w->prec == OMEGA_PREC_INT8 ? 1 : 2;
+    const int pad = w->prec == OMEGA_PREC_INT8 && isa->vnni ? 0x80 : 0;
+    memset((char *)conv + M * Kp * elem, pad, (Mp - M) * Kp * elem);
+    if (cj.lo)
+      memset((uint16_t *)cj.lo + M * Kp, 0, (Mp - M) * Kp * elem);
+  }
+  job_t j = {isa, M, w->prec == OMEGA_PREC_FP32 ? (const void *)A : conv, cj.lo, sa, w, bias, act, C};
   /* Groups of 4 panels (the kernels' register block), split evenly across threads. */
   size_t per = (panels + threads - 1) / threads;
   per = (per + 3) / 4 * 4;
-  if (threads < 2 || per >= panels || (double)M * (double)w->N * (double)K < 1 << 20)
+  if (!split || per >= panels)
     run_panels(&j, 0, panels);
   else
     omega__pool_for(pool, panels, per, run_panels, &j);
