@@ -54,14 +54,14 @@ void omega__gemm_f32_portable(size_t M, const float *A, const omega_packed_w_t *
 #endif
 
 /* Rows [0, mr) x panels [0, np) over k in [k0, k1): C is started from zero (first) or from its
- * partial sums, and gets the bias with the last block of k. Every pf_every-th k (from the
- * pf_wait-th; pf_every 0: none) it also prefetches that k of the next 4 panels into L2: the row
- * blocks of a chunk share the prefetches of the next group's weights, which would otherwise
- * start from L3 (a burst of them from one block stalled it on its miss buffers). */
+ * partial sums, and gets the bias with the last block of k. When pf is not NULL (the first four
+ * row blocks of a chunk, one panel of the next group each) it also prefetches that panel's
+ * k into L2, one line per step, so the next group's weights do not start from L3 (a burst of
+ * prefetches from one block stalled it on its miss buffers). The condition is loop-invariant:
+ * the compiler keeps a loop without it, whose only scalar work is the k counter. */
 F32_AVX512 static inline __attribute__((always_inline)) void
 f32_block512(int mr, int np, const float *A, size_t K, size_t k0, size_t k1, const float *Wp, size_t pstride,
-             const float *bias, float *C, size_t N, size_t n0, int first, int last, size_t pf_every,
-             size_t pf_wait) {
+             const float *bias, float *C, size_t N, size_t n0, int first, int last, const float *pf) {
   __m512 acc[6][4];
   __mmask16 m[4];
   for (int j = 0; j < np; j++) {
@@ -75,11 +75,8 @@ f32_block512(int mr, int np, const float *A, size_t K, size_t k0, size_t k1, con
     __m512 wv[4];
     for (int j = 0; j < np; j++)
       wv[j] = _mm512_load_ps(Wp + (size_t)j * pstride + k * 16);
-    if (pf_every && pf_wait-- == 0) {
-      for (int j = 0; j < 4; j++)
-        _mm_prefetch((const char *)(Wp + (size_t)(j + 4) * pstride + k * 16), _MM_HINT_T1);
-      pf_wait = pf_every - 1;
-    }
+    if (pf)
+      _mm_prefetch((const char *)(pf + k * 16), _MM_HINT_T1);
     for (int r = 0; r < mr; r++) {
       const __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
       for (int j = 0; j < np; j++)
@@ -97,10 +94,10 @@ f32_block512(int mr, int np, const float *A, size_t K, size_t k0, size_t k1, con
 #define F32_CASE(MR)                                                                                                  \
   case MR:                                                                                                            \
     switch (np) {                                                                                                     \
-    case 4: f32_block512(MR, 4, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                    \
-    case 3: f32_block512(MR, 3, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                    \
-    case 2: f32_block512(MR, 2, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                    \
-    default: f32_block512(MR, 1, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pfe, pfw); break;                   \
+    case 4: f32_block512(MR, 4, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pf); break;                    \
+    case 3: f32_block512(MR, 3, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pf); break;                    \
+    case 2: f32_block512(MR, 2, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pf); break;                    \
+    default: f32_block512(MR, 1, Ar, K, k0, k1, Wp, ps, bias, Cr, N, n0, first, last, pf); break;                   \
     }                                                                                                                 \
     break;
 
@@ -124,7 +121,7 @@ F32_AVX512 void omega__gemm_f32_avx512(size_t M, const float *A, const omega_pac
         for (size_t b = 0, i = i0; b < nb; b++) {
           const size_t i1 = i0 + rows * (b + 1) / nb;
           const int mr = (int)(i1 - i);
-          const size_t pfe = p + 4 < p1 ? nb : 0, pfw = (b + nb - k0 % nb) % nb;
+          const float *pf = b < 4 && p + 4 + b < p1 ? Wp + (4 + b) * ps : NULL;
           const float *Ar = A + i * K;
           float *Cr = C + i * N;
           switch (mr) {
