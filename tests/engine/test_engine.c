@@ -401,6 +401,39 @@ static void test_coalescing_and_tune(void **state) {
   omega_engine_close(e);
 }
 
+static void max_tokens(const omega_batch_info_t *b, void *user) {
+  atomic_int *m = user;
+  if ((int)b->tokens > atomic_load(m))
+    atomic_store(m, (int)b->tokens);
+}
+
+/* A batch past the CPU backend's 1024 tokens runs as sub-batches of whole sequences: every
+ * row is still the sentence's own embedding, in its place. */
+static void test_batch_past_cpu_chunk(void **state) {
+  (void)state;
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = 2;
+  o.tuning.max_batch = 512;
+  o.tuning.max_batch_tokens = 16384;
+  o.tuning.adaptive = 0;
+  omega_engine_t *e;
+  if (omega_engine_open(model_dir, &o, &e))
+    fail_msg("%s", omega_errmsg());
+  atomic_int most = 0;
+  omega_engine_set_observer(e, max_tokens, &most);
+  enum { N = 500 };
+  static omega_text_t t[N];
+  static float big[N * 32];
+  for (int i = 0; i < N; i++)
+    t[i] = (omega_text_t){sentences[(i * 5) % NS], strlen(sentences[(i * 5) % NS])};
+  assert_int_equal(omega_engine_embed(e, t, N, 0, big), 0);
+  assert_true(atomic_load(&most) > 2 * 1024); /* at least three sub-batches */
+  for (int i = 0; i < N; i++)
+    assert_rows_close(big + (size_t)i * 32, (size_t)(i * 5) % NS, 1);
+  omega_engine_close(e);
+}
+
 static void test_open_errors(void **state) {
   (void)state;
   omega_engine_t *e = NULL;
@@ -419,7 +452,7 @@ int main(void) {
       cmocka_unit_test(test_queue_capacity), cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_token_id_input), cmocka_unit_test(test_normalize_flags),
       cmocka_unit_test(test_deadline_and_cancel), cmocka_unit_test(test_coalescing_and_tune),
-      cmocka_unit_test(test_large_request_parallel_tokenize),
+      cmocka_unit_test(test_large_request_parallel_tokenize), cmocka_unit_test(test_batch_past_cpu_chunk),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
