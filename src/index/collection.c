@@ -399,12 +399,18 @@ static size_t bytes_locked(const omega_collection_t *c) {
 }
 
 /* The index builds its copy of the vectors (flat: AMX tiles; HNSW: half precision for walks)
- * on demand, under a read lock (warm, a search), so whether it may is settled here, under the
- * write lock, whenever the size changes: only while the copy fits the memory limit with
- * everything else. Once built it counts in the bytes the limit checks inserts against. */
+ * and the flat search's projection bounds on demand, under a read lock (warm, a search), so
+ * whether it may is settled here, under the write lock, whenever the size changes: only while
+ * they fit the memory limit with everything else, the copy first. Once built they count in the
+ * bytes the limit checks inserts against. */
 static void decide_copy(omega_collection_t *c) {
-  const size_t build = omega__vindex_copy_bytes_to_build(&c->ix);
-  c->ix.copy_off = c->opts.memory_limit && build && bytes_locked(c) + build > c->opts.memory_limit;
+  const size_t limit = c->opts.memory_limit, build = omega__vindex_copy_bytes_to_build(&c->ix);
+  size_t bytes = bytes_locked(c);
+  c->ix.copy_off = limit && build && bytes + build > limit;
+  if (!c->ix.copy_off)
+    bytes += build;
+  const size_t proj = omega__proj_bytes_to_build(&c->ix);
+  c->ix.proj_off = limit && proj && bytes + proj > limit;
 }
 
 /* Before n more points (key_bytes of ids) go in under a memory limit: the exact bytes they
@@ -692,7 +698,7 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
 int omega_collection_warm(omega_collection_t *c) {
   pthread_rwlock_rdlock(&c->lock);
   int rc = 0;
-  if (c->ix.proj && omega__proj_useful(&c->ix))
+  if (c->ix.proj && !c->ix.proj_off && omega__proj_useful(&c->ix))
     rc = omega__proj_prepare(&c->ix, c->ix.proj);
   if (rc == 0)
     rc = omega__vindex_prepare_copy(&c->ix);

@@ -68,6 +68,14 @@ bool omega__proj_useful(const omega_vindex_t *ix) {
   return !ix->g && ix->n >= 4096 && dims_for(ix->p.dim) > 0;
 }
 
+size_t omega__proj_bytes_to_build(const omega_vindex_t *ix) {
+  if (!ix->proj || !omega__proj_useful(ix))
+    return 0;
+  const size_t cap = ix->cap > ix->n ? ix->cap : ix->n;
+  const size_t want = cap * ((size_t)dims_for(ix->p.dim) + 2) * sizeof(float), have = omega__proj_bytes(ix->proj);
+  return want > have ? want - have : 0;
+}
+
 /* Scoring a slot in full costs a scattered read of its vector, the GEMM path reads them in
  * order: the bounds pay off only when they leave a few percent of the slots. Unknown until
  * some queries have run. */

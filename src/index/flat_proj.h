@@ -18,6 +18,9 @@ typedef struct omega_proj omega_proj_t;
 int omega__proj_create(omega_proj_t **out);
 void omega__proj_free(omega_proj_t *p);
 size_t omega__proj_bytes(const omega_proj_t *p);
+/* What building or extending the projection to the index's capacity would add to
+ * omega__proj_bytes (0: not useful here, or already there). Not concurrent with prepare. */
+size_t omega__proj_bytes_to_build(const omega_vindex_t *ix);
 /* Whether the bound search pays for this index (enough vectors and dimensions). */
 bool omega__proj_useful(const omega_vindex_t *ix);
 /* 1 when the bounds prune well on this data, 0 when the plain GEMM path is faster, -1 not

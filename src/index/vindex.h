@@ -36,6 +36,7 @@ typedef struct {
   struct omega_flat_amx *amx; /* flat: the vectors in AMX tile layout for batch GEMMs (flat_amx.h), on demand */
   struct omega_walk16 *w16;   /* HNSW: the vectors in half precision for query walks (walk16.h), on demand */
   bool copy_off; /* the owner's memory limit leaves no room to build amx or w16 (set under its write lock) */
+  bool proj_off; /* nor to build or extend proj (flat_search then scores every vector) */
 } omega_vindex_t;
 
 /* A candidate result: internal slot and distance (lower is better). */

@@ -169,14 +169,10 @@ static void test_memory_limit(void **state) {
   free(tmp);
 }
 
-/* The flat index's AMX copy is built by the first batch search only where it fits the memory
- * limit: with a limit the vectors fit but the copy does not, a batch search leaves the bytes
- * where they were (and under the limit); with room, the copy is built and counted, and inserts
- * are then checked with it. */
-/* The copy of the vectors an index builds on demand (flat: AMX tiles; HNSW: half precision
- * for walks) is built only where it fits the memory limit, and counts against it once built. */
-static void check_copy_limit(omega_index_kind_t kind) {
-  const size_t d = 64, n = 3000;
+/* What an index builds on demand (flat: AMX tiles of the vectors for batches, projection
+ * bounds for single queries; HNSW: the vectors in half precision for walks) is built only
+ * where it fits the memory limit, and counts against it once built. */
+static void check_copy_limit(omega_index_kind_t kind, size_t d, size_t n, size_t nq) {
   omega_index_params_t p;
   omega_index_params_init(&p);
   p.dim = d;
@@ -198,7 +194,8 @@ static void check_copy_limit(omega_index_kind_t kind) {
     omega_collection_stats_t st;
     omega_collection_stats(c, &st);
     base = st.bytes;
-    assert_int_equal(omega_collection_search(c, v, 8, &so, res, counts), 0);
+    for (size_t q = 0; q < 8; q += nq)
+      assert_int_equal(omega_collection_search(c, v + q * d, nq, &so, res + q * 5, counts + q), 0);
     omega_collection_stats(c, &st);
     copy = st.bytes - base;
     omega_collection_close(c);
@@ -211,7 +208,8 @@ static void check_copy_limit(omega_index_kind_t kind) {
     assert_int_equal(omega_collection_upsert(c, ids, v, n, 1), 0);
     omega_collection_stats_t before, after;
     omega_collection_stats(c, &before);
-    assert_int_equal(omega_collection_search(c, v, 8, &so, res, counts), 0);
+    for (size_t q = 0; q < 8; q += nq)
+      assert_int_equal(omega_collection_search(c, v + q * d, nq, &so, res + q * 5, counts + q), 0);
     for (size_t i = 0; i < 8; i++)
       assert_true(counts[i] == 5 && res[i * 5].num == (int64_t)i); /* each query is a stored vector */
     omega_collection_stats(c, &after);
@@ -220,8 +218,11 @@ static void check_copy_limit(omega_index_kind_t kind) {
       assert_int_equal(after.bytes, before.bytes);
     else
       assert_int_equal(after.bytes, before.bytes + copy);
-    printf("%s copy (%zu bytes), limit %zu: %zu bytes before a search, %zu after\n",
-           kind == OMEGA_INDEX_HNSW ? "HNSW half-precision" : "flat AMX", copy, limit, before.bytes, after.bytes);
+    printf("%s (%zu bytes), limit %zu: %zu bytes before a search, %zu after\n",
+           kind == OMEGA_INDEX_HNSW ? "HNSW half-precision copy"
+           : nq == 1                ? "flat projection bounds"
+                                    : "flat AMX copy",
+           copy, limit, before.bytes, after.bytes);
     /* inserts are still checked against the limit, copy included */
     for (size_t i = 0; i < 200; i++) {
       omega_id_t id = int_id((int64_t)(n + 100 + i));
@@ -238,8 +239,9 @@ static void check_copy_limit(omega_index_kind_t kind) {
 
 static void test_memory_limit_copies(void **state) {
   (void)state;
-  check_copy_limit(OMEGA_INDEX_FLAT);
-  check_copy_limit(OMEGA_INDEX_HNSW);
+  check_copy_limit(OMEGA_INDEX_FLAT, 64, 3000, 8);
+  check_copy_limit(OMEGA_INDEX_HNSW, 64, 3000, 8);
+  check_copy_limit(OMEGA_INDEX_FLAT, 96, 5000, 1); /* one query at a time: the bounds' path */
 }
 
 /* ---- the command line ---- */
