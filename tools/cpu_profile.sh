@@ -29,9 +29,9 @@ import os, re, sys, json
 tmp, modes, batch = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 # first matching pattern wins; symbols are Omega's kernel names (see docs/CPU.md)
 groups = [
-    ("GEMM (packed kernels)", r"gemm|sgemm|kernel_|bf16_rows"),
     ("weight packing at load (once)", r"pack_"),
-    ("int8 activation quantisation", r"quant"),
+    ("activation conversion (int8, bf16, bf16x3)", r"quant|bf16_rows|bf16x3_rows|convert_rows"),
+    ("GEMM (packed kernels)", r"gemm|sgemm|kernel_"),
     ("attention (QK^T, softmax, PV)", r"attn|attention|softmax"),
     ("bias + residual + LayerNorm", r"layernorm|ln_rows|add_ln"),
     ("GELU", r"act_|gelu|erf"),
