@@ -363,7 +363,10 @@ ISA_VARIANTS(attn_tasks)
 static void attention_fast(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
                            int d, float *ctx) {
   attn_args_t a = {qkv, offsets, heads, d, ctx};
-  omega__pool_for(c->pool, n_seq * (size_t)heads, 1, attn_tasks_by_isa[omega__cpu_isa()->level], &a);
+  /* Several (sequence, head) pairs per hand-out when there are many (each hand-out allocates
+   * its scratch once), still eight hand-outs per thread to even out the lengths. */
+  const size_t tasks = n_seq * (size_t)heads, per = tasks / (8 * (size_t)omega__pool_threads(c->pool));
+  omega__pool_for(c->pool, tasks, per ? per : 1, attn_tasks_by_isa[omega__cpu_isa()->level], &a);
 }
 
 const omega_cpu_ops_t omega__cpu_ops_fast = {"fast", linear_fast, add_layernorm_fast, activation_fast,
