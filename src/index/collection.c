@@ -698,7 +698,7 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
 int omega_collection_warm(omega_collection_t *c) {
   pthread_rwlock_rdlock(&c->lock);
   int rc = 0;
-  if (c->ix.proj && !c->ix.proj_off && omega__proj_useful(&c->ix))
+  if (omega__proj_allowed(&c->ix))
     rc = omega__proj_prepare(&c->ix, c->ix.proj);
   if (rc == 0)
     rc = omega__vindex_prepare_copy(&c->ix);

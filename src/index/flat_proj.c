@@ -68,6 +68,8 @@ bool omega__proj_useful(const omega_vindex_t *ix) {
   return !ix->g && ix->n >= 4096 && dims_for(ix->p.dim) > 0;
 }
 
+bool omega__proj_allowed(const omega_vindex_t *ix) { return ix->proj && !ix->proj_off && omega__proj_useful(ix); }
+
 size_t omega__proj_bytes_to_build(const omega_vindex_t *ix) {
   if (!ix->proj || !omega__proj_useful(ix))
     return 0;

@@ -23,6 +23,8 @@ size_t omega__proj_bytes(const omega_proj_t *p);
 size_t omega__proj_bytes_to_build(const omega_vindex_t *ix);
 /* Whether the bound search pays for this index (enough vectors and dimensions). */
 bool omega__proj_useful(const omega_vindex_t *ix);
+/* Useful, and the owner's memory limit lets it be built (ix->proj_off). */
+bool omega__proj_allowed(const omega_vindex_t *ix);
 /* 1 when the bounds prune well on this data, 0 when the plain GEMM path is faster, -1 not
  * known yet (too few queries measured). */
 int omega__proj_verdict(const omega_proj_t *p);

@@ -425,7 +425,7 @@ static void offer_row(const omega_vindex_t *ix, const omega_allow_t *allow, omeg
 static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
                           omega_hit_t *out) {
   const size_t d = ix->p.dim, cap = k + MARGIN;
-  if (ix->proj && !ix->proj_off && omega__proj_useful(ix) && (!allow || allow->count * 8 >= ix->n) &&
+  if (omega__proj_allowed(ix) && (!allow || allow->count * 8 >= ix->n) &&
       omega__proj_verdict(ix->proj) != 0 && omega__proj_prepare(ix, ix->proj) == 0) {
     size_t count = 0;
     if (omega__proj_search(ix, ix->proj, q, 1, k, allow, out, &count) == 0)
@@ -580,7 +580,7 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
                               size_t *counts) {
   const size_t d = ix->p.dim;
   const bool amx = omega__flat_amx_useful(ix) && omega__flat_amx_prepare(ix, ix->amx) == 0;
-  if (!amx && ix->proj && !ix->proj_off && omega__proj_useful(ix) && omega__proj_verdict(ix->proj) != 0 &&
+  if (!amx && omega__proj_allowed(ix) && omega__proj_verdict(ix->proj) != 0 &&
       omega__proj_prepare(ix, ix->proj) == 0) {
     /* not known yet whether the bounds prune on this data: measure on the first queries */
     size_t done = 0;
