@@ -55,7 +55,12 @@ struct omega_pool {
   size_t n, grain;
   atomic_size_t next;
   atomic_int running; /* workers still inside the current loop; decremented under mu */
+  atomic_int started; /* workers that have taken their index */
 };
+
+static _Thread_local int worker_index; /* omega__pool_worker() */
+
+int omega__pool_worker(void) { return worker_index; }
 
 static void work(omega_pool_t *p) {
   for (;;) {
@@ -80,6 +85,7 @@ static bool all_done(omega_pool_t *p, unsigned long seen) {
 static void *worker(void *arg) {
   omega_pool_t *p = arg;
   unsigned long seen = 0;
+  worker_index = 1 + atomic_fetch_add(&p->started, 1);
   for (;;) {
     spin_until(has_work, p, seen);
     pthread_mutex_lock(&p->mu);
@@ -143,9 +149,13 @@ int omega__pool_threads(const omega_pool_t *p) { return p ? p->n_workers + 1 : 1
 void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn, void *ctx) {
   if (grain == 0)
     grain = 1;
+  /* The caller is thread 0 of this loop, even when it is a worker of another pool's. */
+  const int outer_index = worker_index;
+  worker_index = 0;
   if (!p || p->n_workers == 0 || n <= grain) {
     if (n)
       fn(ctx, 0, n);
+    worker_index = outer_index;
     return;
   }
   pthread_mutex_lock(&p->mu);
@@ -164,6 +174,7 @@ void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn,
   while (p->running > 0)
     pthread_cond_wait(&p->done_cv, &p->mu);
   pthread_mutex_unlock(&p->mu);
+  worker_index = outer_index;
 }
 
 void omega__run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, size_t n) {

@@ -14,6 +14,10 @@ int omega__pool_threads(const omega_pool_t *p);
 /* Run fn over [0, n) in chunks of `grain` items, handed out dynamically; returns when done.
  * A NULL pool runs inline. Not reentrant: one loop at a time per pool. */
 void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn, void *ctx);
+/* Inside a loop's fn: which of the pool's threads runs it, in [0, omega__pool_threads()), the
+ * caller being 0 (also for inline runs). Lets a kernel use per-thread scratch allocated before
+ * the loop instead of allocating in the loop, where a failure could not be returned. */
+int omega__pool_worker(void);
 
 /* One short-lived thread per job but the first, which the caller runs; waits for all. A job
  * whose thread cannot be created runs in the caller. n <= OMEGA_JOBS_MAX. */

@@ -135,6 +135,16 @@ static void test_activation(void **state) {
   each_isa(test_activation_once);
 }
 
+/* Exactly the scratch attention may use (so AddressSanitizer sees any overrun). */
+static float *attn_scratch(const omega_cpu_ctx_t *c, const uint32_t *off, size_t n_seq, int d) {
+  size_t maxL = 1;
+  for (size_t s = 0; s < n_seq; s++)
+    if (off[s + 1] - off[s] > maxL)
+      maxL = off[s + 1] - off[s];
+  const size_t n = (size_t)omega__pool_threads(c ? c->pool : NULL) * omega__attention_scratch(maxL, d);
+  return aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+}
+
 static void test_attention_once(void) {
   /* sequences of different lengths packed back to back, including length 1 */
   static const uint32_t lens[] = {1, 7, 64, 2, 33, 128};
@@ -150,10 +160,11 @@ static void test_attention_once(void) {
       const int heads = hd[k][0], d = hd[k][1];
       const size_t T = off[n_seq], H = (size_t)heads * d;
       float *qkv = rnd(T * 3 * H, 2), *got = rnd(T * H, 1), *want = rnd(T * H, 1);
-      omega__cpu_ops_fast.attention(&c, qkv, off, n_seq, heads, d, got);
-      omega__cpu_ops_ref.attention(NULL, qkv, off, n_seq, heads, d, want);
+      float *sf = attn_scratch(&c, off, n_seq, d), *sr = attn_scratch(NULL, off, n_seq, d);
+      omega__cpu_ops_fast.attention(&c, qkv, off, n_seq, heads, d, got, sf);
+      omega__cpu_ops_ref.attention(NULL, qkv, off, n_seq, heads, d, want, sr);
       close_enough("attention", got, want, T * H, FP32_TOL);
-      free(qkv), free(got), free(want);
+      free(qkv), free(got), free(want), free(sf), free(sr);
     }
     omega__pool_destroy(pool);
   }
@@ -170,13 +181,13 @@ static void test_attention_isolation(void **state) {
   const uint32_t off[3] = {0, 5, 12};
   const int heads = 2, d = 8;
   const size_t T = 12, H = 16;
-  float *qkv = rnd(T * 3 * H, 1), *a = rnd(T * H, 1), *b = rnd(T * H, 1);
-  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, a);
+  float *qkv = rnd(T * 3 * H, 1), *a = rnd(T * H, 1), *b = rnd(T * H, 1), *sc = attn_scratch(NULL, off, 2, d);
+  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, a, sc);
   for (size_t i = 5 * 3 * H; i < T * 3 * H; i++)
     qkv[i] = tu_randf(&rng);
-  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, b);
+  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, b, sc);
   assert_memory_equal(a, b, 5 * H * sizeof *a);
-  free(qkv), free(a), free(b);
+  free(qkv), free(a), free(b), free(sc);
 }
 
 static const size_t qshapes[][3] = {{1, 1, 1},    {7, 13, 5},    {33, 96, 32}, {6, 64, 384},

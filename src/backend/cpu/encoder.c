@@ -14,6 +14,7 @@ void omega__encoder_ws_free(omega_encoder_ws_t *ws) {
   free(ws->tmp);
   free(ws->ff);
   free(ws->scratch);
+  free(ws->att);
   memset(ws, 0, sizeof *ws);
 }
 
@@ -24,11 +25,15 @@ int omega__encoder_ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t 
   while (cap < T)
     cap *= 2;
   void *scratch = ws->scratch;
-  const size_t scratch_cap = ws->scratch_cap;
+  float *att = ws->att;
+  const size_t scratch_cap = ws->scratch_cap, att_cap = ws->att_cap;
   ws->scratch = NULL;
+  ws->att = NULL;
   omega__encoder_ws_free(ws);
   ws->scratch = scratch;
   ws->scratch_cap = scratch_cap;
+  ws->att = att;
+  ws->att_cap = att_cap;
   const size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
   ws->x = aligned_alloc(64, cap * H * sizeof(float));
   ws->qkv = aligned_alloc(64, cap * 3 * H * sizeof(float));
@@ -84,14 +89,33 @@ static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_
   return 0;
 }
 
+/* Attention's scratch for every pool thread, sized by the batch's longest sequence. */
+static int reserve_attention(omega_encoder_ws_t *ws, const omega_cpu_ctx_t *c, const omega_batch_t *b, int d) {
+  size_t maxL = 1;
+  for (size_t s = 0; s < b->n_seq; s++)
+    if (b->offsets[s + 1] - b->offsets[s] > maxL)
+      maxL = b->offsets[s + 1] - b->offsets[s];
+  const size_t need = (size_t)omega__pool_threads(c->pool) * omega__attention_scratch(maxL, d);
+  if (need <= ws->att_cap)
+    return 0;
+  free(ws->att);
+  ws->att_cap = 0;
+  if (!(ws->att = aligned_alloc(64, need * sizeof *ws->att)))
+    return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate %zu bytes of attention scratch",
+                         need * sizeof *ws->att);
+  ws->att_cap = need;
+  return 0;
+}
+
 int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c,
                           omega_encoder_ws_t *ws, const omega_batch_t *b) {
   const omega_bert_config_t *cfg = &m->cfg;
   const size_t H = (size_t)cfg->hidden_size, I = (size_t)cfg->intermediate_size;
   const size_t T = b->offsets[b->n_seq];
   const float eps = (float)cfg->layer_norm_eps;
+  const int d = (int)(H / (size_t)cfg->num_heads);
   int rc = omega__encoder_check(m, b);
-  if (rc || (rc = omega__encoder_ws_reserve(ws, cfg, T)))
+  if (rc || (rc = omega__encoder_ws_reserve(ws, cfg, T)) || (rc = reserve_attention(ws, c, b, d)))
     return rc;
   /* Embeddings: word + position + token type 0, then LayerNorm. */
   for (size_t s = 0; s < b->n_seq; s++)
@@ -107,7 +131,7 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
     const omega_packed_layer_t *P = c->packed ? &c->packed->layers[l] : NULL;
     if ((rc = linear(ops, c, ws, T, 3 * H, H, ws->x, L->qkv_w, P ? &P->qkv : NULL, L->qkv_b, NULL, ws->qkv)))
       return rc;
-    ops->attention(c, ws->qkv, b->offsets, b->n_seq, cfg->num_heads, (int)(H / (size_t)cfg->num_heads), ws->ctx);
+    ops->attention(c, ws->qkv, b->offsets, b->n_seq, cfg->num_heads, d, ws->ctx, ws->att);
     if ((rc = linear(ops, c, ws, T, H, H, ws->ctx, L->ao_w, P ? &P->ao : NULL, L->ao_b, NULL, ws->tmp)))
       return rc;
     ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln1_g, L->ln1_b, eps);

@@ -11,6 +11,8 @@ typedef struct {
   size_t cap_tokens;
   void *scratch; /* activations converted for packed linears */
   size_t scratch_cap;
+  float *att; /* attention's per-thread scratch */
+  size_t att_cap; /* floats */
 } omega_encoder_ws_t;
 
 /* Check a batch against the model (ids in the vocabulary, lengths within the positions). */

@@ -199,7 +199,13 @@ typedef struct {
   const uint32_t *offsets;
   int heads, d;
   float *ctx;
+  float *scratch; /* per thread: probabilities of ATT_Q queries, then the transposed keys */
+  size_t scratch_floats;
 } attn_args_t;
+
+size_t omega__attention_scratch(size_t max_len, int head_dim) {
+  return ((size_t)head_dim + ATT_Q) * ((max_len + 31) & ~(size_t)31);
+}
 
 /* p[qi][j0 .. j0 + 32) = scale * q_qi . k_j for the four query rows q[qi]; kt is the head's
  * keys transposed ([e][Lp], zero past the sequence). */
@@ -296,19 +302,11 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
   const attn_args_t *a = arg;
   const size_t d = (size_t)a->d, H = (size_t)a->heads * d, ld = 3 * H;
   const float scale = 1.0f / sqrtf((float)d);
-  size_t maxL = 1;
-  for (size_t k = k0; k < k1; k++) {
-    size_t s = k / (size_t)a->heads, L = a->offsets[s + 1] - a->offsets[s];
-    if (L > maxL)
-      maxL = L;
-  }
-  const size_t maxLp = (maxL + 31) & ~(size_t)31;
-  float *p = aligned_alloc(64, (d + ATT_Q) * maxLp * sizeof *p), *kt = p + ATT_Q * maxLp;
-  if (!p)
-    abort(); /* tens of KB; nothing sensible to return from a kernel */
+  float *p = a->scratch + (size_t)omega__pool_worker() * a->scratch_floats;
   for (size_t k = k0; k < k1; k++) {
     const size_t s = k / (size_t)a->heads, h = k % (size_t)a->heads;
     const size_t t0 = a->offsets[s], L = a->offsets[s + 1] - t0, Lp = (L + 31) & ~(size_t)31;
+    float *kt = p + ATT_Q * Lp;
     const float *Q = a->qkv + t0 * ld + h * d, *K = Q + H, *V = Q + 2 * H;
     size_t c0 = 0;
     for (; c0 + 16 <= d; c0 += 16)
@@ -355,16 +353,19 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
         }
     }
   }
-  free(p);
 }
 
 ISA_VARIANTS(attn_tasks)
 
 static void attention_fast(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
-                           int d, float *ctx) {
-  attn_args_t a = {qkv, offsets, heads, d, ctx};
-  /* Several (sequence, head) pairs per hand-out when there are many (each hand-out allocates
-   * its scratch once), still eight hand-outs per thread to even out the lengths. */
+                           int d, float *ctx, float *scratch) {
+  size_t maxL = 1;
+  for (size_t s = 0; s < n_seq; s++)
+    if (offsets[s + 1] - offsets[s] > maxL)
+      maxL = offsets[s + 1] - offsets[s];
+  attn_args_t a = {qkv, offsets, heads, d, ctx, scratch, omega__attention_scratch(maxL, d)};
+  /* Several (sequence, head) pairs per hand-out when there are many (fewer hand-offs), still
+   * eight hand-outs per thread to even out the lengths. */
   const size_t tasks = n_seq * (size_t)heads, per = tasks / (8 * (size_t)omega__pool_threads(c->pool));
   omega__pool_for(c->pool, tasks, per ? per : 1, attn_tasks_by_isa[omega__cpu_isa()->level], &a);
 }

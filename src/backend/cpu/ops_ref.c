@@ -54,12 +54,12 @@ static void activation_ref(omega_cpu_ctx_t *c, size_t n, float *x, omega_act_t a
 }
 
 static void attention_ref(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
-                          int d, float *ctx) {
+                          int d, float *ctx, float *scratch) {
   const size_t H = (size_t)heads * d, ld = 3 * H;
   const double scale = 1.0 / sqrt((double)d);
+  double *p = (double *)(void *)scratch; /* L doubles fit: 2L <= (d + 4) * L floats */
   for (size_t s = 0; s < n_seq; s++) {
     size_t t0 = offsets[s], L = offsets[s + 1] - t0;
-    double *p = malloc((L ? L : 1) * sizeof *p);
     for (int h = 0; h < heads; h++)
       for (size_t i = 0; i < L; i++) {
         const float *q = qkv + (t0 + i) * ld + (size_t)h * d;
@@ -82,7 +82,6 @@ static void attention_ref(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *
           ctx[(t0 + i) * H + (size_t)h * d + e] = (float)(acc / sum);
         }
       }
-    free(p);
   }
 }
 
