@@ -100,7 +100,7 @@ static int reserve_attention(omega_encoder_ws_t *ws, const omega_cpu_ctx_t *c, c
     return 0;
   free(ws->att);
   ws->att_cap = 0;
-  if (!(ws->att = aligned_alloc(64, need * sizeof *ws->att)))
+  if (!(ws->att = aligned_alloc(4096, need * sizeof *ws->att))) /* slots on pages of their own */
     return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate %zu bytes of attention scratch",
                          need * sizeof *ws->att);
   ws->att_cap = need;

@@ -34,7 +34,7 @@ typedef struct {
                     int head_dim, float *ctx, float *scratch);
 } omega_cpu_ops_t;
 
-/* Floats of attention scratch one thread needs (the most either kernel table uses). */
+/* Floats of attention scratch per thread (the most either kernel table uses, padded). */
 size_t omega__attention_scratch(size_t max_len, int head_dim);
 
 /* x[r * ld + j] = act(x[r * ld + j]) for rows [0, M) and columns [j0, j1), with the kernels of
