@@ -43,8 +43,9 @@ typedef struct {
 typedef struct {
   int threads; /* CPU threads; 0 = every online CPU */
   /* Precision of the CPU backend's linear layers: "fp32" (NULL/"": the exact reference),
-   * "bf16" (needs AVX512-BF16) or "int8" (dynamic quantisation; VNNI or AVX2). Weights are
-   * packed once at open; a mode the CPU cannot run fails the open with OMEGA_EINVAL. */
+   * "bf16" (needs AVX512-BF16), "bf16x3" (fp32-class accuracy from three bf16 products; needs
+   * AMX) or "int8" (dynamic quantisation; AMX, VNNI or AVX2). Weights are packed once at open;
+   * a mode the CPU cannot run fails the open with OMEGA_EINVAL. */
   const char *cpu_precision;
   omega_engine_tuning_t tuning;
   omega_accel_opts_t accel;
@@ -89,7 +90,7 @@ typedef struct {
   size_t n_params;
   const char *backend;      /* "gpu" or "cpu" */
   int threads;
-  const char *cpu_precision; /* "fp32", "bf16" or "int8" */
+  const char *cpu_precision; /* what the CPU backend runs: "fp32", "bf16", "bf16x3" or "int8" */
 } omega_engine_info_t;
 
 /* Embedding flags (OMEGA_TOK_UTF8_REPLACE also applies). */

@@ -38,5 +38,7 @@ struct omega_backend {
  * "fp32" (NULL or ""), "bf16" or "int8"; a mode this CPU has no kernels for is refused
  * with OMEGA_EINVAL and a message that says why. */
 int omega__cpu_backend_create(const omega_model_t *m, int threads, const char *precision, omega_backend_t **out);
+/* The precision a CPU backend's weights were packed in ("fp32", "bf16", "bf16x3", "int8"). */
+const char *omega__cpu_backend_precision(const omega_backend_t *cpu);
 
 #endif

@@ -35,6 +35,11 @@ const omega_cfg_def_t *omega_config_find(const char *name, size_t *idx) {
   return NULL;
 }
 
+const char *omega_config_choice(const char *setting, int value) {
+  const omega_cfg_def_t *d = omega_config_find(setting, NULL);
+  return d && d->type == OMEGA_CFG_ENUM ? d->choices[value] : NULL;
+}
+
 const char *omega_config_source_name(omega_cfg_source_t s) {
   static const char *const n[] = {"default", "profile", "file", "env", "cli", "runtime"};
   return s < OMEGA_SRC_COUNT ? n[s] : "?";

@@ -129,6 +129,9 @@ void omega_config_value(const omega_config_t *c, size_t idx, bool redact, char *
                         omega_cfg_source_t *src);
 const char *omega_config_source_name(omega_cfg_source_t s);
 const omega_cfg_def_t *omega_config_find(const char *name, size_t *idx);
+/* The name of an enum setting's value (its index in omega_settings_t), from the table: callers
+ * keep no copy of the choices (one fell out of step once: bf16x3 ran int8, int8 read past it). */
+const char *omega_config_choice(const char *setting, int value);
 /* Parse and validate one value for a setting into settings; message on failure. */
 int omega_config_parse_value(const omega_cfg_def_t *d, const char *value, omega_settings_t *s, char *msg, size_t cap);
 /* Parse KEY=VALUE text over the defaults (the config-file parser; for tests and fuzzing). */

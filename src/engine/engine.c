@@ -79,7 +79,6 @@ struct omega_engine {
   pthread_mutex_t tok_mu;
   omega_engine_accel_t accel;
   int threads;
-  const char *cpu_precision;
   int max_len;
   pthread_t thread;
   pthread_mutex_t mu;
@@ -956,9 +955,6 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   if (!e)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   e->threads = o.threads;
-  /* a literal, not the caller's string (any other name fails the CPU backend's creation) */
-  const char *cp = o.cpu_precision ? o.cpu_precision : "";
-  e->cpu_precision = strcmp(cp, "bf16") == 0 ? "bf16" : strcmp(cp, "int8") == 0 ? "int8" : "fp32";
   if (e->threads <= 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     e->threads = n > 0 ? (int)n : 1;
@@ -1054,7 +1050,7 @@ void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info) {
   info->n_params = m->n_params;
   info->backend = e->backend->name;
   info->threads = e->threads;
-  info->cpu_precision = e->cpu_precision;
+  info->cpu_precision = omega__cpu_backend_precision(e->cpu);
 }
 
 const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e) { return e->model->tok; }

@@ -222,9 +222,6 @@ static int listen_unix(omega_server_t *s) {
 
 static int load_model(omega_server_t *s) {
   const omega_settings_t *set = &s->boot;
-  static const char *const accel[] = {"auto", "gpu", "cpu"};
-  static const char *const dtypes[] = {"auto", "bf16", "fp16", "fp32", "tf32"};
-  static const char *const cpu_precisions[] = {"fp32", "bf16", "int8"};
   snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "loading the model %s", set->omega_model);
   long delay = omega__fault_get(OMEGA_FAULT_LOAD_DELAY_MS);
   if (delay) {
@@ -234,14 +231,14 @@ static int load_model(omega_server_t *s) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = (int)set->embed_threads;
-  o.cpu_precision = cpu_precisions[set->embed_cpu_precision];
+  o.cpu_precision = omega_config_choice("EMBED_CPU_PRECISION", set->embed_cpu_precision);
   omega_settings_t now;
   omega_config_get(s->cfg, &now);
   o.tuning = tuning_of(&now);
-  o.accel.mode = accel[set->omega_accel];
+  o.accel.mode = omega_config_choice("OMEGA_ACCEL", set->omega_accel);
   o.accel.plugin = set->omega_cuda_plugin;
   o.accel.device = (int)set->omega_gpu_device;
-  o.accel.dtype = dtypes[set->embed_gpu_dtype];
+  o.accel.dtype = omega_config_choice("EMBED_GPU_DTYPE", set->embed_gpu_dtype);
   o.accel.max_slots = (int)(set->embed_gpu_max_slots > now.embed_gpu_slots ? set->embed_gpu_max_slots
                                                                            : now.embed_gpu_slots);
   int rc = omega_engine_open(set->omega_model, &o, &s->engine);

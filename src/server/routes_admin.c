@@ -89,10 +89,11 @@ void omega__route_info(omega_req_t *r) {
                    "\"model_dtype\":\"float32\",\"weights_dtype\":\"%s\",\"dim\":%d,\"normalize\":%s,"
                    "\"max_input_length\":%d,\"hidden_size\":%d,\"num_layers\":%d,\"num_heads\":%d,"
                    "\"vocab_size\":%d,\"parameters\":%zu,\"max_batch_tokens\":%lld,\"max_client_batch_size\":%lld,"
-                   "\"backend\":\"%s\",\"threads\":%d,\"version\":\"%s\"}",
+                   "\"backend\":\"%s\",\"cpu_precision\":\"%s\",\"threads\":%d,\"version\":\"%s\"}",
                    i->pooling, i->architecture, i->weight_dtype, i->dim, i->normalize ? "true" : "false",
                    i->max_seq_length, i->hidden_size, i->num_layers, i->num_heads, i->vocab_size, i->n_params,
-                   set.embed_max_batch_tokens, set.omega_max_inputs, i->backend, i->threads, OMEGA_VERSION);
+                   set.embed_max_batch_tokens, set.omega_max_inputs, i->backend, i->cpu_precision, i->threads,
+                   OMEGA_VERSION);
   omega__respond_buf(r, 200, &b);
 }
 
@@ -215,12 +216,11 @@ void omega__route_accel_health(omega_req_t *r) {
   omega_metrics_collect(s->metrics); /* the same sampled values /metrics shows */
   omega_settings_t set;
   omega_config_get(s->cfg, &set);
-  static const char *const accel_names[] = {"auto", "gpu", "cpu"};
   bool ready = atomic_load(&s->ready), draining = atomic_load(&s->draining);
   omega_buf_t b = {0};
   omega_buf_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f,",
                    draining ? "draining" : ready ? "ok" : "starting", OMEGA_VERSION, metric(m->uptime, NULL));
-  accel_device(&b, s, accel_names[s->boot.omega_accel]);
+  accel_device(&b, s, omega_config_choice("OMEGA_ACCEL", s->boot.omega_accel));
   omega_buf_printf(&b,
                    "\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
                    "\"maybe_async\":{\"sync\":%.0f,\"async\":%.0f},",

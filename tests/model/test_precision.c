@@ -47,6 +47,7 @@ static float *embed_all(const char *precision, int *rc_out) {
     return NULL;
   omega_engine_info_t info;
   omega_engine_info(e, &info);
+  assert_string_equal(info.cpu_precision, precision ? precision : "fp32"); /* what runs, by name */
   dim = info.dim;
   float *out = malloc(n_all * (size_t)dim * sizeof *out);
   *rc_out = omega_engine_embed(e, texts, n_all, OMEGA_TOK_UTF8_REPLACE, out);

@@ -538,5 +538,67 @@ class Behaviour(unittest.TestCase):
         self.assertIn(b"OMEGA_HMAC_SECRET_FILE", r.stdout + r.stderr)
 
 
+class CpuPrecision(unittest.TestCase):
+    """EMBED_CPU_PRECISION picks the CPU backend's mode: /info says which one runs, and its
+    embeddings are the fp32 server's within the mode's bound; a mode the CPU cannot run stops
+    the start with the reason."""
+    TEXTS = ["the quick brown fox", "a longer sentence about embeddings and vector search servers",
+             "x", "numbers 12345 and symbols !?"]
+
+    def serve(self, precision, extra=None):
+        """A ready server in `precision`, or None when it refused to start (its log checked)."""
+        s = Server(env={"EMBED_CPU_PRECISION": precision, **(extra or {})}, wait_ready=False)
+        end = time.time() + 60
+        while time.time() < end:
+            if s.proc.poll() is not None:
+                s.stop()
+                self.assertIn(f"CPU precision {precision} is not available on this CPU", s.text())
+                return None
+            try:
+                if s.get("/ready").status == 200:
+                    return s
+            except OSError:
+                pass
+            time.sleep(0.05)
+        s.stop()
+        self.fail("not ready: " + s.text())
+
+    def embed(self, s):
+        r = s.post("/embed", {"inputs": self.TEXTS})
+        self.assertEqual(r.status, 200, r.body)
+        return r.json()
+
+    def test_modes(self):
+        ref_srv = self.serve("fp32")
+        ref = self.embed(ref_srv)
+        self.assertEqual(ref_srv.get("/info").json()["cpu_precision"], "fp32")
+        self.assertEqual(ref_srv.stop(), 0)
+        ran = []
+        for precision, bound in (("bf16x3", 1e-6), ("bf16", 1e-3), ("int8", 1e-3)):
+            s = self.serve(precision)
+            if s is None:
+                continue
+            try:
+                self.assertEqual(s.get("/info").json()["cpu_precision"], precision)
+                got = self.embed(s)
+            finally:
+                self.assertEqual(s.stop(), 0)
+            for a, b in zip(got, ref):
+                self.assertGreater(sum(x * y for x, y in zip(a, b)), 1 - bound, precision)
+            if precision != "bf16x3":  # rounded: not the fp32 bytes
+                self.assertTrue(got != ref, f"{precision} gave fp32's bytes")
+            ran.append(precision)
+        with open("/proc/cpuinfo") as f:
+            if " avx2" in f.read():  # int8 needs no more than AVX2
+                self.assertIn("int8", ran)
+
+    def test_refused(self):
+        r = subprocess.run([OMEGA, "serve", "--model", small_model(), "--port", "0"], capture_output=True,
+                           env={**os.environ, "EMBED_CPU_PRECISION": "int8", "OMEGA_CPU_ISA": "portable"},
+                           timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"CPU precision int8 is not available on this CPU (portable kernels)", r.stdout + r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

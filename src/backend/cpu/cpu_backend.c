@@ -43,6 +43,10 @@ static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, 
   return rc;
 }
 
+const char *omega__cpu_backend_precision(const omega_backend_t *cpu) {
+  return omega__precision_name(((const cpu_backend_t *)cpu)->packed->prec);
+}
+
 static void cpu_destroy(omega_backend_t *b) {
   cpu_backend_t *cb = (cpu_backend_t *)b;
   omega__encoder_ws_free(&cb->ws);
