@@ -2,7 +2,8 @@
  * packed fp32 (FMA), bf16, bf16x3 and int8 kernels (AMX where the CPU has it and OMEGA_CPU_ISA
  * allows it, else AVX512-BF16 and VNNI), in GFLOP/s (2 M N K per product, the fp32 work for
  * bf16x3 too), with two fp32 ceilings of the core: the FMA units' peak (independent
- * multiply-adds on registers, no memory) and a 1024^3 sgemm. How docs/CPU.md chose its engines.
+ * multiply-adds on registers, no memory) and a 1024^3 sgemm; and vdpbf16ps's peak, the ceiling
+ * of bf16 without AMX. How docs/CPU.md chose its engines.
  *   bench_gemm [M ...]        (default M = 26 and 850: one mean sentence, a batch of 32) */
 #include "backend/cpu/packed.h"
 #include "bench_common.h"
@@ -62,6 +63,23 @@ __attribute__((target("avx512f"))) static void run_fma_peak(void *arg) {
   *(float *)arg += _mm512_reduce_add_ps(s);
 }
 #define FMA_PEAK_FLOP (4096.0 * 16 * 32)
+
+/* The same for vdpbf16ps (two products per lane, 64 flops an instruction): the ceiling of the
+ * bf16 kernel without AMX, which on some CPUs issues at a fraction of the FMA's rate. */
+__attribute__((target("avx512f,avx512bf16"))) static void run_dpbf16_peak(void *arg) {
+  __m512 acc[16];
+  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x35863586);
+  for (int i = 0; i < 16; i++)
+    acc[i] = _mm512_set1_ps((float)i);
+  for (int n = 0; n < 4096; n++)
+    for (int i = 0; i < 16; i++)
+      acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; i++)
+    s = _mm512_add_ps(s, acc[i]);
+  *(float *)arg += _mm512_reduce_add_ps(s);
+}
+#define DPBF16_PEAK_FLOP (4096.0 * 16 * 64)
 #endif
 
 static void run_sgemm(void *arg) {
@@ -89,6 +107,9 @@ int main(int argc, char **argv) {
     if (isa->level == OMEGA_ISA_AVX512) {
       float sink = 0;
       printf("fp32 ceiling: AVX-512 FMA peak on 1 thread %.1f GFLOP/s\n", 1e-9 * FMA_PEAK_FLOP / per_call(run_fma_peak, &sink));
+      if (isa->bf16)
+        printf("bf16 ceiling without AMX: vdpbf16ps peak on 1 thread %.1f GFLOP/s\n",
+               1e-9 * DPBF16_PEAK_FLOP / per_call(run_dpbf16_peak, &sink));
     }
 #endif
     printf("\n");
