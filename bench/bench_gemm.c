@@ -47,38 +47,29 @@ typedef struct {
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-/* 16 independent chains of 16-wide multiply-adds: the AVX-512 FMA throughput with nothing to
- * load (4 cycles of latency x 2 units needs 8 chains at least). */
-__attribute__((target("avx512f"))) static void run_fma_peak(void *arg) {
-  __m512 acc[16];
-  const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-6f);
-  for (int i = 0; i < 16; i++)
-    acc[i] = _mm512_set1_ps((float)i);
-  for (int n = 0; n < 4096; n++)
-    for (int i = 0; i < 16; i++)
-      acc[i] = _mm512_fmadd_ps(acc[i], x, y);
-  __m512 s = acc[0];
-  for (int i = 1; i < 16; i++)
-    s = _mm512_add_ps(s, acc[i]);
-  *(float *)arg += _mm512_reduce_add_ps(s);
-}
+/* 16 independent chains of one 16-wide multiply-add instruction on registers, nothing to load
+ * (4 cycles of latency x 2 units needs 8 chains at least): acc = op(acc, x, y), 4096 times. */
+#define PEAK_LOOP(name, isa, xtype, x0, y0, op)                                                                       \
+  __attribute__((target(isa))) static void name(void *arg) {                                                          \
+    __m512 acc[16];                                                                                                   \
+    const xtype x = x0, y = y0;                                                                                       \
+    for (int i = 0; i < 16; i++)                                                                                      \
+      acc[i] = _mm512_set1_ps((float)i);                                                                              \
+    for (int n = 0; n < 4096; n++)                                                                                    \
+      for (int i = 0; i < 16; i++)                                                                                    \
+        acc[i] = op(acc[i], x, y);                                                                                    \
+    __m512 s = acc[0];                                                                                                \
+    for (int i = 1; i < 16; i++)                                                                                      \
+      s = _mm512_add_ps(s, acc[i]);                                                                                   \
+    *(float *)arg += _mm512_reduce_add_ps(s);                                                                         \
+  }
+/* The FMA units' fp32 peak. */
+PEAK_LOOP(run_fma_peak, "avx512f", __m512, _mm512_set1_ps(0.999999f), _mm512_set1_ps(1e-6f), _mm512_fmadd_ps)
 #define FMA_PEAK_FLOP (4096.0 * 16 * 32)
-
-/* The same for vdpbf16ps (two products per lane, 64 flops an instruction): the ceiling of the
- * bf16 kernel without AMX, which on some CPUs issues at a fraction of the FMA's rate. */
-__attribute__((target("avx512f,avx512bf16"))) static void run_dpbf16_peak(void *arg) {
-  __m512 acc[16];
-  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x35863586);
-  for (int i = 0; i < 16; i++)
-    acc[i] = _mm512_set1_ps((float)i);
-  for (int n = 0; n < 4096; n++)
-    for (int i = 0; i < 16; i++)
-      acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
-  __m512 s = acc[0];
-  for (int i = 1; i < 16; i++)
-    s = _mm512_add_ps(s, acc[i]);
-  *(float *)arg += _mm512_reduce_add_ps(s);
-}
+/* vdpbf16ps's (two products per lane, 64 flops an instruction): the ceiling of the bf16 kernel
+ * without AMX, which on some CPUs issues at a fraction of the FMA's rate. */
+PEAK_LOOP(run_dpbf16_peak, "avx512f,avx512bf16", __m512bh, (__m512bh)_mm512_set1_epi32(0x3f803f80),
+          (__m512bh)_mm512_set1_epi32(0x35863586), _mm512_dpbf16_ps)
 #define DPBF16_PEAK_FLOP (4096.0 * 16 * 64)
 #endif
 
