@@ -127,11 +127,18 @@ omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, 
     }
   }
   omega_series_t *s = calloc(1, sizeof *s);
-  if (!s)
-    abort();
+  for (int i = 0; s && i < f->n_labels; i++)
+    if (!(s->values[i] = strdup(v[i] ? v[i] : ""))) {
+      for (int j = 0; j < i; j++)
+        free(s->values[j]);
+      free(s);
+      s = NULL;
+    }
+  if (!s) { /* out of memory: the update is lost, the request is not */
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+  }
   s->fam = f;
-  for (int i = 0; i < f->n_labels; i++)
-    s->values[i] = strdup(v[i] ? v[i] : "");
   if (f->last)
     f->last->next = s;
   else
@@ -162,10 +169,19 @@ void omega_series_remove(omega_family_t *f, const char *v1, const char *v2, cons
   pthread_mutex_unlock(&f->mu);
 }
 
-void omega_series_add(omega_series_t *s, double v) { atomic_add_double(&s->bits, v); }
-void omega_series_set(omega_series_t *s, double v) { atomic_store_explicit(&s->bits, to_bits(v), memory_order_relaxed); }
+void omega_series_add(omega_series_t *s, double v) {
+  if (s)
+    atomic_add_double(&s->bits, v);
+}
+
+void omega_series_set(omega_series_t *s, double v) {
+  if (s)
+    atomic_store_explicit(&s->bits, to_bits(v), memory_order_relaxed);
+}
 
 void omega_series_observe(omega_series_t *s, double v) {
+  if (!s)
+    return;
   const omega_family_t *f = s->fam;
   size_t b = 0;
   while (b < f->n_bounds && v > f->bounds[b])
@@ -176,14 +192,20 @@ void omega_series_observe(omega_series_t *s, double v) {
 }
 
 double omega_series_value(const omega_series_t *s) {
+  if (!s)
+    return 0;
   if (s->fam->type == OMEGA_METRIC_HISTOGRAM)
     return (double)atomic_load(&((omega_series_t *)s)->count);
   return from_bits(atomic_load(&((omega_series_t *)s)->bits));
 }
 
-double omega_series_sum(const omega_series_t *s) { return from_bits(atomic_load(&((omega_series_t *)s)->bits)); }
+double omega_series_sum(const omega_series_t *s) {
+  return s ? from_bits(atomic_load(&((omega_series_t *)s)->bits)) : 0;
+}
 
 double omega_series_quantile(const omega_series_t *s, double q) {
+  if (!s)
+    return 0;
   const omega_family_t *f = s->fam;
   uint64_t counts[MAX_BUCKETS + 1], total = 0;
   for (size_t b = 0; b <= f->n_bounds; b++)

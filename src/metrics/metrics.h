@@ -21,7 +21,8 @@ void omega_metrics_free(omega_metrics_t *m);
 omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const char *help, omega_metric_type_t type,
                                      const char *const *label_names, const double *buckets, size_t n_buckets);
 /* The series of a family for label values (as many as the family has label names);
- * created on first use, stable afterwards. */
+ * created on first use, stable afterwards. NULL when a new one cannot be allocated: the
+ * functions below take NULL as a series that ignores updates and reads 0. */
 omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, const char *v3);
 
 /* Forget the series for these label values (a dropped collection's gauges). Only for series
