@@ -137,11 +137,7 @@ static void test_activation(void **state) {
 
 /* Exactly the scratch attention may use (so AddressSanitizer sees any overrun). */
 static float *attn_scratch(const omega_cpu_ctx_t *c, const uint32_t *off, size_t n_seq, int d) {
-  size_t maxL = 1;
-  for (size_t s = 0; s < n_seq; s++)
-    if (off[s + 1] - off[s] > maxL)
-      maxL = off[s + 1] - off[s];
-  const size_t n = (size_t)omega__pool_threads(c ? c->pool : NULL) * omega__attention_scratch(maxL, d);
+  const size_t n = (size_t)omega__pool_threads(c ? c->pool : NULL) * omega__attention_scratch(off, n_seq, d);
   return aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
 }
 

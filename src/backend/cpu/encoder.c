@@ -91,11 +91,7 @@ static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_
 
 /* Attention's scratch for every pool thread, sized by the batch's longest sequence. */
 static int reserve_attention(omega_encoder_ws_t *ws, const omega_cpu_ctx_t *c, const omega_batch_t *b, int d) {
-  size_t maxL = 1;
-  for (size_t s = 0; s < b->n_seq; s++)
-    if (b->offsets[s + 1] - b->offsets[s] > maxL)
-      maxL = b->offsets[s + 1] - b->offsets[s];
-  const size_t need = (size_t)omega__pool_threads(c->pool) * omega__attention_scratch(maxL, d);
+  const size_t need = (size_t)omega__pool_threads(c->pool) * omega__attention_scratch(b->offsets, b->n_seq, d);
   if (need <= ws->att_cap)
     return 0;
   free(ws->att);

@@ -28,14 +28,15 @@ typedef struct {
   /* Self-attention per sequence over packed tokens: qkv[T, 3H] holds q | k | v for each
    * token; ctx[T, H] gets softmax(q k^T / sqrt(d)) v per head. Sequence s covers tokens
    * offsets[s] .. offsets[s+1]; tokens never attend across sequences (the padding mask).
-   * `scratch` (64-byte aligned) holds omega__attention_scratch(longest sequence, head_dim)
+   * `scratch` (64-byte aligned) holds omega__attention_scratch(offsets, n_seq, head_dim)
    * floats for each of the pool's threads: kernels do not allocate, so they cannot fail. */
   void (*attention)(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
                     int head_dim, float *ctx, float *scratch);
 } omega_cpu_ops_t;
 
-/* Floats of attention scratch per thread (the most either kernel table uses, padded). */
-size_t omega__attention_scratch(size_t max_len, int head_dim);
+/* Floats of attention scratch per thread for this batch (its longest sequence decides; the
+ * most either kernel table uses, padded). */
+size_t omega__attention_scratch(const uint32_t *offsets, size_t n_seq, int head_dim);
 
 /* x[r * ld + j] = act(x[r * ld + j]) for rows [0, M) and columns [j0, j1), with the kernels of
  * omega__cpu_isa(): a linear layer's activation applied to the block its GEMM kernel has just

@@ -207,7 +207,11 @@ typedef struct {
  * end of its scratch do not pull in lines the next thread is writing: adjacent slots made a
  * 32-sentence batch's attention 5-7% slower on two threads than scratch from each thread's own
  * malloc, padded slots were level with it (interleaved runs, tmp harness). */
-size_t omega__attention_scratch(size_t max_len, int head_dim) {
+size_t omega__attention_scratch(const uint32_t *offsets, size_t n_seq, int head_dim) {
+  size_t max_len = 1;
+  for (size_t s = 0; s < n_seq; s++)
+    if (offsets[s + 1] - offsets[s] > max_len)
+      max_len = offsets[s + 1] - offsets[s];
   const size_t floats = ((size_t)head_dim + ATT_Q) * ((max_len + 31) & ~(size_t)31);
   return ((floats + 1023) & ~(size_t)1023) + 1024;
 }
@@ -364,11 +368,7 @@ ISA_VARIANTS(attn_tasks)
 
 static void attention_fast(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
                            int d, float *ctx, float *scratch) {
-  size_t maxL = 1;
-  for (size_t s = 0; s < n_seq; s++)
-    if (offsets[s + 1] - offsets[s] > maxL)
-      maxL = offsets[s + 1] - offsets[s];
-  attn_args_t a = {qkv, offsets, heads, d, ctx, scratch, omega__attention_scratch(maxL, d)};
+  attn_args_t a = {qkv, offsets, heads, d, ctx, scratch, omega__attention_scratch(offsets, n_seq, d)};
   /* Several (sequence, head) pairs per hand-out when there are many (fewer hand-offs), still
    * eight hand-outs per thread to even out the lengths. */
   const size_t tasks = n_seq * (size_t)heads, per = tasks / (8 * (size_t)omega__pool_threads(c->pool));
