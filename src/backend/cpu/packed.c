@@ -44,11 +44,16 @@ void omega__packed_free(omega_packed_w_t *w) {
 /* Rows of converted activations: a multiple of 16, the AMX tile height (zero rows past M). */
 static size_t rows_padded(size_t M) { return (M + 15) & ~(size_t)15; }
 
+/* Bytes of one activation element as the kernels read it (fp32: A itself). */
+static size_t act_elem(omega_precision_t p) {
+  return p == OMEGA_PREC_FP32 ? sizeof(float) : p == OMEGA_PREC_INT8 ? 1 : 2;
+}
+
 size_t omega__packed_scratch(const omega_packed_w_t *w, size_t M) {
   if (w->prec == OMEGA_PREC_FP32)
     return 64; /* fp32 kernels read A as it is */
-  const size_t elem = w->prec == OMEGA_PREC_INT8 ? 1 : 2, parts = w->prec == OMEGA_PREC_BF16X3 ? 2 : 1;
-  return rows_padded(M) * (w->Kp * elem * parts + sizeof(float)) + 64;
+  const size_t parts = w->prec == OMEGA_PREC_BF16X3 ? 2 : 1;
+  return rows_padded(M) * (w->Kp * act_elem(w->prec) * parts + sizeof(float)) + 64;
 }
 
 typedef struct {
@@ -97,8 +102,7 @@ static void run_panels(void *arg, size_t p0, size_t p1) {
   /* With an activation: the kernel one chunk of rows at a time (the chunk its own loops use,
    * a multiple of the AMX tile height), each chunk's columns activated while still in L2. */
   const size_t Kp = j->w->Kp, n0 = p0 * 16, n1 = p1 * 16 < j->w->N ? p1 * 16 : j->w->N;
-  const size_t elem = j->w->prec == OMEGA_PREC_FP32 ? sizeof(float) : j->w->prec == OMEGA_PREC_INT8 ? 1 : 2;
-  const size_t row_bytes = (j->w->prec == OMEGA_PREC_FP32 ? j->w->K : Kp) * elem;
+  const size_t row_bytes = (j->w->prec == OMEGA_PREC_FP32 ? j->w->K : Kp) * act_elem(j->w->prec);
   for (size_t i0 = 0; i0 < j->M; i0 += OMEGA_GEMM_ROW_CHUNK) {
     job_t c = *j;
     c.M = j->M - i0 < OMEGA_GEMM_ROW_CHUNK ? j->M - i0 : OMEGA_GEMM_ROW_CHUNK;
@@ -152,7 +156,7 @@ void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t
       omega__pool_for(pool, M, (M + threads - 1) / threads, convert_rows, &cj);
     else
       convert_rows(&cj, 0, M);
-    const size_t elem = w->prec == OMEGA_PREC_INT8 ? 1 : 2;
+    const size_t elem = act_elem(w->prec);
     const int pad = w->prec == OMEGA_PREC_INT8 && isa->vnni ? 0x80 : 0;
     memset((char *)conv + M * Kp * elem, pad, (Mp - M) * Kp * elem);
     if (cj.lo)
