@@ -147,12 +147,7 @@ BF16_TARGET void omega__gemm_bf16_avx512(size_t M, const uint16_t *Ab, const ome
         const uint16_t *A = Ab + i * Kp;
         float *Cr = C + i * N;
         switch (mr) {
-          BF16_CASE(6)
-          BF16_CASE(5)
-          BF16_CASE(4)
-          BF16_CASE(3)
-          BF16_CASE(2)
-          BF16_CASE(1)
+          OMEGA_ROW_BLOCK_CASES(BF16_CASE)
         }
       }
     }

@@ -54,6 +54,9 @@ void omega__packed_linear(omega_pool_t *pool, const omega_cpu_isa_t *isa, size_t
 
 /* Rows the AVX-512 kernels handle per sweep of the columns (a multiple of their 6-row block). */
 #define OMEGA_GEMM_ROW_CHUNK 192
+/* The cases of a switch over a row block's height, 6 rows down to 1: CASE(MR) calls the
+ * kernel's block for a constant MR, so its accumulators stay in registers. */
+#define OMEGA_ROW_BLOCK_CASES(CASE) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
 
 /* Kernels over a range of 16-column panels [p0, p1); A already converted. */
 void omega__gemm_f32_avx512(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,

@@ -150,12 +150,7 @@ VNNI_TARGET void omega__gemm_int8_vnni(size_t M, const uint8_t *Aq, const float 
         const float *S = sa + i;
         float *Cr = C + i * w->N;
         switch (mr) {
-          VNNI_CASE(6)
-          VNNI_CASE(5)
-          VNNI_CASE(4)
-          VNNI_CASE(3)
-          VNNI_CASE(2)
-          VNNI_CASE(1)
+          OMEGA_ROW_BLOCK_CASES(VNNI_CASE)
         }
       }
     }
