@@ -61,6 +61,14 @@ typedef struct {
   long long omega_workers;
   long long omega_worker_queue;
   long long omega_max_body_bytes;
+  long long omega_max_connections;
+  long long omega_max_connections_per_ip;
+  long long omega_http_head_timeout_ms;
+  long long omega_http_body_timeout_s;
+  long long omega_http_idle_timeout_s;
+  long long omega_http_max_head_bytes;
+  long long omega_http_max_target_bytes;
+  long long omega_max_held_response_bytes;
   long long omega_max_inputs;
   long long omega_retry_after_s;
   long long omega_drain_grace_ms;

@@ -3,12 +3,14 @@
 #include "server/server_internal.h"
 
 #include "core/log.h"
+#include "server/http_head.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -177,7 +179,12 @@ static enum MHD_Result queue(omega_req_t *r) {
   r->resp = NULL; /* owned by MHD now */
   if (!resp)
     return MHD_NO;
+  r->held = r->resp_len;
+  atomic_fetch_add(&r->srv->held_bytes, (long long)r->held);
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
+  /* while draining, a keep-alive client must not send more on a connection about to close */
+  if (r->close_after || atomic_load(&r->srv->draining))
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (r->retry_after[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
   if (r->status == 405) {
@@ -367,6 +374,55 @@ void omega__watchdog_stop(omega_server_t *s) {
 
 /* ---- the MHD handlers ---- */
 
+typedef struct {
+  unsigned n_cl, n_te;
+  const char *cl, *te;
+  size_t bytes;
+} head_fields_t;
+
+static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  head_fields_t *h = cls;
+  h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0 && h->n_cl++ == 0)
+    h->cl = value;
+  else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0 && h->n_te++ == 0)
+    h->te = value;
+  return MHD_YES;
+}
+
+/* Every request, a keep-alive connection's later ones too (the listener checks only the
+ * first head): an ambiguous body length, a head past the limits, or no room for one more
+ * answer to a slow reader is answered here, before the body is read, and the connection
+ * closes so that no unread body bytes can run as a request of their own. */
+static bool head_acceptable(omega_req_t *r, const char *url) {
+  omega_server_t *s = r->srv;
+  head_fields_t h = {0};
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_field, &h);
+  omega_head_verdict_t v;
+  const size_t max_head = (size_t)s->boot.omega_http_max_head_bytes;
+  const size_t max_target = (size_t)s->boot.omega_http_max_target_bytes;
+  if (omega__http_framing_check(h.n_cl, h.cl, h.n_te, h.te, &v) == OMEGA_HEAD_BAD) {
+    omega_series_add(omega_series(s->m.rejected, "ambiguous_framing", NULL, NULL), 1);
+    omega__respond_error(r, v.status, v.type, "%s", v.message);
+  } else if (strlen(url) > max_target) {
+    omega__respond_error(r, 414, "uri_too_long", "the request target exceeds %zu bytes", max_target);
+  } else if (h.bytes + strlen(url) > max_head) {
+    omega__respond_error(r, 431, "header_too_large", "the request head exceeds %zu bytes", max_head);
+  } else if (atomic_load(&s->held_bytes) > atomic_load(&s->max_held_bytes)) {
+    omega_series_add(omega_series(s->m.rejected, "slow_readers", NULL, NULL), 1);
+    omega__respond_error(r, 503, "overloaded",
+                         "answers of %lld bytes wait for clients that do not read them (OMEGA_MAX_HELD_RESPONSE_BYTES "
+                         "%lld); retry later",
+                         atomic_load(&s->held_bytes), atomic_load(&s->max_held_bytes));
+    return false;
+  } else {
+    return true;
+  }
+  r->close_after = true;
+  return false;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_data_size,
                                void **req_cls) {
@@ -391,6 +447,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
       r->fd = ci->connect_fd;
     atomic_fetch_add(&s->inflight, 1);
     *req_cls = r;
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)atomic_load(&s->body_timeout_s));
+    if (!head_acceptable(r, url))
+      return queue(r);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long max = atomic_load(&s->max_body);
     if (cl && strtoull(cl, NULL, 10) > (unsigned long long)max) {
@@ -469,7 +528,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe) {
-  (void)conn;
   (void)toe;
   omega_server_t *s = cls;
   omega_req_t *r = *req_cls;
@@ -477,6 +535,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
     return;
   if (!r->observed) /* no response was queued (the client went away first) */
     omega__observe_request(s, r);
+  atomic_fetch_sub(&s->held_bytes, (long long)r->held);
+  /* the connection waits for its next request now */
+  MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)atomic_load(&s->idle_timeout_s));
   *req_cls = NULL;
   req_release(r);
   atomic_fetch_sub(&s->inflight, 1);
@@ -492,23 +553,34 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   omega_log(OMEGA_LOG_DEBUG, "http: %s", msg);
 }
 
-/* poll(), not epoll: with a thread pool, libmicrohttpd 0.9.75 (Debian 12) removes the listening
- * socket from each worker's epoll set in MHD_quiesce_daemon while the worker may be removing it
- * too, and aborts the process ("Failed to remove listen FD from epoll set") when it loses that
- * race, which a drain on SIGTERM did in CI. With poll() quiescing only wakes the workers. */
-struct MHD_Daemon *omega__http_start(omega_server_t *s, int listen_fd, const struct sockaddr *addr, bool ipv6) {
-  unsigned flags =
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-  if (ipv6)
-    flags |= MHD_USE_IPv6;
+static void connection_notice(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                              enum MHD_ConnectionNotificationCode code) {
+  (void)socket_ctx;
+  omega_server_t *s = cls;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *addr = ci ? ci->client_addr : NULL;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED)
+    omega__listener_conn_opened(s->listener, addr);
+  else
+    omega__listener_conn_closed(s->listener, addr);
+}
+
+/* poll(): with a thread pool, libmicrohttpd 0.9.75 (Debian 12) can abort in MHD_quiesce_daemon
+ * under epoll. The daemon has no listening socket (the listener accepts and hands connections
+ * over), so nothing quiesces it now, but poll() is kept: it has no descriptor-number limit, and
+ * each I/O thread polls only its share of the connections. The daemon's own connection limit
+ * sits above OMEGA_MAX_CONNECTIONS so that the listener is the one that refuses, with an answer. */
+struct MHD_Daemon *omega__http_start(omega_server_t *s) {
+  const unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                         MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
   const unsigned threads = (unsigned)s->boot.omega_io_threads;
-  if (listen_fd >= 0)
-    return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_END);
-  return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
-                          threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                          MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+  /* room for a head of OMEGA_HTTP_MAX_HEAD_BYTES and a read buffer beside it, so that heads a
+   * little over the limit reach the handler and get Omega's JSON answer */
+  const size_t memory = (size_t)s->boot.omega_http_max_head_bytes * 2 + 32768;
+  return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                          MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION, connection_notice, s,
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->boot.omega_max_connections + 64),
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->boot.omega_http_idle_timeout_s,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                           MHD_OPTION_END);
 }

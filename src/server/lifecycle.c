@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -78,6 +81,11 @@ static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
   atomic_store(&s->drain_grace_ms, set->omega_drain_grace_ms);
   atomic_store(&s->search_max_k, set->omega_search_max_k);
   atomic_store(&s->search_max_batch, set->omega_search_max_batch);
+  atomic_store(&s->max_conns_per_ip, set->omega_max_connections_per_ip);
+  atomic_store(&s->head_timeout_ms, set->omega_http_head_timeout_ms);
+  atomic_store(&s->body_timeout_s, set->omega_http_body_timeout_s);
+  atomic_store(&s->idle_timeout_s, set->omega_http_idle_timeout_s);
+  atomic_store(&s->max_held_bytes, set->omega_max_held_response_bytes);
   omega_log_set_level(set->omega_log_level);
 }
 
@@ -180,7 +188,7 @@ static void watch_stop(watcher_t *w) {
 
 /* ---- listening ---- */
 
-static int listen_tcp(omega_server_t *s) {
+static int listen_tcp(omega_server_t *s, int *out) {
   char port[16];
   snprintf(port, sizeof port, "%lld", s->boot.omega_port);
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -188,34 +196,107 @@ static int listen_tcp(omega_server_t *s) {
   int rc = getaddrinfo(s->boot.omega_host, port, &hints, &ai);
   if (rc != 0)
     return omega__seterr(OMEGA_EINVAL, "OMEGA_HOST %s: %s", s->boot.omega_host, gai_strerror(rc));
-  s->tcp = omega__http_start(s, -1, ai->ai_addr, ai->ai_family == AF_INET6);
+  const int one = 1;
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+    const int e = errno;
+    freeaddrinfo(ai);
+    if (fd >= 0)
+      close(fd);
+    return omega__seterr(OMEGA_EIO, "cannot listen on %s:%s: %s", s->boot.omega_host, port, strerror(e));
+  }
   freeaddrinfo(ai);
-  if (!s->tcp)
-    return omega__seterr(OMEGA_EIO, "cannot listen on %s:%s (address in use or not permitted)", s->boot.omega_host,
-                         port);
-  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->tcp, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = di ? di->port : (int)s->boot.omega_port;
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  s->port = (int)s->boot.omega_port;
+  if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+    s->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                             : ((struct sockaddr_in *)&sa)->sin_port);
+  *out = fd;
   return 0;
 }
 
-static int listen_unix(omega_server_t *s) {
-  const char *path = s->boot.omega_unix_socket;
+/* Something at the socket path: a stale socket of an earlier run is removed; a socket some
+ * process still serves, or anything that is not a socket, is left alone and refused. */
+static int clear_unix_path(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return errno == ENOENT ? 0 : omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: %s", path, strerror(errno));
+  if (!S_ISSOCK(st.st_mode))
+    return omega__seterr(OMEGA_EINVAL, "OMEGA_UNIX_SOCKET %s exists and is not a socket; not removing it (choose "
+                                       "another path or remove it yourself)", path);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  unlink(path); /* a stale socket from an earlier run */
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 1024) != 0) {
+  const bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  const int e = errno;
+  if (fd >= 0)
+    close(fd);
+  if (live)
+    return omega__seterr(OMEGA_EINVAL, "OMEGA_UNIX_SOCKET %s: another process is serving on it", path);
+  if (e != ECONNREFUSED)
+    return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: cannot tell whether it is stale: %s", path, strerror(e));
+  if (unlink(path) != 0)
+    return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: cannot remove the stale socket: %s", path, strerror(errno));
+  omega_log(OMEGA_LOG_INFO, "removed the stale socket %s", path);
+  return 0;
+}
+
+static int listen_unix(omega_server_t *s, int *out) {
+  const char *path = s->boot.omega_unix_socket;
+  int rc = clear_unix_path(path);
+  if (rc)
+    return rc;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
     int e = errno;
     if (fd >= 0)
       close(fd);
     return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: %s", path, strerror(e));
   }
-  s->unix_d = omega__http_start(s, fd, NULL, false);
-  if (!s->unix_d) {
-    close(fd);
-    return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: cannot serve", path);
-  }
+  *out = fd;
   return 0;
+}
+
+/* Bind the sockets, start libmicrohttpd and the listener that feeds it. */
+static int start_http(omega_server_t *s) {
+  int tcp = -1, ux = -1;
+  int rc = listen_tcp(s, &tcp);
+  if (rc == 0 && s->boot.omega_unix_socket[0])
+    rc = listen_unix(s, &ux);
+  if (rc == 0 && !(s->daemon = omega__http_start(s)))
+    rc = omega__seterr(OMEGA_EIO, "cannot start the HTTP daemon");
+  if (rc == 0)
+    rc = omega__listener_start(s, tcp, ux, &s->listener);
+  if (rc) {
+    if (tcp >= 0)
+      close(tcp);
+    if (ux >= 0) {
+      close(ux);
+      unlink(s->boot.omega_unix_socket);
+    }
+  }
+  return rc;
+}
+
+/* Connections need descriptors: the soft open-files limit is raised to the hard one, and a
+ * connection limit above it is reported (the listener refuses past it with 503 either way). */
+static void raise_fd_limit(const omega_settings_t *set) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && (unsigned long long)set->omega_max_connections + 256 > rl.rlim_cur)
+    omega_log(OMEGA_LOG_WARN, "OMEGA_MAX_CONNECTIONS %lld is near the open-files limit %llu: raise the limit (ulimit "
+              "-n, LimitNOFILE=) or connections will be refused earlier", set->omega_max_connections,
+              (unsigned long long)rl.rlim_cur);
 }
 
 /* ---- start-up ---- */
@@ -287,11 +368,7 @@ static void drain(omega_server_t *s) {
   const long long grace = atomic_load(&s->drain_grace_ms);
   omega_log(OMEGA_LOG_INFO, "draining: not accepting connections, %ld requests in flight, grace %lld ms",
             (long)atomic_load(&s->inflight), grace);
-  MHD_socket fd = s->tcp ? MHD_quiesce_daemon(s->tcp) : MHD_INVALID_SOCKET;
-  if (fd != MHD_INVALID_SOCKET)
-    close(fd);
-  if (s->unix_d && (fd = MHD_quiesce_daemon(s->unix_d)) != MHD_INVALID_SOCKET)
-    close(fd);
+  omega__listener_stop_accepting(s->listener);
   const int64_t until = omega__now_ns() + grace * 1000000;
   while (atomic_load(&s->inflight) > 0 && omega__now_ns() < until) {
     struct timespec ts = {0, 10 * 1000000};
@@ -360,7 +437,10 @@ int omega_server_run(omega_config_t *cfg) {
   }
   omega__server_metrics_init(s);
   snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "starting");
-  if ((rc = listen_tcp(s)) || (s->boot.omega_unix_socket[0] && (rc = listen_unix(s)))) {
+  raise_fd_limit(&s->boot);
+  if (geteuid() == 0)
+    omega_log(OMEGA_LOG_WARN, "running as root: omega needs no privileges; run it as an unprivileged user");
+  if ((rc = start_http(s))) {
     omega_log(OMEGA_LOG_ERROR, "%s", omega_errmsg());
     goto out;
   }
@@ -391,12 +471,11 @@ int omega_server_run(omega_config_t *cfg) {
   omega__watchdog_stop(s);
 out:
   omega_config_set_apply(cfg, NULL, NULL);
-  if (s->tcp)
-    MHD_stop_daemon(s->tcp);
-  if (s->unix_d) {
-    MHD_stop_daemon(s->unix_d);
+  if (s->listener && s->boot.omega_unix_socket[0])
     unlink(s->boot.omega_unix_socket);
-  }
+  omega__listener_free(s->listener);
+  if (s->daemon)
+    MHD_stop_daemon(s->daemon);
   if (s->engine)
     omega_engine_close(s->engine);
   omega__workq_destroy(s->wq);

@@ -72,6 +72,8 @@ static void collect(void *user) {
   omega_series_set(omega_series(m->uptime, NULL, NULL, NULL), (double)(omega__now_ns() - s->start_ns) / 1e9);
   omega_series_set(omega_series(m->rss, NULL, NULL, NULL), rss_bytes());
   omega_series_set(omega_series(m->inflight_req, NULL, NULL, NULL), (double)atomic_load(&s->inflight));
+  omega_series_set(omega_series(m->conns, NULL, NULL, NULL), (double)omega__listener_open(s->listener));
+  omega_series_set(omega_series(m->held_bytes, NULL, NULL, NULL), (double)atomic_load(&s->held_bytes));
   omega_series_set(omega_series(m->ready, NULL, NULL, NULL), atomic_load(&s->ready) && !atomic_load(&s->draining));
   size_t busy, queued;
   unsigned long long rejected;
@@ -207,7 +209,18 @@ void omega__server_metrics_init(omega_server_t *s) {
                                       NULL, 0);
   m->uptime = omega_metrics_family(r, "omega_uptime_seconds", "Seconds since start.", OMEGA_METRIC_GAUGE, NULL, NULL,
                                    0);
+  m->conns = omega_metrics_family(r, "omega_http_connections", "Open client connections.", OMEGA_METRIC_GAUGE, NULL,
+                                  NULL, 0);
+  m->conns_refused = omega_metrics_family(r, "omega_http_connections_refused_total",
+                                          "Connections closed before a request ran, by reason (limit, "
+                                          "per_address_limit, head_timeout, malformed, head_too_large).",
+                                          OMEGA_METRIC_COUNTER, reason, NULL, 0);
+  m->held_bytes = omega_metrics_family(r, "omega_http_held_response_bytes",
+                                       "Bytes of answers queued and not yet sent whole.", OMEGA_METRIC_GAUGE, NULL, NULL, 0);
   /* series that must exist from the first scrape */
+  static const char *const refusals[] = {"limit", "per_address_limit", "head_timeout", "malformed", "head_too_large"};
+  for (int i = 0; i < 5; i++)
+    omega_series(m->conns_refused, refusals[i], NULL, NULL);
   static const char *const routes[] = {"gpu", "cpu", "fallback"};
   for (int i = 0; i < 3; i++)
     omega_series(m->route, routes[i], NULL, NULL);

@@ -10,6 +10,7 @@
 #include "server/auth.h"
 #include "server/buf.h"
 #include "server/collections.h"
+#include "server/listener.h"
 
 #include <jansson.h>
 
@@ -67,6 +68,8 @@ struct omega_req {
   /* what the finished job reported, for metrics */
   bool observed; /* counted in the metrics (when its response was queued, so a client that
                     has its answer sees it counted) */
+  size_t held; /* bytes of the queued response counted in held_bytes */
+  bool close_after; /* answer with Connection: close */
   bool job_done_seen;
   const char *job_route;
   double job_tokenize_ms, job_queue_ms;
@@ -79,6 +82,7 @@ typedef struct {
   omega_family_t *ceiling_moves, *run_p95, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
   omega_family_t *build_info, *ready, *rejected, *timeouts, *canceled, *uptime, *max_batch, *target_latency;
   omega_family_t *gpu_healthy, *gpu_events, *gpu_vram_total, *gpu_util, *gpu_temp, *gpu_power;
+  omega_family_t *conns, *conns_refused, *held_bytes;
 } omega_server_metrics_t;
 
 struct omega_server {
@@ -87,6 +91,8 @@ struct omega_server {
   /* hot values read on every request */
   _Atomic long long max_body, max_inputs, retry_after_s, request_timeout_ms, hmac_window_s, drain_grace_ms;
   _Atomic long long search_max_k, search_max_batch;
+  _Atomic long long max_conns_per_ip, head_timeout_ms, body_timeout_s, idle_timeout_s, max_held_bytes;
+  _Atomic long long held_bytes; /* of responses queued and not yet sent whole */
   omega_colls_t *colls; /* vector collections */
   omega_engine_t *engine;
   omega_engine_info_t info;
@@ -97,8 +103,9 @@ struct omega_server {
   omega_auth_t *auth;
   omega_metrics_t *metrics;
   omega_server_metrics_t m;
-  struct MHD_Daemon *tcp, *unix_d;
-  int port; /* the bound TCP port */
+  struct MHD_Daemon *daemon;   /* serves the connections the listener hands over */
+  omega_listener_t *listener; /* accepts them */
+  int port;                   /* the bound TCP port */
   pthread_mutex_t pending_mu;
   omega_req_t *pending; /* suspended requests, watched for deadlines and gone clients */
   atomic_long inflight;
@@ -129,8 +136,8 @@ const char *omega__req_header(omega_req_t *r, const char *name);
 bool omega__req_authenticate(omega_req_t *r);
 int omega__watchdog_start(omega_server_t *s);
 void omega__watchdog_stop(omega_server_t *s);
-struct sockaddr;
-struct MHD_Daemon *omega__http_start(omega_server_t *s, int listen_fd, const struct sockaddr *addr, bool ipv6);
+/* The libmicrohttpd daemon, without a listening socket of its own (the listener feeds it). */
+struct MHD_Daemon *omega__http_start(omega_server_t *s);
 
 /* Route handlers. */
 void omega__route_embed(omega_req_t *r);
