@@ -409,7 +409,8 @@ static bool head_acceptable(omega_req_t *r, const char *url) {
     omega__respond_error(r, 414, "uri_too_long", "the request target exceeds %zu bytes", max_target);
   } else if (h.bytes + strlen(url) > max_head) {
     omega__respond_error(r, 431, "header_too_large", "the request head exceeds %zu bytes", max_head);
-  } else if (atomic_load(&s->held_bytes) > atomic_load(&s->max_held_bytes)) {
+  } else if (r->route->needs_engine && atomic_load(&s->held_bytes) > atomic_load(&s->max_held_bytes)) {
+    /* the data plane only: health, readiness and metrics stay answerable (their answers are small) */
     omega_series_add(omega_series(s->m.rejected, "slow_readers", NULL, NULL), 1);
     omega__respond_error(r, 503, "overloaded",
                          "answers of %lld bytes wait for clients that do not read them (OMEGA_MAX_HELD_RESPONSE_BYTES "
@@ -557,6 +558,8 @@ static void connection_notice(void *cls, struct MHD_Connection *conn, void **soc
                               enum MHD_ConnectionNotificationCode code) {
   (void)socket_ctx;
   omega_server_t *s = cls;
+  if (!s->listener) /* the daemon's start, before the listener exists: nothing is connected yet */
+    return;
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const struct sockaddr *addr = ci ? ci->client_addr : NULL;
   if (code == MHD_CONNECTION_NOTIFY_STARTED)

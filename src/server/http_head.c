@@ -97,8 +97,14 @@ static omega_head_state_t request_line(const char *b, size_t len, size_t max_hea
                                        omega_head_verdict_t *v) {
   size_t i = *at;
   /* RFC 9112 2.2: empty lines before the request line are ignored (a client's stray CRLF) */
-  for (int k = 0; k < 2 && line_end(b, len, i) > 0; k++)
-    i += (size_t)line_end(b, len, i);
+  for (int k = 0; k < 2; k++) {
+    const int e = line_end(b, len, i);
+    if (e == 0 && i < len) /* a CR whose LF has not arrived */
+      return more(len, max_head, v);
+    if (e <= 0)
+      break;
+    i += (size_t)e;
+  }
   const size_t m0 = i;
   while (i < len && tchar((unsigned char)b[i]) && i - m0 < 32)
     i++;

@@ -473,9 +473,10 @@ out:
   omega_config_set_apply(cfg, NULL, NULL);
   if (s->listener && s->boot.omega_unix_socket[0])
     unlink(s->boot.omega_unix_socket);
-  omega__listener_free(s->listener);
+  omega__listener_halt(s->listener);
   if (s->daemon)
     MHD_stop_daemon(s->daemon);
+  omega__listener_free(s->listener);
   if (s->engine)
     omega_engine_close(s->engine);
   omega__workq_destroy(s->wq);

@@ -352,14 +352,19 @@ void omega__listener_stop_accepting(omega_listener_t *l) {
     omega_log(OMEGA_LOG_DEBUG, "http: waking the listener: %s", strerror(errno));
 }
 
+void omega__listener_halt(omega_listener_t *l) {
+  if (!l || !l->running)
+    return;
+  atomic_store(&l->stop, 1);
+  omega__listener_stop_accepting(l);
+  pthread_join(l->th, NULL);
+  l->running = false;
+}
+
 void omega__listener_free(omega_listener_t *l) {
   if (!l)
     return;
-  if (l->running) {
-    atomic_store(&l->stop, 1);
-    omega__listener_stop_accepting(l);
-    pthread_join(l->th, NULL);
-  }
+  omega__listener_halt(l);
   while (l->n_pend)
     pend_close(l, l->pend[0]);
   close_listening(l);

@@ -18,7 +18,10 @@ typedef struct omega_listener omega_listener_t;
 int omega__listener_start(omega_server_t *s, int tcp_fd, int unix_fd, omega_listener_t **out);
 /* Drain: close the listening sockets; connections already accepted are still served. */
 void omega__listener_stop_accepting(omega_listener_t *l);
-/* Stop the thread and close the connections not handed to libmicrohttpd yet. */
+/* Stop the thread: nothing is handed to libmicrohttpd any more. Call it before stopping the
+ * daemon, whose connection notices still reach the listener until the daemon has stopped. */
+void omega__listener_halt(omega_listener_t *l);
+/* Halt, and close the connections not handed to libmicrohttpd yet. */
 void omega__listener_free(omega_listener_t *l);
 
 /* libmicrohttpd's connection notices: one opened, one closed (addr: the client's). */

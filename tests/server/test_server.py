@@ -484,7 +484,10 @@ class Behaviour(unittest.TestCase):
         time.sleep(0.3)  # all six are queued or running
         s.signal(signal.SIGTERM)
         time.sleep(0.2)
-        self.assertEqual(s.request("GET", "/ready", conn=keep).status, 503)
+        draining = s.request("GET", "/ready", conn=keep)
+        self.assertEqual(draining.status, 503)
+        # a keep-alive client is told not to send more on a connection about to close
+        self.assertEqual(draining.headers.get("connection"), "close")
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
         th.join()
