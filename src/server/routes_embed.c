@@ -191,7 +191,7 @@ static bool format_embeddings(omega_req_t *r) {
   omega_server_t *s = r->srv;
   int rc = omega_job_status(r->job);
   if (rc) {
-    omega__respond_status(r, rc, "embedding");
+    omega__respond_failure(r, rc, "embedding", omega_job_errmsg(r->job));
     return false;
   }
   size_t n, dim;
