@@ -62,6 +62,7 @@ typedef struct {
   long long omega_worker_queue;
   long long omega_max_body_bytes;
   long long omega_max_inputs;
+  long long omega_tokenize_max_tokens;
   long long omega_retry_after_s;
   long long omega_drain_grace_ms;
   char omega_hmac_secret_file[1024];

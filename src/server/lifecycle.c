@@ -78,6 +78,7 @@ static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
   atomic_store(&s->drain_grace_ms, set->omega_drain_grace_ms);
   atomic_store(&s->search_max_k, set->omega_search_max_k);
   atomic_store(&s->search_max_batch, set->omega_search_max_batch);
+  atomic_store(&s->tokenize_max_tokens, set->omega_tokenize_max_tokens);
   omega_log_set_level(set->omega_log_level);
 }
 

@@ -86,7 +86,7 @@ struct omega_server {
   omega_settings_t boot; /* the settings at start-up (restart-only values live here) */
   /* hot values read on every request */
   _Atomic long long max_body, max_inputs, retry_after_s, request_timeout_ms, hmac_window_s, drain_grace_ms;
-  _Atomic long long search_max_k, search_max_batch;
+  _Atomic long long search_max_k, search_max_batch, tokenize_max_tokens;
   omega_colls_t *colls; /* vector collections */
   omega_engine_t *engine;
   omega_engine_info_t info;
