@@ -145,6 +145,13 @@ int omega_engine_submit(omega_engine_t *e, const omega_text_t *texts, size_t n, 
 int omega_job_wait(omega_job_t *job);
 /* Status of a completed job; OMEGA_EAGAIN while it is still pending. */
 int omega_job_status(const omega_job_t *job);
+/* Detail of a failed job's status, naming its own input or cause ("input 2: 40 tokens, more
+ * than the model's max_seq_length 32", "GPU out of memory and ACCEL_OOM_CPU_FALLBACK is off:
+ * ..."); the code's description when nothing more is known. "" while pending or after
+ * success; never NULL; valid until the job is released. Unlike omega_errmsg() it does not
+ * depend on the thread that asks: the batch runner that failed the job is not the thread
+ * that answers for it. */
+const char *omega_job_errmsg(const omega_job_t *job);
 /* Drop the job's work that has not started; it completes with OMEGA_ECANCELED. */
 void omega_job_cancel(omega_job_t *job);
 /* Embeddings of a completed job: n rows of dim floats. Valid until the job is released. */

@@ -24,6 +24,8 @@ int omega_cmd_index(int argc, char **argv);
 bool omega_cli_parse_size(const char *opt, const char *s, size_t min, size_t max, size_t *out);
 /* Print "omega: <what>: <error detail>" for a failed library call and return the exit code. */
 int omega_cli_fail(const char *what, int rc);
+/* The same with the detail given (a failed job's omega_job_errmsg). */
+int omega_cli_fail_detail(const char *what, int rc, const char *detail);
 /* Read one input line (split on '\n' only; a final '\n' does not start a new line).
  * Returns the length without the '\n', or -1 at end of input. */
 long omega_cli_getline(FILE *f, char **buf, size_t *cap);

@@ -20,8 +20,9 @@ bool omega_cli_parse_size(const char *opt, const char *s, size_t min, size_t max
   return true;
 }
 
-int omega_cli_fail(const char *what, int rc) {
-  const char *detail = omega_errmsg();
+int omega_cli_fail(const char *what, int rc) { return omega_cli_fail_detail(what, rc, omega_errmsg()); }
+
+int omega_cli_fail_detail(const char *what, int rc, const char *detail) {
   fprintf(stderr, "omega: %s: %s\n", what, detail[0] ? detail : omega_strerror(rc));
   return rc == OMEGA_EUTF8 ? OMEGA_EXIT_DATA : OMEGA_EXIT_FAILURE;
 }

@@ -248,7 +248,7 @@ int omega_cmd_embed(int argc, char **argv) {
     if (p->job) {
       size_t rows, dim;
       if ((rc = omega_job_wait(p->job))) {
-        status = omega_cli_fail("embed", rc);
+        status = omega_cli_fail_detail("embed", rc, omega_job_errmsg(p->job));
         break;
       }
       const float *v = omega_job_embeddings(p->job, &rows, &dim);

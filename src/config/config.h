@@ -70,6 +70,7 @@ typedef struct {
   long long omega_http_max_target_bytes;
   long long omega_max_held_response_bytes;
   long long omega_max_inputs;
+  long long omega_tokenize_max_tokens;
   long long omega_retry_after_s;
   long long omega_drain_grace_ms;
   char omega_hmac_secret_file[1024];

@@ -97,6 +97,10 @@ const omega_cfg_def_t omega_cfg_table[] = {
      "Bytes of answers waiting for clients that have not read them yet, at most; past it new requests get 503"},
     {"OMEGA_MAX_INPUTS", OMEGA_CFG_INT, "512", 1, 1 << 20, NULL, OMEGA_CFG_HOT, F(omega_max_inputs),
      "Most inputs in one request; past it: 422"},
+    {"OMEGA_TOKENIZE_MAX_TOKENS", OMEGA_CFG_INT, "262144", 1, 1 << 26, NULL, OMEGA_CFG_HOT,
+     F(omega_tokenize_max_tokens),
+     "Most tokens one /tokenize request may return (about 40 bytes of JSON each; the default fits 512 inputs of 512 "
+     "tokens); past it: 422"},
     {"OMEGA_RETRY_AFTER_S", OMEGA_CFG_INT, "1", 1, 3600, NULL, OMEGA_CFG_HOT, F(omega_retry_after_s),
      "Retry-After seconds sent with 429"},
     {"OMEGA_DRAIN_GRACE_MS", OMEGA_CFG_INT, "30000", 0, 3600000, NULL, OMEGA_CFG_HOT, F(omega_drain_grace_ms),

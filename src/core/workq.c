@@ -37,6 +37,8 @@ static void *worker(void *arg) {
     q->queued--;
     q->busy++;
     pthread_mutex_unlock(&q->mu);
+    /* a task that fails without recording a detail must not report the previous task's */
+    omega__clearerr();
     t->fn(t->arg);
     free(t);
     pthread_mutex_lock(&q->mu);

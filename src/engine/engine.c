@@ -16,8 +16,10 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,7 +34,10 @@ struct omega_job {
   unsigned flags;
   size_t next_seq;  /* next sequence to schedule (engine lock) */
   size_t remaining; /* sequences not yet finished or dropped (batcher thread) */
-  int err;          /* first failure (batcher thread) */
+  int err;          /* first failure (engine lock) */
+  /* err's detail, written with it on the thread that found the failure: a job carries its
+   * own message because the thread that answers for it is not the one that failed it */
+  char errmsg[512];
   atomic_int canceled;
   int64_t submit_ns, deadline_ns, first_start_ns;
   double tokenize_ms, infer_ms;
@@ -189,12 +194,33 @@ void omega_job_timing(const omega_job_t *j, double *tokenize_ms, double *queue_m
 
 const char *omega_job_route(const omega_job_t *j) { return j->route ? j->route : "cpu"; }
 
+const char *omega_job_errmsg(const omega_job_t *j) {
+  /* errmsg is complete once status is published (under the job lock), never before */
+  return omega_job_status(j) == OMEGA_EAGAIN ? "" : j->errmsg;
+}
+
+/* Record the job's first failure with its detail (engine lock held, or the job not shared
+ * yet). An empty detail leaves the message to job_complete, which names the code. */
+static void job_fail(omega_job_t *j, int rc, const char *fmt, ...) OMEGA_PRINTF(3, 4);
+static void job_fail(omega_job_t *j, int rc, const char *fmt, ...) {
+  if (j->err)
+    return;
+  j->err = rc;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->errmsg, sizeof j->errmsg, fmt, ap);
+  va_end(ap);
+}
+
 /* Batcher thread, no engine lock held. */
 static void job_complete(omega_engine_t *e, omega_job_t *j) {
-  int status = j->err;
   int64_t t = now_ns();
-  if (status == 0 && j->deadline_ns && t > j->deadline_ns)
-    status = OMEGA_ETIMEDOUT;
+  if (j->err == 0 && j->deadline_ns && t > j->deadline_ns)
+    job_fail(j, OMEGA_ETIMEDOUT, "deadline exceeded: its inputs finished %.0f ms after it",
+             (double)(t - j->deadline_ns) / 1e6);
+  const int status = j->err;
+  if (status && !j->errmsg[0])
+    snprintf(j->errmsg, sizeof j->errmsg, "%s", omega_strerror(status));
   pthread_mutex_lock(&e->mu);
   if (status == 0) {
     e->stats.jobs_ok++;
@@ -301,7 +327,7 @@ static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r)
       const omega_text_t *t = &r->texts[i];
       if ((rc = omega__tokenizer_encode_vec(tok, t->ptr ? t->ptr : "", t->len, limit, r->flags, &iv))) {
         char detail[900];
-        snprintf(detail, sizeof detail, "%s", omega_errmsg());
+        snprintf(detail, sizeof detail, "%s", omega_errmsg()[0] ? omega_errmsg() : omega_strerror(rc));
         rc = omega__seterr(rc, "input %zu: %s", i, detail);
         break;
       }
@@ -342,6 +368,8 @@ int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *r, ome
                                 omega_job_t **job_out) {
   if (!e || !r || (r->n && !r->texts && (!r->ids || !r->id_lens)))
     return omega__seterr(OMEGA_EINVAL, "omega_engine_submit: NULL argument");
+  /* a failure here is reported in this thread's message, which must then be this call's */
+  omega__clearerr();
   omega_job_t *j = calloc(1, sizeof *j);
   if (!j)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
@@ -420,7 +448,7 @@ int omega_engine_embed(omega_engine_t *e, const omega_text_t *texts, size_t n, u
   if (rc == 0)
     memcpy(out, j->out, n * j->dim * sizeof *out);
   else
-    omega__seterr(rc, "%s", omega_strerror(rc));
+    omega__seterr(rc, "%s", j->errmsg);
   omega_job_release(j);
   return rc;
 }
@@ -477,8 +505,10 @@ static size_t take_window(omega_engine_t *e, size_t max, omega_job_t **done, siz
       e->queued_seqs -= dropped;
       j->remaining -= dropped;
       j->next_seq = j->n;
-      if (!j->err)
-        j->err = late ? OMEGA_ETIMEDOUT : OMEGA_ECANCELED;
+      if (late)
+        job_fail(j, OMEGA_ETIMEDOUT, "deadline exceeded: %zu of %zu inputs had not started", dropped, j->n);
+      else
+        job_fail(j, OMEGA_ECANCELED, "canceled: %zu of %zu inputs had not started", dropped, j->n);
     } else {
       while (j->next_seq < j->n && k < max) {
         size_t s = j->next_seq++;
@@ -534,6 +564,8 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
   pthread_mutex_lock(&e->mu);
   const bool use_cpu = e->backend == e->cpu || !e->tuning.prefer_gpu;
   pthread_mutex_unlock(&e->mu);
+  /* the backend reports its detail in this thread's message: it must not be an older batch's */
+  omega__clearerr();
   if (use_cpu) {
     pthread_mutex_lock(&e->cpu_mu);
     rc = e->cpu->encode(e->cpu, 0, &b, r->out, &route);
@@ -542,6 +574,9 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
     rc = e->backend->encode(e->backend, r->slot, &b, r->out, &route);
   }
   const double ms = (double)(now_ns() - t0) / 1e6;
+  char detail[sizeof items->job->errmsg] = "";
+  if (rc)
+    snprintf(detail, sizeof detail, "%s", omega_errmsg());
   const size_t dim = (size_t)e->model->dim;
   for (size_t i = 0; i < k && rc == 0; i++) {
     const omega_job_t *j = items[i].job;
@@ -557,8 +592,8 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
   pthread_mutex_lock(&e->mu);
   for (size_t i = 0; i < k; i++) {
     omega_job_t *j = items[i].job;
-    if (rc && !j->err)
-      j->err = rc;
+    if (rc)
+      job_fail(j, rc, "%s", detail);
     /* a job served by more than one route reports the least healthy one */
     if (!j->route || strcmp(route, "fallback") == 0 || (strcmp(j->route, "gpu") == 0 && strcmp(route, "cpu") == 0))
       j->route = route;

@@ -133,7 +133,10 @@ void omega__respond_error(omega_req_t *r, int status, const char *type, const ch
 }
 
 void omega__respond_status(omega_req_t *r, int rc, const char *what) {
-  const char *detail = omega_errmsg();
+  omega__respond_failure(r, rc, what, omega_errmsg());
+}
+
+void omega__respond_failure(omega_req_t *r, int rc, const char *what, const char *detail) {
   if (!detail[0])
     detail = omega_strerror(rc);
   switch (rc) {

@@ -86,6 +86,7 @@ static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
   atomic_store(&s->body_timeout_s, set->omega_http_body_timeout_s);
   atomic_store(&s->idle_timeout_s, set->omega_http_idle_timeout_s);
   atomic_store(&s->max_held_bytes, set->omega_max_held_response_bytes);
+  atomic_store(&s->tokenize_max_tokens, set->omega_tokenize_max_tokens);
   omega_log_set_level(set->omega_log_level);
 }
 

@@ -191,7 +191,7 @@ static bool format_embeddings(omega_req_t *r) {
   omega_server_t *s = r->srv;
   int rc = omega_job_status(r->job);
   if (rc) {
-    omega__respond_status(r, rc, "embedding");
+    omega__respond_failure(r, rc, "embedding", omega_job_errmsg(r->job));
     return false;
   }
   size_t n, dim;
@@ -411,6 +411,9 @@ static bool tokenize_step(omega_req_t *r) {
       !opt_bool(r, c->doc, "truncate", false, &truncate))
     return false;
   const omega_tokenizer_t *tok = omega_engine_tokenizer(r->srv->engine);
+  /* the answer is about 40 bytes a token, 20 times its text: bound it, not only the body */
+  const size_t max_tokens = (size_t)atomic_load(&r->srv->tokenize_max_tokens);
+  size_t total = 0;
   omega_idvec_t iv = {0};
   omega_buf_t b = {0};
   omega_buf_puts(&b, "[");
@@ -426,6 +429,11 @@ static bool tokenize_step(omega_req_t *r) {
       return false;
     }
     size_t from = specials ? 0 : tok->n_prefix, to = specials ? iv.n : iv.n - tok->n_suffix;
+    total += to - from;
+    if (total > max_tokens) { /* past the bound only count, so the answer can name the request's size */
+      omega_buf_free(&b);
+      continue;
+    }
     omega_buf_puts(&b, i ? ",[" : "[");
     for (size_t k = from; k < to; k++) {
       size_t len = 0;
@@ -436,8 +444,15 @@ static bool tokenize_step(omega_req_t *r) {
     }
     omega_buf_puts(&b, "]");
   }
-  omega_buf_puts(&b, "]");
   free(iv.v);
+  if (total > max_tokens) {
+    omega__respond_error(r, 422, "validation",
+                         "\"inputs\" come to %zu tokens, more than the limit of %zu (OMEGA_TOKENIZE_MAX_TOKENS): send "
+                         "fewer or shorter inputs, or \"truncate\": true",
+                         total, max_tokens);
+    return false;
+  }
+  omega_buf_puts(&b, "]");
   omega__respond_buf(r, 200, &b);
   return false;
 }

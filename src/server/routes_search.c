@@ -89,7 +89,7 @@ static bool search_embedded(omega_req_t *r) {
   search_ctx_t *c = r->ctx;
   int rc = omega_job_status(r->job);
   if (rc) {
-    omega__respond_status(r, rc, "embedding the query texts");
+    omega__respond_failure(r, rc, "embedding the query texts", omega_job_errmsg(r->job));
     return false;
   }
   size_t n, dim;

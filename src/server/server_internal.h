@@ -90,7 +90,7 @@ struct omega_server {
   omega_settings_t boot; /* the settings at start-up (restart-only values live here) */
   /* hot values read on every request */
   _Atomic long long max_body, max_inputs, retry_after_s, request_timeout_ms, hmac_window_s, drain_grace_ms;
-  _Atomic long long search_max_k, search_max_batch;
+  _Atomic long long search_max_k, search_max_batch, tokenize_max_tokens;
   _Atomic long long max_conns_per_ip, head_timeout_ms, body_timeout_s, idle_timeout_s, max_held_bytes;
   _Atomic long long held_bytes; /* of responses queued and not yet sent whole */
   omega_colls_t *colls; /* vector collections */
@@ -122,8 +122,12 @@ int64_t omega__now_ns(void);
 void omega__respond(omega_req_t *r, int status, const char *content_type, char *body, size_t len);
 void omega__respond_buf(omega_req_t *r, int status, omega_buf_t *b);
 void omega__respond_error(omega_req_t *r, int status, const char *type, const char *fmt, ...) OMEGA_PRINTF(4, 5);
-/* An engine or library error as the matching HTTP status. */
+/* An engine or library error as the matching HTTP status, with this thread's detail
+ * (omega_errmsg): only for a failure of a call this step just made. */
 void omega__respond_status(omega_req_t *r, int rc, const char *what);
+/* The same with the detail given: a job's failure answers with omega_job_errmsg, recorded
+ * by the engine thread that failed it; this worker's message is another task's. */
+void omega__respond_failure(omega_req_t *r, int rc, const char *what, const char *detail);
 /* Run a step on the worker pool; the connection is suspended meanwhile. Answers 429 when
  * the pool is full. */
 void omega__req_async(omega_req_t *r, omega_step_fn fn);

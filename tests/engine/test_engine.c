@@ -311,6 +311,9 @@ static void test_deadline_and_cancel(void **state) {
   assert_int_equal(omega_job_wait(late), OMEGA_ETIMEDOUT);
   assert_int_equal(omega_job_wait(canceled), OMEGA_ECANCELED);
   assert_int_equal(omega_job_wait(fine), 0);
+  assert_string_equal(omega_job_errmsg(late), "deadline exceeded: 3 of 3 inputs had not started");
+  assert_string_equal(omega_job_errmsg(canceled), "canceled: 3 of 3 inputs had not started");
+  assert_string_equal(omega_job_errmsg(fine), "");
   assert_rows_close(omega_job_embeddings(fine, NULL, NULL), 0, 2);
   omega_engine_stats(e, &st);
   assert_int_equal(st.queued_seqs, 0);
