@@ -146,6 +146,11 @@ class Framing(unittest.TestCase):
         self.assertEqual(responses(s.recv(4096))[0][0], 200)
         s.close()
 
+    def test_root_is_warned_about(self):
+        if os.geteuid() != 0:
+            self.skipTest("not running as root")
+        self.assertIn("running as root", self.s.text())
+
     def test_refusals_counted(self):
         before = self.s.metric("omega_http_connections_refused_total", {"reason": "malformed"})
         exchange(self.s.port, b"\x00garbage")
