@@ -96,18 +96,18 @@ static void warn_limited(omega_listener_t *l, const char *fmt, const char *what)
 
 /* ---- connections waiting for their first request head ---- */
 
-static int pend_add(omega_listener_t *l, int fd, const struct sockaddr_storage *addr, socklen_t alen) {
+static pending_t *pend_add(omega_listener_t *l, int fd, const struct sockaddr_storage *addr, socklen_t alen) {
   if (l->n_pend == l->cap_pend) {
     size_t nc = l->cap_pend ? l->cap_pend * 2 : 256;
     pending_t **np = realloc(l->pend, nc * sizeof *np);
     if (!np)
-      return -1;
+      return NULL;
     l->pend = np;
     l->cap_pend = nc;
   }
   pending_t *p = calloc(1, sizeof *p);
   if (!p)
-    return -1;
+    return NULL;
   p->fd = fd;
   p->state = WAIT_HEAD;
   p->deadline_ns = omega__now_ns() + atomic_load(&l->s->head_timeout_ms) * 1000000;
@@ -116,11 +116,11 @@ static int pend_add(omega_listener_t *l, int fd, const struct sockaddr_storage *
   struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.ptr = p};
   if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
     free(p);
-    return -1;
+    return NULL;
   }
   p->idx = l->n_pend;
   l->pend[l->n_pend++] = p;
-  return 0;
+  return p;
 }
 
 /* Forget p (its descriptor is closed or handed over already). */
@@ -260,10 +260,13 @@ static void accept_all(omega_listener_t *l, int lfd) {
                    "a client address reached OMEGA_MAX_CONNECTIONS_PER_IP: its further connections are refused");
     } else {
       atomic_fetch_add(&l->open, 1);
-      if (pend_add(l, fd, &addr, alen) != 0) {
+      pending_t *p = pend_add(l, fd, &addr, alen);
+      if (!p) {
         close(fd);
         omega__listener_conn_closed(l, sa);
         refused(l, "limit");
+      } else {
+        on_pending(l, p); /* a client that sent at once is handed over without another wait */
       }
     }
   }
