@@ -4,6 +4,7 @@
 #include "server/server_internal.h"
 
 #include <jansson.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,20 @@ static bool config_get_step(omega_req_t *r) {
 
 void omega__route_config_get(omega_req_t *r) { omega__req_async(r, config_get_step); }
 
+/* Who made a change, for the audit log: the peer's address, and how it proved itself. */
+static void client_name(omega_req_t *r, char *buf, size_t cap) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  char host[NI_MAXHOST] = "unknown address", port[NI_MAXSERV] = "";
+  if (sa && sa->sa_family == AF_UNIX)
+    snprintf(host, sizeof host, "unix socket");
+  else if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+           getnameinfo(sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6), host,
+                       sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    snprintf(host, sizeof host, "unknown address");
+  snprintf(buf, cap, "%s%s%s (HMAC-authenticated %s %s)", host, port[0] ? " port " : "", port, r->method, r->path);
+}
+
 static bool config_put_step(omega_req_t *r) {
   if (!omega__req_authenticate(r))
     return false;
@@ -327,8 +342,9 @@ static bool config_put_step(omega_req_t *r) {
     }
     n++;
   }
-  char msg[1024];
-  int rc = omega_config_set_runtime(r->srv->cfg, keys, vals, n, msg, sizeof msg);
+  char msg[1024], who[160];
+  client_name(r, who, sizeof who);
+  int rc = omega_config_set_runtime(r->srv->cfg, who, keys, vals, n, msg, sizeof msg);
   json_decref(doc);
   if (rc) {
     omega__respond_error(r, 422, "validation", "%s", msg);
