@@ -67,6 +67,7 @@ typedef struct {
   char omega_hmac_secret_file[1024];
   char omega_hmac_secret[1024];
   long long omega_hmac_window_s;
+  long long omega_hmac_max_rate;
   long long omega_nonce_cache;
   char omega_config_file[1024];
   int omega_profile;   /* index into omega_profile_names */

@@ -230,6 +230,7 @@ static void req_release(omega_req_t *r) {
   if (r->ctx_free)
     r->ctx_free(r->ctx);
   pthread_mutex_destroy(&r->job_mu);
+  free(r->target);
   free(r->body);
   free(r->resp);
   free(r);
@@ -373,10 +374,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
   (void)version;
   omega_server_t *s = cls;
   omega_req_t *r = *req_cls;
-  if (!r) {
-    r = calloc(1, sizeof *r);
-    if (!r)
-      return MHD_NO;
+  if (!r) /* on_request_target ran out of memory */
+    return MHD_NO;
+  if (!r->srv) {
     r->srv = s;
     r->conn = conn;
     atomic_init(&r->refs, 1);
@@ -475,11 +475,30 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
   omega_req_t *r = *req_cls;
   if (!r)
     return;
+  *req_cls = NULL;
+  if (!r->srv) { /* the request ended before the handler saw it */
+    free(r->target);
+    free(r);
+    return;
+  }
   if (!r->observed) /* no response was queued (the client went away first) */
     omega__observe_request(s, r);
-  *req_cls = NULL;
   req_release(r);
   atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* libmicrohttpd hands the handler the path decoded and without its query; signatures cover
+ * the target as the client sent it, which only this callback sees. It runs once per request,
+ * before the handler, and what it returns is the request's *req_cls: the request starts here. */
+static void *on_request_target(void *cls, const char *uri, struct MHD_Connection *conn) {
+  (void)cls;
+  (void)conn;
+  omega_req_t *r = calloc(1, sizeof *r);
+  if (r && !(r->target = strdup(uri))) {
+    free(r);
+    r = NULL;
+  }
+  return r;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -506,9 +525,9 @@ struct MHD_Daemon *omega__http_start(omega_server_t *s, int listen_fd, const str
     return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, listen_fd,
                             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_END);
+                            MHD_OPTION_URI_LOG_CALLBACK, on_request_target, NULL, MHD_OPTION_END);
   return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
                           threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
                           MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                          MHD_OPTION_END);
+                          MHD_OPTION_URI_LOG_CALLBACK, on_request_target, NULL, MHD_OPTION_END);
 }

@@ -23,7 +23,7 @@ bool omega__req_authenticate(omega_req_t *r) {
   clock_gettime(CLOCK_REALTIME, &now);
   omega_auth_result_t res = omega__auth_verify(
       s->auth, omega__req_header(r, "X-Omega-Timestamp"), omega__req_header(r, "X-Omega-Nonce"),
-      omega__req_header(r, "X-Omega-Signature"), r->method, r->path, r->body, r->body_len, (int64_t)now.tv_sec,
+      omega__req_header(r, "X-Omega-Signature"), r->method, r->target, r->body, r->body_len, (int64_t)now.tv_sec,
       atomic_load(&s->hmac_window_s));
   if (res == OMEGA_AUTH_OK)
     return true;
@@ -35,7 +35,12 @@ bool omega__req_authenticate(omega_req_t *r) {
                          "authentication is not configured: set OMEGA_HMAC_SECRET_FILE (or OMEGA_HMAC_SECRET)");
     break;
   case OMEGA_AUTH_CACHE_FULL:
-    omega__respond_error(r, 503, "unavailable", "too many recent nonces, retry later");
+    omega__respond_error(r, 503, "unavailable",
+                         "the replay cache is full: more signed requests than OMEGA_HMAC_MAX_RATE sustains, retry "
+                         "later");
+    break;
+  case OMEGA_AUTH_NO_MEMORY:
+    omega__respond_error(r, 503, "unavailable", "out of memory checking the signature");
     break;
   case OMEGA_AUTH_MISSING:
     omega__respond_error(r, 401, "unauthorized",
