@@ -382,7 +382,8 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
     c->cli[idx] = strdup(eq + 1);
   }
   layered_t L;
-  if (rc == 0 && ((rc = load_file_layer(c, &c->file, msg, sizeof msg)) || (rc = build(c, c->file, &L, msg, sizeof msg))))
+  if (rc == 0 && ((rc = load_file_layer(c, &c->file, msg, sizeof msg)) ||
+                  (rc = build(c, c->file, &L, msg, sizeof msg))))
     omega__seterr(rc, "%s", msg);
   if (rc) {
     omega_config_free(c);

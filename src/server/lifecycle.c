@@ -46,8 +46,9 @@ int omega__server_load_secret(omega_server_t *s, const omega_settings_t *set) {
     if (!len || len > SECRET_MAX) {
       memset(buf, 0, len);
       free(buf);
-      return omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s: %s", set->omega_hmac_secret_file,
-                           len ? "the secret is longer than 4096 bytes" : "empty");
+      return len ? omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s: the secret is longer than %d bytes",
+                                 set->omega_hmac_secret_file, SECRET_MAX)
+                 : omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s is empty", set->omega_hmac_secret_file);
     }
     omega__auth_set_secret(s->auth, buf, len);
     memset(buf, 0, len);

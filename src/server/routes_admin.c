@@ -301,12 +301,14 @@ static void client_name(omega_req_t *r, char *buf, size_t cap) {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const struct sockaddr *sa = ci ? ci->client_addr : NULL;
   char host[NI_MAXHOST] = "unknown address", port[NI_MAXSERV] = "";
-  if (sa && sa->sa_family == AF_UNIX)
+  if (sa && sa->sa_family == AF_UNIX) {
     snprintf(host, sizeof host, "unix socket");
-  else if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
-           getnameinfo(sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6), host,
-                       sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+  } else if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+             getnameinfo(sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
+                         host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
     snprintf(host, sizeof host, "unknown address");
+    port[0] = '\0';
+  }
   snprintf(buf, cap, "%s%s%s (HMAC-authenticated %s %s)", host, port[0] ? " port " : "", port, r->method, r->path);
 }
 
