@@ -3,6 +3,7 @@
 #include "config/profiles.h"
 #include "core/error_internal.h"
 #include "core/file.h"
+#include "core/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,8 +19,9 @@ struct omega_config {
   pthread_mutex_t mu;
   omega_settings_t cur;
   omega_cfg_source_t src[64];
-  char **cli; /* per setting: command-line value or NULL */
-  char **rt;  /* per setting: runtime value or NULL */
+  char **cli;  /* per setting: command-line value or NULL */
+  char **file; /* per setting: the config file's value as last loaded, or NULL */
+  char **rt;   /* per setting: runtime value or NULL */
   omega_cfg_apply_fn apply;
   void *user;
   omega_cfg_stats_t stats;
@@ -151,8 +153,8 @@ static char *trim(char *s) {
 
 /* KEY=VALUE lines (the format of ops/config/omega-accel-defaults.env): # comments, blank
  * lines, an optional "export " prefix and matching quotes around the value. Parses text in
- * place; `what` names the source in messages. */
-static int parse_kv_text(layered_t *L, const char *what, char *text, char *msg, size_t cap) {
+ * place; `what` names the source in messages. With `ov`, each value is also kept there. */
+static int parse_kv_text(layered_t *L, char **ov, const char *what, char *text, char *msg, size_t cap) {
   int lineno = 0;
   for (char *line = text, *next; line && *line; line = next) {
     lineno++;
@@ -186,11 +188,25 @@ static int parse_kv_text(layered_t *L, const char *what, char *text, char *msg, 
     int rc = set_from(L, idx, val, OMEGA_SRC_FILE, where, msg, cap);
     if (rc)
       return rc;
+    if (ov) {
+      free(ov[idx]);
+      if (!(ov[idx] = strdup(val))) {
+        snprintf(msg, cap, "%s: out of memory", where);
+        return OMEGA_ENOMEM;
+      }
+    }
   }
   return 0;
 }
 
-static int apply_file(layered_t *L, const char *path, char *msg, size_t cap) {
+static void free_overlay(char **o) {
+  for (size_t i = 0; o && i < omega_cfg_count; i++)
+    free(o[i]);
+  free(o);
+}
+
+/* Parse the file into an overlay (validated: each value parses for its setting). */
+static int read_file_layer(const char *path, char **ov, char *msg, size_t cap) {
   char *buf;
   size_t len;
   int rc = omega__read_file(path, MAX_CONFIG_FILE, &buf, &len);
@@ -203,7 +219,9 @@ static int apply_file(layered_t *L, const char *path, char *msg, size_t cap) {
     free(buf);
     return OMEGA_EINVAL;
   }
-  rc = parse_kv_text(L, path, buf, msg, cap);
+  layered_t scratch;
+  memset(&scratch, 0, sizeof scratch);
+  rc = parse_kv_text(&scratch, ov, path, buf, msg, cap);
   free(buf);
   return rc;
 }
@@ -220,7 +238,7 @@ int omega__config_parse_text(const char *what, const char *text, size_t len, ome
     return OMEGA_ENOMEM;
   memcpy(copy, text, len);
   copy[len] = '\0';
-  int rc = parse_kv_text(&L, what, copy, msg, cap);
+  int rc = parse_kv_text(&L, NULL, what, copy, msg, cap);
   free(copy);
   if (rc == 0)
     *out = L.s;
@@ -236,7 +254,29 @@ static const char *upper_value(const omega_config_t *c, size_t i) {
   return getenv(omega_cfg_table[i].name);
 }
 
-static int build(const omega_config_t *c, layered_t *L, char *msg, size_t cap) {
+/* The config file's layer as it is now on disk: per setting its value or NULL (all NULL
+ * without a file). Nothing is kept on failure. */
+static int load_file_layer(const omega_config_t *c, char ***out, char *msg, size_t cap) {
+  char **ov = calloc(omega_cfg_count, sizeof *ov);
+  if (!ov) {
+    snprintf(msg, cap, "config: out of memory");
+    return OMEGA_ENOMEM;
+  }
+  size_t fi;
+  omega_config_find("OMEGA_CONFIG_FILE", &fi);
+  const char *path = upper_value(c, fi);
+  int rc = path && *path ? read_file_layer(path, ov, msg, cap) : 0;
+  if (rc) {
+    free_overlay(ov);
+    return rc;
+  }
+  *out = ov;
+  return 0;
+}
+
+/* Every layer over the defaults. The file layer is given, not read: a runtime change is
+ * applied over the file as last loaded, so a file broken since then blocks only reloads. */
+static int build(const omega_config_t *c, char *const *file_layer, layered_t *L, char *msg, size_t cap) {
   memset(L, 0, sizeof *L);
   for (size_t i = 0; i < omega_cfg_count; i++)
     if (set_from(L, i, omega_cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
@@ -256,11 +296,9 @@ static int build(const omega_config_t *c, layered_t *L, char *msg, size_t cap) {
       return OMEGA_EINTERNAL;
   }
   const char *file = upper_value(c, fi);
-  if (file && *file) {
-    int rc = apply_file(L, file, msg, cap);
-    if (rc)
-      return rc;
-  }
+  for (size_t i = 0; i < omega_cfg_count; i++)
+    if (file_layer[i] && set_from(L, i, file_layer[i], OMEGA_SRC_FILE, file, msg, cap))
+      return OMEGA_EINVAL;
   for (size_t i = 0; i < omega_cfg_count; i++) {
     const char *e = getenv(omega_cfg_table[i].name);
     char where[128];
@@ -344,7 +382,8 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
     c->cli[idx] = strdup(eq + 1);
   }
   layered_t L;
-  if (rc == 0 && (rc = build(c, &L, msg, sizeof msg)))
+  if (rc == 0 && ((rc = load_file_layer(c, &c->file, msg, sizeof msg)) ||
+                  (rc = build(c, c->file, &L, msg, sizeof msg))))
     omega__seterr(rc, "%s", msg);
   if (rc) {
     omega_config_free(c);
@@ -367,6 +406,7 @@ void omega_config_free(omega_config_t *c) {
   }
   free(c->cli);
   free(c->rt);
+  free_overlay(c->file);
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
@@ -389,10 +429,19 @@ int omega_config_reload(omega_config_t *c, char *msg, size_t cap) {
   pthread_mutex_lock(&c->mu);
   layered_t L;
   msg[0] = '\0';
-  int rc = build(c, &L, msg, cap);
+  char **file = NULL;
+  int rc = load_file_layer(c, &file, msg, cap);
+  if (rc == 0)
+    rc = build(c, file, &L, msg, cap);
   if (rc == 0) {
     msg[0] = '\0';
     rc = commit(c, &L, msg, cap);
+  }
+  if (rc == 0) {
+    free_overlay(c->file);
+    c->file = file;
+  } else {
+    free_overlay(file);
   }
   if (rc)
     c->stats.reloads_failed++;
@@ -402,14 +451,47 @@ int omega_config_reload(omega_config_t *c, char *msg, size_t cap) {
   return rc;
 }
 
-static void free_overlay(char **o) {
-  for (size_t i = 0; o && i < omega_cfg_count; i++)
-    free(o[i]);
-  free(o);
+/* A value as the audit log shows it: secrets only as (set) or (empty), the rest quoted with
+ * control characters escaped, so a value cannot forge a log line. */
+static void shown(const omega_cfg_def_t *d, const omega_settings_t *s, char *out, size_t cap) {
+  char v[1100];
+  format_value(d, s, v, sizeof v);
+  if (d->flags & OMEGA_CFG_SECRET) {
+    snprintf(out, cap, "%s", v[0] ? "(set)" : "(empty)");
+    return;
+  }
+  size_t k = 0;
+  out[k++] = '"';
+  for (const unsigned char *p = (const unsigned char *)v; *p && k + 6 < cap; p++) {
+    if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+      k += (size_t)snprintf(out + k, cap - k, "\\x%02x", *p);
+    else
+      out[k++] = (char)*p;
+  }
+  out[k++] = '"';
+  out[k] = '\0';
 }
 
-int omega_config_set_runtime(omega_config_t *c, const char *const *keys, const char *const *values, size_t n,
-                             char *msg, size_t cap) {
+/* The audit trail of runtime changes: one line per setting that moved (a profile switch
+ * moves several). */
+static void log_changes(const char *who, const omega_settings_t *old, const omega_settings_t *now) {
+  int n = 0;
+  for (size_t i = 0; i < omega_cfg_count; i++) {
+    const omega_cfg_def_t *d = &omega_cfg_table[i];
+    if (same_value(d, old, now))
+      continue;
+    char a[4400], b[4400];
+    shown(d, old, a, sizeof a);
+    shown(d, now, b, sizeof b);
+    omega_log(OMEGA_LOG_INFO, "runtime change by %s: %s %s -> %s", who, d->name, a, b);
+    n++;
+  }
+  if (!n)
+    omega_log(OMEGA_LOG_INFO, "runtime change by %s: no setting changed", who);
+}
+
+int omega_config_set_runtime(omega_config_t *c, const char *who, const char *const *keys, const char *const *values,
+                             size_t n, char *msg, size_t cap) {
   msg[0] = '\0';
   pthread_mutex_lock(&c->mu);
   int rc = 0;
@@ -443,9 +525,10 @@ int omega_config_set_runtime(omega_config_t *c, const char *const *keys, const c
   }
   if (rc == 0) {
     char **old = c->rt;
+    const omega_settings_t before = c->cur;
     c->rt = nrt;
     layered_t L;
-    rc = build(c, &L, msg, cap);
+    rc = build(c, c->file, &L, msg, cap);
     if (rc == 0)
       rc = commit(c, &L, msg, cap);
     if (rc) {
@@ -453,14 +536,17 @@ int omega_config_set_runtime(omega_config_t *c, const char *const *keys, const c
       free_overlay(nrt);
     } else {
       free_overlay(old);
+      log_changes(who, &before, &c->cur);
     }
   } else {
     free_overlay(nrt);
   }
-  if (rc)
+  if (rc) {
     c->stats.runtime_failed++;
-  else
+    omega_log(OMEGA_LOG_WARN, "runtime change by %s rejected: %s", who, msg);
+  } else {
     c->stats.runtime_ok++;
+  }
   pthread_mutex_unlock(&c->mu);
   return rc;
 }

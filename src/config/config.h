@@ -5,8 +5,8 @@
  * README table and /accel/config all read that table.
  *
  * Layers, lowest first: default, profile (OMEGA_PROFILE), config file, environment,
- * command line, runtime changes. A reload recomputes every layer, validates the whole
- * set, then applies it all or nothing. */
+ * command line, runtime changes. A reload re-reads the file, recomputes every layer,
+ * validates the whole set, then applies it all or nothing. */
 #ifndef OMEGA_CONFIG_CONFIG_H
 #define OMEGA_CONFIG_CONFIG_H
 
@@ -76,6 +76,7 @@ typedef struct {
   char omega_hmac_secret_file[1024];
   char omega_hmac_secret[1024];
   long long omega_hmac_window_s;
+  long long omega_hmac_max_rate;
   long long omega_nonce_cache;
   char omega_config_file[1024];
   int omega_profile;   /* index into omega_profile_names */
@@ -123,10 +124,13 @@ void omega_config_get(const omega_config_t *c, omega_settings_t *out);
 /* Re-read the config file and recompute every layer; all or nothing. Restart-only
  * settings that changed are kept at their old values and reported in `msg`. */
 int omega_config_reload(omega_config_t *c, char *msg, size_t cap);
-/* Runtime changes (PUT /accel/config): n KEY/VALUE pairs, all or nothing. Restart-only or
- * unknown keys and invalid values are rejected with OMEGA_EINVAL and a message. */
-int omega_config_set_runtime(omega_config_t *c, const char *const *keys, const char *const *values, size_t n,
-                             char *msg, size_t cap);
+/* Runtime changes (PUT /accel/config): n KEY/VALUE pairs, all or nothing, over the config
+ * file as last loaded (a file broken since does not block them). Restart-only or unknown
+ * keys and invalid values are rejected with OMEGA_EINVAL and a message. Each setting that
+ * changes is logged (INFO) with `who`, its old and new value (secrets as "(set)"); a
+ * rejected change is logged too (WARN). */
+int omega_config_set_runtime(omega_config_t *c, const char *who, const char *const *keys, const char *const *values,
+                             size_t n, char *msg, size_t cap);
 
 typedef struct {
   unsigned long long reloads_ok, reloads_failed, runtime_ok, runtime_failed;

@@ -111,8 +111,11 @@ const omega_cfg_def_t omega_cfg_table[] = {
      F(omega_hmac_secret), "The HMAC secret itself (prefer the file); no secret: gated routes answer 503"},
     {"OMEGA_HMAC_WINDOW_S", OMEGA_CFG_INT, "300", 1, 86400, NULL, OMEGA_CFG_HOT, F(omega_hmac_window_s),
      "Accepted clock skew of X-Omega-Timestamp, seconds either way"},
-    {"OMEGA_NONCE_CACHE", OMEGA_CFG_INT, "100000", 16, 1 << 24, NULL, 0, F(omega_nonce_cache),
-     "Nonces remembered for replay protection"},
+    {"OMEGA_HMAC_MAX_RATE", OMEGA_CFG_INT, "1000", 1, 1 << 20, NULL, OMEGA_CFG_HOT, F(omega_hmac_max_rate),
+     "Signed requests per second the replay cache sustains: it remembers OMEGA_HMAC_MAX_RATE x (2 x "
+     "OMEGA_HMAC_WINDOW_S + 1) nonces (about 90 bytes each when full); past that signed requests get 503"},
+    {"OMEGA_NONCE_CACHE", OMEGA_CFG_INT, "0", 0, 1 << 24, NULL, OMEGA_CFG_HOT, F(omega_nonce_cache),
+     "Nonces remembered for replay protection (0: sized from OMEGA_HMAC_MAX_RATE and OMEGA_HMAC_WINDOW_S)"},
     {"OMEGA_CONFIG_FILE", OMEGA_CFG_STRING, "", 0, STRMAX(omega_config_file), NULL, 0, F(omega_config_file),
      "KEY=VALUE file of settings, watched for changes (also --config)"},
     {"OMEGA_PROFILE", OMEGA_CFG_ENUM, "NONE", 0, 0, omega_profile_names, OMEGA_CFG_HOT, F(omega_profile),

@@ -30,14 +30,19 @@ struct omega_auth {
   size_t n_buckets;
 };
 
+static size_t buckets_for(size_t cap) {
+  size_t n = 16;
+  while (n < cap)
+    n *= 2;
+  return n;
+}
+
 int omega__auth_create(size_t cap, omega_auth_t **out) {
   omega_auth_t *a = calloc(1, sizeof *a);
   if (!a)
     return omega__seterr(OMEGA_ENOMEM, "auth: out of memory");
   a->cap = cap;
-  a->n_buckets = 16;
-  while (a->n_buckets < cap)
-    a->n_buckets *= 2;
+  a->n_buckets = buckets_for(cap);
   a->ring = calloc(cap, sizeof *a->ring);
   a->buckets = malloc(a->n_buckets * sizeof *a->buckets);
   if (!a->ring || !a->buckets) {
@@ -91,6 +96,48 @@ static size_t hash(const char *s) {
   return (size_t)h;
 }
 
+int omega__auth_set_capacity(omega_auth_t *a, size_t cap) {
+  pthread_mutex_lock(&a->mu);
+  if (cap < a->count)
+    cap = a->count; /* a live nonce is never forgotten early: that would reopen its replay */
+  if (cap == a->cap) {
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+  }
+  const size_t nb = buckets_for(cap);
+  entry_t *ring = calloc(cap, sizeof *ring);
+  int32_t *buckets = malloc(nb * sizeof *buckets);
+  if (!ring || !buckets) {
+    pthread_mutex_unlock(&a->mu);
+    free(ring);
+    free(buckets);
+    return omega__seterr(OMEGA_ENOMEM, "auth: cannot allocate a nonce cache of %zu", cap);
+  }
+  memset(buckets, 0xFF, nb * sizeof *buckets);
+  for (size_t k = 0; k < a->count; k++) {
+    ring[k] = a->ring[(a->head + k) % a->cap];
+    size_t b = hash(ring[k].nonce) & (nb - 1);
+    ring[k].next = buckets[b];
+    buckets[b] = (int32_t)k;
+  }
+  free(a->ring);
+  free(a->buckets);
+  a->ring = ring;
+  a->buckets = buckets;
+  a->n_buckets = nb;
+  a->cap = cap;
+  a->head = 0;
+  pthread_mutex_unlock(&a->mu);
+  return 0;
+}
+
+void omega__auth_cache_stats(omega_auth_t *a, size_t *count, size_t *cap) {
+  pthread_mutex_lock(&a->mu);
+  *count = a->count;
+  *cap = a->cap;
+  pthread_mutex_unlock(&a->mu);
+}
+
 /* Drop expired entries from the head of the ring (lock held). */
 static void expire(omega_auth_t *a, int64_t now) {
   while (a->count) {
@@ -134,24 +181,30 @@ static void hex(const unsigned char *in, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-static void mac(const unsigned char *key, size_t key_len, const char *ts, const char *nonce, const char *method,
-                const char *path, const void *body, size_t body_len, unsigned char out[32]) {
+static int mac(const unsigned char *key, size_t key_len, const char *ts, const char *nonce, const char *method,
+               const char *target, const void *body, size_t body_len, unsigned char out[32]) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   char body_hex[2 * SHA256_DIGEST_LENGTH + 1];
   SHA256(body_len ? body : (const void *)"", body_len, digest);
   hex(digest, sizeof digest, body_hex);
-  size_t n = strlen(ts) + strlen(nonce) + strlen(method) + strlen(path) + sizeof body_hex + 8;
+  size_t n = strlen(ts) + strlen(nonce) + strlen(method) + strlen(target) + sizeof body_hex + 8;
   char *msg = malloc(n);
-  int len = snprintf(msg, n, "%s\n%s\n%s\n%s\n%s", ts, nonce, method, path, body_hex);
+  if (!msg)
+    return OMEGA_ENOMEM;
+  int len = snprintf(msg, n, "%s\n%s\n%s\n%s\n%s", ts, nonce, method, target, body_hex);
   unsigned int out_len = 32;
-  HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, (size_t)len, out, &out_len);
+  const bool ok = HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, (size_t)len, out, &out_len);
   free(msg);
+  return ok ? 0 : OMEGA_ENOMEM;
 }
 
 void omega__auth_sign(const char *secret, size_t secret_len, const char *ts, const char *nonce, const char *method,
-                      const char *path, const void *body, size_t body_len, char out[68]) {
+                      const char *target, const void *body, size_t body_len, char out[68]) {
   unsigned char m[32];
-  mac((const unsigned char *)secret, secret_len, ts, nonce, method, path, body, body_len, m);
+  if (mac((const unsigned char *)secret, secret_len, ts, nonce, method, target, body, body_len, m)) {
+    out[0] = '\0';
+    return;
+  }
   memcpy(out, "v1=", 3);
   hex(m, 32, out + 3);
 }
@@ -179,19 +232,21 @@ static int unhex(char c) {
 }
 
 omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const char *nonce, const char *sig,
-                                       const char *method, const char *path, const void *body, size_t body_len,
+                                       const char *method, const char *target, const void *body, size_t body_len,
                                        int64_t now, int64_t window) {
+  /* A copy of the whole key, so the HMAC runs outside the lock and a concurrent secret
+   * change cannot free it underneath. */
   pthread_mutex_lock(&a->mu);
   size_t klen = a->secret_len;
-  unsigned char key[1024];
-  if (klen > sizeof key)
-    klen = sizeof key;
-  if (klen)
+  unsigned char *key = klen ? malloc(klen) : NULL;
+  if (key)
     memcpy(key, a->secret, klen);
   pthread_mutex_unlock(&a->mu);
   omega_auth_result_t r = OMEGA_AUTH_OK;
   if (!klen)
     return OMEGA_AUTH_NO_SECRET;
+  if (!key)
+    return OMEGA_AUTH_NO_MEMORY;
   if (!ts || !nonce || !sig) {
     r = OMEGA_AUTH_MISSING;
     goto out;
@@ -216,7 +271,10 @@ omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const ch
     goto out;
   }
   unsigned char got[32];
-  mac(key, klen, ts, nonce, method, path, body, body_len, got);
+  if (mac(key, klen, ts, nonce, method, target, body, body_len, got)) {
+    r = OMEGA_AUTH_NO_MEMORY;
+    goto out;
+  }
   if (CRYPTO_memcmp(got, want, 32) != 0) {
     r = OMEGA_AUTH_BAD_SIGNATURE;
     goto out;
@@ -228,6 +286,7 @@ omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const ch
   r = seen > 0 ? OMEGA_AUTH_REPLAY : seen < 0 ? OMEGA_AUTH_CACHE_FULL : OMEGA_AUTH_OK;
 out:
   OPENSSL_cleanse(key, klen);
+  free(key);
   return r;
 }
 
@@ -249,6 +308,8 @@ const char *omega__auth_reason(omega_auth_result_t r) {
     return "replayed_nonce";
   case OMEGA_AUTH_CACHE_FULL:
     return "nonce_cache_full";
+  case OMEGA_AUTH_NO_MEMORY:
+    return "out_of_memory";
   }
   return "unknown";
 }

@@ -1,7 +1,9 @@
 /* HMAC request signing for /invoke and /accel/config.
  *   X-Omega-Timestamp: unix seconds     X-Omega-Nonce: 16-64 chars of [A-Za-z0-9_-]
- *   X-Omega-Signature: v1=<hex HMAC-SHA256(secret, ts "\n" nonce "\n" METHOD "\n" path "\n" hex(SHA-256(body)))>
- * A clock window, a nonce replay cache and a constant-time comparison. */
+ *   X-Omega-Signature: v1=<hex HMAC-SHA256(secret, ts "\n" nonce "\n" METHOD "\n" target "\n" hex(SHA-256(body)))>
+ * target: the request target exactly as sent on the request line, query string included
+ * (a signature for /invoke does not cover /invoke?x=1). The whole secret is the key, however
+ * long. A clock window, a nonce replay cache and a constant-time comparison. */
 #ifndef OMEGA_SERVER_AUTH_H
 #define OMEGA_SERVER_AUTH_H
 
@@ -19,20 +21,27 @@ typedef enum {
   OMEGA_AUTH_BAD_SIGNATURE,
   OMEGA_AUTH_REPLAY,
   OMEGA_AUTH_CACHE_FULL, /* 503: too many live nonces */
+  OMEGA_AUTH_NO_MEMORY,  /* 503 */
 } omega_auth_result_t;
 
+/* The nonce cache holds nonce_capacity nonces, each for 2 x window + 1 seconds: full, it
+ * refuses signed requests (fail closed) until old nonces expire. */
 int omega__auth_create(size_t nonce_capacity, omega_auth_t **out);
+/* Resize the nonce cache, keeping every live nonce (never below their count). */
+int omega__auth_set_capacity(omega_auth_t *a, size_t nonce_capacity);
+void omega__auth_cache_stats(omega_auth_t *a, size_t *count, size_t *capacity);
 void omega__auth_free(omega_auth_t *a);
 /* Replace the secret (empty: none, gated routes fail closed). */
 void omega__auth_set_secret(omega_auth_t *a, const char *secret, size_t len);
 int omega__auth_has_secret(omega_auth_t *a);
 omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *timestamp, const char *nonce, const char *signature,
-                                       const char *method, const char *path, const void *body, size_t body_len,
+                                       const char *method, const char *target, const void *body, size_t body_len,
                                        int64_t now_s, int64_t window_s);
 /* A short reason for logs, metrics labels and error bodies. */
 const char *omega__auth_reason(omega_auth_result_t r);
-/* The signature header value for these inputs (tests and clients): "v1=<64 hex>". */
+/* The signature header value for these inputs (tests and clients): "v1=<64 hex>" ("" out
+ * of memory). */
 void omega__auth_sign(const char *secret, size_t secret_len, const char *timestamp, const char *nonce,
-                      const char *method, const char *path, const void *body, size_t body_len, char out[68]);
+                      const char *method, const char *target, const void *body, size_t body_len, char out[68]);
 
 #endif

@@ -240,6 +240,7 @@ static void req_release(omega_req_t *r) {
   if (r->ctx_free)
     r->ctx_free(r->ctx);
   pthread_mutex_destroy(&r->job_mu);
+  free(r->target);
   free(r->body);
   free(r->resp);
   free(r);
@@ -398,7 +399,7 @@ static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const cha
  * first head): an ambiguous body length, a head past the limits, or no room for one more
  * answer to a slow reader is answered here, before the body is read, and the connection
  * closes so that no unread body bytes can run as a request of their own. */
-static bool head_acceptable(omega_req_t *r, const char *url) {
+static bool head_acceptable(omega_req_t *r, const char *target) {
   omega_server_t *s = r->srv;
   head_fields_t h = {0};
   MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_field, &h);
@@ -408,9 +409,9 @@ static bool head_acceptable(omega_req_t *r, const char *url) {
   if (omega__http_framing_check(h.n_cl, h.cl, h.n_te, h.te, &v) == OMEGA_HEAD_BAD) {
     omega_series_add(omega_series(s->m.rejected, "ambiguous_framing", NULL, NULL), 1);
     omega__respond_error(r, v.status, v.type, "%s", v.message);
-  } else if (strlen(url) > max_target) {
+  } else if (strlen(target) > max_target) {
     omega__respond_error(r, 414, "uri_too_long", "the request target exceeds %zu bytes", max_target);
-  } else if (h.bytes + strlen(url) > max_head) {
+  } else if (h.bytes + strlen(target) > max_head) {
     omega__respond_error(r, 431, "header_too_large", "the request head exceeds %zu bytes", max_head);
   } else if (r->route->needs_engine && atomic_load(&s->held_bytes) > atomic_load(&s->max_held_bytes)) {
     /* the data plane only: health, readiness and metrics stay answerable (their answers are small) */
@@ -433,10 +434,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
   (void)version;
   omega_server_t *s = cls;
   omega_req_t *r = *req_cls;
-  if (!r) {
-    r = calloc(1, sizeof *r);
-    if (!r)
-      return MHD_NO;
+  if (!r) /* on_request_target ran out of memory */
+    return MHD_NO;
+  if (!r->srv) {
     r->srv = s;
     r->conn = conn;
     atomic_init(&r->refs, 1);
@@ -452,7 +452,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     atomic_fetch_add(&s->inflight, 1);
     *req_cls = r;
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)atomic_load(&s->body_timeout_s));
-    if (!head_acceptable(r, url))
+    if (!head_acceptable(r, r->target ? r->target : url))
       return queue(r);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long max = atomic_load(&s->max_body);
@@ -537,14 +537,33 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
   omega_req_t *r = *req_cls;
   if (!r)
     return;
+  *req_cls = NULL;
+  if (!r->srv) { /* the request ended before the handler saw it */
+    free(r->target);
+    free(r);
+    return;
+  }
   if (!r->observed) /* no response was queued (the client went away first) */
     omega__observe_request(s, r);
   atomic_fetch_sub(&s->held_bytes, (long long)r->held);
   /* the connection waits for its next request now */
   MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)atomic_load(&s->idle_timeout_s));
-  *req_cls = NULL;
   req_release(r);
   atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* libmicrohttpd hands the handler the path decoded and without its query; signatures cover
+ * the target as the client sent it, which only this callback sees. It runs once per request,
+ * before the handler, and what it returns is the request's *req_cls: the request starts here. */
+static void *on_request_target(void *cls, const char *uri, struct MHD_Connection *conn) {
+  (void)cls;
+  (void)conn;
+  omega_req_t *r = calloc(1, sizeof *r);
+  if (r && !(r->target = strdup(uri))) {
+    free(r);
+    r = NULL;
+  }
+  return r;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -588,5 +607,5 @@ struct MHD_Daemon *omega__http_start(omega_server_t *s) {
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->boot.omega_max_connections + 64),
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->boot.omega_http_idle_timeout_s,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                          MHD_OPTION_END);
+                          MHD_OPTION_URI_LOG_CALLBACK, on_request_target, NULL, MHD_OPTION_END);
 }

@@ -34,18 +34,24 @@ void omega_server_block_signals(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+#define SECRET_MAX 4096
+
 int omega__server_load_secret(omega_server_t *s, const omega_settings_t *set) {
   if (set->omega_hmac_secret_file[0]) {
     char *buf;
     size_t len;
-    int rc = omega__read_file(set->omega_hmac_secret_file, 4096, &buf, &len);
+    /* room for the line ending an editor or `echo` adds after a secret of the full size */
+    int rc = omega__read_file(set->omega_hmac_secret_file, SECRET_MAX + 2, &buf, &len);
     if (rc)
-      return omega__seterr(rc, "OMEGA_HMAC_SECRET_FILE: %s", omega_errmsg());
+      return omega__prefixerr(rc, "OMEGA_HMAC_SECRET_FILE");
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
       len--;
-    if (!len) {
+    if (!len || len > SECRET_MAX) {
+      memset(buf, 0, len);
       free(buf);
-      return omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s is empty", set->omega_hmac_secret_file);
+      return len ? omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s: the secret is longer than %d bytes",
+                                 set->omega_hmac_secret_file, SECRET_MAX)
+                 : omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s is empty", set->omega_hmac_secret_file);
     }
     omega__auth_set_secret(s->auth, buf, len);
     memset(buf, 0, len);
@@ -53,6 +59,26 @@ int omega__server_load_secret(omega_server_t *s, const omega_settings_t *set) {
     return 0;
   }
   omega__auth_set_secret(s->auth, set->omega_hmac_secret, strlen(set->omega_hmac_secret));
+  return 0;
+}
+
+#define NONCE_CACHE_MAX (1ll << 24)
+
+/* A nonce must be remembered while a request carrying it could still pass the clock check:
+ * 2 x window + 1 s. So sustaining OMEGA_HMAC_MAX_RATE signed requests a second takes rate x
+ * (2 x window + 1) entries; past that the cache is full and refuses (fails closed). */
+static int nonce_capacity(const omega_settings_t *set, size_t *out) {
+  if (set->omega_nonce_cache) {
+    *out = (size_t)set->omega_nonce_cache;
+    return 0;
+  }
+  const long long n = set->omega_hmac_max_rate * (2 * set->omega_hmac_window_s + 1);
+  if (n > NONCE_CACHE_MAX)
+    return omega__seterr(OMEGA_EINVAL,
+                         "OMEGA_HMAC_MAX_RATE %lld x (2 x OMEGA_HMAC_WINDOW_S %lld + 1) = %lld nonces, more than the "
+                         "%lld the replay cache may hold: lower one of them, or set OMEGA_NONCE_CACHE",
+                         set->omega_hmac_max_rate, set->omega_hmac_window_s, n, NONCE_CACHE_MAX);
+  *out = (size_t)n;
   return 0;
 }
 
@@ -100,6 +126,9 @@ int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now
     if ((rc = omega__server_load_secret(s, now)))
       return rc;
   }
+  size_t nonces = 0;
+  if ((rc = nonce_capacity(now, &nonces)) || (rc = omega__auth_set_capacity(s->auth, nonces)))
+    return rc;
   if (s->engine) {
     omega_engine_tuning_t t = tuning_of(now);
     rc = omega_engine_tune(s->engine, &t);
@@ -425,13 +454,14 @@ int omega_server_run(omega_config_t *cfg) {
   set_hot_values(s, &s->boot);
   pthread_mutex_init(&s->pending_mu, NULL);
   int rc = 0, status = 1;
+  size_t nonces = 0;
   if (!s->boot.omega_model[0]) {
     omega_log(OMEGA_LOG_ERROR, "no model: pass --model DIR (or set OMEGA_MODEL)");
     goto out;
   }
   if (omega_metrics_create(&s->metrics) != 0 ||
       (rc = omega__workq_create((int)s->boot.omega_workers, (size_t)s->boot.omega_worker_queue, &s->wq)) ||
-      (rc = omega__auth_create((size_t)s->boot.omega_nonce_cache, &s->auth)) ||
+      (rc = nonce_capacity(&s->boot, &nonces)) || (rc = omega__auth_create(nonces, &s->auth)) ||
       (rc = omega__server_load_secret(s, &s->boot)) || (rc = omega__fault_configure(s->boot.omega_fault_inject))) {
     omega_log(OMEGA_LOG_ERROR, "start-up failed: %s", omega_errmsg());
     goto out;
@@ -449,6 +479,9 @@ int omega_server_run(omega_config_t *cfg) {
             s->boot.omega_unix_socket[0] ? " and unix:" : "", s->boot.omega_unix_socket);
   if (!omega__auth_has_secret(s->auth))
     omega_log(OMEGA_LOG_WARN, "no HMAC secret configured: /invoke and /accel/config answer 503");
+  else
+    omega_log(OMEGA_LOG_INFO, "HMAC replay cache: %zu nonces, enough for %.0f signed requests/s sustained", nonces,
+              (double)nonces / (double)(2 * s->boot.omega_hmac_window_s + 1));
   if (omega__watchdog_start(s) != 0) {
     omega_log(OMEGA_LOG_ERROR, "cannot start the watchdog thread");
     goto out;

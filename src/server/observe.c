@@ -81,6 +81,10 @@ static void collect(void *user) {
   omega_series_set(omega_series(m->pool_busy, NULL, NULL, NULL), (double)busy);
   omega_series_set(omega_series(m->pool_queued, NULL, NULL, NULL), (double)queued);
   omega_series_set(omega_series(m->pool_rejected, NULL, NULL, NULL), (double)rejected);
+  size_t nonces, nonce_cap;
+  omega__auth_cache_stats(s->auth, &nonces, &nonce_cap);
+  omega_series_set(omega_series(m->nonce_entries, NULL, NULL, NULL), (double)nonces);
+  omega_series_set(omega_series(m->nonce_capacity, NULL, NULL, NULL), (double)nonce_cap);
   omega_cfg_stats_t cs;
   omega_config_stats(s->cfg, &cs);
   omega_series_set(omega_series(m->reloads, "ok", NULL, NULL), (double)(cs.reloads_ok + cs.runtime_ok));
@@ -172,6 +176,14 @@ void omega__server_metrics_init(omega_server_t *s) {
                                     result, NULL, 0);
   m->auth_failures = omega_metrics_family(r, "omega_auth_failures_total", "Rejected HMAC authentications by reason.",
                                           OMEGA_METRIC_COUNTER, reason, NULL, 0);
+  m->nonce_entries = omega_metrics_family(r, "omega_auth_nonce_cache_entries",
+                                          "Nonces the replay cache remembers now; at its capacity signed requests get "
+                                          "503.",
+                                          OMEGA_METRIC_GAUGE, NULL, NULL, 0);
+  m->nonce_capacity = omega_metrics_family(r, "omega_auth_nonce_cache_capacity",
+                                           "Nonces the replay cache can remember (OMEGA_HMAC_MAX_RATE x (2 x "
+                                           "OMEGA_HMAC_WINDOW_S + 1), or OMEGA_NONCE_CACHE).",
+                                           OMEGA_METRIC_GAUGE, NULL, NULL, 0);
   m->pool_busy = omega_metrics_family(r, "omega_worker_pool_busy", "Worker pool threads running a task.",
                                       OMEGA_METRIC_GAUGE, NULL, NULL, 0);
   m->pool_queued = omega_metrics_family(r, "omega_worker_pool_queued", "Tasks waiting for the worker pool.",
@@ -235,6 +247,7 @@ void omega__server_metrics_init(omega_server_t *s) {
   omega_series(m->tokens, NULL, NULL, NULL);
   omega_series(m->sequences, NULL, NULL, NULL);
   omega_series(m->auth_failures, "bad_signature", NULL, NULL);
+  omega_series(m->auth_failures, "nonce_cache_full", NULL, NULL);
   omega_series(m->rejected, "queue_full", NULL, NULL);
   omega_series(m->canceled, "client_gone", NULL, NULL);
   omega_metrics_on_collect(r, collect, s);

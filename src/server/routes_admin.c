@@ -4,6 +4,7 @@
 #include "server/server_internal.h"
 
 #include <jansson.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ bool omega__req_authenticate(omega_req_t *r) {
   clock_gettime(CLOCK_REALTIME, &now);
   omega_auth_result_t res = omega__auth_verify(
       s->auth, omega__req_header(r, "X-Omega-Timestamp"), omega__req_header(r, "X-Omega-Nonce"),
-      omega__req_header(r, "X-Omega-Signature"), r->method, r->path, r->body, r->body_len, (int64_t)now.tv_sec,
+      omega__req_header(r, "X-Omega-Signature"), r->method, r->target, r->body, r->body_len, (int64_t)now.tv_sec,
       atomic_load(&s->hmac_window_s));
   if (res == OMEGA_AUTH_OK)
     return true;
@@ -34,7 +35,12 @@ bool omega__req_authenticate(omega_req_t *r) {
                          "authentication is not configured: set OMEGA_HMAC_SECRET_FILE (or OMEGA_HMAC_SECRET)");
     break;
   case OMEGA_AUTH_CACHE_FULL:
-    omega__respond_error(r, 503, "unavailable", "too many recent nonces, retry later");
+    omega__respond_error(r, 503, "unavailable",
+                         "the replay cache is full: more signed requests than OMEGA_HMAC_MAX_RATE sustains, retry "
+                         "later");
+    break;
+  case OMEGA_AUTH_NO_MEMORY:
+    omega__respond_error(r, 503, "unavailable", "out of memory checking the signature");
     break;
   case OMEGA_AUTH_MISSING:
     omega__respond_error(r, 401, "unauthorized",
@@ -290,6 +296,22 @@ static bool config_get_step(omega_req_t *r) {
 
 void omega__route_config_get(omega_req_t *r) { omega__req_async(r, config_get_step); }
 
+/* Who made a change, for the audit log: the peer's address, and how it proved itself. */
+static void client_name(omega_req_t *r, char *buf, size_t cap) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  char host[NI_MAXHOST] = "unknown address", port[NI_MAXSERV] = "";
+  if (sa && sa->sa_family == AF_UNIX) {
+    snprintf(host, sizeof host, "unix socket");
+  } else if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+             getnameinfo(sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
+                         host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    snprintf(host, sizeof host, "unknown address");
+    port[0] = '\0';
+  }
+  snprintf(buf, cap, "%s%s%s (HMAC-authenticated %s %s)", host, port[0] ? " port " : "", port, r->method, r->path);
+}
+
 static bool config_put_step(omega_req_t *r) {
   if (!omega__req_authenticate(r))
     return false;
@@ -327,8 +349,9 @@ static bool config_put_step(omega_req_t *r) {
     }
     n++;
   }
-  char msg[1024];
-  int rc = omega_config_set_runtime(r->srv->cfg, keys, vals, n, msg, sizeof msg);
+  char msg[1024], who[160];
+  client_name(r, who, sizeof who);
+  int rc = omega_config_set_runtime(r->srv->cfg, who, keys, vals, n, msg, sizeof msg);
   json_decref(doc);
   if (rc) {
     omega__respond_error(r, 422, "validation", "%s", msg);

@@ -43,6 +43,7 @@ struct omega_req {
   const omega_route_t *route;
   const char *method;
   char path[256];
+  char *target; /* the request target exactly as sent (path and query): what a signature covers */
   char *body;
   size_t body_len, body_cap;
   bool too_large;
@@ -80,6 +81,7 @@ typedef struct {
   omega_family_t *vram, *maybe_async, *queue_depth, *queue_jobs, *inflight_req, *inflight_seq, *queue_ms;
   omega_family_t *tokenize_ms, *inference_ms, *tokens, *sequences, *batches, *ceiling, *ceiling_p95;
   omega_family_t *ceiling_moves, *run_p95, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
+  omega_family_t *nonce_entries, *nonce_capacity;
   omega_family_t *build_info, *ready, *rejected, *timeouts, *canceled, *uptime, *max_batch, *target_latency;
   omega_family_t *gpu_healthy, *gpu_events, *gpu_vram_total, *gpu_util, *gpu_temp, *gpu_power;
   omega_family_t *conns, *conns_refused, *held_bytes;

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *dir;
 static char file[4096];
@@ -178,32 +179,70 @@ static void test_runtime(void **state) {
   omega_config_t *c = make(NULL, 0);
   char msg[1024];
   const char *k1[] = {"EMBED_MAX_BATCH", "ACCEL_TARGET_LAT_MS"}, *v1[] = {"12", "250"};
-  assert_int_equal(omega_config_set_runtime(c, k1, v1, 2, msg, sizeof msg), 0);
+  assert_int_equal(omega_config_set_runtime(c, "test", k1, v1, 2, msg, sizeof msg), 0);
   omega_cfg_source_t src;
   assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "12");
   assert_int_equal(src, OMEGA_SRC_RUNTIME);
   /* all or nothing: one bad value rejects the whole change */
   const char *v2[] = {"30", "nope"};
-  assert_int_equal(omega_config_set_runtime(c, k1, v2, 2, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega_config_set_runtime(c, "test", k1, v2, 2, msg, sizeof msg), OMEGA_EINVAL);
   assert_non_null(strstr(msg, "ACCEL_TARGET_LAT_MS"));
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "12");
   const char *k3[] = {"OMEGA_PORT"}, *v3[] = {"1234"};
-  assert_int_equal(omega_config_set_runtime(c, k3, v3, 1, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega_config_set_runtime(c, "test", k3, v3, 1, msg, sizeof msg), OMEGA_EINVAL);
   assert_non_null(strstr(msg, "restart-only"));
   const char *k4[] = {"NOPE"}, *v4[] = {"1"};
-  assert_int_equal(omega_config_set_runtime(c, k4, v4, 1, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega_config_set_runtime(c, "test", k4, v4, 1, msg, sizeof msg), OMEGA_EINVAL);
   assert_non_null(strstr(msg, "unknown setting NOPE"));
   /* a profile switch at run time re-derives the profile layer; explicit values still win */
   const char *k5[] = {"OMEGA_PROFILE"}, *v5[] = {"HIGH_THROUGHPUT"};
-  assert_int_equal(omega_config_set_runtime(c, k5, v5, 1, msg, sizeof msg), 0);
+  assert_int_equal(omega_config_set_runtime(c, "test", k5, v5, 1, msg, sizeof msg), 0);
   assert_string_equal(val(c, "EMBED_MAX_BATCH_TOKENS", &src), "65536");
   assert_int_equal(src, OMEGA_SRC_PROFILE);
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "12");
   /* secrets are never shown */
   const char *k6[] = {"OMEGA_HMAC_SECRET"}, *v6[] = {"hunter2"};
-  assert_int_equal(omega_config_set_runtime(c, k6, v6, 1, msg, sizeof msg), 0);
+  assert_int_equal(omega_config_set_runtime(c, "test", k6, v6, 1, msg, sizeof msg), 0);
   assert_string_equal(val(c, "OMEGA_HMAC_SECRET", NULL), "(set)");
   omega_config_free(c);
+}
+
+/* A config file broken after it was loaded blocks reloads, not runtime changes: they go
+ * over the file as last loaded, whose values stay in force. */
+static void test_runtime_over_last_good_file(void **state) {
+  (void)state;
+  write_cfg("EMBED_MAX_BATCH=10\nACCEL_TARGET_LAT_MS=40\n");
+  setenv("OMEGA_CONFIG_FILE", file, 1);
+  omega_config_t *c = make(NULL, 0);
+  char msg[1024];
+  write_cfg("EMBED_MAX_BATCH=30\nbroken line\n");
+  assert_int_equal(omega_config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
+  const char *k[] = {"EMBED_GPU_SLOTS"}, *v[] = {"3"};
+  assert_int_equal(omega_config_set_runtime(c, "test", k, v, 1, msg, sizeof msg), 0);
+  omega_cfg_source_t src;
+  assert_string_equal(val(c, "EMBED_GPU_SLOTS", &src), "3");
+  assert_int_equal(src, OMEGA_SRC_RUNTIME);
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "10"); /* the last good file, not the broken one */
+  assert_int_equal(src, OMEGA_SRC_FILE);
+  assert_string_equal(val(c, "ACCEL_TARGET_LAT_MS", &src), "40");
+  assert_int_equal(src, OMEGA_SRC_FILE);
+  /* a file gone is no different */
+  unlink(file);
+  const char *v2[] = {"4"};
+  assert_int_equal(omega_config_set_runtime(c, "test", k, v2, 1, msg, sizeof msg), 0);
+  assert_string_equal(val(c, "EMBED_GPU_SLOTS", NULL), "4");
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "10");
+  /* once the file is good again a reload takes it, and the runtime layer stays on top */
+  write_cfg("EMBED_MAX_BATCH=20\nEMBED_GPU_SLOTS=9\n");
+  assert_int_equal(omega_config_reload(c, msg, sizeof msg), 0);
+  assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "20");
+  assert_int_equal(src, OMEGA_SRC_FILE);
+  assert_string_equal(val(c, "ACCEL_TARGET_LAT_MS", &src), "100"); /* no longer in the file */
+  assert_int_equal(src, OMEGA_SRC_DEFAULT);
+  assert_string_equal(val(c, "EMBED_GPU_SLOTS", &src), "4");
+  assert_int_equal(src, OMEGA_SRC_RUNTIME);
+  omega_config_free(c);
+  unsetenv("OMEGA_CONFIG_FILE");
 }
 
 /* Setting every hot key to its current value changes nothing (Redis' config test). */
@@ -225,7 +264,7 @@ static void test_set_every_key_to_itself(void **state) {
     vals[n] = bufs[n];
     n++;
   }
-  assert_int_equal(omega_config_set_runtime(c, keys, vals, n, msg, sizeof msg), 0);
+  assert_int_equal(omega_config_set_runtime(c, "test", keys, vals, n, msg, sizeof msg), 0);
   omega_config_get(c, &after);
   assert_memory_equal(&before, &after, sizeof before);
   omega_config_free(c);
@@ -272,7 +311,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),       cmocka_unit_test(test_layers),
       cmocka_unit_test(test_invalid_values), cmocka_unit_test(test_reload),
-      cmocka_unit_test(test_runtime),        cmocka_unit_test(test_set_every_key_to_itself),
+      cmocka_unit_test(test_runtime),        cmocka_unit_test(test_runtime_over_last_good_file),
+      cmocka_unit_test(test_set_every_key_to_itself),
       cmocka_unit_test(test_ops_defaults_file), cmocka_unit_test(test_markdown),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

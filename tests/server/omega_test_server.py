@@ -31,13 +31,15 @@ def small_model():
     return _model_dir
 
 
-def sign(secret, method, path, body, ts=None, nonce=None):
-    """The X-Omega-* headers for a request, exactly as the README documents the scheme."""
+def sign(secret, method, target, body, ts=None, nonce=None):
+    """The X-Omega-* headers for a request, exactly as the README documents the scheme. target:
+    the request target as it goes on the request line, query string included."""
     ts = str(int(time.time()) if ts is None else ts)
     nonce = nonce or secrets.token_urlsafe(24)
     body_hash = hashlib.sha256(body).hexdigest()
-    msg = f"{ts}\n{nonce}\n{method}\n{path}\n{body_hash}".encode()
-    sig = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    msg = f"{ts}\n{nonce}\n{method}\n{target}\n{body_hash}".encode()
+    key = secret.encode() if isinstance(secret, str) else secret
+    sig = hmac.new(key, msg, hashlib.sha256).hexdigest()
     return {"X-Omega-Timestamp": ts, "X-Omega-Nonce": nonce, "X-Omega-Signature": "v1=" + sig}
 
 
@@ -112,13 +114,13 @@ class Server:
     def post(self, path, body, **kw):
         return self.request("POST", path, body, **kw)
 
-    def signed(self, secret, method, path, body, **kw):
+    def signed(self, secret, method, target, body, **kw):
         raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else (body or b"")
         if isinstance(raw, str):
             raw = raw.encode()
-        headers = sign(secret, method, path, raw)
+        headers = sign(secret, method, target, raw)
         headers.update(kw.pop("headers", {}))
-        return self.request(method, path, raw, headers=headers, **kw)
+        return self.request(method, target, raw, headers=headers, **kw)
 
     def metric(self, name, labels=None):
         """The value of one series from /metrics (0 when absent)."""
