@@ -121,7 +121,9 @@ int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now
   int rc = omega__fault_configure(now->omega_fault_inject);
   if (rc)
     return rc;
-  if (strcmp(old->omega_hmac_secret_file, now->omega_hmac_secret_file) != 0 ||
+  /* the file is read on every reload, not only when its path changes: rotating a secret is
+   * rewriting the file and sending SIGHUP */
+  if (now->omega_hmac_secret_file[0] || strcmp(old->omega_hmac_secret_file, now->omega_hmac_secret_file) != 0 ||
       strcmp(old->omega_hmac_secret, now->omega_hmac_secret) != 0) {
     if ((rc = omega__server_load_secret(s, now)))
       return rc;

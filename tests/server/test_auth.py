@@ -7,6 +7,7 @@ works over a config file broken since it was loaded and leaves an audit line per
 """
 import os
 import re
+import signal
 import secrets
 import string
 import sys
@@ -106,6 +107,26 @@ class LongSecrets(unittest.TestCase):
             self.assertIn("longer than 4096 bytes", r.json()["error"])
             self.assertEqual(s.signed(key, "GET", "/accel/config", b"").status, 200)  # the old secret holds
             self.assertNotIn(key[:32], s.text())
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
+    def test_rewritten_file_is_read_on_sighup(self):
+        path = os.path.join(tempfile.mkdtemp(prefix="omega-rotate-"), "secret")
+        with open(path, "w") as f:
+            f.write("old-secret-0123456789\n")
+        s = Server(env={"OMEGA_HMAC_SECRET_FILE": path})
+        try:
+            self.assertEqual(s.signed("old-secret-0123456789", "GET", "/accel/config", b"").status, 200)
+            with open(path, "w") as f:  # rotated in place: same path, new key
+                f.write("new-secret-9876543210\n")
+            s.signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while time.time() < deadline and s.signed("new-secret-9876543210", "GET", "/accel/config",
+                                                      b"").status != 200:
+                time.sleep(0.1)
+            self.assertEqual(s.signed("new-secret-9876543210", "GET", "/accel/config", b"").status, 200)
+            self.assertEqual(s.signed("old-secret-0123456789", "GET", "/accel/config", b"").status, 401)
         finally:
             self.assertEqual(s.stop(), 0)
 
