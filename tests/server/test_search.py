@@ -551,11 +551,21 @@ class Persistence(unittest.TestCase):
             self.assertEqual(s.stop(), 0)
 
     def refused_start(self, *want, args=()):
-        """`omega serve` on the data folder exits non-zero, its output naming each of want."""
-        r = subprocess.run([OMEGA, "serve", "--model", small_model(), "--port", "0"] + list(args),
-                           capture_output=True, timeout=60, env={**os.environ, "OMEGA_DATA_DIR": self.data})
-        out = (r.stdout + r.stderr).decode()
-        self.assertNotEqual(r.returncode, 0, out)
+        """`omega serve` on the data folder exits non-zero, its output naming each of want
+        (one that gets ready instead is stopped and fails the test)."""
+        proc = subprocess.Popen([OMEGA, "serve", "--model", small_model(), "--port", "0"] + list(args),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, "OMEGA_DATA_DIR": self.data})
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.decode())
+            if " ready: " in lines[-1]:
+                proc.kill()
+        proc.stdout.close()
+        rc = proc.wait(timeout=60)
+        out = "".join(lines)
+        self.assertFalse(" ready: " in out, "the server started on damaged collections:\n" + out)
+        self.assertNotEqual(rc, 0, out)
         self.assertIn("cannot open the collections", out)
         for w in want:
             self.assertIn(w, out)
