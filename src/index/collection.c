@@ -495,9 +495,9 @@ static int open_log(omega_collection_t *c, const omega_snap_meta_t *m) {
   char wal[1200];
   path_in(c, "wal.log", wal, sizeof wal);
   c->log_gen = m->generation;
+  /* format 1 made its log after the snapshot; a one-file index (no identity) never had one */
   if (!omega__is_file(wal))
-    return m->version == 1 ? checkpoint_locked(c) /* format 1 made its log after the snapshot */
-                           : wal_missing(c, m, wal);
+    return m->version == 1 || !m->uid ? checkpoint_locked(c) : wal_missing(c, m, wal);
   omega_map_t map;
   int rc = omega__map_file(wal, &map);
   if (rc)
@@ -553,7 +553,7 @@ int omega_collection_open(const char *dir, const omega_collection_opts_t *o, ome
   int rc = omega__is_file(snap) ? omega__snapshot_read(snap, c->name, &m, &c->ix, &c->ids) : snapshot_missing(c->dir);
   if (rc == 0) {
     c->generation = m.generation;
-    c->uid = m.uid ? m.uid : new_uid(); /* format 1: its first format 2 checkpoint names it */
+    c->uid = m.uid ? m.uid : new_uid(); /* format 1 or a one-file index: its first checkpoint names it */
     bind_ties(c);
     rc = open_log(c, &m);
   }
@@ -1057,7 +1057,8 @@ void omega_collection_stats(omega_collection_t *c, omega_collection_stats_t *st)
 
 int omega_collection_save_file(omega_collection_t *c, const char *path) {
   pthread_rwlock_rdlock(&c->lock);
-  const omega_snap_meta_t m = {.generation = c->generation, .uid = c->uid};
+  /* a file of its own, tied to no log: no identity, so that one build gives the same bytes */
+  const omega_snap_meta_t m = {.generation = c->generation};
   int rc = omega__snapshot_write(path, c->name, &m, &c->ix, &c->ids, true);
   pthread_rwlock_unlock(&c->lock);
   return rc;

@@ -968,6 +968,19 @@ static void test_save_load_drop(void **state) {
   /* opening a folder without a collection fails */
   omega_collection_t *o;
   assert_true(open_at("nothing-here", &o) != 0);
+  /* a one-file index (tied to no log) as a folder's snapshot opens as a collection */
+  char fdir[4200], fsnap[4200];
+  path_of(fdir, sizeof fdir, "from-file", NULL);
+  path_of(fsnap, sizeof fsnap, "from-file", "snapshot.omg");
+  mkdir(fdir, 0755);
+  copy_file(path, fsnap);
+  ref_delete(&m, 999); /* written after the file was saved */
+  o = must_open("from-file");
+  upsert_one(o, &m, 1000, v);
+  omega_collection_close(o);
+  o = must_open("from-file");
+  expect_contents(o, &m);
+  omega_collection_close(o);
   ref_free(&m);
   free(v);
 }
