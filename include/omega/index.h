@@ -30,6 +30,13 @@ const char *omega_index_kind_name(omega_index_kind_t k);
 int omega_metric_parse(const char *s, omega_metric_t *out);
 int omega_index_kind_parse(const char *s, omega_index_kind_t *out);
 
+/* The largest Euclidean norm a stored vector or a query may have. With |x|, |q| <= 1e18
+ * every quantity the index computes in float32 is at most (|q| + |x|)^2 <= 4e36, far below
+ * FLT_MAX (3.4e38) even with rounding: squared norms, dot products, squared L2 distances
+ * (also in the GEMM form |q|^2 + |x|^2 - 2 q.x), cosine normalisation. Past it a distance
+ * could overflow to infinity and rank arbitrarily, so upserts and searches refuse it. */
+#define OMEGA_VECTOR_NORM_MAX 1e18
+
 /* An external id: a 64-bit integer or a string (1-256 bytes). */
 #define OMEGA_ID_MAX 256
 typedef struct {
@@ -45,6 +52,10 @@ typedef struct {
   unsigned fsync_interval_ms; /* otherwise: fsync in the background this often (0: never) */
   size_t memory_limit;        /* bytes the collection may use; 0: no limit */
   size_t wal_checkpoint_bytes; /* write a snapshot once the log passes this (0: 64 MB) */
+  /* open: where the log shows acknowledged writes lost (missing, cut short, damaged, or not
+   * the log that follows the snapshot), open what survives instead of failing, log a warning
+   * saying what was lost, and write a consistent snapshot and log at once */
+  int accept_loss;
 } omega_collection_opts_t;
 
 typedef struct omega_collection omega_collection_t;
@@ -84,10 +95,13 @@ typedef struct {
   int threads;             /* for many queries at once (0: one, and the BLAS library keeps its own setting) */
 } omega_search_opts_t;
 
-/* A new collection (with opts->dir: a folder that must not hold a collection yet). */
+/* A new collection (with opts->dir: a folder that must hold no collection file yet; one
+ * that does is refused with OMEGA_EINVAL and left as it is). */
 int omega_collection_create(const char *name, const omega_index_params_t *p, const omega_collection_opts_t *o,
                             omega_collection_t **out);
-/* Open a persisted collection: the last snapshot, then the log written after it. */
+/* Open a persisted collection: the last snapshot, then the log written after it. A log
+ * that shows acknowledged writes lost fails the open (OMEGA_EFORMAT naming the file and what
+ * is missing) unless opts->accept_loss; a missing snapshot beside a log fails it always. */
 int omega_collection_open(const char *dir, const omega_collection_opts_t *o, omega_collection_t **out);
 /* Checkpoint (persistent ones) and free. */
 void omega_collection_close(omega_collection_t *c);

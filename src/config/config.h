@@ -87,6 +87,7 @@ typedef struct {
   int omega_index_fsync; /* index into {"always", "interval"} */
   long long omega_index_fsync_interval_ms;
   long long omega_index_memory_limit_mb;
+  char omega_index_accept_loss[1024]; /* collection names (comma-separated) or "*" */
   long long omega_search_max_k;
   long long omega_search_max_batch;
 } omega_settings_t;

@@ -135,6 +135,12 @@ const omega_cfg_def_t omega_cfg_table[] = {
      "With OMEGA_INDEX_FSYNC=interval: how often the log is fsynced"},
     {"OMEGA_INDEX_MEMORY_LIMIT_MB", OMEGA_CFG_INT, "0", 0, 1 << 30, NULL, 0, F(omega_index_memory_limit_mb),
      "Memory each collection may use (vectors, graph, ids); an upsert past it gets 507 (0: no limit)"},
+    {"OMEGA_INDEX_ACCEPT_LOSS", OMEGA_CFG_STRING, "", 0, STRMAX(omega_index_accept_loss), NULL, 0,
+     F(omega_index_accept_loss),
+     "Collections (comma-separated names, or *) that may start although their log shows acknowledged writes lost "
+     "(missing, cut short, damaged, or not the log that follows the snapshot): each opens with what survives, logs "
+     "a warning saying how many records were lost, and is rewritten consistent. Without it such a collection stops "
+     "the start-up. Set it for one restart (omega serve --set OMEGA_INDEX_ACCEPT_LOSS=NAME), never as a default"},
     {"OMEGA_SEARCH_MAX_K", OMEGA_CFG_INT, "1000", 1, 10000, NULL, OMEGA_CFG_HOT, F(omega_search_max_k),
      "Largest k of a search; past it: 422"},
     {"OMEGA_SEARCH_MAX_BATCH", OMEGA_CFG_INT, "64", 1, 4096, NULL, OMEGA_CFG_HOT, F(omega_search_max_batch),

@@ -4,6 +4,7 @@
  * share a read lock; writes take it exclusively. */
 #include "core/error_internal.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "core/parallel.h"
 #include "index/flat_amx.h"
 #include "index/flat_proj.h"
@@ -16,12 +17,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,9 +37,17 @@ struct omega_collection {
   pthread_rwlock_t lock;
   omega_collection_opts_t opts;
   char dir[1024];
+  /* The file named wal.log: its generation, length and records. wal_fd < 0 with a dir: none
+   * is open for appends (a checkpoint's snapshot is written but its new log is not in place
+   * yet); the fields still describe what is there, which the next checkpoint records as the
+   * log its snapshot absorbed. */
   int wal_fd;
-  size_t wal_bytes;
-  uint64_t generation;
+  size_t wal_bytes, wal_records;
+  uint64_t log_gen;
+  size_t committed_len; /* what the header's newest commit slot says */
+  int wal_slot;         /* that slot; the next commit writes the other one */
+  uint64_t generation;  /* the snapshot's: the log that follows it has this generation */
+  uint64_t uid;         /* the collection's identity in its snapshots and logs */
   unsigned long long snapshots;
   double last_snapshot_ms;
   /* background fsync */
@@ -59,51 +70,119 @@ static void path_in(const omega_collection_t *c, const char *file, char *out, si
 
 /* ---- the log ---- */
 
-static int wal_open_fresh(omega_collection_t *c) {
+/* A new log is written whole beside the folder's files, then renamed into place, so wal.log
+ * exists from a collection's creation on and is never seen half-written: a missing or empty
+ * wal.log next to a snapshot is damage, never a crash window. */
+static int wal_create_tmp(omega_collection_t *c, uint64_t gen, int *out) {
   char p[1200];
-  path_in(c, "wal.log", p, sizeof p);
+  path_in(c, "wal.log.tmp", p, sizeof p);
   int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return omega__seterr(OMEGA_EIO, "%s: %s", p, strerror(errno));
   unsigned char h[OMEGA_WAL_HEADER];
-  omega__wal_header(h, c->generation);
+  omega__wal_header(h, gen, c->uid);
   if (write(fd, h, sizeof h) != (ssize_t)sizeof h || fsync(fd) != 0) {
     int e = errno;
     close(fd);
+    unlink(p);
     return omega__seterr(OMEGA_EIO, "%s: %s", p, strerror(e));
+  }
+  *out = fd;
+  return 0;
+}
+
+/* Put a log created by wal_create_tmp in place as wal.log and append to it from now on. */
+static int wal_install(omega_collection_t *c, int fd, uint64_t gen, bool replace) {
+  char tmp[1200], p[1200];
+  path_in(c, "wal.log.tmp", tmp, sizeof tmp);
+  path_in(c, "wal.log", p, sizeof p);
+  int rc = omega__file_commit(tmp, p, replace);
+  if (rc) {
+    close(fd);
+    return rc;
   }
   if (c->wal_fd >= 0)
     close(c->wal_fd);
   c->wal_fd = fd;
-  c->wal_bytes = sizeof h;
+  c->log_gen = gen;
+  c->wal_bytes = c->committed_len = OMEGA_WAL_HEADER;
+  c->wal_records = 0;
+  c->wal_slot = 0;
   return 0;
 }
 
-static int wal_append(omega_collection_t *c, const char *buf, size_t len) {
+/* A fresh log of the current generation in place of wal.log, which holds nothing the
+ * snapshot lacks (it is the log the snapshot absorbed, or there is none). */
+static int wal_start(omega_collection_t *c) {
+  int fd;
+  int rc = wal_create_tmp(c, c->generation, &fd);
+  return rc ? rc : wal_install(c, fd, c->generation, true);
+}
+
+/* Record in the header that the log's first len bytes (records) are acknowledged, in the
+ * commit slot not holding the last such record (a torn write then spoils only the one being
+ * replaced). */
+static int wal_mark_committed(omega_collection_t *c, size_t len, size_t records) {
+  if (c->wal_fd < 0 || c->committed_len == len)
+    return 0;
+  unsigned char s[OMEGA_WAL_SLOT];
+  const size_t at = omega__wal_slot(s, c->wal_slot ^ 1, c->log_gen, c->uid, len, records);
+  if (pwrite(c->wal_fd, s, sizeof s, (off_t)at) != (ssize_t)sizeof s)
+    return omega__seterr(OMEGA_EIO, "%s/wal.log: header write failed: %s", c->dir, strerror(errno));
+  c->wal_slot ^= 1;
+  c->committed_len = len;
+  return 0;
+}
+
+static int wal_append(omega_collection_t *c, const char *buf, size_t len, size_t records) {
   if (c->wal_fd < 0) {
     if (!c->dir[0])
       return 0; /* in memory only */
-    /* a checkpoint could not start a new log: start it now, or refuse the write */
-    int rc = wal_open_fresh(c);
+    /* a checkpoint could not put its new log in place: do it now, or refuse the write */
+    int rc = wal_start(c);
     if (rc)
       return rc;
   }
+  /* at the log's known end, not the file offset: what a failed write left is overwritten */
   for (size_t off = 0; off < len;) {
-    ssize_t w = write(c->wal_fd, buf + off, len - off);
+    ssize_t w = pwrite(c->wal_fd, buf + off, len - off, (off_t)(c->wal_bytes + off));
     if (w < 0 && errno == EINTR)
       continue;
-    if (w <= 0)
-      return omega__seterr(OMEGA_EIO, "%s/wal.log: write failed: %s", c->dir, strerror(errno));
+    if (w <= 0) {
+      int e = errno;
+      if (ftruncate(c->wal_fd, (off_t)c->wal_bytes) != 0) { /* tidy only: a later append overwrites it */
+      }
+      return omega__seterr(OMEGA_EIO, "%s/wal.log: write failed: %s", c->dir, strerror(e));
+    }
     off += (size_t)w;
   }
   c->wal_bytes += len;
+  c->wal_records += records;
   if (c->opts.fsync_always) {
+    /* One fdatasync makes the records and the header that counts them durable together. A
+     * power cut during it may persist the header alone: the next open then reports records
+     * lost that were never acknowledged (refused, not silent), the price of not paying a
+     * second fdatasync per write. */
+    int rc = wal_mark_committed(c, c->wal_bytes, c->wal_records);
+    if (rc)
+      return rc;
     if (fdatasync(c->wal_fd) != 0)
       return omega__seterr(OMEGA_EIO, "%s/wal.log: fsync failed: %s", c->dir, strerror(errno));
   } else {
     atomic_store(&c->dirty, 1);
   }
   return 0;
+}
+
+/* Background durability: fsync the records written so far, then count them in the header,
+ * which the next round's fsync makes durable (so the header never runs ahead of records on
+ * disk; an interval-acknowledged write may be lost within an interval anyway). */
+static void sync_once(omega_collection_t *c) {
+  pthread_rwlock_rdlock(&c->lock); /* no writer appends meanwhile; only this thread commits */
+  if (c->wal_fd >= 0 && fdatasync(c->wal_fd) == 0 && c->committed_len != c->wal_bytes &&
+      wal_mark_committed(c, c->wal_bytes, c->wal_records) == 0)
+    atomic_store(&c->dirty, 1); /* the header, for the next round */
+  pthread_rwlock_unlock(&c->lock);
 }
 
 static void *syncer(void *arg) {
@@ -120,12 +199,8 @@ static void *syncer(void *arg) {
       until.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait(&c->sync_cv, &c->sync_mu, &until);
-    if (atomic_exchange(&c->dirty, 0)) {
-      pthread_rwlock_rdlock(&c->lock);
-      if (c->wal_fd >= 0)
-        fdatasync(c->wal_fd);
-      pthread_rwlock_unlock(&c->lock);
-    }
+    if (atomic_exchange(&c->dirty, 0))
+      sync_once(c);
   }
   pthread_mutex_unlock(&c->sync_mu);
   return NULL;
@@ -133,32 +208,51 @@ static void *syncer(void *arg) {
 
 /* ---- snapshots ---- */
 
-static int checkpoint_locked(omega_collection_t *c) {
+/* The new log first (as wal.log.tmp), then the snapshot (the commit point: it records the
+ * new log's generation and the old log's generation, length and records), then the new log
+ * renamed over the old. A crash between the renames leaves the old log beside the new
+ * snapshot, recognised exactly by what the snapshot recorded. `create`: the first
+ * checkpoint, which must not replace any file. */
+static int checkpoint(omega_collection_t *c, bool create) {
   if (!c->dir[0])
     return 0;
   double t0 = now_ms();
-  char p[1200];
-  path_in(c, "snapshot.omg", p, sizeof p);
-  c->generation++;
-  int rc = omega__snapshot_write(p, c->name, c->generation, &c->ix, &c->ids);
-  if (rc) {
-    c->generation--;
+  char snap[1200];
+  path_in(c, "snapshot.omg", snap, sizeof snap);
+  const uint64_t gen = c->generation + 1;
+  int fd;
+  int rc = wal_create_tmp(c, gen, &fd);
+  if (rc)
+    return rc;
+  const omega_snap_meta_t m = {.generation = gen,
+                               .uid = c->uid,
+                               .absorbed_gen = c->log_gen,
+                               .absorbed_len = c->wal_bytes,
+                               .absorbed_records = c->wal_records};
+  if ((rc = omega__snapshot_write(snap, c->name, &m, &c->ix, &c->ids, !create))) {
+    char tmp[1200];
+    path_in(c, "wal.log.tmp", tmp, sizeof tmp);
+    close(fd);
+    unlink(tmp);
     return rc;
   }
-  /* the snapshot holds everything the log had: start a new, empty log. If that fails, the
-   * old log (of the previous generation) would be ignored by the next open, so nothing may
-   * be appended to it: close it; the next write opens a new one or fails. */
-  if ((rc = wal_open_fresh(c))) {
-    if (c->wal_fd >= 0) {
-      close(c->wal_fd);
-      c->wal_fd = -1;
-    }
+  c->generation = gen;
+  /* the snapshot holds everything the old log had: nothing more may go into it */
+  if (c->wal_fd >= 0) {
+    close(c->wal_fd);
+    c->wal_fd = -1;
+  }
+  if ((rc = wal_install(c, fd, gen, !create))) {
+    if (create)
+      unlink(snap); /* a wal.log appeared under us: leave it, and no half-made collection */
     return rc;
   }
   c->snapshots++;
   c->last_snapshot_ms = now_ms() - t0;
   return 0;
 }
+
+static int checkpoint_locked(omega_collection_t *c) { return checkpoint(c, false); }
 
 /* ---- ties: the smaller external id first ---- */
 
@@ -233,6 +327,7 @@ static void free_collection(omega_collection_t *c) {
     pthread_join(c->syncer, NULL);
   }
   if (c->wal_fd >= 0) {
+    wal_mark_committed(c, c->wal_bytes, c->wal_records);
     fdatasync(c->wal_fd);
     close(c->wal_fd);
   }
@@ -260,6 +355,40 @@ static int valid_name(const char *name) {
 
 static void decide_copy(omega_collection_t *c);
 
+/* A collection's identity, so that a log of another collection is never replayed into it
+ * (generations alone coincide: every collection counts from 1). Not a secret. */
+static uint64_t new_uid(void) {
+  uint64_t u = 0;
+  if (getrandom(&u, sizeof u, 0) != (ssize_t)sizeof u) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    u = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid();
+  }
+  return u ? u : 1;
+}
+
+/* The files a collection folder may hold: the first two are the collection, the others what
+ * a checkpoint cut short leaves (never needed to recover). */
+static const char *const coll_files[] = {"snapshot.omg", "wal.log", "snapshot.omg.tmp", "wal.log.tmp"};
+
+/* "snapshot.omg (1234 bytes), wal.log (72 bytes)": which of the collection's files dir holds. */
+static size_t present_files(const char *dir, char *out, size_t cap) {
+  size_t n = 0, len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < 2; i++) {
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, coll_files[i]);
+    if (stat(p, &st) != 0)
+      continue;
+    int w = snprintf(out + len, cap - len, "%s%s (%lld bytes)", n ? ", " : "", coll_files[i], (long long)st.st_size);
+    if (w > 0 && (size_t)w < cap - len)
+      len += (size_t)w;
+    n++;
+  }
+  return n;
+}
+
 int omega_collection_create(const char *name, const omega_index_params_t *p, const omega_collection_opts_t *o,
                             omega_collection_t **out) {
   if (!name || !valid_name(name))
@@ -267,19 +396,20 @@ int omega_collection_create(const char *name, const omega_index_params_t *p, con
   omega_collection_t *c = alloc_collection(name, o);
   if (!c)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
+  c->uid = new_uid();
   int rc = omega__vindex_init(&c->ix, p);
   if (rc == 0)
     rc = omega__idmap_init(&c->ids);
   bind_ties(c);
   if (rc == 0 && c->dir[0]) {
-    char snap[1200];
-    path_in(c, "snapshot.omg", snap, sizeof snap);
+    char files[512];
     if (mkdir(c->dir, 0755) != 0 && errno != EEXIST)
       rc = omega__seterr(OMEGA_EIO, "%s: %s", c->dir, strerror(errno));
-    else if (omega__is_file(snap))
-      rc = omega__seterr(OMEGA_EINVAL, "%s already holds a collection", c->dir);
+    else if (present_files(c->dir, files, sizeof files))
+      rc = omega__seterr(OMEGA_EINVAL, "%s already holds collection files (%s): they are left as they are", c->dir,
+                         files);
     else
-      rc = checkpoint_locked(c); /* an empty snapshot: the collection exists from now on */
+      rc = checkpoint(c, true); /* an empty snapshot and log: the collection exists from now on */
   }
   if (rc) {
     free_collection(c);
@@ -301,42 +431,140 @@ static int replay_one(void *user, omega_wal_op_t op, const unsigned char *key, s
   return op == OMEGA_WAL_UPSERT ? apply_upsert(c, key, klen, vec, 1) : apply_delete(c, key, klen);
 }
 
+/* A log refusal (rc, with what the replay found): the open fails, or with accept_loss it
+ * goes on from what was read, says what was lost, and writes a consistent snapshot and log
+ * (the new snapshot records the damaged log as the one it absorbed). */
+static int accept_or_refuse(omega_collection_t *c, int rc, const omega_wal_result_t *res) {
+  if (rc != OMEGA_EFORMAT || !c->opts.accept_loss)
+    return rc;
+  char lost[64];
+  if (res->lost_unknown)
+    snprintf(lost, sizeof lost, "an unknown number of");
+  else
+    snprintf(lost, sizeof lost, "%zu", res->lost);
+  omega_log(OMEGA_LOG_WARN, "collection %s: accepting the loss: %s; %zu records replayed, %s acknowledged records "
+                            "lost; writing a new snapshot and log",
+            c->name, omega_errmsg(), res->records, lost);
+  return checkpoint_locked(c);
+}
+
+/* A log to continue: cut what follows its last whole record and append after it. */
+static int wal_continue(omega_collection_t *c, const char *wal, const omega_wal_head_t *h,
+                        const omega_wal_result_t *res) {
+  if (res->torn_bytes)
+    omega_log(OMEGA_LOG_INFO, "%s: cut a torn tail of %zu bytes after byte %zu (a write a crash interrupted before it "
+                              "was acknowledged)",
+              wal, res->torn_bytes, res->good_len);
+  int fd = open(wal, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, (off_t)res->good_len) != 0) {
+    if (fd >= 0)
+      close(fd);
+    return omega__seterr(OMEGA_EIO, "%s: cannot continue the log: %s", wal, strerror(errno));
+  }
+  c->wal_fd = fd;
+  c->wal_bytes = res->good_len;
+  c->committed_len = h->committed_len;
+  c->wal_slot = h->slot;
+  return h->version == 1 ? checkpoint_locked(c) : 0; /* a format 1 log takes no commit slots: replace it */
+}
+
+/* No wal.log beside a format 2 snapshot: after a crash between the renames of a collection's
+ * first checkpoint (or of one whose old log is gone) the new log is still wal.log.tmp, fresh
+ * and of the snapshot's generation; anything else lost the writes the log held. */
+static int wal_missing(omega_collection_t *c, const omega_snap_meta_t *m, const char *wal) {
+  char tmp[1200];
+  path_in(c, "wal.log.tmp", tmp, sizeof tmp);
+  omega_map_t map;
+  if (omega__map_file(tmp, &map) == 0) {
+    omega_wal_head_t h;
+    bool fresh = omega__wal_head(tmp, map.data, map.size, &h) == 0 && h.version > 1 && h.uid == m->uid &&
+                 h.generation == m->generation && map.size == OMEGA_WAL_HEADER && h.committed_records == 0;
+    omega__unmap_file(&map);
+    if (fresh)
+      return wal_start(c);
+  }
+  const omega_wal_result_t res = {.lost_unknown = true};
+  int rc = omega__seterr(OMEGA_EFORMAT, "%s is missing: the writes acknowledged after the snapshot (generation %llu) "
+                                        "are lost, how many is not known",
+                         wal, (unsigned long long)m->generation);
+  return accept_or_refuse(c, rc, &res);
+}
+
+/* After the snapshot: the log, checked against it, replayed, and continued or replaced. */
+static int open_log(omega_collection_t *c, const omega_snap_meta_t *m) {
+  char wal[1200];
+  path_in(c, "wal.log", wal, sizeof wal);
+  c->log_gen = m->generation;
+  /* format 1 made its log after the snapshot; a one-file index (no identity) never had one */
+  if (!omega__is_file(wal))
+    return m->version == 1 || !m->uid ? checkpoint_locked(c) : wal_missing(c, m, wal);
+  omega_map_t map;
+  int rc = omega__map_file(wal, &map);
+  if (rc)
+    return rc;
+  omega_wal_head_t h;
+  omega_wal_role_t role = OMEGA_WAL_FOLLOWS;
+  omega_wal_result_t res = {.lost_unknown = true};
+  rc = omega__wal_head(wal, map.data, map.size, &h);
+  if (rc && m->version == 1 && map.size < OMEGA_WAL_HEADER_V1) {
+    rc = 0; /* format 1 made its log in place: one cut inside its header held nothing */
+    role = OMEGA_WAL_ABSORBED;
+  } else if (rc == 0) {
+    rc = omega__wal_match(wal, m, &h, map.size, &role);
+  }
+  if (rc == 0 && role == OMEGA_WAL_FOLLOWS)
+    rc = omega__wal_parse(wal, map.data, map.size, &h, c->ix.p.dim, replay_one, c, &res);
+  /* what is at wal.log, for the snapshot that replaces it */
+  c->log_gen = h.generation;
+  c->wal_bytes = map.size;
+  c->wal_records = res.records;
+  omega__unmap_file(&map);
+  if (rc)
+    return accept_or_refuse(c, rc, &res);
+  if (role == OMEGA_WAL_ABSORBED) {
+    omega_log(OMEGA_LOG_INFO, "%s: the log the snapshot absorbed (a checkpoint was cut short): starting the next one",
+              wal);
+    return m->version == 1 ? checkpoint_locked(c) : wal_start(c);
+  }
+  return wal_continue(c, wal, &h, &res);
+}
+
+/* No snapshot.omg: with a log beside it the collection lost its base, and the log alone
+ * cannot rebuild it (it holds only the writes after the snapshot). */
+static int snapshot_missing(const char *dir) {
+  char files[512];
+  if (!present_files(dir, files, sizeof files))
+    return omega__seterr(OMEGA_ENOENT, "%s holds no collection (no snapshot.omg)", dir);
+  return omega__seterr(OMEGA_ENOENT, "%s/snapshot.omg is missing, but the folder holds %s: the collection's snapshot "
+                                     "is lost and the log cannot rebuild it (restore snapshot.omg, or move the folder "
+                                     "away to give the collection up)",
+                       dir, files);
+}
+
 int omega_collection_open(const char *dir, const omega_collection_opts_t *o, omega_collection_t **out) {
   omega_collection_opts_t opts = o ? *o : (omega_collection_opts_t){0};
   opts.dir = dir;
   omega_collection_t *c = alloc_collection("", &opts);
   if (!c)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
-  char snap[1200], wal[1200];
+  char snap[1200];
   path_in(c, "snapshot.omg", snap, sizeof snap);
-  path_in(c, "wal.log", wal, sizeof wal);
-  int rc = omega__snapshot_read(snap, c->name, &c->generation, &c->ix, &c->ids);
+  omega_snap_meta_t m;
+  int rc = omega__is_file(snap) ? omega__snapshot_read(snap, c->name, &m, &c->ix, &c->ids) : snapshot_missing(c->dir);
+  if (rc == 0) {
+    c->generation = m.generation;
+    c->uid = m.uid ? m.uid : new_uid(); /* format 1 or a one-file index: its first checkpoint names it */
+    bind_ties(c);
+    rc = open_log(c, &m);
+  }
   if (rc) {
     free_collection(c);
     return rc;
   }
-  bind_ties(c);
-  size_t good = 0, records = 0;
-  if (omega__is_file(wal)) {
-    rc = omega__wal_replay(wal, c->generation, c->ix.p.dim, replay_one, c, &good, &records);
-    if (rc) {
-      free_collection(c);
-      return rc;
-    }
-  }
-  /* continue the log where the last complete record ends (a torn tail is cut off) */
-  int fd = omega__is_file(wal) && good >= OMEGA_WAL_HEADER ? open(wal, O_WRONLY | O_CLOEXEC) : -1;
-  if (fd >= 0 && ftruncate(fd, (off_t)good) == 0 && lseek(fd, 0, SEEK_END) >= 0) {
-    c->wal_fd = fd;
-    c->wal_bytes = good;
-  } else {
-    if (fd >= 0)
-      close(fd);
-    /* no usable log: snapshot what was replayed, start a new one */
-    if ((rc = records ? checkpoint_locked(c) : wal_open_fresh(c))) {
-      free_collection(c);
-      return rc;
-    }
+  for (size_t i = 2; i < 4; i++) { /* what a checkpoint cut short left */
+    char p[1200];
+    path_in(c, coll_files[i], p, sizeof p);
+    unlink(p);
   }
   decide_copy(c);
   start_syncer(c);
@@ -354,20 +582,36 @@ void omega_collection_close(omega_collection_t *c) {
   free_collection(c);
 }
 
+static void remove_files(const char *dir) {
+  for (size_t i = 0; i < sizeof coll_files / sizeof coll_files[0]; i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, coll_files[i]);
+    unlink(p);
+  }
+  rmdir(dir);
+}
+
 int omega_collection_drop(omega_collection_t *c) {
   char dir[1024];
   snprintf(dir, sizeof dir, "%s", c->dir);
   free_collection(c);
   if (!dir[0])
     return 0;
-  static const char *const files[] = {"snapshot.omg", "snapshot.omg.tmp", "wal.log"};
-  for (size_t i = 0; i < 3; i++) {
-    char p[1200];
-    snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-    unlink(p);
+  /* First out of the way in one rename (to a name no collection has), so that a crash
+   * part-way never leaves a folder with a log and no snapshot, which an open refuses. */
+  char a[1024], b[1024], gone[1200];
+  snprintf(a, sizeof a, "%s", dir);
+  snprintf(b, sizeof b, "%s", dir);
+  snprintf(gone, sizeof gone, "%s/.%s.dropped", dirname(a), basename(b));
+  remove_files(gone); /* one an earlier drop left */
+  if (rename(dir, gone) != 0)
+    return errno == ENOENT ? 0 : omega__seterr(OMEGA_EIO, "%s: %s", dir, strerror(errno));
+  int pfd = open(a, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (pfd >= 0) {
+    fsync(pfd);
+    close(pfd);
   }
-  if (rmdir(dir) != 0 && errno != ENOENT)
-    return omega__seterr(OMEGA_EIO, "%s: %s", dir, strerror(errno));
+  remove_files(gone);
   return 0;
 }
 
@@ -448,11 +692,12 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
   }
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
+    char what[32];
+    snprintf(what, sizeof what, "point %zu", i);
     if (!(klen[i] = omega__id_key(&ids[i], keys[i])))
       rc = omega__seterr(OMEGA_EINVAL, "point %zu: string ids must have 1-%d bytes", i, OMEGA_ID_MAX);
-    for (size_t k = 0; k < d && rc == 0; k++)
-      if (!isfinite(vecs[i * d + k]))
-        rc = omega__seterr(OMEGA_EINVAL, "point %zu: component %zu is not a finite number", i, k);
+    else
+      rc = omega__check_vector(vecs + i * d, d, what);
   }
   char *buf = NULL;
   size_t blen = 0, bcap = 0;
@@ -478,7 +723,7 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
       return rc;
     }
   }
-  rc = wal_append(c, buf, blen);
+  rc = wal_append(c, buf, blen, n);
   if (rc == 0) {
     /* add all vectors in one go (a parallel graph build), then map the ids in order */
     size_t first = c->ix.n;
@@ -504,7 +749,7 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
 
 int omega_collection_delete(omega_collection_t *c, const omega_id_t *ids, size_t n, size_t *deleted) {
   char *buf = NULL;
-  size_t blen = 0, bcap = 0, count = 0;
+  size_t blen = 0, bcap = 0, count = 0, logged = 0;
   int rc = 0;
   pthread_rwlock_wrlock(&c->lock);
   for (size_t i = 0; i < n && rc == 0; i++) {
@@ -514,11 +759,13 @@ int omega_collection_delete(omega_collection_t *c, const omega_id_t *ids, size_t
       rc = omega__seterr(OMEGA_EINVAL, "id %zu: string ids must have 1-%d bytes", i, OMEGA_ID_MAX);
       break;
     }
-    if (omega__idmap_get(&c->ids, key, kl) != UINT32_MAX)
+    if (omega__idmap_get(&c->ids, key, kl) != UINT32_MAX) {
       rc = omega__wal_encode(&buf, &blen, &bcap, OMEGA_WAL_DELETE, key, kl, NULL, 0);
+      logged++;
+    }
   }
   if (rc == 0 && blen)
-    rc = wal_append(c, buf, blen);
+    rc = wal_append(c, buf, blen, logged);
   for (size_t i = 0; i < n && rc == 0; i++) {
     unsigned char key[OMEGA_KEY_MAX];
     size_t kl = omega__id_key(&ids[i], key);
@@ -604,9 +851,13 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
   const size_t d = c->ix.p.dim, k = o->k;
   if (k == 0 || k > 10000)
     return omega__seterr(OMEGA_EINVAL, "k must be in [1, 10000]");
-  for (size_t i = 0; i < nq * d; i++)
-    if (!isfinite(qs[i]))
-      return omega__seterr(OMEGA_EINVAL, "query %zu: component %zu is not a finite number", i / d, i % d);
+  for (size_t i = 0; i < nq; i++) {
+    char what[32];
+    snprintf(what, sizeof what, "query %zu", i);
+    int rc = omega__check_vector(qs + i * d, d, what);
+    if (rc)
+      return rc;
+  }
   pthread_rwlock_rdlock(&c->lock);
   omega_allow_t allow = {0};
   uint8_t *bits = NULL;
@@ -806,7 +1057,9 @@ void omega_collection_stats(omega_collection_t *c, omega_collection_stats_t *st)
 
 int omega_collection_save_file(omega_collection_t *c, const char *path) {
   pthread_rwlock_rdlock(&c->lock);
-  int rc = omega__snapshot_write(path, c->name, c->generation, &c->ix, &c->ids);
+  /* a file of its own, tied to no log: no identity, so that one build gives the same bytes */
+  const omega_snap_meta_t m = {.generation = c->generation};
+  int rc = omega__snapshot_write(path, c->name, &m, &c->ix, &c->ids, true);
   pthread_rwlock_unlock(&c->lock);
   return rc;
 }
@@ -815,11 +1068,14 @@ int omega_collection_load_file(const char *path, omega_collection_t **out) {
   omega_collection_t *c = alloc_collection("", NULL);
   if (!c)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
-  int rc = omega__snapshot_read(path, c->name, &c->generation, &c->ix, &c->ids);
+  omega_snap_meta_t m;
+  int rc = omega__snapshot_read(path, c->name, &m, &c->ix, &c->ids);
   if (rc) {
     free_collection(c);
     return rc;
   }
+  c->generation = m.generation;
+  c->uid = m.uid ? m.uid : new_uid();
   bind_ties(c);
   *out = c;
   return 0;

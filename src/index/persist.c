@@ -94,8 +94,29 @@ static int fsync_dir(const char *path) {
   return rc;
 }
 
-int omega__snapshot_write(const char *path, const char *name, uint64_t gen, const omega_vindex_t *ix,
-                          const omega_idmap_t *ids) {
+/* Format 2 header: magic, version, generation, dim, metric, kind, name length, m,
+ * ef_construction, ef_search, seed, count (the format 1 fields, at the same offsets), then
+ * the collection id and the absorbed log's generation, length and records, then the name. */
+#define SNAP_FIXED_V1 60
+#define SNAP_FIXED 92
+
+/* Move tmp to path; without `replace`, never over an existing file (link fails on one). */
+int omega__file_commit(const char *tmp, const char *path, bool replace) {
+  if (replace ? rename(tmp, path) != 0 : link(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    if (e == EEXIST)
+      return omega__seterr(OMEGA_EINVAL, "%s already exists: not overwritten", path);
+    return omega__seterr(OMEGA_EIO, "%s: rename failed: %s", path, strerror(e));
+  }
+  if (!replace)
+    unlink(tmp);
+  fsync_dir(path);
+  return 0;
+}
+
+int omega__snapshot_write(const char *path, const char *name, const omega_snap_meta_t *meta, const omega_vindex_t *ix,
+                          const omega_idmap_t *ids, bool replace) {
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
     return omega__seterr(OMEGA_ERANGE, "path too long: %s", path);
@@ -103,11 +124,11 @@ int omega__snapshot_write(const char *path, const char *name, uint64_t gen, cons
   if (!w.f)
     return omega__seterr(OMEGA_EIO, "%s: %s", tmp, strerror(errno));
   const size_t n = ix->n, d = ix->p.dim, name_len = strlen(name);
-  unsigned char h[64 + 128];
+  unsigned char h[SNAP_FIXED + 128];
   memset(h, 0, sizeof h);
   memcpy(h, MAGIC, 8);
   put32(h + 8, OMEGA_SNAPSHOT_VERSION);
-  put64(h + 16, gen);
+  put64(h + 16, meta->generation);
   put32(h + 24, (uint32_t)d);
   h[28] = (unsigned char)ix->p.metric;
   h[29] = (unsigned char)ix->p.kind;
@@ -117,8 +138,12 @@ int omega__snapshot_write(const char *path, const char *name, uint64_t gen, cons
   put32(h + 40, (uint32_t)ix->p.ef_search);
   put64(h + 44, ix->p.seed);
   put64(h + 52, n);
-  memcpy(h + 60, name, name_len);
-  const size_t hlen = 60 + name_len;
+  put64(h + 60, meta->uid);
+  put64(h + 68, meta->absorbed_gen);
+  put64(h + 76, meta->absorbed_len);
+  put64(h + 84, meta->absorbed_records);
+  memcpy(h + SNAP_FIXED, name, name_len);
+  const size_t hlen = SNAP_FIXED + name_len;
   w.crc = crc32(0L, Z_NULL, 0);
   w_data(&w, h, hlen);
   unsigned char c[4];
@@ -172,13 +197,7 @@ int omega__snapshot_write(const char *path, const char *name, uint64_t gen, cons
     unlink(tmp);
     return omega__seterr(OMEGA_EIO, "%s: write failed: %s", tmp, strerror(w.err));
   }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return omega__seterr(OMEGA_EIO, "%s: rename failed: %s", path, strerror(e));
-  }
-  fsync_dir(path);
-  return 0;
+  return omega__file_commit(tmp, path, replace);
 }
 
 /* ---- reading ---- */
@@ -227,37 +246,39 @@ static bool valid_key(const unsigned char *k, size_t kl) {
   return kl >= 2 && kl <= OMEGA_KEY_MAX && ((k[0] == 'i' && kl == 9) || k[0] == 's');
 }
 
-int omega__snapshot_read(const char *path, char name[128], uint64_t *gen, omega_vindex_t *ix, omega_idmap_t *ids) {
+int omega__snapshot_read(const char *path, char name[128], omega_snap_meta_t *meta, omega_vindex_t *ix,
+                         omega_idmap_t *ids) {
   omega_map_t map;
   memset(ix, 0, sizeof *ix);
   memset(ids, 0, sizeof *ids);
   int rc = omega__map_file(path, &map);
   if (rc)
     return rc;
-  rc = omega__snapshot_parse(path, map.data, map.size, name, gen, ix, ids);
+  rc = omega__snapshot_parse(path, map.data, map.size, name, meta, ix, ids);
   omega__unmap_file(&map);
   return rc;
 }
 
-int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t size, char name[128], uint64_t *gen,
-                          omega_vindex_t *ix, omega_idmap_t *ids) {
+int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t size, char name[128],
+                          omega_snap_meta_t *meta, omega_vindex_t *ix, omega_idmap_t *ids) {
   const omega_map_t map = {bytes, size};
   int rc = 0;
   reader_t r = {path, map.data, map.data + map.size};
   memset(ix, 0, sizeof *ix);
   memset(ids, 0, sizeof *ids);
+  memset(meta, 0, sizeof *meta);
   if (map.size < 64 || memcmp(map.data, MAGIC, 8) != 0) {
     rc = omega__seterr(OMEGA_EFORMAT, "%s: not an Omega index file (bad magic number)", path);
     goto out;
   }
-  uint32_t version = get32(map.data + 8);
-  if (version != OMEGA_SNAPSHOT_VERSION) {
-    rc = omega__seterr(OMEGA_EFORMAT, "%s: index format version %u is not supported (this build reads %u); rebuild "
-                                      "it with omega index build",
+  const uint32_t version = get32(map.data + 8);
+  if (version != 1 && version != OMEGA_SNAPSHOT_VERSION) {
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: index format version %u is not supported (this build reads 1 and %u); "
+                                      "rebuild it with omega index build",
                        path, version, OMEGA_SNAPSHOT_VERSION);
     goto out;
   }
-  const size_t name_len = map.data[30], hlen = 60 + name_len;
+  const size_t name_len = map.data[30], hlen = (version == 1 ? SNAP_FIXED_V1 : SNAP_FIXED) + name_len;
   if (name_len > 127) {
     rc = omega__seterr(OMEGA_EFORMAT, "%s: collection name of %zu bytes (at most 127)", path, name_len);
     goto out;
@@ -272,7 +293,8 @@ int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t s
   }
   omega_index_params_t p;
   omega_index_params_init(&p);
-  *gen = get64(map.data + 16);
+  meta->version = version;
+  meta->generation = get64(map.data + 16);
   p.dim = get32(map.data + 24);
   p.metric = (omega_metric_t)map.data[28];
   p.kind = (omega_index_kind_t)map.data[29];
@@ -281,7 +303,13 @@ int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t s
   p.ef_search = get32(map.data + 40);
   p.seed = get64(map.data + 44);
   const uint64_t n = get64(map.data + 52);
-  memcpy(name, map.data + 60, name_len);
+  if (version > 1) {
+    meta->uid = get64(map.data + 60);
+    meta->absorbed_gen = get64(map.data + 68);
+    meta->absorbed_len = get64(map.data + 76);
+    meta->absorbed_records = get64(map.data + 84);
+  }
+  memcpy(name, map.data + hlen - name_len, name_len);
   name[name_len] = '\0';
   r.p = map.data + hlen + 4;
   if ((rc = omega__vindex_init(ix, &p))) {
@@ -325,11 +353,14 @@ int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t s
         goto out;
       }
       memcpy(ix->vecs, data, len);
-      for (size_t i = 0; i < n * p.dim; i++)
-        if (!isfinite(ix->vecs[i])) {
-          rc = omega__seterr(OMEGA_EFORMAT, "%s: vector %zu holds a non-finite value", path, i / p.dim);
+      for (size_t s = 0; s < n; s++) {
+        char what[64];
+        snprintf(what, sizeof what, "vector %zu", s);
+        if (omega__check_vector(ix->vecs + s * p.dim, p.dim, what)) {
+          rc = omega__prefixerr(OMEGA_EFORMAT, "%s", path);
           goto out;
         }
+      }
       for (size_t s = 0; s < n; s++) {
         const float *v = ix->vecs + s * p.dim;
         ix->norms[s] = ix->simd->dot(v, v, p.dim);
@@ -404,13 +435,125 @@ out:
   return rc;
 }
 
+/* ---- vectors ---- */
+
+int omega__check_vector(const float *v, size_t dim, const char *what) {
+  double n2 = 0;
+  for (size_t i = 0; i < dim; i++) {
+    if (!isfinite(v[i]))
+      return omega__seterr(OMEGA_EINVAL, "%s: component %zu is not a finite number", what, i);
+    n2 += (double)v[i] * v[i];
+  }
+  if (n2 > OMEGA_VECTOR_NORM_MAX * OMEGA_VECTOR_NORM_MAX)
+    return omega__seterr(OMEGA_EINVAL, "%s: its norm %.6g is past the bound of %g on a vector's norm (past it, "
+                                       "distances can overflow float32)",
+                         what, sqrt(n2), OMEGA_VECTOR_NORM_MAX);
+  return 0;
+}
+
 /* ---- the write-ahead log ---- */
 
-void omega__wal_header(unsigned char out[OMEGA_WAL_HEADER], uint64_t gen) {
-  memset(out, 0, OMEGA_WAL_HEADER);
+/* The 32 bytes every commit slot's checksum covers, then the slot. */
+static void wal_fixed(unsigned char out[32], uint64_t gen, uint64_t uid) {
+  memset(out, 0, 32);
   memcpy(out, WAL_MAGIC, 8);
   put32(out + 8, OMEGA_WAL_VERSION);
   put64(out + 16, gen);
+  put64(out + 24, uid);
+}
+
+static uint32_t slot_crc(const unsigned char fixed[32], const unsigned char slot[16]) {
+  return (uint32_t)crc32(crc32(crc32(0L, Z_NULL, 0), fixed, 32), slot, 16);
+}
+
+size_t omega__wal_slot(unsigned char out[OMEGA_WAL_SLOT], int slot, uint64_t gen, uint64_t uid, uint64_t len,
+                       uint64_t records) {
+  unsigned char fixed[32];
+  wal_fixed(fixed, gen, uid);
+  put64(out, len);
+  put64(out + 8, records);
+  put32(out + 16, slot_crc(fixed, out));
+  return 32 + (size_t)(slot & 1) * OMEGA_WAL_SLOT;
+}
+
+void omega__wal_header(unsigned char out[OMEGA_WAL_HEADER], uint64_t gen, uint64_t uid) {
+  wal_fixed(out, gen, uid);
+  for (int s = 0; s < 2; s++)
+    omega__wal_slot(out + 32 + s * OMEGA_WAL_SLOT, s, gen, uid, OMEGA_WAL_HEADER, 0);
+}
+
+int omega__wal_head(const char *path, const unsigned char *p, size_t size, omega_wal_head_t *h) {
+  memset(h, 0, sizeof *h);
+  if (size < OMEGA_WAL_HEADER_V1 || memcmp(p, WAL_MAGIC, 8) != 0)
+    return omega__seterr(OMEGA_EFORMAT, "%s: %s", path,
+                         size == 0 ? "empty (its header is gone)"
+                         : size < OMEGA_WAL_HEADER_V1 ? "too short for a log header"
+                                                      : "not an Omega write-ahead log (bad magic number)");
+  h->version = get32(p + 8);
+  h->generation = get64(p + 16);
+  if (h->version == 1) {
+    h->size = h->committed_len = OMEGA_WAL_HEADER_V1;
+    return 0;
+  }
+  if (h->version != OMEGA_WAL_VERSION)
+    return omega__seterr(OMEGA_EFORMAT, "%s: log format version %u is not supported (this build reads 1 and %u)", path,
+                         h->version, OMEGA_WAL_VERSION);
+  if (size < OMEGA_WAL_HEADER)
+    return omega__seterr(OMEGA_EFORMAT, "%s: %zu bytes, too short for a log header", path, size);
+  h->size = OMEGA_WAL_HEADER;
+  h->uid = get64(p + 24);
+  /* the newest slot that passes its checksum (the other may be a write torn mid-way) */
+  bool any = false;
+  for (int s = 0; s < 2; s++) {
+    const unsigned char *sl = p + 32 + s * OMEGA_WAL_SLOT;
+    if (slot_crc(p, sl) != get32(sl + 16))
+      continue;
+    const uint64_t len = get64(sl), recs = get64(sl + 8);
+    if (len < OMEGA_WAL_HEADER || (any && len <= h->committed_len))
+      continue;
+    h->committed_len = len;
+    h->committed_records = recs;
+    h->slot = s;
+    any = true;
+  }
+  if (!any)
+    return omega__seterr(OMEGA_EFORMAT, "%s: header fails its checksums (the generation and the acknowledged length "
+                                        "it records cannot be trusted)",
+                         path);
+  return 0;
+}
+
+int omega__wal_match(const char *path, const omega_snap_meta_t *m, const omega_wal_head_t *h, size_t size,
+                     omega_wal_role_t *role) {
+  const unsigned long long g = h->generation;
+  if (m->version == 1) {
+    /* format 1 ties nothing: the rules it was written under */
+    if (h->version == 1 && g <= m->generation) {
+      *role = g == m->generation ? OMEGA_WAL_FOLLOWS : OMEGA_WAL_ABSORBED;
+      return 0;
+    }
+    return omega__seterr(OMEGA_EFORMAT, "%s: log of format %u, generation %llu, does not follow the format 1 "
+                                        "snapshot of generation %llu (the snapshot is missing or old)",
+                         path, h->version, g, (unsigned long long)m->generation);
+  }
+  const bool ours = h->version == 1 || h->uid == m->uid; /* a format 1 log can only be the one absorbed */
+  if (h->version > 1 && ours && g == m->generation) {
+    *role = OMEGA_WAL_FOLLOWS;
+    return 0;
+  }
+  if (ours && m->absorbed_len && g == m->absorbed_gen && size == m->absorbed_len) {
+    *role = OMEGA_WAL_ABSORBED;
+    return 0;
+  }
+  if (!ours)
+    return omega__seterr(OMEGA_EFORMAT, "%s: a log of another collection (id %016llx, the snapshot's is %016llx): the "
+                                        "writes after the snapshot are not in it",
+                         path, (unsigned long long)h->uid, (unsigned long long)m->uid);
+  return omega__seterr(OMEGA_EFORMAT, "%s: log of generation %llu (%zu bytes) is neither the one that follows the snapshot "
+                                      "(generation %llu) nor the one it absorbed (generation %llu, %llu bytes): the "
+                                      "writes after the snapshot are not in it",
+                       path, g, size, (unsigned long long)m->generation, (unsigned long long)m->absorbed_gen,
+                       (unsigned long long)m->absorbed_len);
 }
 
 int omega__wal_encode(char **buf, size_t *len, size_t *cap, omega_wal_op_t op, const unsigned char *key,
@@ -440,19 +583,6 @@ int omega__wal_encode(char **buf, size_t *len, size_t *cap, omega_wal_op_t op, c
   return 0;
 }
 
-int omega__wal_replay(const char *path, uint64_t gen, size_t dim, omega_wal_apply_fn fn, void *user,
-                      size_t *good_len, size_t *records) {
-  omega_map_t map;
-  *good_len = 0;
-  *records = 0;
-  int rc = omega__map_file(path, &map);
-  if (rc)
-    return rc;
-  rc = omega__wal_parse(path, map.data, map.size, gen, dim, fn, user, good_len, records);
-  omega__unmap_file(&map);
-  return rc;
-}
-
 /* The record at p (end - p bytes left): its payload length when it is whole, checksummed and
  * well-formed for dimension dim, else 0. */
 static size_t good_record(const unsigned char *p, const unsigned char *end, size_t dim) {
@@ -475,58 +605,83 @@ static size_t good_record(const unsigned char *p, const unsigned char *end, size
   return (size_t)plen;
 }
 
-int omega__wal_parse(const char *path, const unsigned char *data, size_t size, uint64_t gen, size_t dim,
-                     omega_wal_apply_fn fn, void *user, size_t *good_len, size_t *records) {
-  *good_len = 0;
-  *records = 0;
-  const unsigned char *p = data, *end = data + size;
-  if (size < OMEGA_WAL_HEADER) /* a crash while creating the log: nothing in it was acknowledged */
-    return 0;
-  if (memcmp(p, WAL_MAGIC, 8) != 0 || get32(p + 8) != OMEGA_WAL_VERSION)
-    return omega__seterr(OMEGA_EFORMAT, "%s: not an Omega write-ahead log (bad magic number or version)", path);
+/* A bad record (or the end of the file) at `at`, before the committed length: acknowledged
+ * records are lost. */
+static int lost_committed(const char *path, size_t size, size_t at, const omega_wal_head_t *h, const char *why,
+                          omega_wal_result_t *out) {
+  const uint64_t want = h->committed_records;
+  out->lost = want > out->records ? (size_t)(want - out->records) : 0;
+  out->lost_unknown = want < out->records;
+  if (size < h->committed_len)
+    return omega__seterr(OMEGA_EFORMAT, "%s: cut short: %zu bytes, but its header says the first %llu bytes (%llu "
+                                        "records) were acknowledged; %zu acknowledged records after byte %zu are lost",
+                         path, size, (unsigned long long)h->committed_len, (unsigned long long)want, out->lost, at);
+  return omega__seterr(OMEGA_EFORMAT, "%s: %s at byte %zu, inside the %llu bytes (%llu records) its header says were "
+                                      "acknowledged; %zu acknowledged records from there on are lost",
+                       path, why, at, (unsigned long long)h->committed_len, (unsigned long long)want, out->lost);
+}
+
+/* A bad record at p, after the committed length. A crash can cut short only the last record
+ * (what a write left of a batch is whole records, then part of one), or leave zeros after
+ * the last whole record (space the file system allocated but never filled). So it is a torn
+ * tail when no more than one record's bytes, or only zeros, follow it, and no valid record
+ * lies in them; anything else is damage and is reported, never dropped. The search checks
+ * each candidate's shape before its checksum, so it stays linear. */
+static int torn_or_damaged(const char *path, const unsigned char *data, const unsigned char *p,
+                           const unsigned char *end, size_t dim, omega_wal_result_t *out) {
+  const size_t bad_at = (size_t)(p - data), left = (size_t)(end - p);
+  const size_t max_rec = 8 + 3 + OMEGA_KEY_MAX + dim * sizeof(float);
+  const unsigned char *next = NULL;
+  for (const unsigned char *q = p + 1; q + 8 <= end && !next; q++)
+    if (good_record(q, end, dim))
+      next = q;
+  bool zeros = true;
+  for (const unsigned char *q = p; q < end && zeros; q++)
+    zeros = *q == 0;
+  out->lost_unknown = true; /* past the committed length: written, whether acknowledged is not known */
+  if (next)
+    return omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu followed by valid ones at byte %zu (the log is "
+                                        "damaged; restore a good copy, or accept the loss of the writes from byte %zu on)",
+                         path, bad_at, (size_t)(next - data), bad_at);
+  if (left > max_rec && !zeros)
+    return omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu with %zu unreadable bytes after it, more than a "
+                                        "write cut short leaves (the log is damaged; restore a good copy, or accept the "
+                                        "loss of the writes from byte %zu on)",
+                         path, bad_at, left, bad_at);
+  out->lost_unknown = false;
+  out->torn_bytes = left;
+  return 0;
+}
+
+int omega__wal_parse(const char *path, const unsigned char *data, size_t size, const omega_wal_head_t *h, size_t dim,
+                     omega_wal_apply_fn fn, void *user, omega_wal_result_t *out) {
+  memset(out, 0, sizeof *out);
   if (dim == 0 || dim > 65536)
     return omega__seterr(OMEGA_EINVAL, "%s: dimension %zu out of range", path, dim);
-  uint64_t wal_gen = get64(p + 16);
-  if (wal_gen != gen) {
-    if (wal_gen < gen)
-      return 0; /* written before the snapshot that now includes it */
-    return omega__seterr(OMEGA_EFORMAT, "%s: log generation %llu is newer than the snapshot's %llu (the snapshot is "
-                                        "missing or old)",
-                         path, (unsigned long long)wal_gen, (unsigned long long)gen);
-  }
-  p += OMEGA_WAL_HEADER;
-  *good_len = OMEGA_WAL_HEADER;
+  if (size < h->size)
+    return omega__seterr(OMEGA_EFORMAT, "%s: shorter than its header", path);
+  const unsigned char *p = data + h->size, *end = data + size;
+  out->good_len = h->size;
   float *vec = malloc(dim * sizeof *vec);
   if (!vec)
     return omega__seterr(OMEGA_ENOMEM, "log replay: out of memory");
   int rc = 0;
-  while (p < end) {
+  for (;;) {
+    const size_t at = (size_t)(p - data);
+    const bool committed = at < h->committed_len;
+    if (at == h->committed_len && out->records != h->committed_records) {
+      rc = lost_committed(path, size, at, h, "a record count unlike the header's", out);
+      break;
+    }
+    if (p == end) {
+      if (committed)
+        rc = lost_committed(path, size, at, h, "the end of the file", out);
+      break;
+    }
     const size_t plen = good_record(p, end, dim);
-    if (!plen) {
-      /* Torn tail or corruption. A crash can cut short only the last record (what a write
-       * left of a batch is whole records, then part of one), or leave zeros after the last
-       * whole record (space the file system allocated but never filled). So a bad record is
-       * a torn tail when no more than one record's bytes, or only zeros, follow it, and no
-       * valid record lies in them; anything else is damage and is reported, never dropped.
-       * The search checks each candidate's shape before its checksum, so it stays linear. */
-      const size_t bad_at = (size_t)(p - data), left = (size_t)(end - p);
-      const size_t max_rec = 8 + 3 + OMEGA_KEY_MAX + dim * sizeof(float);
-      const unsigned char *next = NULL;
-      for (const unsigned char *q = p + 1; q + 8 <= end && !next; q++)
-        if (good_record(q, end, dim))
-          next = q;
-      bool zeros = true;
-      for (const unsigned char *q = p; q < end && zeros; q++)
-        zeros = *q == 0;
-      if (next)
-        rc = omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu followed by valid ones at byte %zu (the log is "
-                                          "damaged; restore a good copy or remove it to lose the writes it holds)",
-                           path, bad_at, (size_t)(next - data));
-      else if (left > max_rec && !zeros)
-        rc = omega__seterr(OMEGA_EFORMAT, "%s: corrupt record at byte %zu with %zu unreadable bytes after it, more than a "
-                                          "write cut short leaves (the log is damaged; restore a good copy or remove it "
-                                          "to lose the writes it holds)",
-                           path, bad_at, left);
+    if (!plen || (committed && at + 8 + plen > h->committed_len)) {
+      rc = committed ? lost_committed(path, size, at, h, "a corrupt record", out)
+                     : torn_or_damaged(path, data, p, end, dim, out);
       break;
     }
     const unsigned char *pl = p + 8;
@@ -534,22 +689,22 @@ int omega__wal_parse(const char *path, const unsigned char *data, size_t size, u
     const omega_wal_op_t op = (omega_wal_op_t)pl[0];
     if (op == OMEGA_WAL_UPSERT) {
       memcpy(vec, pl + 3 + key_len, dim * sizeof *vec);
-      for (size_t i = 0; i < dim; i++)
-        if (!isfinite(vec[i])) {
-          rc = omega__seterr(OMEGA_EFORMAT, "%s: record %zu at byte %zu holds a non-finite value", path, *records,
-                             (size_t)(p - data));
-          break;
-        }
-      if (rc)
+      char what[96];
+      snprintf(what, sizeof what, "record %zu at byte %zu", out->records, at);
+      if (omega__check_vector(vec, dim, what)) {
+        rc = committed ? lost_committed(path, size, at, h, "a record with a vector the index refuses", out)
+                       : omega__prefixerr(OMEGA_EFORMAT, "%s", path);
+        out->lost_unknown |= !committed;
         break;
+      }
     }
     if ((rc = fn(user, op, pl + 3, key_len, op == OMEGA_WAL_UPSERT ? vec : NULL))) {
-      omega__prefixerr(rc, "%s: replaying record %zu", path, *records);
+      omega__prefixerr(rc, "%s: replaying record %zu", path, out->records);
       break;
     }
     p = pl + plen;
-    *good_len = (size_t)(p - data);
-    (*records)++;
+    out->good_len = (size_t)(p - data);
+    out->records++;
   }
   free(vec);
   return rc;

@@ -123,7 +123,7 @@ size_t omega__vindex_grow_cap(const omega_vindex_t *ix, size_t need) {
     return ix->cap;
   size_t cap = ix->cap ? ix->cap : 1024;
   while (cap < need)
-    cap += cap / 2;
+    cap += cap / 2 ? cap / 2 : 1; /* a snapshot of one vector loads with capacity 1 */
   return cap;
 }
 

@@ -143,25 +143,52 @@ static int dir_of(const omega_colls_t *r, const char *name, char *out, size_t ca
   return omega__path_join(out, cap, r->root, name);
 }
 
-/* Open one collection folder found at start-up. */
-static int open_one(omega_colls_t *r, const char *name) {
-  char dir[1200], snap[1300];
+/* Whether OMEGA_INDEX_ACCEPT_LOSS (names, comma-separated, or *) names this collection. */
+static bool accepts_loss(const char *list, const char *name) {
+  const size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    p += strspn(p, " ,");
+    const size_t len = strcspn(p, ",");
+    size_t l = len;
+    while (l && p[l - 1] == ' ')
+      l--;
+    if ((l == 1 && p[0] == '*') || (l == n && l && memcmp(p, name, n) == 0))
+      return true;
+    p += len;
+  }
+  return false;
+}
+
+/* Open one collection folder found at start-up. A folder that holds a collection's files
+ * but cannot be opened stops the start-up (never skipped: the next create of its name would
+ * meet those files). */
+static int open_one(omega_colls_t *r, const omega_settings_t *set, const char *name) {
+  char dir[1200], snap[1300], wal[1300];
   if (dir_of(r, name, dir, sizeof dir) || !omega__is_dir(dir))
     return 0;
   snprintf(snap, sizeof snap, "%s/snapshot.omg", dir);
-  if (!omega__is_file(snap)) {
-    /* a create or drop cut short: it was never acknowledged (create) or already was (drop) */
-    omega_log(OMEGA_LOG_WARN, "collections: skipping %s, which holds no snapshot.omg", dir);
+  snprintf(wal, sizeof wal, "%s/wal.log", dir);
+  if (!omega__is_file(snap) && !omega__is_file(wal)) {
+    /* a create cut short before its snapshot: it was never acknowledged */
+    omega_log(OMEGA_LOG_WARN, "collections: skipping %s, which holds no snapshot.omg or wal.log", dir);
     return 0;
   }
   if (strlen(name) >= sizeof ((omega_coll_t *)0)->name)
     return omega__seterr(OMEGA_EINVAL, "collections: folder name %s is too long", dir);
   omega_collection_opts_t o = r->opts;
   o.dir = dir;
+  o.accept_loss = accepts_loss(set->omega_index_accept_loss, name);
   omega_collection_t *c;
   int rc = omega_collection_open(dir, &o, &c);
-  if (rc)
-    return omega__prefixerr(rc, "collection %s", dir);
+  if (rc) {
+    char msg[900];
+    snprintf(msg, sizeof msg, "%s", omega_errmsg());
+    if (rc == OMEGA_EFORMAT && omega__is_file(snap) && !o.accept_loss)
+      return omega__seterr(rc, "collection %s: %s (restore the collection's files; or, where it is the log that lost "
+                               "writes and losing them is acceptable, start once with OMEGA_INDEX_ACCEPT_LOSS=%s)",
+                           name, msg, name);
+    return omega__seterr(rc, "collection %s: %s", name, msg);
+  }
   omega_coll_t *e = new_entry(name);
   if (!e) {
     omega_collection_close(c);
@@ -206,7 +233,7 @@ int omega__colls_open(const omega_settings_t *set, omega_metrics_t *m, omega_col
   struct dirent *de;
   while (rc == 0 && (de = readdir(d)) != NULL)
     if (de->d_name[0] != '.')
-      rc = open_one(r, de->d_name);
+      rc = open_one(r, set, de->d_name);
   closedir(d);
   return rc;
 }

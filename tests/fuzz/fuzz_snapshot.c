@@ -7,6 +7,7 @@
 #include "index/persist.h"
 #include "index/vindex.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,12 @@ static void put32(uint8_t *p, uint32_t v) {
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Recompute the header and section checksums in place (the layout of persist.c). */
+/* Recompute the header and section checksums in place (the layout of persist.c: format 1
+ * or 2, whose headers differ in length). */
 static void repair(uint8_t *d, size_t n) {
   if (n < 64)
     return;
-  size_t hlen = 60 + (size_t)d[30];
+  size_t hlen = (get32(d + 8) == 1 ? 60 : 92) + (size_t)d[30];
   if (hlen + 4 > n)
     return;
   put32(d + hlen, (uint32_t)crc32(crc32(0L, Z_NULL, 0), d, (uInt)hlen));
@@ -50,8 +52,9 @@ static void check_search(const omega_vindex_t *ix, const float *q) {
       if (a[i].slot != b[i].slot)
         abort();
   }
+  /* a loaded vector is within OMEGA_VECTOR_NORM_MAX: no distance overflows */
   for (size_t i = 0; i < na; i++)
-    if (a[i].slot >= ix->n || ix->dead[a[i].slot])
+    if (a[i].slot >= ix->n || ix->dead[a[i].slot] || !isfinite(a[i].dist))
       abort();
   /* a filter over every other slot (small: the exact path) */
   uint8_t *bits = calloc(ix->n / 8 + 1, 1);
@@ -72,10 +75,11 @@ static void run(const uint8_t *data, size_t size) {
   omega_vindex_t ix;
   omega_idmap_t ids;
   char name[128];
-  uint64_t gen;
-  if (omega__snapshot_parse("fuzz.omg", data, size, name, &gen, &ix, &ids) != 0)
+  omega_snap_meta_t meta;
+  if (omega__snapshot_parse("fuzz.omg", data, size, name, &meta, &ix, &ids) != 0)
     return;
-  if (strlen(name) > 127 || ids.n_slots != ix.n)
+  if (strlen(name) > 127 || ids.n_slots != ix.n || (meta.version != 1 && meta.version != OMEGA_SNAPSHOT_VERSION) ||
+      (meta.version == 1 && (meta.uid || meta.absorbed_len)))
     abort();
   const size_t d = ix.p.dim;
   float *raw = malloc(d * sizeof *raw), *q = malloc(d * sizeof *q);

@@ -1,11 +1,13 @@
 /* Memory: exact reservations (omega_collection_reserve, used by `omega index build` so an
  * index of N rows allocates N slots, not the ~1.5x of the usual growth), bytes reported
  * per collection, and the memory limit (OMEGA_ERANGE with nothing changed, never passed).
- * Also `omega index build / search / stats` end to end against the brute force. */
+ * Also `omega index build / search / stats` end to end against the brute force, and the
+ * bound on a vector's norm that keeps every float32 distance finite. */
 #include "ref.h"
 
 #include "index/simd.h"
 
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -319,6 +321,55 @@ static void test_cli_build_search(void **state) {
   free(tmp);
 }
 
+/* Vectors and queries with a norm past OMEGA_VECTOR_NORM_MAX are refused, naming the point
+ * and the bound; at the bound, the largest distances there are (opposite vectors, every
+ * metric, single queries and GEMM batches, flat and HNSW) are finite. */
+static void test_norm_bound(void **state) {
+  (void)state;
+  enum { DD = 16, NQ = 9 };
+  static const omega_metric_t metrics[] = {OMEGA_METRIC_L2, OMEGA_METRIC_IP, OMEGA_METRIC_COSINE};
+  const float at_bound = (float)(OMEGA_VECTOR_NORM_MAX * 0.999 / sqrt(DD));
+  float v[4][DD], qs[NQ * DD], past[DD];
+  for (size_t j = 0; j < DD; j++) {
+    v[0][j] = at_bound;
+    v[1][j] = -at_bound;
+    v[2][j] = j % 2 ? at_bound : -at_bound;
+    v[3][j] = (float)j;
+    past[j] = (float)(OMEGA_VECTOR_NORM_MAX * 1.01 / sqrt(DD));
+  }
+  for (size_t i = 0; i < NQ; i++)
+    memcpy(qs + i * DD, v[i % 3], sizeof v[0]);
+  for (int kind = 0; kind < 2; kind++)
+    for (size_t mi = 0; mi < 3; mi++) {
+      omega_collection_t *c = new_collection(DD, metrics[mi], kind ? OMEGA_INDEX_HNSW : OMEGA_INDEX_FLAT);
+      omega_id_t ids[2] = {int_id(1), int_id(2)};
+      float two[2 * DD];
+      memcpy(two, v[3], sizeof v[3]);
+      memcpy(two + DD, past, sizeof past);
+      assert_int_equal(omega_collection_upsert(c, ids, two, 2, 1), OMEGA_EINVAL);
+      if (!strstr(omega_errmsg(), "point 1") || !strstr(omega_errmsg(), "1e+18"))
+        fail_msg("the refusal names neither the point nor the bound: %s", omega_errmsg());
+      omega_collection_stats_t st;
+      omega_collection_stats(c, &st);
+      assert_int_equal(st.count, 0); /* nothing of the batch went in */
+      upsert_rows(c, NULL, &v[0][0], 4, 0, 1);
+      omega_search_opts_t o = {.k = 4};
+      omega_result_t res[NQ * 4];
+      size_t counts[NQ];
+      for (size_t nq = 1; nq <= NQ; nq += NQ - 1) /* one query, then a batch (GEMM blocks) */
+        for (size_t i = 0; i < nq; i++) {
+          assert_int_equal(omega_collection_search(c, qs, nq, &o, res, counts), 0);
+          for (size_t h = 0; h < counts[i]; h++)
+            if (!isfinite(res[i * 4 + h].score))
+              fail_msg("%s %s, %zu queries: query %zu, hit %zu scores %g", kind ? "hnsw" : "flat",
+                       omega_metric_name(metrics[mi]), nq, i, h, res[i * 4 + h].score);
+        }
+      assert_int_equal(omega_collection_search(c, past, 1, &o, res, counts), OMEGA_EINVAL);
+      assert_non_null(strstr(omega_errmsg(), "query 0"));
+      omega_collection_close(c);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reserve_flat),
@@ -326,6 +377,7 @@ int main(void) {
       cmocka_unit_test(test_memory_limit),
       cmocka_unit_test(test_memory_limit_copies),
       cmocka_unit_test(test_cli_build_search),
+      cmocka_unit_test(test_norm_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

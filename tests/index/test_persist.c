@@ -353,9 +353,11 @@ static void test_kill_loop(void **state) {
   free(v);
 }
 
-/* Build a log of ten single-record writes and take a crash image of it. */
+/* Build a log of ten single-record writes and take a crash image of it. Written without
+ * fsync (and no background one), so its header commits none of them: what follows the
+ * committed length is judged by the torn-tail rules. */
 static void make_ten(const char *sub, const char *img, ref_model_t *m, float *v) {
-  omega_collection_t *c = create_at(sub, OMEGA_INDEX_FLAT, OMEGA_METRIC_IP, 1, 0);
+  omega_collection_t *c = create_at(sub, OMEGA_INDEX_FLAT, OMEGA_METRIC_IP, 0, 0);
   for (int64_t i = 0; i < 10; i++)
     upsert_one(c, m, i, v + i * D);
   crash_image(sub, img);
@@ -410,13 +412,11 @@ static void test_torn_tail(void **state) {
   free(wb);
   free(wz);
   assert_int_equal(open_at("torn5", &z), OMEGA_EFORMAT);
-  /* a log cut inside its header: nothing was acknowledged in it */
+  /* a log cut inside its header: what it committed cannot be known, so it is refused */
   truncate_file("torn", "wal.log", 10);
-  omega_collection_t *c = must_open("torn");
-  omega_collection_stats_t st;
-  omega_collection_stats(c, &st);
-  assert_int_equal(st.count, 0);
-  omega_collection_close(c);
+  omega_collection_t *c = NULL;
+  assert_int_equal(open_at("torn", &c), OMEGA_EFORMAT);
+  assert_non_null(strstr(omega_errmsg(), "wal.log: too short for a log header"));
   ref_free(&m);
   free(v);
 }
@@ -504,7 +504,9 @@ static void test_damaged_big_log(void **state) {
   s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
   printf("a log with every record damaged refused in %.3f s: %s\n", s, omega_errmsg());
   assert_true(s < 5.0);
-  assert_non_null(strstr(omega_errmsg(), "corrupt record at byte 24 with"));
+  char want[64];
+  snprintf(want, sizeof want, "corrupt record at byte %d with", OMEGA_WAL_HEADER);
+  assert_non_null(strstr(omega_errmsg(), want));
   /* the first n-1 repaired, the flip in the last record stays: a torn tail, the rest loads */
   for (size_t i = 0; i < n - 1; i++)
     flip_byte_fast("big-crash", "wal.log", OMEGA_WAL_HEADER + i * rec + 100 + i % 900);
@@ -643,8 +645,11 @@ static void wr32(unsigned char *p, uint32_t v) {
     p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* The snapshot header's fixed bytes before the name: format 1 or 2. */
+static size_t snap_fixed(const unsigned char *b) { return rd32(b + 8) == 1 ? 60 : 92; }
+
 static size_t split_sections(const unsigned char *b, size_t n, size_t *hdr, sect_t *out, size_t max) {
-  *hdr = 60 + b[30] + 4;
+  *hdr = snap_fixed(b) + b[30] + 4;
   size_t k = 0;
   for (size_t p = *hdr; p + 12 <= n && k < max;) {
     size_t len = (size_t)rd32(b + p + 4) | (size_t)rd32(b + p + 8) << 32;
@@ -743,12 +748,12 @@ static void test_snapshot_structure(void **state) {
   }
   /* a name longer than the 127 bytes a name may have (the header checksum is right) */
   {
-    size_t nl = 200, hl = 60 + nl + 4;
+    const size_t fx = snap_fixed(b), nl = 200, hl = fx + nl + 4;
     unsigned char *x = malloc(n - hdr + hl);
-    memcpy(x, b, 60);
+    memcpy(x, b, fx);
     x[30] = (unsigned char)nl;
-    memset(x + 60, 'n', nl);
-    wr32(x + 60 + nl, (uint32_t)crc32(crc32(0L, Z_NULL, 0), x, (uInt)(60 + nl)));
+    memset(x + fx, 'n', nl);
+    wr32(x + fx + nl, (uint32_t)crc32(crc32(0L, Z_NULL, 0), x, (uInt)(fx + nl)));
     memcpy(x + hl, b + hdr, n - hdr);
     expect_refused(x, n - hdr + hl, "a 200-byte name", "name");
     free(x);
@@ -963,6 +968,535 @@ static void test_save_load_drop(void **state) {
   /* opening a folder without a collection fails */
   omega_collection_t *o;
   assert_true(open_at("nothing-here", &o) != 0);
+  /* a one-file index (tied to no log) as a folder's snapshot opens as a collection */
+  char fdir[4200], fsnap[4200];
+  path_of(fdir, sizeof fdir, "from-file", NULL);
+  path_of(fsnap, sizeof fsnap, "from-file", "snapshot.omg");
+  mkdir(fdir, 0755);
+  copy_file(path, fsnap);
+  ref_delete(&m, 999); /* written after the file was saved */
+  o = must_open("from-file");
+  upsert_one(o, &m, 1000, v);
+  omega_collection_close(o);
+  o = must_open("from-file");
+  expect_contents(o, &m);
+  omega_collection_close(o);
+  ref_free(&m);
+  free(v);
+}
+
+/* ---- lost writes: every way a log can lose acknowledged ones is refused ---- */
+
+#define REC (8 + 3 + 9 + D * 4) /* one single-vector upsert of an integer id */
+
+/* A crash image `img` of a live collection (fsync always) whose snapshot (generation 2)
+ * holds ids 0..base-1 and whose log holds n more acknowledged single-vector writes. */
+static void make_acked(const char *sub, const char *img, size_t base, size_t n, ref_model_t *m, const float *v) {
+  omega_collection_t *c = create_at(sub, OMEGA_INDEX_FLAT, OMEGA_METRIC_L2, 1, 0);
+  for (size_t i = 0; i < base + n; i++) {
+    if (i == base)
+      assert_int_equal(omega_collection_snapshot(c), 0);
+    upsert_one(c, m, (int64_t)i, v + i * D);
+  }
+  crash_image(sub, img);
+  omega_collection_close(c);
+}
+
+/* Open sub (accept_loss as given), with what it logs captured: the open's code; *log
+ * (malloc'ed) holds the lines, also echoed. */
+static int open_logged(const char *sub, int accept, omega_collection_t **c, char **log) {
+  char dir[4200], lp[4200];
+  path_of(dir, sizeof dir, sub, NULL);
+  path_of(lp, sizeof lp, "captured.log", NULL);
+  fflush(stderr);
+  const int saved = dup(2), fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  assert_true(saved >= 0 && fd >= 0);
+  dup2(fd, 2);
+  close(fd);
+  omega_collection_opts_t o = {.fsync_always = 1, .accept_loss = accept};
+  *c = NULL;
+  const int rc = omega_collection_open(dir, &o, c);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  size_t n;
+  *log = tu_read_file(lp, &n);
+  fputs(*log, stdout);
+  return rc;
+}
+
+/* The open of sub is refused with OMEGA_EFORMAT, a message holding each of want[] (NULL
+ * ended), and every file of the folder as it was. */
+static void expect_refused_open(const char *sub, const char *const *want) {
+  char p[4200];
+  size_t n[2] = {0, 0};
+  char *before[2];
+  static const char *const files[] = {"snapshot.omg", "wal.log"};
+  for (int i = 0; i < 2; i++) {
+    path_of(p, sizeof p, sub, files[i]);
+    before[i] = (access(p, F_OK) == 0) ? tu_read_file(p, &n[i]) : NULL;
+  }
+  omega_collection_t *c = NULL;
+  int rc = open_at(sub, &c);
+  if (rc == 0) {
+    omega_collection_close(c);
+    fail_msg("%s: opened, though acknowledged writes are lost", sub);
+  }
+  for (size_t i = 0; want[i]; i++)
+    if (!strstr(omega_errmsg(), want[i]))
+      fail_msg("%s: the refusal does not say \"%s\": %s", sub, want[i], omega_errmsg());
+  printf("%s: refused: %s\n", sub, omega_errmsg());
+  for (int i = 0; i < 2; i++) {
+    path_of(p, sizeof p, sub, files[i]);
+    size_t m = 0;
+    char *after = (access(p, F_OK) == 0) ? tu_read_file(p, &m) : NULL;
+    if (!before[i] != !after || m != n[i] || (after && memcmp(before[i], after, m) != 0))
+      fail_msg("%s: the refused open changed %s", sub, files[i]);
+    free(before[i]);
+    free(after);
+  }
+}
+
+static void expect_count(const char *sub, size_t want) {
+  omega_collection_t *c = must_open(sub);
+  omega_collection_stats_t st;
+  omega_collection_stats(c, &st);
+  if (st.count != want)
+    fail_msg("%s: %zu vectors, expected %zu", sub, st.count, want);
+  omega_collection_close(c);
+}
+
+/* A log cut anywhere inside what its header says was acknowledged: to half (the probe's
+ * case), at a record boundary (one whole acknowledged write gone), inside the last record,
+ * down to its header. */
+static void test_truncated_log(void **state) {
+  (void)state;
+  float *v = gen_uniform(60, D, 101);
+  make_acked("cut-src", "cut", 10, 40, NULL, v);
+  const size_t full = OMEGA_WAL_HEADER + 40 * REC;
+  assert_int_equal(file_size("cut", "wal.log"), full);
+  static const struct {
+    size_t len;
+    const char *lost;
+  } cuts[] = {{full / 2, "21 acknowledged records"}, {full - REC, "1 acknowledged records"},
+              {full - 5, "1 acknowledged records"}, {OMEGA_WAL_HEADER, "40 acknowledged records"}};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    crash_image("cut", "cut2");
+    truncate_file("cut2", "wal.log", cuts[i].len);
+    const char *const want[] = {"wal.log", "cut short", cuts[i].lost, NULL};
+    expect_refused_open("cut2", want);
+  }
+  /* a damaged record inside the committed part: refused, even as the last one */
+  crash_image("cut", "cut3");
+  flip_byte("cut3", "wal.log", full - 3);
+  const char *const want[] = {"wal.log", "corrupt record at byte", "inside the", "1 acknowledged records", NULL};
+  expect_refused_open("cut3", want);
+  expect_count("cut", 50);
+  free(v);
+}
+
+/* A deleted or emptied log: the writes after the snapshot are gone, their count unknown. */
+static void test_missing_log(void **state) {
+  (void)state;
+  float *v = gen_uniform(30, D, 103);
+  make_acked("gone-src", "gone", 5, 20, NULL, v);
+  char p[4200];
+  path_of(p, sizeof p, "gone", "wal.log");
+  assert_int_equal(unlink(p), 0);
+  const char *const missing[] = {"wal.log is missing", "not known", NULL};
+  expect_refused_open("gone", missing);
+  crash_image("gone-src", "empty");
+  truncate_file("empty", "wal.log", 0);
+  const char *const empty[] = {"wal.log: empty", NULL};
+  expect_refused_open("empty", empty);
+  /* also when nothing was ever written to it */
+  omega_collection_close(create_at("gone-new", OMEGA_INDEX_FLAT, OMEGA_METRIC_L2, 1, 0));
+  path_of(p, sizeof p, "gone-new", "wal.log");
+  assert_int_equal(unlink(p), 0);
+  expect_refused_open("gone-new", missing);
+  free(v);
+}
+
+/* Flipped bits in the log's header: one in the generation, its collection id or anything
+ * else the checksums cover is refused (the probe lowered generation 2 to 0 and the log was
+ * skipped as old); one in a commit slot spoils that slot only, and the other one still
+ * serves (everything is replayed). */
+static void test_log_header_flips(void **state) {
+  (void)state;
+  float *v = gen_uniform(30, D, 107);
+  make_acked("hdr-src", "hdr", 5, 10, NULL, v);
+  char p[4200];
+  path_of(p, sizeof p, "hdr", "wal.log");
+  size_t n;
+  unsigned char *b = (unsigned char *)tu_read_file(p, &n);
+  assert_int_equal(b[16], 2); /* generation 2 */
+  for (size_t bit = 0; bit < 8 * OMEGA_WAL_HEADER; bit++) {
+    crash_image("hdr", "hdr2");
+    path_of(p, sizeof p, "hdr2", "wal.log");
+    b[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    if (bit == 16 * 8 + 1)
+      assert_int_equal(b[16], 0); /* the probe's 2 -> 0 */
+    tu_write_file(p, b, n);
+    b[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    omega_collection_t *c = NULL;
+    int rc = open_at("hdr2", &c);
+    if (bit < 8 * 32) {
+      if (rc != OMEGA_EFORMAT || !strstr(omega_errmsg(), "wal.log"))
+        fail_msg("bit %zu of the log header flipped: open gave %d (%s)", bit, rc, rc ? omega_errmsg() : "opened");
+    } else {
+      if (rc)
+        fail_msg("bit %zu (a commit slot) flipped: %s", bit, omega_errmsg());
+      omega_collection_stats_t st;
+      omega_collection_stats(c, &st);
+      assert_int_equal(st.count, 15);
+      omega_collection_close(c);
+    }
+  }
+  free(b);
+  free(v);
+}
+
+/* Rewrite a log's header (checksums right) with another generation or collection id. */
+static void forge_header(const char *sub, int64_t dgen, uint64_t uid_xor) {
+  char p[4200];
+  path_of(p, sizeof p, sub, "wal.log");
+  size_t n;
+  unsigned char *b = (unsigned char *)tu_read_file(p, &n), h[OMEGA_WAL_HEADER];
+  uint64_t gen = 0, uid = 0;
+  for (int i = 7; i >= 0; i--) {
+    gen = gen << 8 | b[16 + i];
+    uid = uid << 8 | b[24 + i];
+  }
+  omega__wal_header(h, gen + (uint64_t)dgen, uid ^ uid_xor);
+  omega__wal_slot(h + 32, 0, gen + (uint64_t)dgen, uid ^ uid_xor, n, 0);
+  memcpy(b, h, sizeof h);
+  tu_write_file(p, b, n);
+  free(b);
+}
+
+/* A log that is not the one following the snapshot: another collection's (the same
+ * generation), an older or newer generation of this one, the absorbed log with another
+ * length. */
+static void test_foreign_log(void **state) {
+  (void)state;
+  float *v = gen_uniform(30, D, 109);
+  make_acked("fgn-a", "fgn", 5, 10, NULL, v);
+  make_acked("fgn-b", "fgn-b2", 5, 10, NULL, v);
+  char a[4200], b[4200];
+  path_of(a, sizeof a, "fgn-b2", "wal.log");
+  path_of(b, sizeof b, "fgn", "wal.log");
+  copy_file(a, b);
+  const char *const other[] = {"wal.log", "another collection", NULL};
+  expect_refused_open("fgn", other);
+  static const int64_t dgens[] = {-1, 1, -2};
+  for (size_t i = 0; i < 3; i++) {
+    crash_image("fgn-b2", "fgn2");
+    forge_header("fgn2", dgens[i], 0);
+    const char *const want[] = {"wal.log: log of generation", "neither the one that follows", NULL};
+    expect_refused_open("fgn2", want);
+  }
+  crash_image("fgn-b2", "fgn3");
+  forge_header("fgn3", 0, 1);
+  expect_refused_open("fgn3", other);
+  /* the log the snapshot absorbed, but not as long as the snapshot says */
+  omega_collection_t *c = create_at("fgn-old", OMEGA_INDEX_FLAT, OMEGA_METRIC_L2, 1, 0);
+  for (int64_t i = 0; i < 5; i++)
+    upsert_one(c, NULL, i, v + i * D);
+  path_of(a, sizeof a, "fgn-old", "wal.log");
+  path_of(b, sizeof b, "old.log", NULL);
+  copy_file(a, b);
+  assert_int_equal(omega_collection_snapshot(c), 0);
+  omega_collection_close(c);
+  copy_file(b, a);
+  truncate_file("fgn-old", "wal.log", OMEGA_WAL_HEADER + 4 * REC);
+  const char *const shorter[] = {"neither the one that follows", "nor the one it absorbed", NULL};
+  expect_refused_open("fgn-old", shorter);
+  free(v);
+}
+
+/* A deleted snapshot with its log still there: refused, naming both; never a fresh start. */
+static void test_missing_snapshot(void **state) {
+  (void)state;
+  float *v = gen_uniform(30, D, 113);
+  make_acked("nosnap-src", "nosnap", 5, 10, NULL, v);
+  char p[4200];
+  path_of(p, sizeof p, "nosnap", "snapshot.omg");
+  assert_int_equal(unlink(p), 0);
+  omega_collection_t *c = NULL;
+  assert_int_equal(open_at("nosnap", &c), OMEGA_ENOENT);
+  assert_non_null(strstr(omega_errmsg(), "snapshot.omg is missing"));
+  assert_non_null(strstr(omega_errmsg(), "wal.log ("));
+  /* accepting a loss does not cover it: the log alone is no collection */
+  char dir[4200];
+  path_of(dir, sizeof dir, "nosnap", NULL);
+  omega_collection_opts_t o = {.accept_loss = 1};
+  assert_int_equal(omega_collection_open(dir, &o, &c), OMEGA_ENOENT);
+  free(v);
+}
+
+/* Sorted names of a folder's entries, joined by spaces. */
+static void list_dir(const char *sub, char *out, size_t cap) {
+  char dir[4200];
+  path_of(dir, sizeof dir, sub, NULL);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  char names[16][256];
+  size_t n = 0;
+  for (struct dirent *e; (e = readdir(d)) && n < 16;)
+    if (e->d_name[0] != '.')
+      snprintf(names[n++], 256, "%s", e->d_name);
+  closedir(d);
+  qsort(names, n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+  out[0] = '\0';
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "", names[i]);
+}
+
+/* A create in a folder holding a collection's files (a log whose snapshot was deleted, a
+ * snapshot alone, a whole collection) is refused and leaves every byte as it was; debris
+ * of a create cut short is no collection and is written over. */
+static void test_create_over_files(void **state) {
+  (void)state;
+  float *v = gen_uniform(30, D, 127);
+  make_acked("over-src", "over", 5, 10, NULL, v);
+  char p[4200];
+  path_of(p, sizeof p, "over", "snapshot.omg");
+  assert_int_equal(unlink(p), 0);
+  for (int which = 0; which < 3; which++) {
+    if (which == 1) { /* the snapshot alone */
+      crash_image("over-src", "over");
+      path_of(p, sizeof p, "over", "wal.log");
+      assert_int_equal(unlink(p), 0);
+    } else if (which == 2) {
+      crash_image("over-src", "over");
+    }
+    char before[512], after[512], wal[4200], dir[4200];
+    list_dir("over", before, sizeof before);
+    path_of(wal, sizeof wal, "over", which == 1 ? "snapshot.omg" : "wal.log");
+    size_t n0, n1;
+    char *b0 = tu_read_file(wal, &n0);
+    path_of(dir, sizeof dir, "over", NULL);
+    omega_index_params_t prm;
+    omega_index_params_init(&prm);
+    prm.dim = D;
+    omega_collection_opts_t o = {.dir = dir, .fsync_always = 1};
+    omega_collection_t *c = NULL;
+    assert_int_equal(omega_collection_create("over", &prm, &o, &c), OMEGA_EINVAL);
+    assert_non_null(strstr(omega_errmsg(), "already holds collection files"));
+    list_dir("over", after, sizeof after);
+    assert_string_equal(before, after);
+    char *b1 = tu_read_file(wal, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(b0, b1, n0);
+    free(b0);
+    free(b1);
+  }
+  /* temp files only (a create cut short): a create goes ahead */
+  char dir[4200], t[4200];
+  path_of(dir, sizeof dir, "debris", NULL);
+  mkdir(dir, 0755);
+  path_of(t, sizeof t, "debris", "wal.log.tmp");
+  tu_write_file(t, "junk", 4);
+  path_of(t, sizeof t, "debris", "snapshot.omg.tmp");
+  tu_write_file(t, "junk", 4);
+  omega_collection_close(create_at("debris", OMEGA_INDEX_FLAT, OMEGA_METRIC_L2, 1, 0));
+  char names[512];
+  list_dir("debris", names, sizeof names);
+  assert_string_equal(names, "snapshot.omg wal.log");
+  expect_count("debris", 0);
+  free(v);
+}
+
+/* The crash windows of a checkpoint's two renames open as they should: after the snapshot's
+ * rename the old log is still wal.log (exactly what the snapshot absorbed: ignored, not
+ * replayed twice) beside the new one as wal.log.tmp; at a collection's creation there is no
+ * old log, only wal.log.tmp. */
+static void test_crash_between_renames(void **state) {
+  (void)state;
+  float *v = gen_uniform(30, D, 131);
+  ref_model_t m;
+  ref_init(&m, D, OMEGA_METRIC_L2);
+  omega_collection_t *c = create_at("win", OMEGA_INDEX_FLAT, OMEGA_METRIC_L2, 1, 0);
+  for (int64_t i = 0; i < 10; i++)
+    upsert_one(c, &m, i, v + i * D);
+  char w[4200], old[4200], nl[4200];
+  path_of(w, sizeof w, "win", "wal.log");
+  path_of(old, sizeof old, "win-old.log", NULL);
+  path_of(nl, sizeof nl, "win", "wal.log.tmp");
+  copy_file(w, old);
+  assert_int_equal(omega_collection_snapshot(c), 0);
+  copy_file(w, nl); /* the new log, not yet renamed */
+  copy_file(old, w);
+  crash_image("win", "win-img");
+  path_of(w, sizeof w, "win-img", "wal.log.tmp");
+  copy_file(nl, w);
+  omega_collection_close(c);
+  char *log;
+  assert_int_equal(open_logged("win-img", 0, &c, &log), 0);
+  assert_non_null(strstr(log, "the log the snapshot absorbed"));
+  free(log);
+  expect_contents(c, &m);
+  omega_collection_stats_t st;
+  omega_collection_stats(c, &st);
+  assert_int_equal(st.slots, 10); /* nothing replayed twice */
+  upsert_one(c, &m, 10, v + 10 * D);
+  omega_collection_close(c);
+  char names[512];
+  list_dir("win-img", names, sizeof names);
+  assert_string_equal(names, "snapshot.omg wal.log");
+  c = must_open("win-img");
+  expect_contents(c, &m);
+  omega_collection_close(c);
+  /* creation: snapshot.omg, and the first log still wal.log.tmp */
+  omega_collection_close(create_at("win-new", OMEGA_INDEX_FLAT, OMEGA_METRIC_L2, 1, 0));
+  path_of(w, sizeof w, "win-new", "wal.log");
+  path_of(nl, sizeof nl, "win-new", "wal.log.tmp");
+  assert_int_equal(rename(w, nl), 0);
+  expect_count("win-new", 0);
+  list_dir("win-new", names, sizeof names);
+  assert_string_equal(names, "snapshot.omg wal.log");
+  /* but a wal.log.tmp that is not that fresh log does not stand in for a missing wal.log */
+  c = must_open("win-new");
+  upsert_one(c, NULL, 1, v);
+  omega_collection_close(c); /* checkpoint: generation 2 */
+  crash_image("win-new", "win-new2");
+  path_of(w, sizeof w, "win-new2", "wal.log");
+  path_of(nl, sizeof nl, "win-new2", "wal.log.tmp");
+  c = must_open("win-new2");
+  upsert_one(c, NULL, 2, v);
+  crash_image("win-new2", "win-new3");
+  omega_collection_close(c);
+  path_of(w, sizeof w, "win-new3", "wal.log");
+  path_of(nl, sizeof nl, "win-new3", "wal.log.tmp");
+  assert_int_equal(rename(w, nl), 0); /* a log with a record in it */
+  const char *const missing[] = {"wal.log is missing", NULL};
+  expect_refused_open("win-new3", missing);
+  ref_free(&m);
+  free(v);
+}
+
+/* A torn tail (a write cut short, after the committed length) is cut, and said so with its
+ * byte count. */
+static void test_torn_tail_logged(void **state) {
+  (void)state;
+  float *v = gen_uniform(20, D, 137);
+  make_ten("tl-src", "tl", NULL, v);
+  truncate_file("tl", "wal.log", OMEGA_WAL_HEADER + 10 * REC - 5);
+  omega_collection_t *c;
+  char *log, want[128];
+  assert_int_equal(open_logged("tl", 0, &c, &log), 0);
+  snprintf(want, sizeof want, "wal.log: cut a torn tail of %d bytes after byte %d", REC - 5, OMEGA_WAL_HEADER + 9 * REC);
+  if (!strstr(log, want))
+    fail_msg("the torn tail is not logged as \"%s\": %s", want, log);
+  free(log);
+  omega_collection_stats_t st;
+  omega_collection_stats(c, &st);
+  assert_int_equal(st.count, 9);
+  omega_collection_close(c);
+  free(v);
+}
+
+/* accept_loss: the open goes on with what survives, says how many acknowledged records were
+ * lost (or that the count is unknown), and leaves a consistent snapshot and log that open
+ * without it. */
+static void test_accept_loss(void **state) {
+  (void)state;
+  float *v = gen_uniform(60, D, 139);
+  make_acked("acc-src", "acc", 10, 40, NULL, v);
+  static const char *const subs[] = {"acc-half", "acc-gone", "acc-flip", "acc-foreign"};
+  static const char *const says[] = {"21 acknowledged records lost", "an unknown number of acknowledged records lost",
+                                     "an unknown number of", "an unknown number of"};
+  static const size_t left[] = {10 + 19, 10, 10, 10};
+  for (size_t i = 0; i < 4; i++) {
+    crash_image("acc", subs[i]);
+    char p[4200];
+    path_of(p, sizeof p, subs[i], "wal.log");
+    if (i == 0)
+      truncate_file(subs[i], "wal.log", (OMEGA_WAL_HEADER + 40 * REC) / 2);
+    else if (i == 1)
+      assert_int_equal(unlink(p), 0);
+    else if (i == 2)
+      flip_byte(subs[i], "wal.log", 17);
+    else
+      forge_header(subs[i], -1, 0);
+    omega_collection_t *c;
+    char *log;
+    if (open_logged(subs[i], 1, &c, &log))
+      fail_msg("%s: accept_loss did not open it: %s", subs[i], omega_errmsg());
+    if (!strstr(log, "accepting the loss") || !strstr(log, says[i]))
+      fail_msg("%s: the loss is not reported as \"%s\": %s", subs[i], says[i], log);
+    free(log);
+    omega_collection_close(c);
+    expect_count(subs[i], left[i]);
+  }
+  free(v);
+}
+
+/* Rewrite a format 2 snapshot and log as format 1 (what a previous release wrote). */
+static void to_format1(const char *sub) {
+  char p[4200];
+  size_t n;
+  path_of(p, sizeof p, sub, "snapshot.omg");
+  unsigned char *b = (unsigned char *)tu_read_file(p, &n);
+  const size_t name_len = b[30], h2 = 92 + name_len, h1 = 60 + name_len;
+  unsigned char *o = malloc(n);
+  memcpy(o, b, 60);
+  memcpy(o + 60, b + 92, name_len);
+  wr32(o + 8, 1);
+  wr32(o + h1, (uint32_t)crc32(crc32(0L, Z_NULL, 0), o, (uInt)h1));
+  memcpy(o + h1 + 4, b + h2 + 4, n - h2 - 4);
+  tu_write_file(p, o, n - (h2 - h1));
+  free(b);
+  path_of(p, sizeof p, sub, "wal.log");
+  b = (unsigned char *)tu_read_file(p, &n);
+  memset(o, 0, OMEGA_WAL_HEADER_V1);
+  memcpy(o, b, 8);
+  wr32(o + 8, 1);
+  memcpy(o + 16, b + 16, 8);
+  memcpy(o + OMEGA_WAL_HEADER_V1, b + OMEGA_WAL_HEADER, n - OMEGA_WAL_HEADER);
+  tu_write_file(p, o, n - (OMEGA_WAL_HEADER - OMEGA_WAL_HEADER_V1));
+  free(b);
+  free(o);
+}
+
+/* Format 1 files (a snapshot and the log after it) still open, everything in them, and are
+ * rewritten as format 2 at once; a format 1 log older than its snapshot is ignored as
+ * format 1 did. */
+static void test_format1_opens(void **state) {
+  (void)state;
+  float *v = gen_uniform(30, D, 149);
+  ref_model_t m;
+  ref_init(&m, D, OMEGA_METRIC_L2);
+  make_acked("v1-src", "v1", 10, 10, &m, v);
+  crash_image("v1", "v1-old");
+  to_format1("v1");
+  char p[4200];
+  size_t n;
+  path_of(p, sizeof p, "v1", "snapshot.omg");
+  omega_collection_t *c;
+  assert_int_equal(omega_collection_load_file(p, &c), 0); /* the converter makes a valid file */
+  omega_collection_close(c);
+  c = must_open("v1");
+  expect_contents(c, &m);
+  omega_collection_close(c);
+  static const char *const files[] = {"snapshot.omg", "wal.log"};
+  for (int i = 0; i < 2; i++) {
+    path_of(p, sizeof p, "v1", files[i]);
+    unsigned char *b = (unsigned char *)tu_read_file(p, &n);
+    assert_int_equal(b[8], 2);
+    free(b);
+  }
+  c = must_open("v1");
+  expect_contents(c, &m);
+  omega_collection_close(c);
+  /* format 1: a log of an older generation was absorbed by the snapshot */
+  to_format1("v1-old");
+  path_of(p, sizeof p, "v1-old", "wal.log");
+  unsigned char *b = (unsigned char *)tu_read_file(p, &n);
+  b[16] = 1;
+  tu_write_file(p, b, n);
+  free(b);
+  expect_count("v1-old", 10);
   ref_free(&m);
   free(v);
 }
@@ -973,7 +1507,34 @@ static void corpus_dir(char *out, size_t cap, const char *which) {
   snprintf(out, cap, "%s/tests/fuzz/corpus/%s", OMEGA_SOURCE_DIR, which);
 }
 
-/* (Re)write the seed corpora of fuzz_snapshot and fuzz_wal: small valid files. */
+/* A small log of dimension 4: five upserts, a string id, two deletes (the committed seed),
+ * or the same written without commits, its last record cut short (the torn seed). */
+static void write_seed_wal(const char *out, const float *v, bool torn) {
+  omega_collection_t *c;
+  omega_index_params_t prm;
+  omega_index_params_init(&prm);
+  prm.dim = 4;
+  char dir[4200], p[4400];
+  path_of(dir, sizeof dir, "seedwal", NULL);
+  omega_collection_opts_t o = {.dir = dir, .fsync_always = !torn};
+  assert_int_equal(omega_collection_create("w", &prm, &o, &c), 0);
+  upsert_rows(c, NULL, v, 5, 0, 1);
+  omega_id_t s = {1, 0, "key", 3};
+  assert_int_equal(omega_collection_upsert(c, &s, v + 20, 1, 1), 0);
+  delete_one(c, NULL, 1);
+  assert_int_equal(omega_collection_delete(c, &s, 1, NULL), 0);
+  char wal[4200];
+  path_of(wal, sizeof wal, "seedwal", "wal.log");
+  size_t n;
+  char *b = tu_read_file(wal, &n);
+  snprintf(p, sizeof p, "%s/%s", out, torn ? "torn2.wal" : "records2.wal");
+  tu_write_file(p, b, torn ? n - 7 : n);
+  free(b);
+  omega_collection_drop(c);
+}
+
+/* (Re)write the seed corpora of fuzz_snapshot and fuzz_wal: small valid files of the
+ * current format (the format 1 seeds beside them stay as they are: still read). */
 static void write_corpus(void) {
   char out[4200], p[4400];
   float *v = gen_grid(40, 4, 83);
@@ -981,7 +1542,7 @@ static void write_corpus(void) {
    * (dimension 1, m 2: mutations hit its levels and links often) */
   corpus_dir(out, sizeof out, "snapshot");
   mkdir(out, 0755);
-  static const char *const names[] = {"flat", "hnsw", "empty", "hnsw-tiny"};
+  static const char *const names[] = {"flat2", "hnsw2", "empty2", "hnsw-tiny2"};
   for (int i = 0; i < 4; i++) {
     omega_index_params_t prm;
     omega_index_params_init(&prm);
@@ -1005,32 +1566,10 @@ static void write_corpus(void) {
     assert_int_equal(omega_collection_save_file(c, p), 0);
     omega_collection_close(c);
   }
-  /* logs (dimension 4): upserts and deletes; one with a torn tail */
   corpus_dir(out, sizeof out, "wal");
   mkdir(out, 0755);
-  omega_collection_t *c;
-  omega_index_params_t prm;
-  omega_index_params_init(&prm);
-  prm.dim = 4;
-  char dir[4200];
-  path_of(dir, sizeof dir, "seedwal", NULL);
-  omega_collection_opts_t o = {.dir = dir};
-  assert_int_equal(omega_collection_create("w", &prm, &o, &c), 0);
-  upsert_rows(c, NULL, v, 5, 0, 1);
-  omega_id_t s = {1, 0, "key", 3};
-  assert_int_equal(omega_collection_upsert(c, &s, v + 20, 1, 1), 0);
-  delete_one(c, NULL, 1);
-  assert_int_equal(omega_collection_delete(c, &s, 1, NULL), 0);
-  char wal[4200];
-  path_of(wal, sizeof wal, "seedwal", "wal.log");
-  snprintf(p, sizeof p, "%s/records.wal", out);
-  copy_file(wal, p);
-  size_t n;
-  char *b = tu_read_file(wal, &n);
-  snprintf(p, sizeof p, "%s/torn.wal", out);
-  tu_write_file(p, b, n - 7);
-  free(b);
-  omega_collection_drop(c);
+  write_seed_wal(out, v, false);
+  write_seed_wal(out, v, true);
   free(v);
 }
 
@@ -1056,8 +1595,9 @@ static void test_fuzz_corpus(void **state) {
     write_corpus();
   char dir[4200], p[4400];
   corpus_dir(dir, sizeof dir, "snapshot");
-  static const char *const snaps[] = {"flat.omg", "hnsw.omg", "empty.omg", "hnsw-tiny.omg"};
-  for (size_t i = 0; i < 4; i++) {
+  static const char *const snaps[] = {"flat.omg",  "hnsw.omg",  "empty.omg",  "hnsw-tiny.omg",
+                                      "flat2.omg", "hnsw2.omg", "empty2.omg", "hnsw-tiny2.omg"};
+  for (size_t i = 0; i < 8; i++) {
     snprintf(p, sizeof p, "%s/%s", dir, snaps[i]);
     omega_collection_t *c;
     if (omega_collection_load_file(p, &c))
@@ -1065,24 +1605,29 @@ static void test_fuzz_corpus(void **state) {
     omega_collection_close(c);
   }
   corpus_dir(dir, sizeof dir, "wal");
-  static const char *const wals[] = {"records.wal", "torn.wal"};
-  for (size_t i = 0; i < 2; i++) {
+  /* format 1 (no commits), then format 2: all committed, and written without commits and
+   * torn (a tail of 8 bytes cut) */
+  static const char *const wals[] = {"records.wal", "torn.wal", "records2.wal", "torn2.wal"};
+  for (size_t i = 0; i < 4; i++) {
     snprintf(p, sizeof p, "%s/%s", dir, wals[i]);
     size_t n;
     char *b = tu_read_file(p, &n);
-    assert_true(n >= OMEGA_WAL_HEADER);
-    uint64_t gen = 0;
-    for (int j = 7; j >= 0; j--)
-      gen = gen << 8 | (unsigned char)b[16 + j];
-    free(b);
-    count_t cnt = {0, 0};
-    size_t good, recs;
-    if (omega__wal_replay(p, gen, 4, count_rec, &cnt, &good, &recs))
+    omega_wal_head_t h;
+    if (omega__wal_head(p, (unsigned char *)b, n, &h))
       fail_msg("fuzz seed %s: %s", p, omega_errmsg());
-    assert_int_equal(cnt.upserts, i ? 6 : 6);
-    assert_int_equal(cnt.deletes, i ? 1 : 2);
-    assert_int_equal(recs, cnt.upserts + cnt.deletes);
-    assert_true(good <= n);
+    assert_int_equal(h.version, i < 2 ? 1 : 2);
+    count_t cnt = {0, 0};
+    omega_wal_result_t res;
+    if (omega__wal_parse(p, (unsigned char *)b, n, &h, 4, count_rec, &cnt, &res))
+      fail_msg("fuzz seed %s: %s", p, omega_errmsg());
+    free(b);
+    const bool torn = i % 2;
+    assert_int_equal(cnt.upserts, 6);
+    assert_int_equal(cnt.deletes, torn ? 1 : 2);
+    assert_int_equal(res.records, cnt.upserts + cnt.deletes);
+    assert_int_equal(res.good_len + res.torn_bytes, n);
+    assert_int_equal(res.torn_bytes, torn ? 8 : 0);
+    assert_int_equal(h.committed_records, i == 2 ? 8 : 0);
   }
 }
 
@@ -1095,6 +1640,11 @@ int main(void) {
       cmocka_unit_test(test_damaged_snapshot), cmocka_unit_test(test_snapshot_structure),
       cmocka_unit_test(test_checkpoint),
       cmocka_unit_test(test_background_fsync), cmocka_unit_test(test_save_load_drop),
+      cmocka_unit_test(test_truncated_log),    cmocka_unit_test(test_missing_log),
+      cmocka_unit_test(test_log_header_flips), cmocka_unit_test(test_foreign_log),
+      cmocka_unit_test(test_missing_snapshot), cmocka_unit_test(test_create_over_files),
+      cmocka_unit_test(test_crash_between_renames), cmocka_unit_test(test_torn_tail_logged),
+      cmocka_unit_test(test_accept_loss),      cmocka_unit_test(test_format1_opens),
       cmocka_unit_test(test_fuzz_corpus),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

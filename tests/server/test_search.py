@@ -1,6 +1,8 @@
 """Black-box tests of the vector-search API of `omega serve` over real HTTP: every endpoint
 and error status, text upsert and search through the engine, /invoke search with HMAC,
-metrics, persistence across restarts, and acknowledged writes surviving `kill -9`.
+metrics, persistence across restarts, acknowledged writes surviving `kill -9`, a damaged
+collection stopping the start-up (OMEGA_INDEX_ACCEPT_LOSS to accept the loss), and vectors
+past the norm bound refused.
 
   OMEGA_BIN=build/omega OMEGA_GENMODEL=build/omega-genmodel python3 tests/server/test_search.py
 """
@@ -545,6 +547,124 @@ class Persistence(unittest.TestCase):
         try:
             self.assertGreater(len(acked), 50)
             self.check_present(s, acked)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def refused_start(self, *want, args=()):
+        """`omega serve` on the data folder exits non-zero, its output naming each of want
+        (one that gets ready instead is stopped and fails the test)."""
+        proc = subprocess.Popen([OMEGA, "serve", "--model", small_model(), "--port", "0"] + list(args),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, "OMEGA_DATA_DIR": self.data})
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.decode())
+            if " ready: " in lines[-1]:
+                proc.kill()
+        proc.stdout.close()
+        rc = proc.wait(timeout=60)
+        out = "".join(lines)
+        self.assertFalse(" ready: " in out, "the server started on damaged collections:\n" + out)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("cannot open the collections", out)
+        for w in want:
+            self.assertIn(w, out)
+        return out
+
+    def written_then_killed(self, name, n):
+        """A collection whose acknowledged writes (n points) are in its log: the server is
+        killed, so no clean stop folds them into the snapshot."""
+        s = Server(env={"OMEGA_DATA_DIR": self.data})
+        self.assertEqual(s.post("/collections", {"name": name, "dim": 8, "metric": "l2"}).status, 201)
+        for off in range(0, n, 10):
+            r = s.post(f"/collections/{name}/upsert", {"points": [{"id": i, "vector": vec_for(i)}
+                                                                  for i in range(off, off + 10)]})
+            self.assertEqual(r.status, 200, r.body)
+        s.proc.kill()
+        s.proc.wait()
+        s.log.close()
+        return os.path.join(self.data, "collections", name)
+
+    def test_damaged_log_refuses_start_unless_loss_accepted(self):
+        folder = self.written_then_killed("dmg", 40)
+        wal = os.path.join(folder, "wal.log")
+        with open(wal, "r+b") as f:
+            f.truncate(os.path.getsize(wal) // 2)
+        before = open(wal, "rb").read()
+        self.refused_start(wal, "cut short", "acknowledged records", "OMEGA_INDEX_ACCEPT_LOSS=dmg")
+        self.assertEqual(open(wal, "rb").read(), before, "a refused start-up changed the log")
+        # accepted for this restart: it starts, says what was lost, and is whole again after
+        s = Server(env={"OMEGA_DATA_DIR": self.data}, args=["--set", "OMEGA_INDEX_ACCEPT_LOSS=other,dmg"])
+        try:
+            self.assertIn("accepting the loss", s.text())
+            self.assertRegex(s.text(), r"\d+ records replayed, \d+ acknowledged records lost")
+            count = s.get("/collections/dmg").json()["count"]
+            self.assertTrue(0 < count < 40, count)
+        finally:
+            self.assertEqual(s.stop(), 0)
+        s = Server(env={"OMEGA_DATA_DIR": self.data})
+        try:
+            self.assertEqual(s.get("/collections/dmg").json()["count"], count)
+        finally:
+            self.assertEqual(s.stop(), 0)
+        # a deleted log, and a flipped generation in its header (2 -> 0 would once skip it)
+        folder = self.written_then_killed("gone", 20)
+        os.unlink(os.path.join(folder, "wal.log"))
+        self.refused_start("gone/wal.log is missing", "OMEGA_INDEX_ACCEPT_LOSS=gone",
+                           args=["--set", "OMEGA_INDEX_ACCEPT_LOSS=dmg"])
+        shutil.rmtree(folder)
+        folder = self.written_then_killed("flip", 20)
+        with open(os.path.join(folder, "wal.log"), "r+b") as f:
+            f.seek(16)
+            f.write(bytes([f.read(1)[0] ^ 2]))
+        self.refused_start("flip/wal.log: header fails its checksums")
+
+    def test_missing_snapshot_refuses_start_and_create(self):
+        folder = self.written_then_killed("lost", 20)
+        os.unlink(os.path.join(folder, "snapshot.omg"))
+        wal = os.path.join(folder, "wal.log")
+        before = open(wal, "rb").read()
+        self.refused_start("lost/snapshot.omg is missing", "wal.log (")
+        self.refused_start("lost/snapshot.omg is missing", args=["--set", "OMEGA_INDEX_ACCEPT_LOSS=*"])
+        # the folder is moved away for the start-up, and back while the server runs: a
+        # create of its name must not write over the log
+        aside = os.path.join(self.data, "lost.aside")
+        os.rename(folder, aside)
+        s = Server(env={"OMEGA_DATA_DIR": self.data})
+        try:
+            os.rename(aside, folder)
+            r = s.post("/collections", {"name": "lost", "dim": 8})
+            self.assertEqual(r.status, 422, r.body)
+            self.assertIn("already holds collection files", r.json()["error"])
+            self.assertEqual(sorted(os.listdir(folder)), ["wal.log"])
+            self.assertEqual(open(wal, "rb").read(), before, "a refused create changed the log")
+            self.assertEqual(s.get("/collections/lost").status, 404)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_vector_norm_bound(self):
+        s = Server(env={"OMEGA_DATA_DIR": self.data})
+        try:
+            self.assertEqual(s.post("/collections", {"name": "big", "dim": 4, "metric": "l2"}).status, 201)
+            past = [1.01e18 / 2] * 4  # norm 1.01e18
+            r = s.post("/collections/big/upsert", {"points": [{"id": 1, "vector": [1, 2, 3, 4]},
+                                                             {"id": 2, "vector": past}]})
+            self.assertEqual(r.status, 422, r.body)
+            self.assertEqual(r.json()["error_type"], "validation")
+            self.assertIn("point 1", r.json()["error"])
+            self.assertIn("1e+18", r.json()["error"])
+            under = 0.999e18 / 2
+            r = s.post("/collections/big/upsert", {"points": [{"id": 1, "vector": [under] * 4},
+                                                             {"id": 2, "vector": [-under] * 4},
+                                                             {"id": 3, "vector": [under, -under] * 2}]})
+            self.assertEqual(r.status, 200, r.body)
+            res = s.post("/collections/big/search", {"vectors": [[-under] * 4, [under] * 4], "k": 3}).json()
+            scores = [h["score"] for q in res["results"] for h in q]
+            self.assertEqual(len(scores), 6)
+            self.assertTrue(all(isinstance(x, (int, float)) and math.isfinite(x) for x in scores), scores)
+            r = s.post("/collections/big/search", {"vector": past, "k": 1})
+            self.assertEqual(r.status, 422, r.body)
+            self.assertIn("1e+18", r.json()["error"])
         finally:
             self.assertEqual(s.stop(), 0)
 
