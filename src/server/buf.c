@@ -121,3 +121,11 @@ void omega_buf_float_base64(omega_buf_t *b, const float *v, size_t n) {
   b->data[b->len++] = '"';
   b->data[b->len] = '\0';
 }
+
+void omega_buf_error(omega_buf_t *b, const char *message, const char *type) {
+  omega_buf_puts(b, "{\"error\":");
+  omega_buf_json_str(b, message, strlen(message));
+  omega_buf_puts(b, ",\"error_type\":");
+  omega_buf_json_str(b, type, strlen(type));
+  omega_buf_puts(b, "}");
+}

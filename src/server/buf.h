@@ -20,6 +20,8 @@ void omega_buf_puts(omega_buf_t *b, const char *s);
 void omega_buf_printf(omega_buf_t *b, const char *fmt, ...) OMEGA_PRINTF(2, 3);
 /* A JSON string literal, escaped. */
 void omega_buf_json_str(omega_buf_t *b, const char *s, size_t n);
+/* The body of every error answer: {"error": message, "error_type": type}. */
+void omega_buf_error(omega_buf_t *b, const char *message, const char *type);
 /* A JSON number that reads back as the same float. */
 void omega_buf_float(omega_buf_t *b, float v);
 void omega_buf_float_array(omega_buf_t *b, const float *v, size_t n);

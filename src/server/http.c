@@ -117,11 +117,7 @@ void omega__respond_error(omega_req_t *r, int status, const char *type, const ch
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   omega_buf_t b = {0};
-  omega_buf_puts(&b, "{\"error\":");
-  omega_buf_json_str(&b, msg, strlen(msg));
-  omega_buf_puts(&b, ",\"error_type\":");
-  omega_buf_json_str(&b, type, strlen(type));
-  omega_buf_puts(&b, "}");
+  omega_buf_error(&b, msg, type);
   if (status == 429 || status == 503)
     snprintf(r->retry_after, sizeof r->retry_after, "%lld", atomic_load(&r->srv->retry_after_s));
   if (b.oom) {

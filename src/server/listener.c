@@ -71,11 +71,7 @@ static void answer(int fd, int status, const char *type, const char *message, bo
                      : status == 501 ? "Not Implemented" : status == 505 ? "HTTP Version Not Supported"
                                      : "Bad Request";
   omega_buf_t b = {0};
-  omega_buf_puts(&b, "{\"error\":");
-  omega_buf_json_str(&b, message, strlen(message));
-  omega_buf_puts(&b, ",\"error_type\":");
-  omega_buf_json_str(&b, type, strlen(type));
-  omega_buf_puts(&b, "}");
+  omega_buf_error(&b, message, type);
   snprintf(body, sizeof body, "%.*s", b.oom ? 0 : (int)b.len, b.oom ? "" : b.data);
   omega_buf_free(&b);
   int n = snprintf(resp, sizeof resp,
