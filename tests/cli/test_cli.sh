@@ -145,5 +145,15 @@ rm "$mirror/model.safetensors"
 expect_exit 1 "fetch-model: missing weights" env HF_ENDPOINT="file://$T/mirror" "$SRC/tools/fetch-model.sh" org/tiny "$T/f2"
 expect_grep "fetch-model: names the file" "model.safetensors" "$T/err"
 
+# omega index build refuses vectors whose distances could overflow float32, naming the point
+python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<8f', 1, 2, 3, 4, 3e18, 0, 0, 0))" > "$T/big.f32"
+expect_exit 1 "index build: a vector past the norm bound" "$OMEGA" index build --input "$T/big.f32" --dim 4 \
+  --metric l2 --kind flat --out "$T/big.omg"
+expect_grep "index build: names the point and the bound" "point 1: its norm 3e+18 is past the bound" "$T/err"
+expect_eq "index build: no index written" "$([ -e "$T/big.omg" ] && echo written || echo none)" none
+python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<8f', 1, 2, 3, 4, 9e17, 0, 0, 0))" > "$T/edge.f32"
+expect_exit 0 "index build: a vector at the bound" "$OMEGA" index build --input "$T/edge.f32" --dim 4 --metric l2 \
+  --kind flat --out "$T/edge.omg" --quiet
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
