@@ -692,12 +692,10 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
   }
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    char what[32];
-    snprintf(what, sizeof what, "point %zu", i);
     if (!(klen[i] = omega__id_key(&ids[i], keys[i])))
       rc = omega__seterr(OMEGA_EINVAL, "point %zu: string ids must have 1-%d bytes", i, OMEGA_ID_MAX);
     else
-      rc = omega__check_vector(vecs + i * d, d, what);
+      rc = omega__check_vector(vecs + i * d, d, "point", i, NULL);
   }
   char *buf = NULL;
   size_t blen = 0, bcap = 0;
@@ -852,9 +850,7 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
   if (k == 0 || k > 10000)
     return omega__seterr(OMEGA_EINVAL, "k must be in [1, 10000]");
   for (size_t i = 0; i < nq; i++) {
-    char what[32];
-    snprintf(what, sizeof what, "query %zu", i);
-    int rc = omega__check_vector(qs + i * d, d, what);
+    int rc = omega__check_vector(qs + i * d, d, "query", i, NULL);
     if (rc)
       return rc;
   }

@@ -354,19 +354,13 @@ int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t s
       }
       memcpy(ix->vecs, data, len);
       for (size_t s = 0; s < n; s++) {
-        char what[64];
-        snprintf(what, sizeof what, "vector %zu", s);
-        if (omega__check_vector(ix->vecs + s * p.dim, p.dim, what)) {
+        const float *v = ix->vecs + s * p.dim;
+        double n2;
+        if (omega__check_vector(v, p.dim, "vector", s, &n2)) {
           rc = omega__prefixerr(OMEGA_EFORMAT, "%s", path);
           goto out;
         }
-      }
-      for (size_t s = 0; s < n; s++) {
-        const float *v = ix->vecs + s * p.dim;
         ix->norms[s] = ix->simd->dot(v, v, p.dim);
-        double n2 = 0;
-        for (size_t j = 0; j < p.dim; j++)
-          n2 += (double)v[j] * v[j];
         if (n2 > ix->max_norm2)
           ix->max_norm2 = n2;
       }
@@ -437,17 +431,19 @@ out:
 
 /* ---- vectors ---- */
 
-int omega__check_vector(const float *v, size_t dim, const char *what) {
+int omega__check_vector(const float *v, size_t dim, const char *noun, size_t index, double *norm2) {
   double n2 = 0;
   for (size_t i = 0; i < dim; i++) {
     if (!isfinite(v[i]))
-      return omega__seterr(OMEGA_EINVAL, "%s: component %zu is not a finite number", what, i);
+      return omega__seterr(OMEGA_EINVAL, "%s %zu: component %zu is not a finite number", noun, index, i);
     n2 += (double)v[i] * v[i];
   }
   if (n2 > OMEGA_VECTOR_NORM_MAX * OMEGA_VECTOR_NORM_MAX)
-    return omega__seterr(OMEGA_EINVAL, "%s: its norm %.6g is past the bound of %g on a vector's norm (past it, "
+    return omega__seterr(OMEGA_EINVAL, "%s %zu: its norm %.6g is past the bound of %g on a vector's norm (past it, "
                                        "distances can overflow float32)",
-                         what, sqrt(n2), OMEGA_VECTOR_NORM_MAX);
+                         noun, index, sqrt(n2), OMEGA_VECTOR_NORM_MAX);
+  if (norm2)
+    *norm2 = n2;
   return 0;
 }
 
@@ -689,11 +685,9 @@ int omega__wal_parse(const char *path, const unsigned char *data, size_t size, c
     const omega_wal_op_t op = (omega_wal_op_t)pl[0];
     if (op == OMEGA_WAL_UPSERT) {
       memcpy(vec, pl + 3 + key_len, dim * sizeof *vec);
-      char what[96];
-      snprintf(what, sizeof what, "record %zu at byte %zu", out->records, at);
-      if (omega__check_vector(vec, dim, what)) {
+      if (omega__check_vector(vec, dim, "record", out->records, NULL)) {
         rc = committed ? lost_committed(path, size, at, h, "a record with a vector the index refuses", out)
-                       : omega__prefixerr(OMEGA_EFORMAT, "%s", path);
+                       : omega__prefixerr(OMEGA_EFORMAT, "%s: at byte %zu", path, at);
         out->lost_unknown |= !committed;
         break;
       }

@@ -52,8 +52,9 @@ int omega__snapshot_parse(const char *path, const unsigned char *data, size_t si
                           omega_snap_meta_t *meta, omega_vindex_t *ix, omega_idmap_t *ids);
 
 /* A vector the index may hold: finite, with a norm of at most OMEGA_VECTOR_NORM_MAX.
- * Returns 0, or OMEGA_EINVAL with `what` (e.g. "point 3") in the message. */
-int omega__check_vector(const float *v, size_t dim, const char *what);
+ * Returns 0 and its squared norm in double (norm2 may be NULL), or OMEGA_EINVAL naming it as
+ * "noun index" (e.g. "point 3"): no formatting on the path of vectors that pass. */
+int omega__check_vector(const float *v, size_t dim, const char *noun, size_t index, double *norm2);
 
 typedef enum { OMEGA_WAL_UPSERT = 1, OMEGA_WAL_DELETE = 2 } omega_wal_op_t;
 
