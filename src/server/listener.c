@@ -45,6 +45,7 @@ struct omega_listener {
   size_t peek_cap;
   int reserve_fd; /* given up to accept and close a client when the process runs out of descriptors */
   int64_t last_warn_ns;
+  int64_t next_sweep_ns;
 };
 
 size_t omega__listener_open(const omega_listener_t *l) { return l ? atomic_load(&l->open) : 0; }
@@ -192,9 +193,14 @@ static void on_pending(omega_listener_t *l, pending_t *p) {
     pend_refuse(l, p, &v);
 }
 
-/* Close what has waited too long: a head that did not arrive, a lingering close. */
+/* Close what has waited too long: a head that did not arrive, a lingering close. The scan
+ * covers every waiting connection, so it runs every 10 ms at most, not on each wake-up (the
+ * head timeout is at least 100 ms). */
 static void sweep(omega_listener_t *l) {
   const int64_t now = omega__now_ns();
+  if (now < l->next_sweep_ns)
+    return;
+  l->next_sweep_ns = now + 10000000;
   for (size_t i = 0; i < l->n_pend;) {
     pending_t *p = l->pend[i];
     if (now < p->deadline_ns) {
