@@ -1,4 +1,5 @@
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "omega/omega.h"
 
 #include <getopt.h>
@@ -94,12 +95,6 @@ static int write_rows(FILE *out, int f32, const float *v, size_t n, size_t dim) 
     fputs("]\n", out);
   }
   return ferror(out) ? -1 : 0;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Exit code and message for a chunk whose submission failed. */
@@ -221,7 +216,7 @@ int omega_cmd_embed(int argc, char **argv) {
   char *line = NULL;
   size_t lcap = 0, done = 0, next_line = 1;
   int status = OMEGA_EXIT_OK, cur = 0;
-  double t0 = now_s(), last = t0;
+  double t0 = omega__now_ns() / 1e9, last = t0;
   for (;;) {
     chunk_t *k = &ch[cur];
     long n = read_chunk(in, k, chunk_lines, &line, &lcap);
@@ -260,7 +255,7 @@ int omega_cmd_embed(int argc, char **argv) {
       done += rows;
       omega_job_release(p->job);
       p->job = NULL;
-      double t = now_s();
+      double t = omega__now_ns() / 1e9;
       if (progress && t - last > 0.5) {
         fprintf(stderr, "\romega embed: %zu lines, %.1f lines/s", done, (double)done / (t - t0));
         last = t;
@@ -279,7 +274,7 @@ int omega_cmd_embed(int argc, char **argv) {
     status = OMEGA_EXIT_FAILURE;
   }
   if (progress) {
-    double t = now_s() - t0;
+    double t = omega__now_ns() / 1e9 - t0;
     fprintf(stderr, "\romega embed: %zu lines in %.2f s (%.1f lines/s)\n", done, t, t > 0 ? (double)done / t : 0.0);
   }
   /* Jobs still in flight after an error finish inside omega_engine_close. */

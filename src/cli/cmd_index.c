@@ -1,5 +1,6 @@
 /* omega index build | search | stats: vector indices as single files. */
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/file.h"
 #include "omega/omega.h"
 
@@ -12,12 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Map a float32 file of rows of `dim`; prints the error itself. */
 static int load_f32(const char *path, size_t dim, omega_map_t *m, size_t *rows) {
@@ -38,7 +33,7 @@ static int load_f32(const char *path, size_t dim, omega_map_t *m, size_t *rows) 
 
 static void progress_bar(size_t done, size_t total, double t0, bool final) {
   const int width = 30;
-  double f = total ? (double)done / (double)total : 1.0, el = now_s() - t0;
+  double f = total ? (double)done / (double)total : 1.0, el = omega__now_ns() / 1e9 - t0;
   int fill = (int)(f * width);
   char bar[64];
   for (int i = 0; i < width; i++)
@@ -145,7 +140,7 @@ static int cmd_build(int argc, char **argv) {
   /* chunks keep the progress bar moving; each chunk is linked in parallel */
   const size_t chunk = 8192;
   omega_id_t *ids = malloc(chunk * sizeof *ids);
-  double t0 = now_s();
+  double t0 = omega__now_ns() / 1e9;
   for (size_t i = 0; i < n && rc == 0; i += chunk) {
     size_t k = n - i < chunk ? n - i : chunk;
     for (size_t j = 0; j < k; j++)
@@ -154,7 +149,7 @@ static int cmd_build(int argc, char **argv) {
     if (progress)
       progress_bar(i + k, n, t0, i + k == n);
   }
-  double build_s = now_s() - t0;
+  double build_s = omega__now_ns() / 1e9 - t0;
   free(ids);
   omega__unmap_file(&in);
   if (rc == 0)
@@ -198,9 +193,9 @@ static void *one_worker(void *arg) {
   one_job_t *j = arg;
   omega_search_opts_t o = {.k = j->k, .ef = j->ef, .threads = 1};
   for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->nq;) {
-    double t = now_s();
+    double t = omega__now_ns() / 1e9;
     int rc = omega_collection_search(j->col, j->qs + i * j->dim, 1, &o, j->res + i * j->k, j->counts + i);
-    j->lat[i] = (now_s() - t) * 1e3;
+    j->lat[i] = (omega__now_ns() / 1e9 - t) * 1e3;
     if (rc)
       atomic_store(&j->rc, rc);
   }
@@ -275,7 +270,7 @@ static int cmd_search(int argc, char **argv) {
     status = OMEGA_EXIT_FAILURE;
     goto out;
   }
-  double t0 = now_s(), wall;
+  double t0 = omega__now_ns() / 1e9, wall;
   if (one) {
     one_job_t j = {.col = col, .qs = (const float *)qm.data, .dim = st.params.dim, .nq = nq, .k = k, .ef = ef,
                    .res = res, .counts = counts, .lat = lat};
@@ -294,7 +289,7 @@ static int cmd_search(int argc, char **argv) {
     omega_search_opts_t o = {.k = k, .ef = ef, .threads = (int)threads};
     rc = omega_collection_search(col, (const float *)qm.data, nq, &o, res, counts);
   }
-  wall = now_s() - t0;
+  wall = omega__now_ns() / 1e9 - t0;
   if (rc) {
     status = omega_cli_fail("index search", rc);
     goto out;

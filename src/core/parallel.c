@@ -1,5 +1,6 @@
 #include "core/parallel.h"
 
+#include "core/clock.h"
 #include "core/error_internal.h"
 
 #include <pthread.h>
@@ -22,22 +23,16 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static long now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1000000000L + t.tv_nsec;
-}
-
 /* Polls until done(arg) or SPIN_NS have passed; true when done. */
 static bool spin_until(bool (*done)(omega_pool_t *, unsigned long), omega_pool_t *p, unsigned long seen) {
-  const long t0 = now_ns();
+  const long t0 = omega__now_ns();
   for (;;) {
     for (int i = 0; i < 64; i++) {
       if (done(p, seen))
         return true;
       cpu_relax();
     }
-    if (now_ns() - t0 > SPIN_NS)
+    if (omega__now_ns() - t0 > SPIN_NS)
       return false;
   }
 }

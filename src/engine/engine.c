@@ -6,10 +6,12 @@
 
 #include "backend/backend.h"
 #include "backend/gpu/gpu.h"
+#include "core/clock.h"
 #include "core/error_internal.h"
 #include "core/fault.h"
 #include "core/log.h"
 #include "core/parallel.h"
+#include "core/vecmath.h"
 #include "engine/controller.h"
 #include "model/model.h"
 #include "text/tokenizer_internal.h"
@@ -106,12 +108,6 @@ struct omega_engine {
   item_t *win;
   size_t win_cap;
 };
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void omega_engine_opts_init(omega_engine_opts_t *o) {
   memset(o, 0, sizeof *o);
@@ -214,7 +210,7 @@ static void job_fail(omega_job_t *j, int rc, const char *fmt, ...) {
 
 /* Batcher thread, no engine lock held. */
 static void job_complete(omega_engine_t *e, omega_job_t *j) {
-  int64_t t = now_ns();
+  int64_t t = omega__now_ns();
   if (j->err == 0 && j->deadline_ns && t > j->deadline_ns)
     job_fail(j, OMEGA_ETIMEDOUT, "deadline exceeded: its inputs finished %.0f ms after it",
              (double)(t - j->deadline_ns) / 1e6);
@@ -383,7 +379,7 @@ int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *r, ome
   j->status = OMEGA_EAGAIN;
   j->cb = cb;
   j->user = user;
-  j->submit_ns = now_ns();
+  j->submit_ns = omega__now_ns();
   j->deadline_ns = r->timeout_ms ? j->submit_ns + (int64_t)r->timeout_ms * 1000000 : 0;
   pthread_mutex_init(&j->mu, NULL);
   pthread_cond_init(&j->cv, NULL);
@@ -391,7 +387,7 @@ int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *r, ome
   j->out = malloc((r->n ? r->n : 1) * j->dim * sizeof *j->out);
   j->own_out = true;
   int rc = (!j->offsets || !j->out) ? omega__seterr(OMEGA_ENOMEM, "out of memory") : job_fill(e, j, r);
-  j->tokenize_ms = (double)(now_ns() - j->submit_ns) / 1e6;
+  j->tokenize_ms = (double)(omega__now_ns() - j->submit_ns) / 1e6;
   pthread_mutex_lock(&e->mu);
   if (rc == 0 && e->stop)
     rc = omega__seterr(OMEGA_ESHUTDOWN, "the engine is shutting down");
@@ -496,7 +492,7 @@ static int runner_reserve(runner_t *r, size_t items, size_t tokens, size_t dim) 
  * left with nothing to wait for are returned in *done for completion. */
 static size_t take_window(omega_engine_t *e, size_t max, omega_job_t **done, size_t *n_done, size_t done_cap) {
   size_t k = 0;
-  const int64_t t = now_ns();
+  const int64_t t = omega__now_ns();
   while (e->head && k < max && *n_done < done_cap) {
     omega_job_t *j = e->head;
     bool cancel = atomic_load(&j->canceled), late = j->deadline_ns && t > j->deadline_ns;
@@ -537,21 +533,11 @@ static int cmp_len(const void *a, const void *b) {
   return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static void normalize_row(float *v, size_t dim) {
-  double ss = 0;
-  for (size_t i = 0; i < dim; i++)
-    ss += (double)v[i] * v[i];
-  const double n = sqrt(ss);
-  const float inv = (float)(1.0 / (n > 1e-12 ? n : 1e-12));
-  for (size_t i = 0; i < dim; i++)
-    v[i] *= inv;
-}
-
 /* Runner thread: run the batch the batcher filled in, then finish its jobs' bookkeeping. */
 static void run_batch(omega_engine_t *e, runner_t *r) {
   const item_t *items = r->items;
   const size_t k = r->k, tokens = r->tokens;
-  const int64_t t0 = now_ns();
+  const int64_t t0 = omega__now_ns();
   /* an injected delay stands for a slow model: it counts as run time */
   long delay = omega__fault_get(OMEGA_FAULT_BATCH_DELAY_MS);
   if (delay) {
@@ -573,7 +559,7 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
   } else {
     rc = e->backend->encode(e->backend, r->slot, &b, r->out, &route);
   }
-  const double ms = (double)(now_ns() - t0) / 1e6;
+  const double ms = (double)(omega__now_ns() - t0) / 1e6;
   char detail[sizeof items->job->errmsg] = "";
   if (rc)
     snprintf(detail, sizeof detail, "%s", omega_errmsg());
@@ -585,7 +571,7 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
     bool norm = (j->flags & OMEGA_EMBED_NORMALIZE) ||
                 (e->model->st.normalize && !(j->flags & OMEGA_EMBED_NO_NORMALIZE));
     if (norm)
-      normalize_row(row, dim);
+      omega__l2_normalize(row, dim);
   }
   omega_job_t *finished[k ? k : 1];
   size_t n_fin = 0;
@@ -708,7 +694,7 @@ static void dispatch(omega_engine_t *e, item_t *items, size_t k, size_t tokens) 
   pthread_mutex_unlock(&e->mu);
   while (runner_reserve(r, k, tokens, (size_t)e->model->dim) != 0)
     sleep(1); /* out of memory: the runners' batches finish and free nothing, but the OS may */
-  const int64_t t0 = now_ns();
+  const int64_t t0 = omega__now_ns();
   r->off[0] = 0;
   for (size_t i = 0; i < k; i++) {
     omega_job_t *j = items[i].job;
@@ -731,11 +717,7 @@ static void batch_window(omega_engine_t *e) {
   const unsigned ms = e->tuning.batch_window_ms;
   if (!ms || e->stop || e->queued_seqs >= e->ctl.ceiling)
     return;
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_nsec += (long)ms * 1000000;
-  until.tv_sec += until.tv_nsec / 1000000000;
-  until.tv_nsec %= 1000000000;
+  const struct timespec until = omega__wall_after_ms((long)ms);
   while (!e->stop && e->queued_seqs < e->ctl.ceiling)
     if (pthread_cond_timedwait(&e->cv, &e->mu, &until) != 0)
       break;
@@ -775,7 +757,7 @@ static void *batcher(void *arg) {
       /* device memory nearly full: halve this window's batches and the ceiling */
       cap = ceiling / 2 ? ceiling / 2 : 1;
       pthread_mutex_lock(&e->mu);
-      omega__controller_pressure(&e->ctl, now_ns());
+      omega__controller_pressure(&e->ctl, omega__now_ns());
       e->stats.memory_pressure++;
       pthread_mutex_unlock(&e->mu);
     }
@@ -787,7 +769,7 @@ static void *batcher(void *arg) {
       i += n;
     }
     pthread_mutex_lock(&e->mu);
-    omega__controller_step(&e->ctl, now_ns());
+    omega__controller_step(&e->ctl, omega__now_ns());
   }
   pthread_mutex_unlock(&e->mu);
   return NULL;

@@ -2,6 +2,7 @@
  * log (and fsynced when the policy says so) before the index changes and before it is
  * acknowledged; a snapshot (written atomically) periodically replaces the log. Searches
  * share a read lock; writes take it exclusively. */
+#include "core/clock.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -57,12 +58,6 @@ struct omega_collection {
   pthread_mutex_t sync_mu;
   pthread_cond_t sync_cv;
 };
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void path_in(const omega_collection_t *c, const char *file, char *out, size_t cap) {
   snprintf(out, cap, "%s/%s", c->dir, file);
@@ -189,15 +184,7 @@ static void *syncer(void *arg) {
   omega_collection_t *c = arg;
   pthread_mutex_lock(&c->sync_mu);
   while (!atomic_load(&c->stop)) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    long ms = c->opts.fsync_interval_ms;
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
+    const struct timespec until = omega__wall_after_ms((long)c->opts.fsync_interval_ms);
     pthread_cond_timedwait(&c->sync_cv, &c->sync_mu, &until);
     if (atomic_exchange(&c->dirty, 0))
       sync_once(c);
@@ -216,7 +203,7 @@ static void *syncer(void *arg) {
 static int checkpoint(omega_collection_t *c, bool create) {
   if (!c->dir[0])
     return 0;
-  double t0 = now_ms();
+  double t0 = omega__now_ns() / 1e6;
   char snap[1200];
   path_in(c, "snapshot.omg", snap, sizeof snap);
   const uint64_t gen = c->generation + 1;
@@ -248,7 +235,7 @@ static int checkpoint(omega_collection_t *c, bool create) {
     return rc;
   }
   c->snapshots++;
-  c->last_snapshot_ms = now_ms() - t0;
+  c->last_snapshot_ms = omega__now_ns() / 1e6 - t0;
   return 0;
 }
 

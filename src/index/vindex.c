@@ -6,6 +6,7 @@
  * still beyond the k-th exact distance; otherwise the search falls back to a full double
  * scan. So every path returns what the double-precision brute force returns. */
 #include "core/error_internal.h"
+#include "core/vecmath.h"
 #include "index/flat_amx.h"
 #include "index/walk16.h"
 #include "index/flat_proj.h"
@@ -148,21 +149,10 @@ size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_
          omega__walk16_bytes_after(ix->w16, ix->p.dim, cap);
 }
 
-static void normalize(float *v, size_t d) {
-  double s = 0;
-  for (size_t i = 0; i < d; i++)
-    s += (double)v[i] * v[i];
-  if (s > 0) {
-    const float inv = (float)(1.0 / sqrt(s));
-    for (size_t i = 0; i < d; i++)
-      v[i] *= inv;
-  }
-}
-
 void omega__vindex_prepare_query(const omega_vindex_t *ix, const float *q, float *out) {
   memcpy(out, q, ix->p.dim * sizeof *out);
   if (ix->p.metric == OMEGA_METRIC_COSINE)
-    normalize(out, ix->p.dim);
+    omega__l2_normalize(out, ix->p.dim);
 }
 
 static int add_rows(omega_vindex_t *ix, const float *vecs, size_t n, int threads, bool normalise,
@@ -177,7 +167,7 @@ static int add_rows(omega_vindex_t *ix, const float *vecs, size_t n, int threads
     float *v = ix->vecs + (first + i) * d;
     memcpy(v, vecs + i * d, d * sizeof *v);
     if (normalise && ix->p.metric == OMEGA_METRIC_COSINE)
-      normalize(v, d);
+      omega__l2_normalize(v, d);
     ix->norms[first + i] = ix->simd->dot(v, v, d);
     ix->dead[first + i] = 0;
     double n2 = 0;

@@ -42,12 +42,6 @@ static const omega_route_t routes[] = {
 static const omega_route_t not_found = {"", "", "not_found", NULL, false};
 static const omega_route_t bad_method = {"", "", "method_not_allowed", NULL, false};
 
-int64_t omega__now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A route pattern against a request path: "*" matches one non-empty segment. */
 static bool path_matches(const char *pat, const char *path) {
   while (*pat && *path) {

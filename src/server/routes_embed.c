@@ -1,5 +1,6 @@
 /* Embedding endpoints: TEI's /embed, OpenAI's /v1/embeddings, /tokenize, and the
  * HMAC-gated /invoke. Parsing and response formatting run on the worker pool. */
+#include "core/vecmath.h"
 #include "server/server_internal.h"
 
 #include "text/tokenizer_internal.h"
@@ -175,14 +176,8 @@ static const float *row_out(const embed_ctx_t *c, const float *row, size_t dim, 
   if (!c->dims || c->dims == dim)
     return row;
   memcpy(tmp, row, c->dims * sizeof *tmp);
-  if (c->normalized) {
-    double ss = 0;
-    for (size_t i = 0; i < c->dims; i++)
-      ss += (double)tmp[i] * tmp[i];
-    const double n = sqrt(ss);
-    for (size_t i = 0; i < c->dims; i++)
-      tmp[i] = (float)(tmp[i] / (n > 1e-12 ? n : 1e-12));
-  }
+  if (c->normalized)
+    omega__l2_normalize(tmp, c->dims);
   return tmp;
 }
 

@@ -3,6 +3,7 @@
 #define OMEGA_SERVER_INTERNAL_H
 
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/error_internal.h"
 #include "core/workq.h"
 #include "metrics/metrics.h"
@@ -117,8 +118,6 @@ struct omega_server {
   char accel_reason[512];
   unsigned long long last_ceiling_up, last_ceiling_down;
 };
-
-int64_t omega__now_ns(void);
 
 /* Responses: JSON bodies; errors are {"error": "...", "error_type": "..."}. */
 void omega__respond(omega_req_t *r, int status, const char *content_type, char *body, size_t len);

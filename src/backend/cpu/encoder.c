@@ -2,6 +2,7 @@
 
 #include "backend/cpu/packed.h"
 #include "core/error_internal.h"
+#include "core/vecmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -187,16 +188,8 @@ void omega__pool_and_normalize(const float *x, size_t H, const uint32_t *offsets
       memcpy(o, x + (t0 + L - 1) * H, H * sizeof *o);
       o += H;
     }
-    if (normalize) {
-      float *v = out + s * dim;
-      double ss = 0;
-      for (size_t i = 0; i < dim; i++)
-        ss += (double)v[i] * v[i];
-      const double nrm = sqrt(ss);
-      const float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
-      for (size_t i = 0; i < dim; i++)
-        v[i] *= inv;
-    }
+    if (normalize)
+      omega__l2_normalize(out + s * dim, dim);
   }
 }
 
