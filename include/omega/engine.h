@@ -17,6 +17,30 @@ extern "C" {
 typedef struct omega_engine omega_engine_t;
 typedef struct omega_job omega_job_t;
 
+/* The enum choices of the engine's options; each has a lower-case name (the setting's value
+ * in the config table, and what /info reports): omega_*_name() gives it, omega_*_parse()
+ * reads it back (OMEGA_EINVAL for an unknown name). */
+typedef enum { OMEGA_ACCEL_AUTO, OMEGA_ACCEL_GPU, OMEGA_ACCEL_CPU, OMEGA_ACCEL_COUNT } omega_accel_mode_t;
+typedef enum {
+  OMEGA_GPU_DTYPE_AUTO, /* bf16 on compute capability 8.0+, else fp16 */
+  OMEGA_GPU_DTYPE_BF16,
+  OMEGA_GPU_DTYPE_FP16,
+  OMEGA_GPU_DTYPE_FP32,
+  OMEGA_GPU_DTYPE_TF32,
+  OMEGA_GPU_DTYPE_COUNT
+} omega_gpu_dtype_t;
+typedef enum { OMEGA_CPU_FP32, OMEGA_CPU_BF16, OMEGA_CPU_BF16X3, OMEGA_CPU_INT8, OMEGA_CPU_PRECISION_COUNT } omega_cpu_precision_t;
+/* Which backend served a batch: "cpu", "gpu", or "fallback" (the CPU after a GPU failure). */
+typedef enum { OMEGA_ROUTE_CPU, OMEGA_ROUTE_GPU, OMEGA_ROUTE_FALLBACK, OMEGA_ROUTE_COUNT } omega_route_t;
+
+const char *omega_accel_mode_name(omega_accel_mode_t m);
+int omega_accel_mode_parse(const char *name, omega_accel_mode_t *out);
+const char *omega_gpu_dtype_name(omega_gpu_dtype_t d);
+int omega_gpu_dtype_parse(const char *name, omega_gpu_dtype_t *out);
+const char *omega_cpu_precision_name(omega_cpu_precision_t p);
+int omega_cpu_precision_parse(const char *name, omega_cpu_precision_t *out);
+const char *omega_route_name(omega_route_t r);
+
 /* Settings that can change while the engine runs (omega_engine_tune). */
 typedef struct {
   size_t max_batch;           /* upper bound of sequences per forward pass (default 32) */

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const omega_route_t routes[] = {
+static const omega_http_route_t routes[] = {
     {"POST", "/embed", "embed", omega__route_embed, true},
     {"POST", "/v1/embeddings", "v1_embeddings", omega__route_openai, true},
     {"POST", "/tokenize", "tokenize", omega__route_tokenize, true},
@@ -39,8 +39,8 @@ static const omega_route_t routes[] = {
     {"POST", "/collections/*/snapshot", "collection_snapshot", omega__route_coll_snapshot, true},
 };
 
-static const omega_route_t not_found = {"", "", "not_found", NULL, false};
-static const omega_route_t bad_method = {"", "", "method_not_allowed", NULL, false};
+static const omega_http_route_t not_found = {"", "", "not_found", NULL, false};
+static const omega_http_route_t bad_method = {"", "", "method_not_allowed", NULL, false};
 
 /* A route pattern against a request path: "*" matches one non-empty segment. */
 static bool path_matches(const char *pat, const char *path) {
@@ -58,7 +58,7 @@ static bool path_matches(const char *pat, const char *path) {
   return !*pat && !*path;
 }
 
-static const omega_route_t *find_route(const char *method, const char *path) {
+static const omega_http_route_t *find_route(const char *method, const char *path) {
   bool path_known = false;
   const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

@@ -36,12 +36,12 @@ typedef struct {
   const char *method, *path, *name; /* name: the endpoint label in metrics */
   omega_route_fn fn;
   bool needs_engine; /* 503 until the model is loaded and warmed */
-} omega_route_t;
+} omega_http_route_t;
 
 struct omega_req {
   omega_server_t *srv;
   struct MHD_Connection *conn;
-  const omega_route_t *route;
+  const omega_http_route_t *route;
   const char *method;
   char path[256];
   char *target; /* the request target exactly as sent (path and query): what a signature covers */

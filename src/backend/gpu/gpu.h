@@ -30,8 +30,6 @@ typedef struct {
 /* Number of GPUs NVML sees (0 when NVML is absent), filling up to cap entries. */
 int omega__nvml_query(omega_nvml_gpu_t *out, int cap);
 
-typedef enum { OMEGA_GPU_DTYPE_FP32, OMEGA_GPU_DTYPE_TF32, OMEGA_GPU_DTYPE_FP16, OMEGA_GPU_DTYPE_BF16 } omega_gpu_dtype_t;
-
 typedef struct {
   const ocu_api_t *api;
   int device;
