@@ -5,6 +5,8 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 pkgs=(build-essential cmake pkg-config ca-certificates curl
   libutf8proc-dev libjansson-dev libopenblas-dev libcmocka-dev libmicrohttpd-dev libssl-dev zlib1g-dev
+  # openblas.pc's static flags name -lgfortran: tests/install links libomega.a through pkg-config --static
+  libgfortran-12-dev
   python3 prometheus)
 # Node.js runs the official openai client test; keep an existing installation (e.g. NodeSource's,
 # which conflicts with Debian's npm package).

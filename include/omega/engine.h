@@ -5,6 +5,7 @@
 #ifndef OMEGA_ENGINE_H
 #define OMEGA_ENGINE_H
 
+#include "omega/export.h"
 #include "omega/tokenizer.h"
 
 #include <stddef.h>
@@ -33,13 +34,13 @@ typedef enum { OMEGA_CPU_FP32, OMEGA_CPU_BF16, OMEGA_CPU_BF16X3, OMEGA_CPU_INT8,
 /* Which backend served a batch: "cpu", "gpu", or "fallback" (the CPU after a GPU failure). */
 typedef enum { OMEGA_ROUTE_CPU, OMEGA_ROUTE_GPU, OMEGA_ROUTE_FALLBACK, OMEGA_ROUTE_COUNT } omega_route_t;
 
-const char *omega_accel_mode_name(omega_accel_mode_t m);
-int omega_accel_mode_parse(const char *name, omega_accel_mode_t *out);
-const char *omega_gpu_dtype_name(omega_gpu_dtype_t d);
-int omega_gpu_dtype_parse(const char *name, omega_gpu_dtype_t *out);
-const char *omega_cpu_precision_name(omega_cpu_precision_t p);
-int omega_cpu_precision_parse(const char *name, omega_cpu_precision_t *out);
-const char *omega_route_name(omega_route_t r);
+OMEGA_API const char *omega_accel_mode_name(omega_accel_mode_t m);
+OMEGA_API int omega_accel_mode_parse(const char *name, omega_accel_mode_t *out);
+OMEGA_API const char *omega_gpu_dtype_name(omega_gpu_dtype_t d);
+OMEGA_API int omega_gpu_dtype_parse(const char *name, omega_gpu_dtype_t *out);
+OMEGA_API const char *omega_cpu_precision_name(omega_cpu_precision_t p);
+OMEGA_API int omega_cpu_precision_parse(const char *name, omega_cpu_precision_t *out);
+OMEGA_API const char *omega_route_name(omega_route_t r);
 
 /* Settings that can change while the engine runs (omega_engine_tune). */
 typedef struct {
@@ -127,18 +128,18 @@ enum {
   OMEGA_EMBED_NO_NORMALIZE = 1u << 10,
 };
 
-void omega_engine_opts_init(omega_engine_opts_t *o);
-int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, omega_engine_t **out);
+OMEGA_API void omega_engine_opts_init(omega_engine_opts_t *o);
+OMEGA_API int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, omega_engine_t **out);
 /* Finishes every submitted job (callbacks included), then frees the engine. */
-void omega_engine_close(omega_engine_t *e);
-void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info);
-void omega_engine_accel(const omega_engine_t *e, omega_engine_accel_t *out);
-const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e);
+OMEGA_API void omega_engine_close(omega_engine_t *e);
+OMEGA_API void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info);
+OMEGA_API void omega_engine_accel(const omega_engine_t *e, omega_engine_accel_t *out);
+OMEGA_API const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e);
 /* Change the tuning while running; invalid values (zero batch sizes) give OMEGA_EINVAL. */
-int omega_engine_tune(omega_engine_t *e, const omega_engine_tuning_t *t);
+OMEGA_API int omega_engine_tune(omega_engine_t *e, const omega_engine_tuning_t *t);
 
 /* Embed n texts into out[n * dim] (row-major), blocking until done. */
-int omega_engine_embed(omega_engine_t *e, const omega_text_t *texts, size_t n, unsigned flags, float *out);
+OMEGA_API int omega_engine_embed(omega_engine_t *e, const omega_text_t *texts, size_t n, unsigned flags, float *out);
 
 /* Called once per job from an engine thread when it completes (successfully or not);
  * the job is valid for the duration of the call. Must not block for long. */
@@ -160,36 +161,36 @@ typedef struct {
  * must call omega_job_release. Errors in the input (invalid UTF-8, an id outside the
  * vocabulary, too long with OMEGA_EMBED_NO_TRUNCATE) and a full queue (OMEGA_EAGAIN) are
  * returned here, naming the input ("input 3: ..."), and no callback runs. */
-int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *req, omega_job_cb cb, void *user,
-                                omega_job_t **job_out);
+OMEGA_API int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *req, omega_job_cb cb,
+                                          void *user, omega_job_t **job_out);
 /* Texts only, no deadline. */
-int omega_engine_submit(omega_engine_t *e, const omega_text_t *texts, size_t n, unsigned flags, omega_job_cb cb,
-                        void *user, omega_job_t **job_out);
+OMEGA_API int omega_engine_submit(omega_engine_t *e, const omega_text_t *texts, size_t n, unsigned flags,
+                                  omega_job_cb cb, void *user, omega_job_t **job_out);
 /* Block until the job completes; returns its status (0 or an OMEGA_E* code). */
-int omega_job_wait(omega_job_t *job);
+OMEGA_API int omega_job_wait(omega_job_t *job);
 /* Status of a completed job; OMEGA_EAGAIN while it is still pending. */
-int omega_job_status(const omega_job_t *job);
+OMEGA_API int omega_job_status(const omega_job_t *job);
 /* Detail of a failed job's status, naming its own input or cause ("input 2: 40 tokens, more
  * than the model's max_seq_length 32", "GPU out of memory and ACCEL_OOM_CPU_FALLBACK is off:
  * ..."); the code's description when nothing more is known. "" while pending or after
  * success; never NULL; valid until the job is released. Unlike omega_errmsg() it does not
  * depend on the thread that asks: the batch runner that failed the job is not the thread
  * that answers for it. */
-const char *omega_job_errmsg(const omega_job_t *job);
+OMEGA_API const char *omega_job_errmsg(const omega_job_t *job);
 /* Drop the job's work that has not started; it completes with OMEGA_ECANCELED. */
-void omega_job_cancel(omega_job_t *job);
+OMEGA_API void omega_job_cancel(omega_job_t *job);
 /* Embeddings of a completed job: n rows of dim floats. Valid until the job is released. */
-const float *omega_job_embeddings(const omega_job_t *job, size_t *n, size_t *dim);
+OMEGA_API const float *omega_job_embeddings(const omega_job_t *job, size_t *n, size_t *dim);
 /* Number of tokens the job's inputs were encoded to (after truncation). */
-size_t omega_job_tokens(const omega_job_t *job);
+OMEGA_API size_t omega_job_tokens(const omega_job_t *job);
 /* Token ids of input i (special tokens included), valid until the job is released. */
-const int32_t *omega_job_ids(const omega_job_t *job, size_t i, size_t *len);
+OMEGA_API const int32_t *omega_job_ids(const omega_job_t *job, size_t i, size_t *len);
 /* Milliseconds spent tokenizing at submission, waiting from submission to the job's first
  * batch, and running the batches it was in (summed). Any pointer may be NULL. */
-void omega_job_timing(const omega_job_t *job, double *tokenize_ms, double *queue_ms, double *infer_ms);
+OMEGA_API void omega_job_timing(const omega_job_t *job, double *tokenize_ms, double *queue_ms, double *infer_ms);
 /* The backend that served the job: "cpu", "gpu", or "fallback" (CPU after a GPU failure). */
-const char *omega_job_route(const omega_job_t *job);
-void omega_job_release(omega_job_t *job);
+OMEGA_API const char *omega_job_route(const omega_job_t *job);
+OMEGA_API void omega_job_release(omega_job_t *job);
 
 /* A snapshot of the batcher. */
 typedef struct {
@@ -203,7 +204,7 @@ typedef struct {
   unsigned long long ceiling_up, ceiling_down;
   unsigned long long memory_pressure; /* windows whose batches were shrunk for device memory */
 } omega_engine_stats_t;
-void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t *st);
+OMEGA_API void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t *st);
 
 /* Observer of every batch run (called from the batcher thread). */
 typedef struct {
@@ -213,7 +214,7 @@ typedef struct {
   int status;
 } omega_batch_info_t;
 typedef void (*omega_batch_observer_fn)(const omega_batch_info_t *b, void *user);
-void omega_engine_set_observer(omega_engine_t *e, omega_batch_observer_fn fn, void *user);
+OMEGA_API void omega_engine_set_observer(omega_engine_t *e, omega_batch_observer_fn fn, void *user);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,8 @@
 #ifndef OMEGA_ERROR_H
 #define OMEGA_ERROR_H
 
+#include "omega/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,12 +35,12 @@ typedef enum {
 } omega_err_t;
 
 /* Static description of a status code ("out of memory"). */
-const char *omega_strerror(int err);
+OMEGA_API const char *omega_strerror(int err);
 /* Symbolic name of a status code ("OMEGA_ENOMEM"). */
-const char *omega_err_name(int err);
+OMEGA_API const char *omega_err_name(int err);
 /* Detail of the last failure in this thread, e.g. naming the file and the problem.
  * Never NULL; empty when no detail was recorded. */
-const char *omega_errmsg(void);
+OMEGA_API const char *omega_errmsg(void);
 
 #ifdef __cplusplus
 }

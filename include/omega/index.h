@@ -3,6 +3,8 @@
 #ifndef OMEGA_INDEX_H
 #define OMEGA_INDEX_H
 
+#include "omega/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,12 +25,12 @@ typedef struct {
   uint64_t seed;          /* HNSW level draws; default 42 */
 } omega_index_params_t;
 
-void omega_index_params_init(omega_index_params_t *p);
-const char *omega_metric_name(omega_metric_t m);
-const char *omega_index_kind_name(omega_index_kind_t k);
+OMEGA_API void omega_index_params_init(omega_index_params_t *p);
+OMEGA_API const char *omega_metric_name(omega_metric_t m);
+OMEGA_API const char *omega_index_kind_name(omega_index_kind_t k);
 /* "l2" / "ip" / "cosine" and "flat" / "hnsw" / "gpu_flat"; 0 or OMEGA_EINVAL. */
-int omega_metric_parse(const char *s, omega_metric_t *out);
-int omega_index_kind_parse(const char *s, omega_index_kind_t *out);
+OMEGA_API int omega_metric_parse(const char *s, omega_metric_t *out);
+OMEGA_API int omega_index_kind_parse(const char *s, omega_index_kind_t *out);
 
 /* The largest Euclidean norm a stored vector or a query may have. With |x|, |q| <= 1e18
  * every quantity the index computes in float32 is at most (|q| + |x|)^2 <= 4e36, far below
@@ -97,40 +99,41 @@ typedef struct {
 
 /* A new collection (with opts->dir: a folder that must hold no collection file yet; one
  * that does is refused with OMEGA_EINVAL and left as it is). */
-int omega_collection_create(const char *name, const omega_index_params_t *p, const omega_collection_opts_t *o,
-                            omega_collection_t **out);
+OMEGA_API int omega_collection_create(const char *name, const omega_index_params_t *p,
+                                      const omega_collection_opts_t *o, omega_collection_t **out);
 /* Open a persisted collection: the last snapshot, then the log written after it. A log
  * that shows acknowledged writes lost fails the open (OMEGA_EFORMAT naming the file and what
  * is missing) unless opts->accept_loss; a missing snapshot beside a log fails it always. */
-int omega_collection_open(const char *dir, const omega_collection_opts_t *o, omega_collection_t **out);
+OMEGA_API int omega_collection_open(const char *dir, const omega_collection_opts_t *o, omega_collection_t **out);
 /* Checkpoint (persistent ones) and free. */
-void omega_collection_close(omega_collection_t *c);
+OMEGA_API void omega_collection_close(omega_collection_t *c);
 /* Free and delete its files. */
-int omega_collection_drop(omega_collection_t *c);
+OMEGA_API int omega_collection_drop(omega_collection_t *c);
 
 /* Insert or replace n vectors; acknowledged (returns 0) only once durable per the fsync
  * policy. OMEGA_ERANGE: the memory limit would be passed (nothing is changed). */
-int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const float *vecs, size_t n, int threads);
-int omega_collection_delete(omega_collection_t *c, const omega_id_t *ids, size_t n, size_t *deleted);
+OMEGA_API int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const float *vecs, size_t n,
+                                      int threads);
+OMEGA_API int omega_collection_delete(omega_collection_t *c, const omega_id_t *ids, size_t n, size_t *deleted);
 /* out: nq * k results, counts: nq entries (fewer than k when the collection is small). */
-int omega_collection_search(omega_collection_t *c, const float *queries, size_t nq, const omega_search_opts_t *o,
-                            omega_result_t *out, size_t *counts);
+OMEGA_API int omega_collection_search(omega_collection_t *c, const float *queries, size_t nq,
+                                      const omega_search_opts_t *o, omega_result_t *out, size_t *counts);
 /* Room for n vectors in all, allocated exactly (no growth margin; ids sized for integer
  * ids): call it before inserting a known number of vectors. Never shrinks. OMEGA_ERANGE
  * where it would pass the memory limit. */
-int omega_collection_reserve(omega_collection_t *c, size_t n);
+OMEGA_API int omega_collection_reserve(omega_collection_t *c, size_t n);
 /* Build the search structures a first search would otherwise build (the flat index's
  * projection bounds, and its AMX copy on CPUs with AMX), so that search is not slower than
  * the next; optional. */
-int omega_collection_warm(omega_collection_t *c);
+OMEGA_API int omega_collection_warm(omega_collection_t *c);
 /* Rebuild without tombstones; then snapshot when persistent. */
-int omega_collection_compact(omega_collection_t *c);
-int omega_collection_snapshot(omega_collection_t *c);
-void omega_collection_stats(omega_collection_t *c, omega_collection_stats_t *st);
+OMEGA_API int omega_collection_compact(omega_collection_t *c);
+OMEGA_API int omega_collection_snapshot(omega_collection_t *c);
+OMEGA_API void omega_collection_stats(omega_collection_t *c, omega_collection_stats_t *st);
 
 /* One-file form (the `omega index` commands): a snapshot without a log. */
-int omega_collection_save_file(omega_collection_t *c, const char *path);
-int omega_collection_load_file(const char *path, omega_collection_t **out);
+OMEGA_API int omega_collection_save_file(omega_collection_t *c, const char *path);
+OMEGA_API int omega_collection_load_file(const char *path, omega_collection_t **out);
 
 #ifdef __cplusplus
 }

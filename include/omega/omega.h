@@ -6,5 +6,6 @@
 #include "omega/engine.h"
 #include "omega/index.h"
 #include "omega/tokenizer.h"
+#include "omega/version.h"
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef OMEGA_TOKENIZER_H
 #define OMEGA_TOKENIZER_H
 
+#include "omega/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,23 +35,23 @@ enum {
  * else vocab.txt with tokenizer_config.json). opts may be NULL.
  * The tokenizer.json "truncation" and "padding" sections are ignored: truncation is the
  * caller's max_len (the model's max_seq_length in the engine), and Omega never pads. */
-int omega_tokenizer_load(const char *path, const omega_tokenizer_opts_t *opts, omega_tokenizer_t **out);
-void omega_tokenizer_free(omega_tokenizer_t *tok);
+OMEGA_API int omega_tokenizer_load(const char *path, const omega_tokenizer_opts_t *opts, omega_tokenizer_t **out);
+OMEGA_API void omega_tokenizer_free(omega_tokenizer_t *tok);
 
 /* Token ids for one text, special tokens included, as HF `tokenizers` encodes it.
  * max_len > 0 truncates like HF (first max_len - specials ids of the text, then the
  * template's closing tokens); 0 means no truncation. On OMEGA_ERANGE (cap too small)
  * *n_ids holds the count needed. Thread-safe: a tokenizer may be shared by threads. */
-int omega_tokenizer_encode(const omega_tokenizer_t *tok, const char *text, size_t len, size_t max_len,
-                           unsigned flags, int32_t *ids, size_t cap, size_t *n_ids);
+OMEGA_API int omega_tokenizer_encode(const omega_tokenizer_t *tok, const char *text, size_t len, size_t max_len,
+                                     unsigned flags, int32_t *ids, size_t cap, size_t *n_ids);
 
-size_t omega_tokenizer_vocab_size(const omega_tokenizer_t *tok);
+OMEGA_API size_t omega_tokenizer_vocab_size(const omega_tokenizer_t *tok);
 /* Number of ids the post-processor adds to a single sequence ([CLS] + [SEP] = 2). */
-size_t omega_tokenizer_num_special(const omega_tokenizer_t *tok);
+OMEGA_API size_t omega_tokenizer_num_special(const omega_tokenizer_t *tok);
 /* Token string of an id (not NUL-terminated), or NULL. */
-const char *omega_tokenizer_id_to_token(const omega_tokenizer_t *tok, int32_t id, size_t *len);
+OMEGA_API const char *omega_tokenizer_id_to_token(const omega_tokenizer_t *tok, int32_t id, size_t *len);
 /* Id of an exact token string (vocabulary or added tokens), or -1. */
-int32_t omega_tokenizer_token_to_id(const omega_tokenizer_t *tok, const char *s, size_t len);
+OMEGA_API int32_t omega_tokenizer_token_to_id(const omega_tokenizer_t *tok, const char *s, size_t len);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,8 @@
 #include "cli/cli.h"
+#include "omega/version.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#ifndef OMEGA_VERSION
-#define OMEGA_VERSION "dev"
-#endif
 
 static void usage(FILE *f) {
   fputs("usage: omega <command> [options]\n"
@@ -45,7 +42,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "config") == 0)
     return omega_cmd_config(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-    printf("omega %s\n", OMEGA_VERSION);
+    printf("omega %s\n", omega_version());
     return OMEGA_EXIT_OK;
   }
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

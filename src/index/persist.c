@@ -355,7 +355,7 @@ int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t s
       memcpy(ix->vecs, data, len);
       for (size_t s = 0; s < n; s++) {
         const float *v = ix->vecs + s * p.dim;
-        double n2;
+        double n2 = 0; /* GCC cannot see omega__check_vector sets it once it inlines the call */
         if (omega__check_vector(v, p.dim, "vector", s, &n2)) {
           rc = omega__prefixerr(OMEGA_EFORMAT, "%s", path);
           goto out;

@@ -1,15 +1,12 @@
 /* The server's metrics: the families, per-request and per-batch observations, and the
  * gauges sampled at each scrape. */
 #include "backend/gpu/gpu.h"
+#include "omega/version.h"
 #include "server/server_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-#ifndef OMEGA_VERSION
-#define OMEGA_VERSION "dev"
-#endif
 
 static const double ms_buckets[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000};
 static const double fine_ms_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000};
@@ -254,7 +251,7 @@ void omega__server_metrics_init(omega_server_t *s) {
 }
 
 void omega__server_metrics_model(omega_server_t *s) {
-  omega_series_set(omega_series(s->m.build_info, OMEGA_VERSION, s->info.backend, s->model_name), 1);
+  omega_series_set(omega_series(s->m.build_info, omega_version(), s->info.backend, s->model_name), 1);
 }
 
 void omega__observe_request(omega_server_t *s, const omega_req_t *r) {

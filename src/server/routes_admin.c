@@ -1,6 +1,7 @@
 /* Operational endpoints: liveness, readiness, model info, /accel/health, /metrics and the
  * HMAC-gated /accel/config. */
 #include "backend/gpu/gpu.h"
+#include "omega/version.h"
 #include "server/server_internal.h"
 
 #include <jansson.h>
@@ -9,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#ifndef OMEGA_VERSION
-#define OMEGA_VERSION "dev"
-#endif
 
 bool omega__req_authenticate(omega_req_t *r) {
   omega_server_t *s = r->srv;
@@ -99,7 +96,7 @@ void omega__route_info(omega_req_t *r) {
                    i->pooling, i->architecture, i->weight_dtype, i->dim, i->normalize ? "true" : "false",
                    i->max_seq_length, i->hidden_size, i->num_layers, i->num_heads, i->vocab_size, i->n_params,
                    set.embed_max_batch_tokens, set.omega_max_inputs, i->backend, i->cpu_precision, i->threads,
-                   OMEGA_VERSION);
+                   omega_version());
   omega__respond_buf(r, 200, &b);
 }
 
@@ -225,7 +222,7 @@ void omega__route_accel_health(omega_req_t *r) {
   bool ready = atomic_load(&s->ready), draining = atomic_load(&s->draining);
   omega_buf_t b = {0};
   omega_buf_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f,",
-                   draining ? "draining" : ready ? "ok" : "starting", OMEGA_VERSION, metric(m->uptime, NULL));
+                   draining ? "draining" : ready ? "ok" : "starting", omega_version(), metric(m->uptime, NULL));
   accel_device(&b, s, omega_config_choice("OMEGA_ACCEL", s->boot.omega_accel));
   omega_buf_printf(&b,
                    "\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
