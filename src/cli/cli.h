@@ -46,8 +46,8 @@ typedef struct {
 bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key, const char *value);
 void omega_cli_pairs_free(omega_cli_pairs_t *p);
 /* The settings from the defaults, the profile, the config file, the environment and pairs
- * (see omega_config_create), with the CPU kernels capped as they say (OMEGA_CPU_ISA,
- * OMEGA_SIMD): call it before anything runs them. On invalid settings it prints
+ * (see omega_config_create), with the log level and the CPU kernel caps (OMEGA_CPU_ISA,
+ * OMEGA_SIMD) applied: call it before anything runs the kernels. On invalid settings it prints
  * "omega CMD: why" and returns OMEGA_EXIT_FAILURE; else 0. */
 int omega_cli_settings(const char *cmd, const omega_cli_pairs_t *pairs, omega_settings_t *out);
 

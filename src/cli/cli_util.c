@@ -2,6 +2,7 @@
 
 #include "config/library_opts.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "model/config.h"
 #include "omega/error.h"
 
@@ -90,6 +91,7 @@ int omega_cli_settings(const char *cmd, const omega_cli_pairs_t *pairs, omega_se
   if (rc == 0) {
     omega_config_get(cfg, out);
     omega_config_free(cfg);
+    omega_log_set_level(out->omega_log_level);
     rc = omega_config_force_cpu(out);
   }
   if (rc) {
