@@ -1,10 +1,22 @@
 #include "bench_common.h"
 
+#include "omega/cpu.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+void bench_cpu_caps_from_env(void) {
+  const char *names[2] = {getenv("OMEGA_CPU_ISA"), getenv("OMEGA_SIMD")};
+  int (*force[2])(omega_isa_cap_t) = {omega_cpu_isa_force, omega_simd_force};
+  for (int i = 0; i < 2; i++) {
+    omega_isa_cap_t cap;
+    if (names[i] && omega_isa_cap_parse(names[i], &cap) == 0)
+      force[i](cap);
+  }
+}
 
 double bench_now(void) {
   struct timespec ts;

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+/* Cap the CPU kernels as OMEGA_CPU_ISA and OMEGA_SIMD say (the library reads no environment). */
+void bench_cpu_caps_from_env(void);
 double bench_now(void);
 /* Lines of a text file (split on \n, final \n not a line); at most limit lines when limit > 0. */
 size_t bench_read_lines(const char *path, size_t limit, char **buf, char ***lines, size_t **lens);

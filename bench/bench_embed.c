@@ -169,6 +169,7 @@ int main(int argc, char **argv) {
                                        {"precision", 1, 0, 'p'}, {"peak", 1, 0, 'P'},
                                        {"graph-tokens", 1, 0, 'g'},
                                        {0, 0, 0, 0}};
+  bench_cpu_caps_from_env();
   int whole = 0;
   double load_fraction = 0, given_peak = 0;
   const char *model = NULL, *corpus = NULL, *batches = "32,128", *out = NULL;

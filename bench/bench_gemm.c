@@ -86,6 +86,7 @@ static void run_packed(void *arg) {
 
 int main(int argc, char **argv) {
   openblas_set_num_threads(1);
+  bench_cpu_caps_from_env();
   const omega_cpu_isa_t *isa = omega__cpu_isa();
   size_t Ms[8] = {26, 850}, nM = 2;
   if (argc > 1)

@@ -42,6 +42,7 @@ int main(int argc, char **argv) {
                                        {"k", 1, 0, 'k'},      {"metric", 1, 0, 'm'}, {"plugin", 1, 0, 'p'},
                                        {"write-data", 1, 0, 'w'}, {"out", 1, 0, 'o'}, {"truth-n", 1, 0, 't'},
                                        {0, 0, 0, 0}};
+  bench_cpu_caps_from_env();
   size_t truth_n = 20;
   size_t n = 1000000, nq = 10000;
   int dim = 384, k = 10, metric = 1;

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "omega/cpu.h"
+
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,15 @@ const char *tu_shared_path(char *buf, size_t cap, const char *rel) {
     return NULL;
   }
   return buf;
+}
+
+void tu_cpu_caps_from_env(void) {
+  const char *isa = getenv("OMEGA_CPU_ISA"), *simd = getenv("OMEGA_SIMD");
+  omega_isa_cap_t cap;
+  if (isa && omega_isa_cap_parse(isa, &cap) == 0)
+    omega_cpu_isa_force(cap);
+  if (simd && omega_isa_cap_parse(simd, &cap) == 0)
+    omega_simd_force(cap);
 }
 
 char *tu_mkdtemp(void) {

@@ -13,6 +13,10 @@
 const char *tu_shared_dir(void);
 /* Path under ../shared into buf, or NULL (with a skip message printed) when it is absent. */
 const char *tu_shared_path(char *buf, size_t cap, const char *rel);
+/* Cap the CPU kernels as OMEGA_CPU_ISA and OMEGA_SIMD say (the omega program's settings; the
+ * library reads no environment), so a test binary or its child can be run as a smaller CPU;
+ * an unknown or empty value leaves the best the CPU has. */
+void tu_cpu_caps_from_env(void);
 /* A fresh temporary directory (removed by tu_rmtree). */
 char *tu_mkdtemp(void);
 void tu_rmtree(const char *dir);

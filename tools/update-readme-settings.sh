@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerate the README's settings table from the settings table itself (tests/config checks
-# that they agree): tools/update-readme-settings.sh [path/to/omega] (default build/omega).
+# Regenerate the README's settings table from the settings list itself (src/config/settings_list.h,
+# as `omega config --markdown` prints it; tests/config checks that they agree):
+# tools/update-readme-settings.sh [path/to/omega] (default build/omega).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 omega=${1:-build/omega}

@@ -34,6 +34,11 @@ typedef enum { OMEGA_CPU_FP32, OMEGA_CPU_BF16, OMEGA_CPU_BF16X3, OMEGA_CPU_INT8,
 /* Which backend served a batch: "cpu", "gpu", or "fallback" (the CPU after a GPU failure). */
 typedef enum { OMEGA_ROUTE_CPU, OMEGA_ROUTE_GPU, OMEGA_ROUTE_FALLBACK, OMEGA_ROUTE_COUNT } omega_route_t;
 
+/* The names themselves, indexed by the enum and NULL-terminated (the settings' choices). */
+OMEGA_API extern const char *const omega_accel_mode_names[OMEGA_ACCEL_COUNT + 1];
+OMEGA_API extern const char *const omega_gpu_dtype_names[OMEGA_GPU_DTYPE_COUNT + 1];
+OMEGA_API extern const char *const omega_cpu_precision_names[OMEGA_CPU_PRECISION_COUNT + 1];
+
 OMEGA_API const char *omega_accel_mode_name(omega_accel_mode_t m);
 OMEGA_API int omega_accel_mode_parse(const char *name, omega_accel_mode_t *out);
 OMEGA_API const char *omega_gpu_dtype_name(omega_gpu_dtype_t d);
@@ -42,14 +47,42 @@ OMEGA_API const char *omega_cpu_precision_name(omega_cpu_precision_t p);
 OMEGA_API int omega_cpu_precision_parse(const char *name, omega_cpu_precision_t *out);
 OMEGA_API const char *omega_route_name(omega_route_t r);
 
-/* Settings that can change while the engine runs (omega_engine_tune). */
+/* Defaults (omega_engine_opts_init) and bounds (omega_engine_open, omega_engine_tune) of the
+ * options, shared with the omega program's settings table (EMBED_MAX_BATCH, ...), so the two
+ * cannot disagree. Defaults are plain numbers: the table shows them as text. */
+#define OMEGA_ENGINE_MAX_BATCH_DEFAULT 64
+#define OMEGA_ENGINE_MAX_BATCH_MIN 1
+#define OMEGA_ENGINE_MAX_BATCH_MAX 4096
+#define OMEGA_ENGINE_MAX_BATCH_TOKENS_DEFAULT 16384
+#define OMEGA_ENGINE_MAX_BATCH_TOKENS_MIN 16
+#define OMEGA_ENGINE_MAX_BATCH_TOKENS_MAX (1 << 22)
+#define OMEGA_ENGINE_BATCH_WINDOW_MS_DEFAULT 0
+#define OMEGA_ENGINE_BATCH_WINDOW_MS_MIN 0
+#define OMEGA_ENGINE_BATCH_WINDOW_MS_MAX 1000
+#define OMEGA_ENGINE_TARGET_LATENCY_MS_DEFAULT 100
+#define OMEGA_ENGINE_TARGET_LATENCY_MS_MIN 1
+#define OMEGA_ENGINE_TARGET_LATENCY_MS_MAX 600000
+#define OMEGA_ENGINE_QUEUE_CAPACITY_MIN 1 /* the engine also takes 0: unbounded */
+#define OMEGA_ENGINE_QUEUE_CAPACITY_MAX (1 << 24)
+#define OMEGA_ENGINE_GPU_SLOTS_DEFAULT 2
+#define OMEGA_ENGINE_GPU_SLOTS_MIN 1 /* the engine also takes 0: one */
+#define OMEGA_ENGINE_GPU_SLOTS_MAX 64
+#define OMEGA_ENGINE_CUDA_GRAPH_TOKENS_DEFAULT 256
+#define OMEGA_ENGINE_CUDA_GRAPH_TOKENS_MIN 0
+#define OMEGA_ENGINE_CUDA_GRAPH_TOKENS_MAX (1 << 20)
+#define OMEGA_ENGINE_MAX_SLOTS_DEFAULT 8
+#define OMEGA_ENGINE_MAX_SLOTS_MIN 1
+#define OMEGA_ENGINE_MAX_SLOTS_MAX 64
+
+/* Settings that can change while the engine runs (omega_engine_tune); defaults and bounds
+ * are the OMEGA_ENGINE_* macros above. */
 typedef struct {
-  size_t max_batch;           /* upper bound of sequences per forward pass (default 32) */
+  size_t max_batch;           /* upper bound of sequences per forward pass (default 64) */
   size_t max_batch_tokens;    /* tokens per forward pass (default 16384) */
   unsigned batch_window_ms;   /* wait this long for more work before a batch below the ceiling (default 0) */
   int adaptive;               /* steer the ceiling by p95 latency (default 1) */
   unsigned target_latency_ms; /* the p95 target of the controller (default 100) */
-  size_t queue_capacity;      /* sequences waiting at most; past it OMEGA_EAGAIN (0 = unbounded) */
+  size_t queue_capacity;      /* sequences waiting at most; past it OMEGA_EAGAIN (default 0 = unbounded) */
   unsigned gpu_slots;         /* GPU batches in flight at once (default 2; at most accel.max_slots) */
   int prefer_gpu;             /* send batches to the GPU when one is in use (default 1) */
   int oom_cpu_fallback;       /* retry a batch that ran out of GPU memory on the CPU (default 1) */

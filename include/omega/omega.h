@@ -2,6 +2,7 @@
 #ifndef OMEGA_H
 #define OMEGA_H
 
+#include "omega/cpu.h"
 #include "omega/error.h"
 #include "omega/engine.h"
 #include "omega/index.h"

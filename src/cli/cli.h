@@ -1,6 +1,8 @@
 #ifndef OMEGA_CLI_H
 #define OMEGA_CLI_H
 
+#include "config/config.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,5 +35,20 @@ long omega_cli_getline(FILE *f, char **buf, size_t *cap);
 FILE *omega_cli_open(const char *path, const char *mode);
 /* Max sequence length implied by a tokenizer path: a model folder's max_seq_length, else 0. */
 int omega_cli_default_max_len(const char *tokenizer_path, size_t *out);
+
+/* Settings given on a command line, as KEY=VALUE pairs for omega_config_create. */
+typedef struct {
+  char **v;
+  size_t n;
+} omega_cli_pairs_t;
+/* Add KEY=VALUE; with key NULL, value is a whole KEY=VALUE (--set). Prints why and returns
+ * false when it is not one, or out of memory. */
+bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key, const char *value);
+void omega_cli_pairs_free(omega_cli_pairs_t *p);
+/* The settings from the defaults, the profile, the config file, the environment and pairs
+ * (see omega_config_create), with the log level and the CPU kernel caps (OMEGA_CPU_ISA,
+ * OMEGA_SIMD) applied: call it before anything runs the kernels. On invalid settings it prints
+ * "omega CMD: why" and returns OMEGA_EXIT_FAILURE; else 0. */
+int omega_cli_settings(const char *cmd, const omega_cli_pairs_t *pairs, omega_settings_t *out);
 
 #endif

@@ -1,6 +1,8 @@
 #include "cli/cli.h"
 
+#include "config/library_opts.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "model/config.h"
 #include "omega/error.h"
 
@@ -58,4 +60,43 @@ int omega_cli_default_max_len(const char *path, size_t *out) {
   if (rc == 0)
     *out = (size_t)st.max_seq_length;
   return rc;
+}
+
+bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key, const char *value) {
+  if (!key && !strchr(value, '=')) {
+    fprintf(stderr, "omega %s: --set expects KEY=VALUE, got \"%s\"\n", cmd, value);
+    return false;
+  }
+  char **v = realloc(p->v, (p->n + 1) * sizeof *v);
+  if (v)
+    p->v = v;
+  if (!v || asprintf(&p->v[p->n], "%s%s%s", key ? key : "", key ? "=" : "", value) < 0) {
+    fprintf(stderr, "omega %s: out of memory\n", cmd);
+    return false;
+  }
+  p->n++;
+  return true;
+}
+
+void omega_cli_pairs_free(omega_cli_pairs_t *p) {
+  for (size_t i = 0; i < p->n; i++)
+    free(p->v[i]);
+  free(p->v);
+  *p = (omega_cli_pairs_t){0};
+}
+
+int omega_cli_settings(const char *cmd, const omega_cli_pairs_t *pairs, omega_settings_t *out) {
+  omega_config_t *cfg;
+  int rc = omega_config_create(pairs ? (const char *const *)pairs->v : NULL, pairs ? pairs->n : 0, &cfg);
+  if (rc == 0) {
+    omega_config_get(cfg, out);
+    omega_config_free(cfg);
+    omega_log_set_level(out->omega_log_level);
+    rc = omega_config_force_cpu(out);
+  }
+  if (rc) {
+    fprintf(stderr, "omega %s: %s\n", cmd, omega_errmsg());
+    return OMEGA_EXIT_FAILURE;
+  }
+  return 0;
 }

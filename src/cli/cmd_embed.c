@@ -1,4 +1,5 @@
 #include "cli/cli.h"
+#include "config/library_opts.h"
 #include "core/clock.h"
 #include "omega/omega.h"
 
@@ -9,32 +10,37 @@
 #include <unistd.h>
 
 static void usage(FILE *f) {
-  fputs("usage: omega embed --model DIR [--input FILE|-] [--output FILE|-] [--format jsonl|f32]\n"
-        "                   [--batch N] [--threads N] [--no-truncate] [--utf8-replace] [--progress|--quiet]\n"
-        "                   [--accel auto|gpu|cpu] [--dtype auto|bf16|fp16|fp32|tf32]\n"
-        "\n"
-        "Embeds each input line with the model and writes one row per line, in input order.\n"
-        "\n"
-        "  --model DIR        a sentence-transformers / HuggingFace model folder\n"
-        "  --input FILE       text, one input per line (default - = stdin)\n"
-        "  --output FILE      default - = stdout\n"
-        "  --format jsonl     one JSON array of floats per line (default)\n"
-        "  --format f32       little-endian float32, row-major, no header: lines x dim floats\n"
-        "  --batch N          sequences per forward pass (default 32)\n"
-        "  --threads N        CPU threads (default: all online CPUs)\n"
-        "  --accel MODE       auto: the GPU when usable (default, or $OMEGA_ACCEL); gpu: fail without one;\n"
-        "                     cpu: never touch CUDA\n"
-        "  --dtype T          GPU precision (default auto = bf16 on sm_80+, or $EMBED_GPU_DTYPE)\n"
-        "  --precision P      CPU precision: fp32 (default, or $EMBED_CPU_PRECISION), bf16, int8\n"
-        "  --no-truncate      fail (exit 3) on a line longer than the model's max_seq_length\n"
-        "                     instead of truncating it as sentence-transformers does\n"
-        "  --utf8-replace     replace invalid UTF-8 with U+FFFD instead of failing (exit 3)\n"
-        "  --progress         progress on stderr (default when stderr is a terminal)\n"
-        "  --quiet            no progress\n"
-        "\n"
-        "Lines are split on \\n only (\\r belongs to the line); every line, empty ones too, gives one\n"
-        "output row.\n",
-        f);
+  fprintf(f, "usage: omega embed --model DIR [--input FILE|-] [--output FILE|-] [--format jsonl|f32]\n"
+             "                   [--batch N] [--threads N] [--no-truncate] [--utf8-replace] [--progress|--quiet]\n"
+             "                   [--accel auto|gpu|cpu] [--dtype auto|bf16|fp16|fp32|tf32] [--precision P]\n"
+             "                   [--config FILE] [--set KEY=VALUE]...\n"
+             "\n"
+             "Embeds each input line with the model and writes one row per line, in input order.\n"
+             "\n"
+             "  --model DIR        a sentence-transformers / HuggingFace model folder\n"
+             "  --input FILE       text, one input per line (default - = stdin)\n"
+             "  --output FILE      default - = stdout\n"
+             "  --format jsonl     one JSON array of floats per line (default)\n"
+             "  --format f32       little-endian float32, row-major, no header: lines x dim floats\n"
+             "  --batch N          sequences per forward pass (EMBED_MAX_BATCH, default %s)\n"
+             "  --threads N        CPU threads (EMBED_THREADS, default %s; 0: all online CPUs)\n"
+             "  --accel MODE       OMEGA_ACCEL: auto, the GPU when usable (default); gpu: fail without one;\n"
+             "                     cpu: never touch CUDA\n"
+             "  --dtype T          GPU precision (EMBED_GPU_DTYPE, default auto = bf16 on sm_80+)\n"
+             "  --precision P      CPU precision (EMBED_CPU_PRECISION): fp32 (default), bf16, bf16x3, int8\n"
+             "  --config FILE      KEY=VALUE settings file (OMEGA_CONFIG_FILE)\n"
+             "  --set KEY=VALUE    any setting (see `omega config`), e.g. OMEGA_CPU_ISA=avx2\n"
+             "  --no-truncate      fail (exit 3) on a line longer than the model's max_seq_length\n"
+             "                     instead of truncating it as sentence-transformers does\n"
+             "  --utf8-replace     replace invalid UTF-8 with U+FFFD instead of failing (exit 3)\n"
+             "  --progress         progress on stderr (default when stderr is a terminal)\n"
+             "  --quiet            no progress\n"
+             "\n"
+             "Settings come from, lowest first: defaults, OMEGA_PROFILE, the config file, the environment\n"
+             "and the options above; an invalid one stops the command (exit 1).\n"
+             "Lines are split on \\n only (\\r belongs to the line); every line, empty ones too, gives one\n"
+             "output row.\n",
+             omega_config_find("EMBED_MAX_BATCH", NULL)->def, omega_config_find("EMBED_THREADS", NULL)->def);
 }
 
 typedef struct {
@@ -111,6 +117,15 @@ static int submit_error(const chunk_t *c, int rc) {
   return omega_cli_fail("embed", rc);
 }
 
+/* A numeric option checked against its setting's bounds here, so a bad one is a usage error
+ * (exit 2) like the other options'. */
+static bool numeric_pair(omega_cli_pairs_t *p, const char *opt, const char *setting, const char *arg) {
+  const omega_cfg_def_t *d = omega_config_find(setting, NULL);
+  size_t v;
+  return omega_cli_parse_size(opt, arg, (size_t)d->min, (size_t)d->max, &v) &&
+         omega_cli_pairs_add(p, "embed", setting, arg);
+}
+
 int omega_cmd_embed(int argc, char **argv) {
   static const struct option opts[] = {{"model", required_argument, 0, 'm'},    {"input", required_argument, 0, 'i'},
                                        {"output", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},
@@ -118,17 +133,17 @@ int omega_cmd_embed(int argc, char **argv) {
                                        {"no-truncate", no_argument, 0, 'n'},    {"utf8-replace", no_argument, 0, 'r'},
                                        {"progress", no_argument, 0, 'p'},       {"quiet", no_argument, 0, 'q'},
                                        {"accel", required_argument, 0, 'a'},    {"dtype", required_argument, 0, 'd'},
-                                       {"precision", required_argument, 0, 'P'},
-                                       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-  const char *accel = getenv("OMEGA_ACCEL"), *dtype = getenv("EMBED_GPU_DTYPE");
-  const char *cpu_precision = getenv("EMBED_CPU_PRECISION");
+                                       {"precision", required_argument, 0, 'P'}, {"config", required_argument, 0, 'c'},
+                                       {"set", required_argument, 0, 's'},      {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   const char *model = NULL, *in_path = "-", *out_path = "-";
   int f32 = 0, progress = isatty(2);
-  size_t batch = 32, threads = 0;
+  omega_cli_pairs_t pairs = {0};
   unsigned flags = 0;
   int c;
+  bool ok = true;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  while (ok && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case 'm':
       model = optarg;
@@ -144,16 +159,14 @@ int omega_cmd_embed(int argc, char **argv) {
         f32 = 1;
       else if (strcmp(optarg, "jsonl") != 0) {
         fprintf(stderr, "omega embed: --format must be jsonl or f32, got \"%s\"\n", optarg);
-        return OMEGA_EXIT_USAGE;
+        ok = false;
       }
       break;
     case 'b':
-      if (!omega_cli_parse_size("--batch", optarg, 1, 65536, &batch))
-        return OMEGA_EXIT_USAGE;
+      ok = numeric_pair(&pairs, "--batch", "EMBED_MAX_BATCH", optarg);
       break;
     case 't':
-      if (!omega_cli_parse_size("--threads", optarg, 1, 1024, &threads))
-        return OMEGA_EXIT_USAGE;
+      ok = numeric_pair(&pairs, "--threads", "EMBED_THREADS", optarg);
       break;
     case 'n':
       flags |= OMEGA_EMBED_NO_TRUNCATE;
@@ -168,36 +181,43 @@ int omega_cmd_embed(int argc, char **argv) {
       progress = 0;
       break;
     case 'a':
-      accel = optarg;
+      ok = omega_cli_pairs_add(&pairs, "embed", "OMEGA_ACCEL", optarg);
       break;
     case 'd':
-      dtype = optarg;
+      ok = omega_cli_pairs_add(&pairs, "embed", "EMBED_GPU_DTYPE", optarg);
       break;
     case 'P':
-      cpu_precision = optarg;
+      ok = omega_cli_pairs_add(&pairs, "embed", "EMBED_CPU_PRECISION", optarg);
+      break;
+    case 'c':
+      ok = omega_cli_pairs_add(&pairs, "embed", "OMEGA_CONFIG_FILE", optarg);
+      break;
+    case 's':
+      ok = omega_cli_pairs_add(&pairs, "embed", NULL, optarg);
       break;
     case 'h':
       usage(stdout);
+      omega_cli_pairs_free(&pairs);
       return OMEGA_EXIT_OK;
     default:
       usage(stderr);
-      return OMEGA_EXIT_USAGE;
+      ok = false;
     }
   }
-  if (!model || optind != argc) {
+  if (ok && (!model || optind != argc)) {
     fputs(model ? "omega embed: unexpected argument\n" : "omega embed: --model is required\n", stderr);
     usage(stderr);
-    return OMEGA_EXIT_USAGE;
+    ok = false;
   }
+  omega_settings_t set;
+  const int invalid = ok ? omega_cli_settings("embed", &pairs, &set) : OMEGA_EXIT_USAGE;
+  omega_cli_pairs_free(&pairs);
+  if (invalid)
+    return invalid;
   omega_engine_opts_t eo;
-  omega_engine_opts_init(&eo);
-  eo.tuning.max_batch = batch;
-  eo.threads = (int)threads;
-  if (accel && *accel)
-    eo.accel.mode = accel;
-  eo.accel.dtype = dtype;
-  eo.cpu_precision = cpu_precision;
-  eo.accel.plugin = getenv("OMEGA_CUDA_PLUGIN");
+  omega_config_engine_opts(&set, &set, &eo);
+  eo.tuning.queue_capacity = 0; /* unbounded: the two chunks in flight below bound it */
+  const size_t batch = eo.tuning.max_batch;
   omega_engine_t *eng;
   int rc = omega_engine_open(model, &eo, &eng);
   if (rc)

@@ -367,12 +367,17 @@ static int cmd_stats(int argc, char **argv) {
 }
 
 int omega_cmd_index(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "build") == 0)
-    return cmd_build(argc - 1, argv + 1);
-  if (argc >= 2 && strcmp(argv[1], "search") == 0)
-    return cmd_search(argc - 1, argv + 1);
-  if (argc >= 2 && strcmp(argv[1], "stats") == 0)
-    return cmd_stats(argc - 1, argv + 1);
+  static const struct {
+    const char *name;
+    int (*run)(int, char **);
+  } cmds[] = {{"build", cmd_build}, {"search", cmd_search}, {"stats", cmd_stats}};
+  for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++) {
+    if (strcmp(argv[1], cmds[i].name) != 0)
+      continue;
+    omega_settings_t set; /* for OMEGA_SIMD and OMEGA_CPU_ISA */
+    int rc = omega_cli_settings("index", NULL, &set);
+    return rc ? rc : cmds[i].run(argc - 1, argv + 1);
+  }
   FILE *f = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) ? stdout : stderr;
   fputs("usage: omega index build|search|stats [options]   (each takes --help)\n", f);
   return f == stdout ? OMEGA_EXIT_OK : OMEGA_EXIT_USAGE;

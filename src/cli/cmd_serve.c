@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 #include "config/config.h"
+#include "config/library_opts.h"
 #include "omega/error.h"
 #include "server/server.h"
 
@@ -32,8 +33,7 @@ int omega_cmd_serve(int argc, char **argv) {
   static const struct option opts[] = {{"model", 1, 0, 'm'},  {"host", 1, 0, 'H'},    {"port", 1, 0, 'p'},
                                        {"unix-socket", 1, 0, 'u'}, {"config", 1, 0, 'c'}, {"profile", 1, 0, 'P'},
                                        {"set", 1, 0, 's'},    {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-  char **pairs = calloc((size_t)argc + 1, sizeof *pairs);
-  size_t n = 0;
+  omega_cli_pairs_t pairs = {0};
   int c, status = OMEGA_EXIT_USAGE;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -45,13 +45,7 @@ int omega_cmd_serve(int argc, char **argv) {
     case 'u': key = "OMEGA_UNIX_SOCKET"; break;
     case 'c': key = "OMEGA_CONFIG_FILE"; break;
     case 'P': key = "OMEGA_PROFILE"; break;
-    case 's':
-      if (!strchr(optarg, '=')) {
-        fprintf(stderr, "omega serve: --set expects KEY=VALUE, got \"%s\"\n", optarg);
-        goto out;
-      }
-      pairs[n++] = strdup(optarg);
-      continue;
+    case 's': break;
     case 'h':
       usage(stdout);
       status = OMEGA_EXIT_OK;
@@ -60,9 +54,8 @@ int omega_cmd_serve(int argc, char **argv) {
       usage(stderr);
       goto out;
     }
-    size_t len = strlen(key) + strlen(optarg) + 2;
-    pairs[n] = malloc(len);
-    snprintf(pairs[n++], len, "%s=%s", key, optarg);
+    if (!omega_cli_pairs_add(&pairs, "serve", key, optarg))
+      goto out;
   }
   if (optind != argc) {
     fputs("omega serve: unexpected argument\n", stderr);
@@ -72,7 +65,13 @@ int omega_cmd_serve(int argc, char **argv) {
   /* before any thread exists, so every thread inherits the mask and only sigwait sees them */
   omega_server_block_signals();
   omega_config_t *cfg;
-  int rc = omega_config_create((const char *const *)pairs, n, &cfg);
+  omega_settings_t boot;
+  int rc = omega_config_create((const char *const *)pairs.v, pairs.n, &cfg);
+  if (rc == 0) {
+    omega_config_get(cfg, &boot);
+    if ((rc = omega_config_force_cpu(&boot))) /* before the engine or a collection runs a kernel */
+      omega_config_free(cfg);
+  }
   if (rc) {
     fprintf(stderr, "omega serve: %s\n", omega_errmsg());
     status = OMEGA_EXIT_USAGE;
@@ -81,9 +80,7 @@ int omega_cmd_serve(int argc, char **argv) {
   status = omega_server_run(cfg) == 0 ? OMEGA_EXIT_OK : OMEGA_EXIT_FAILURE;
   omega_config_free(cfg);
 out:
-  for (size_t i = 0; i < n; i++)
-    free(pairs[i]);
-  free(pairs);
+  omega_cli_pairs_free(&pairs);
   return status;
 }
 

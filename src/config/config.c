@@ -18,7 +18,7 @@
 struct omega_config {
   pthread_mutex_t mu;
   omega_settings_t cur;
-  omega_cfg_source_t src[64];
+  omega_cfg_source_t src[OMEGA_CFG_COUNT];
   char **cli;  /* per setting: command-line value or NULL */
   char **file; /* per setting: the config file's value as last loaded, or NULL */
   char **rt;   /* per setting: runtime value or NULL */
@@ -35,11 +35,6 @@ const omega_cfg_def_t *omega_config_find(const char *name, size_t *idx) {
       return &omega_cfg_table[i];
     }
   return NULL;
-}
-
-const char *omega_config_choice(const char *setting, int value) {
-  const omega_cfg_def_t *d = omega_config_find(setting, NULL);
-  return d && d->type == OMEGA_CFG_ENUM ? d->choices[value] : NULL;
 }
 
 const char *omega_config_source_name(omega_cfg_source_t s) {
@@ -128,7 +123,7 @@ static void format_value(const omega_cfg_def_t *d, const omega_settings_t *s, ch
 
 typedef struct {
   omega_settings_t s;
-  omega_cfg_source_t src[64];
+  omega_cfg_source_t src[OMEGA_CFG_COUNT];
 } layered_t;
 
 static int set_from(layered_t *L, size_t i, const char *v, omega_cfg_source_t src, const char *where, char *msg,
@@ -262,9 +257,7 @@ static int load_file_layer(const omega_config_t *c, char ***out, char *msg, size
     snprintf(msg, cap, "config: out of memory");
     return OMEGA_ENOMEM;
   }
-  size_t fi;
-  omega_config_find("OMEGA_CONFIG_FILE", &fi);
-  const char *path = upper_value(c, fi);
+  const char *path = upper_value(c, OMEGA_CFG_IDX_OMEGA_CONFIG_FILE);
   int rc = path && *path ? read_file_layer(path, ov, msg, cap) : 0;
   if (rc) {
     free_overlay(ov);
@@ -283,9 +276,7 @@ static int build(const omega_config_t *c, char *const *file_layer, layered_t *L,
       return OMEGA_EINTERNAL;
   /* The profile and the config file path can only come from the layers above the file
    * (a file cannot name itself, nor its own profile: it overrides the profile anyway). */
-  size_t pi, fi;
-  omega_config_find("OMEGA_PROFILE", &pi);
-  omega_config_find("OMEGA_CONFIG_FILE", &fi);
+  const size_t pi = OMEGA_CFG_IDX_OMEGA_PROFILE, fi = OMEGA_CFG_IDX_OMEGA_CONFIG_FILE;
   const char *pv = upper_value(c, pi);
   if (pv && set_from(L, pi, pv, OMEGA_SRC_ENV, "OMEGA_PROFILE", msg, cap))
     return OMEGA_EINVAL;

@@ -1,5 +1,5 @@
 /* The one table of runtime settings (Redis config.c style). Every setting is declared
- * once in config_table.c: name (also its environment variable and config-file key),
+ * once in settings_list.h: name (also its environment variable and config-file key),
  * type, default, bounds, whether it can change at run time, and help. Validation, the
  * config file, the environment, the command line, PUT /accel/config, hot reload, the
  * README table and /accel/config all read that table.
@@ -9,6 +9,10 @@
  * validates the whole set, then applies it all or nothing. */
 #ifndef OMEGA_CONFIG_CONFIG_H
 #define OMEGA_CONFIG_CONFIG_H
+
+#include "core/log.h"
+#include "omega/cpu.h"
+#include "omega/engine.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,67 +34,58 @@ typedef enum {
   OMEGA_SRC_COUNT
 } omega_cfg_source_t;
 
-/* Typed values of every setting. Field names follow the setting names. */
+/* The config side's enum settings; the engine's (omega_accel_mode_t, ...) and the CPU caps
+ * (omega_isa_cap_t) come with their names from the library. */
+typedef enum {
+  OMEGA_PROFILE_NONE,
+  OMEGA_PROFILE_HIGH_THROUGHPUT,
+  OMEGA_PROFILE_LOW_LATENCY,
+  OMEGA_PROFILE_MEMORY_CONSTRAINED,
+  OMEGA_PROFILE_HIGH_AVAILABILITY,
+  OMEGA_PROFILE_COUNT
+} omega_profile_t;
+/* The levels of core/log.h, so the setting goes to omega_log_set_level as it is. */
+typedef enum {
+  OMEGA_CFG_LOG_DEBUG = OMEGA_LOG_DEBUG,
+  OMEGA_CFG_LOG_INFO = OMEGA_LOG_INFO,
+  OMEGA_CFG_LOG_WARN = OMEGA_LOG_WARN,
+  OMEGA_CFG_LOG_ERROR = OMEGA_LOG_ERROR,
+  OMEGA_CFG_LOG_COUNT
+} omega_cfg_log_level_t;
+typedef enum { OMEGA_CFG_FSYNC_ALWAYS, OMEGA_CFG_FSYNC_INTERVAL, OMEGA_CFG_FSYNC_COUNT } omega_cfg_fsync_t;
+
+/* Their names, indexed by the enum and NULL-terminated. */
+extern const char *const omega_profile_names[OMEGA_PROFILE_COUNT + 1];
+extern const char *const omega_cfg_log_level_names[OMEGA_CFG_LOG_COUNT + 1];
+extern const char *const omega_cfg_fsync_names[OMEGA_CFG_FSYNC_COUNT + 1];
+
+/* Typed values of every setting (settings_list.h): fields named like the settings. */
 typedef struct {
-  /* accelerator and engine */
-  int omega_accel; /* index into {"auto", "gpu", "cpu"} */
-  bool embed_prefer_gpu;
-  long long embed_gpu_slots;
-  long long embed_max_batch;
-  long long embed_max_batch_tokens;
-  long long embed_batch_window_ms;
-  bool embed_adaptive_batching;
-  long long accel_target_lat_ms;
-  bool accel_oom_cpu_fallback;
-  long long embed_cuda_graph_tokens;
-  int embed_gpu_dtype; /* index into {"auto", "bf16", "fp16", "fp32", "tf32"} */
-  long long embed_gpu_max_slots;
-  long long omega_gpu_device;
-  char omega_cuda_plugin[1024];
-  long long embed_queue_capacity;
-  long long embed_threads;
-  int embed_cpu_precision; /* index into {"fp32", "bf16", "int8"} */
-  long long omega_request_timeout_ms;
-  /* server */
-  char omega_model[1024];
-  char omega_model_name[256];
-  char omega_host[256];
-  long long omega_port;
-  char omega_unix_socket[1024];
-  long long omega_io_threads;
-  long long omega_workers;
-  long long omega_worker_queue;
-  long long omega_max_body_bytes;
-  long long omega_max_connections;
-  long long omega_max_connections_per_ip;
-  long long omega_http_head_timeout_ms;
-  long long omega_http_body_timeout_s;
-  long long omega_http_idle_timeout_s;
-  long long omega_http_max_head_bytes;
-  long long omega_http_max_target_bytes;
-  long long omega_max_held_response_bytes;
-  long long omega_max_inputs;
-  long long omega_tokenize_max_tokens;
-  long long omega_retry_after_s;
-  long long omega_drain_grace_ms;
-  char omega_hmac_secret_file[1024];
-  char omega_hmac_secret[1024];
-  long long omega_hmac_window_s;
-  long long omega_hmac_max_rate;
-  long long omega_nonce_cache;
-  char omega_config_file[1024];
-  int omega_profile;   /* index into omega_profile_names */
-  int omega_log_level; /* index into {"debug", "info", "warn", "error"} */
-  char omega_fault_inject[256];
-  /* vector search */
-  char omega_data_dir[1024];
-  int omega_index_fsync; /* index into {"always", "interval"} */
-  long long omega_index_fsync_interval_ms;
-  long long omega_index_memory_limit_mb;
-  char omega_index_accept_loss[1024]; /* collection names (comma-separated) or "*" */
-  long long omega_search_max_k;
-  long long omega_search_max_batch;
+#define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help) long long field;
+#define OMEGA_SETTING_BOOL(NAME, field, def, flags, help) bool field;
+#define OMEGA_SETTING_ENUM(NAME, field, type, def, names, flags, help) type field;
+#define OMEGA_SETTING_STRING(NAME, field, size, def, flags, help) char field[size];
+#include "config/settings_list.h"
+#undef OMEGA_SETTING_INT
+#undef OMEGA_SETTING_BOOL
+#undef OMEGA_SETTING_ENUM
+#undef OMEGA_SETTING_STRING
 } omega_settings_t;
+
+/* Index of each setting in omega_cfg_table (OMEGA_CFG_IDX_EMBED_MAX_BATCH, ...), and how many
+ * there are. */
+enum {
+#define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help) OMEGA_CFG_IDX_##NAME,
+#define OMEGA_SETTING_BOOL(NAME, field, def, flags, help) OMEGA_CFG_IDX_##NAME,
+#define OMEGA_SETTING_ENUM(NAME, field, type, def, names, flags, help) OMEGA_CFG_IDX_##NAME,
+#define OMEGA_SETTING_STRING(NAME, field, size, def, flags, help) OMEGA_CFG_IDX_##NAME,
+#include "config/settings_list.h"
+#undef OMEGA_SETTING_INT
+#undef OMEGA_SETTING_BOOL
+#undef OMEGA_SETTING_ENUM
+#undef OMEGA_SETTING_STRING
+  OMEGA_CFG_COUNT
+};
 
 typedef struct {
   const char *name;
@@ -103,9 +98,8 @@ typedef struct {
   const char *help;
 } omega_cfg_def_t;
 
-extern const omega_cfg_def_t omega_cfg_table[];
-extern const size_t omega_cfg_count;
-extern const char *const omega_profile_names[];
+extern const omega_cfg_def_t omega_cfg_table[OMEGA_CFG_COUNT];
+extern const size_t omega_cfg_count; /* OMEGA_CFG_COUNT */
 
 typedef struct omega_config omega_config_t;
 
@@ -143,9 +137,6 @@ void omega_config_value(const omega_config_t *c, size_t idx, bool redact, char *
                         omega_cfg_source_t *src);
 const char *omega_config_source_name(omega_cfg_source_t s);
 const omega_cfg_def_t *omega_config_find(const char *name, size_t *idx);
-/* The name of an enum setting's value (its index in omega_settings_t), from the table: callers
- * keep no copy of the choices (one fell out of step once: bf16x3 ran int8, int8 read past it). */
-const char *omega_config_choice(const char *setting, int value);
 /* Parse and validate one value for a setting into settings; message on failure. */
 int omega_config_parse_value(const omega_cfg_def_t *d, const char *value, omega_settings_t *s, char *msg, size_t cap);
 /* Parse KEY=VALUE text over the defaults (the config-file parser; for tests and fuzzing). */

@@ -2,11 +2,13 @@
 #ifndef OMEGA_CONFIG_PROFILES_H
 #define OMEGA_CONFIG_PROFILES_H
 
+#include "config/config.h"
+
 typedef struct {
   const char *name, *value;
 } omega_profile_entry_t;
 
-/* Indexed like omega_profile_names; entry 0 (NONE) is NULL; lists end with {NULL, NULL}. */
-extern const omega_profile_entry_t *const omega_profiles[];
+/* Indexed by omega_profile_t; OMEGA_PROFILE_NONE's is NULL; lists end with {NULL, NULL}. */
+extern const omega_profile_entry_t *const omega_profiles[OMEGA_PROFILE_COUNT];
 
 #endif

@@ -111,16 +111,17 @@ struct omega_engine {
 
 void omega_engine_opts_init(omega_engine_opts_t *o) {
   memset(o, 0, sizeof *o);
-  o->tuning.max_batch = 32;
-  o->tuning.max_batch_tokens = 16384;
+  o->tuning.max_batch = OMEGA_ENGINE_MAX_BATCH_DEFAULT;
+  o->tuning.max_batch_tokens = OMEGA_ENGINE_MAX_BATCH_TOKENS_DEFAULT;
+  o->tuning.batch_window_ms = OMEGA_ENGINE_BATCH_WINDOW_MS_DEFAULT;
   o->tuning.adaptive = 1;
-  o->tuning.target_latency_ms = 100;
-  o->tuning.gpu_slots = 2;
+  o->tuning.target_latency_ms = OMEGA_ENGINE_TARGET_LATENCY_MS_DEFAULT;
+  o->tuning.gpu_slots = OMEGA_ENGINE_GPU_SLOTS_DEFAULT;
   o->tuning.prefer_gpu = 1;
   o->tuning.oom_cpu_fallback = 1;
-  o->tuning.cuda_graph_tokens = 256;
+  o->tuning.cuda_graph_tokens = OMEGA_ENGINE_CUDA_GRAPH_TOKENS_DEFAULT;
   o->accel.mode = "auto";
-  o->accel.max_slots = 8;
+  o->accel.max_slots = OMEGA_ENGINE_MAX_SLOTS_DEFAULT;
 }
 
 /* ---- jobs ---- */
@@ -778,12 +779,25 @@ static void *batcher(void *arg) {
 /* ---- lifecycle ---- */
 
 static int check_tuning(const omega_engine_tuning_t *t) {
-  if (t->max_batch == 0 || t->max_batch_tokens == 0 || t->target_latency_ms == 0)
-    return omega__seterr(OMEGA_EINVAL, "max_batch, max_batch_tokens and target_latency_ms must be positive");
-  if (t->max_batch > (1u << 20))
-    return omega__seterr(OMEGA_EINVAL, "max_batch %zu is too large", t->max_batch);
-  if (t->gpu_slots > 64)
-    return omega__seterr(OMEGA_EINVAL, "gpu_slots %u is above 64", t->gpu_slots);
+  /* The settings table's bounds; queue_capacity 0 (unbounded) and gpu_slots 0 (one) stay
+   * open to library callers. */
+  const struct {
+    const char *name;
+    unsigned long long v, lo, hi;
+  } f[] = {
+      {"max_batch", t->max_batch, OMEGA_ENGINE_MAX_BATCH_MIN, OMEGA_ENGINE_MAX_BATCH_MAX},
+      {"max_batch_tokens", t->max_batch_tokens, OMEGA_ENGINE_MAX_BATCH_TOKENS_MIN, OMEGA_ENGINE_MAX_BATCH_TOKENS_MAX},
+      {"batch_window_ms", t->batch_window_ms, OMEGA_ENGINE_BATCH_WINDOW_MS_MIN, OMEGA_ENGINE_BATCH_WINDOW_MS_MAX},
+      {"target_latency_ms", t->target_latency_ms, OMEGA_ENGINE_TARGET_LATENCY_MS_MIN,
+       OMEGA_ENGINE_TARGET_LATENCY_MS_MAX},
+      {"queue_capacity", t->queue_capacity, 0, OMEGA_ENGINE_QUEUE_CAPACITY_MAX},
+      {"gpu_slots", t->gpu_slots, 0, OMEGA_ENGINE_GPU_SLOTS_MAX},
+      {"cuda_graph_tokens", t->cuda_graph_tokens, OMEGA_ENGINE_CUDA_GRAPH_TOKENS_MIN,
+       OMEGA_ENGINE_CUDA_GRAPH_TOKENS_MAX},
+  };
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    if (f[i].v < f[i].lo || f[i].v > f[i].hi)
+      return omega__seterr(OMEGA_EINVAL, "%s %llu is outside [%llu, %llu]", f[i].name, f[i].v, f[i].lo, f[i].hi);
   return 0;
 }
 

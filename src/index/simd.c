@@ -1,8 +1,9 @@
 #include "index/simd.h"
 
 #include "backend/cpu/cpu_isa.h"
+#include "core/error_internal.h"
+#include "omega/cpu.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -309,22 +310,32 @@ const omega_simd_t *omega__simd_named(const char *name) {
   return NULL;
 }
 
-const omega_simd_t *omega__simd(void) {
-  static const omega_simd_t *chosen;
-  const omega_simd_t *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
-  if (c)
-    return c;
-  const char *force = getenv("OMEGA_SIMD");
-  if (force && *force)
-    c = omega__simd_named(force);
+static const omega_simd_t *chosen;
+
+/* The set named by cap when the CPU has it, else the best the CPU has (which is below it). */
+static const omega_simd_t *choose(omega_isa_cap_t cap) {
+  const omega_simd_t *c = cap == OMEGA_ISA_CAP_AUTO ? NULL : omega__simd_named(omega_isa_cap_names[cap]);
   if (!c)
     c = omega__simd_named("amx");
   if (!c)
     c = omega__simd_named("avx512");
   if (!c)
     c = omega__simd_named("avx2");
-  if (!c)
-    c = &portable;
+  return c ? c : &portable;
+}
+
+const omega_simd_t *omega__simd(void) {
+  const omega_simd_t *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+  if (c)
+    return c;
+  c = choose(OMEGA_ISA_CAP_AUTO);
   __atomic_store_n(&chosen, c, __ATOMIC_RELEASE);
   return c;
+}
+
+int omega_simd_force(omega_isa_cap_t cap) {
+  if ((unsigned)cap >= OMEGA_ISA_CAP_COUNT)
+    return omega__seterr(OMEGA_EINVAL, "instruction set cap %d is not one of omega_isa_cap_t", (int)cap);
+  __atomic_store_n(&chosen, choose(cap), __ATOMIC_RELEASE);
+  return 0;
 }

@@ -1,7 +1,7 @@
 /* Distance kernels for vector search, one set per instruction set, chosen at run time
  * (AMX: the AVX-512 kernels plus the flat index's batch GEMM on AMX tiles; AVX-512, AVX2+FMA,
- * portable C). OMEGA_SIMD=portable|avx2|avx512|amx forces a set (never one the CPU lacks), so
- * tests run every path on one machine. */
+ * portable C). omega_simd_force (omega/cpu.h; the omega program's OMEGA_SIMD setting) caps
+ * the choice (never a set the CPU lacks), so tests run every path on one machine. */
 #ifndef OMEGA_INDEX_SIMD_H
 #define OMEGA_INDEX_SIMD_H
 
@@ -23,7 +23,7 @@ typedef struct {
   float (*dot_f16)(const float *q, const uint16_t *x, size_t d);
 } omega_simd_t;
 
-/* The set in use: the best the CPU has, unless OMEGA_SIMD says otherwise. */
+/* The set in use: the best the CPU has, unless omega_simd_force said otherwise. */
 const omega_simd_t *omega__simd(void);
 /* A named set ("portable", "avx2", "avx512", "amx"), or NULL when this CPU cannot run it. */
 const omega_simd_t *omega__simd_named(const char *name);

@@ -217,7 +217,7 @@ int omega__colls_open(const omega_settings_t *set, omega_metrics_t *m, omega_col
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
-  r->opts.fsync_always = set->omega_index_fsync == 0;
+  r->opts.fsync_always = set->omega_index_fsync == OMEGA_CFG_FSYNC_ALWAYS;
   r->opts.fsync_interval_ms = (unsigned)set->omega_index_fsync_interval_ms;
   r->opts.memory_limit = (size_t)set->omega_index_memory_limit_mb << 20;
   metrics_init(r, m);

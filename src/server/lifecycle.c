@@ -2,6 +2,7 @@
  * SIGHUP and config-file reloads, and the graceful drain on SIGTERM. */
 #include "server/server.h"
 
+#include "config/library_opts.h"
 #include "core/fault.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -82,22 +83,6 @@ static int nonce_capacity(const omega_settings_t *set, size_t *out) {
   return 0;
 }
 
-static omega_engine_tuning_t tuning_of(const omega_settings_t *set) {
-  omega_engine_tuning_t t = {
-      .max_batch = (size_t)set->embed_max_batch,
-      .max_batch_tokens = (size_t)set->embed_max_batch_tokens,
-      .batch_window_ms = (unsigned)set->embed_batch_window_ms,
-      .adaptive = set->embed_adaptive_batching,
-      .target_latency_ms = (unsigned)set->accel_target_lat_ms,
-      .queue_capacity = (size_t)set->embed_queue_capacity,
-      .gpu_slots = (unsigned)set->embed_gpu_slots,
-      .prefer_gpu = set->embed_prefer_gpu,
-      .oom_cpu_fallback = set->accel_oom_cpu_fallback,
-      .cuda_graph_tokens = (unsigned)set->embed_cuda_graph_tokens,
-  };
-  return t;
-}
-
 static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
   atomic_store(&s->max_body, set->omega_max_body_bytes);
   atomic_store(&s->max_inputs, set->omega_max_inputs);
@@ -132,7 +117,8 @@ int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now
   if ((rc = nonce_capacity(now, &nonces)) || (rc = omega__auth_set_capacity(s->auth, nonces)))
     return rc;
   if (s->engine) {
-    omega_engine_tuning_t t = tuning_of(now);
+    omega_engine_tuning_t t;
+    omega_config_engine_tuning(now, &t);
     rc = omega_engine_tune(s->engine, &t);
     if (rc)
       return rc;
@@ -341,19 +327,10 @@ static int load_model(omega_server_t *s) {
     struct timespec ts = {delay / 1000, (delay % 1000) * 1000000};
     nanosleep(&ts, NULL);
   }
-  omega_engine_opts_t o;
-  omega_engine_opts_init(&o);
-  o.threads = (int)set->embed_threads;
-  o.cpu_precision = omega_config_choice("EMBED_CPU_PRECISION", set->embed_cpu_precision);
   omega_settings_t now;
   omega_config_get(s->cfg, &now);
-  o.tuning = tuning_of(&now);
-  o.accel.mode = omega_config_choice("OMEGA_ACCEL", set->omega_accel);
-  o.accel.plugin = set->omega_cuda_plugin;
-  o.accel.device = (int)set->omega_gpu_device;
-  o.accel.dtype = omega_config_choice("EMBED_GPU_DTYPE", set->embed_gpu_dtype);
-  o.accel.max_slots = (int)(set->embed_gpu_max_slots > now.embed_gpu_slots ? set->embed_gpu_max_slots
-                                                                           : now.embed_gpu_slots);
+  omega_engine_opts_t o;
+  omega_config_engine_opts(set, &now, &o);
   int rc = omega_engine_open(set->omega_model, &o, &s->engine);
   if (rc)
     return rc;

@@ -223,7 +223,7 @@ void omega__route_accel_health(omega_req_t *r) {
   omega_buf_t b = {0};
   omega_buf_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f,",
                    draining ? "draining" : ready ? "ok" : "starting", omega_version(), metric(m->uptime, NULL));
-  accel_device(&b, s, omega_config_choice("OMEGA_ACCEL", s->boot.omega_accel));
+  accel_device(&b, s, omega_accel_mode_name(s->boot.omega_accel));
   omega_buf_printf(&b,
                    "\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
                    "\"maybe_async\":{\"sync\":%.0f,\"async\":%.0f},",

@@ -98,6 +98,34 @@ expect_grep "embed: bf16 refusal names the instructions" "AVX512-BF16" "$T/err"
 expect_exit 1 "embed: unknown precision" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --precision fp8 --quiet
 expect_exit 0 "embed: fp32 on the portable path" env OMEGA_CPU_ISA=portable "$OMEGA" embed --model "$T/m" \
   --input "$T/in.txt" --quiet
+# omega embed takes its settings through the settings table: a config file (--config or
+# OMEGA_CONFIG_FILE), the environment, --set, and its own options on top
+printf 'EMBED_CPU_PRECISION=int8\nOMEGA_CPU_ISA=portable\n' > "$T/embed.env"
+expect_exit 1 "embed: precision and ISA from --config" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" \
+  --config "$T/embed.env" --quiet
+expect_grep "embed: int8 refused on the portable path (--config)" "AVX2" "$T/err"
+expect_exit 1 "embed: precision and ISA from OMEGA_CONFIG_FILE" env OMEGA_CONFIG_FILE="$T/embed.env" \
+  "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --quiet
+expect_grep "embed: int8 refused on the portable path (OMEGA_CONFIG_FILE)" "AVX2" "$T/err"
+expect_exit 0 "embed: --precision over the config file" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" \
+  --config "$T/embed.env" --precision fp32 --quiet
+expect_exit 1 "embed: --set OMEGA_CPU_ISA" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --set OMEGA_CPU_ISA=avx2 \
+  --set EMBED_CPU_PRECISION=bf16 --quiet
+expect_grep "embed: bf16 refused under --set OMEGA_CPU_ISA=avx2" "AVX512-BF16" "$T/err"
+# an invalid setting stops omega embed, naming the setting, its values and where it came from
+expect_exit 1 "embed: invalid EMBED_CPU_PRECISION in the environment" env EMBED_CPU_PRECISION=fp8 "$OMEGA" embed \
+  --model "$T/m" --input "$T/in.txt" --quiet
+expect_grep "embed: the environment's bad value explained" \
+  "environment EMBED_CPU_PRECISION: EMBED_CPU_PRECISION must be one of fp32, bf16, bf16x3, int8" "$T/err"
+printf 'OMEGA_CPU_ISA=avx3\n' > "$T/badisa.env"
+expect_exit 1 "embed: invalid OMEGA_CPU_ISA in a config file" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" \
+  --config "$T/badisa.env" --quiet
+expect_grep "embed: the file's bad value explained" \
+  "badisa.env:1: OMEGA_CPU_ISA must be one of auto, amx, avx512, avx2, portable" "$T/err"
+expect_exit 1 "embed: unknown precision named" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --precision fp8 --quiet
+expect_grep "embed: the option's bad value explained" "EMBED_CPU_PRECISION must be one of" "$T/err"
+expect_exit 2 "embed: bad --set" "$OMEGA" embed --model "$T/m" --set NOEQUALS
+expect_exit 2 "embed: --batch past EMBED_MAX_BATCH's bound" "$OMEGA" embed --model "$T/m" --batch 4097
 # jsonl and f32 carry the same numbers
 f32rows=$(od -An -v -f -w128 "$T/out.f32" | awk '{printf "%.5f\n", $1}')
 jsrows=$(awk -F'[][,]' '{printf "%.5f\n", $2}' "$T/out.jsonl")
@@ -154,6 +182,11 @@ expect_eq "index build: no index written" "$([ -e "$T/big.omg" ] && echo written
 python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<8f', 1, 2, 3, 4, 9e17, 0, 0, 0))" > "$T/edge.f32"
 expect_exit 0 "index build: a vector at the bound" "$OMEGA" index build --input "$T/edge.f32" --dim 4 --metric l2 \
   --kind flat --out "$T/edge.omg" --quiet
+
+# omega index takes OMEGA_SIMD and OMEGA_CPU_ISA through the settings table too
+expect_exit 0 "index stats" env OMEGA_SIMD=portable "$OMEGA" index stats --index "$T/edge.omg"
+expect_exit 1 "index: invalid OMEGA_SIMD" env OMEGA_SIMD=sse2 "$OMEGA" index stats --index "$T/edge.omg"
+expect_grep "index: the bad value explained" "environment OMEGA_SIMD: OMEGA_SIMD must be one of" "$T/err"
 
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

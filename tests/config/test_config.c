@@ -3,6 +3,8 @@
 #include "testutil.h"
 
 #include "config/config.h"
+#include "config/library_opts.h"
+#include "omega/cpu.h"
 #include "omega/error.h"
 
 #include <stdlib.h>
@@ -118,6 +120,128 @@ static void test_invalid_values(void **state) {
   write_cfg("EMBED_MAX_BATCH 8\n");
   expect_create_error(NULL, 0, "omega.env:1: expected KEY=VALUE");
   unsetenv("OMEGA_CONFIG_FILE");
+}
+
+/* An enum setting's choices are the names of its enum, from their one list: count, order and
+ * spelling (an index stored for one list and read through another ran bf16x3 as int8 once). */
+static void expect_choices(const char *setting, int count, const char *(*name_of)(int)) {
+  const omega_cfg_def_t *d = omega_config_find(setting, NULL);
+  assert_non_null(d);
+  assert_int_equal(d->type, OMEGA_CFG_ENUM);
+  for (int i = 0; i < count; i++) {
+    assert_non_null(d->choices[i]);
+    assert_string_equal(d->choices[i], name_of(i));
+  }
+  assert_null(d->choices[count]);
+}
+
+static const char *accel_name(int i) { return omega_accel_mode_name((omega_accel_mode_t)i); }
+static const char *dtype_name(int i) { return omega_gpu_dtype_name((omega_gpu_dtype_t)i); }
+static const char *precision_name(int i) { return omega_cpu_precision_name((omega_cpu_precision_t)i); }
+static const char *isa_name(int i) { return omega_isa_cap_names[i]; }
+static const char *profile_name(int i) { return omega_profile_names[i]; }
+static const char *log_name(int i) { return omega_cfg_log_level_names[i]; }
+static const char *fsync_name(int i) { return omega_cfg_fsync_names[i]; }
+
+static void test_enum_choices(void **state) {
+  (void)state;
+  expect_choices("OMEGA_ACCEL", OMEGA_ACCEL_COUNT, accel_name);
+  expect_choices("EMBED_GPU_DTYPE", OMEGA_GPU_DTYPE_COUNT, dtype_name);
+  expect_choices("EMBED_CPU_PRECISION", OMEGA_CPU_PRECISION_COUNT, precision_name);
+  expect_choices("OMEGA_CPU_ISA", OMEGA_ISA_CAP_COUNT, isa_name);
+  expect_choices("OMEGA_SIMD", OMEGA_ISA_CAP_COUNT, isa_name);
+  expect_choices("OMEGA_PROFILE", OMEGA_PROFILE_COUNT, profile_name);
+  expect_choices("OMEGA_LOG_LEVEL", OMEGA_CFG_LOG_COUNT, log_name);
+  expect_choices("OMEGA_INDEX_FSYNC", OMEGA_CFG_FSYNC_COUNT, fsync_name);
+  /* every enum setting is one of those */
+  size_t enums = 0;
+  for (size_t i = 0; i < omega_cfg_count; i++)
+    enums += omega_cfg_table[i].type == OMEGA_CFG_ENUM;
+  assert_int_equal(enums, 8);
+  /* a value lands in the typed field as its enum */
+  const char *cli[] = {"EMBED_CPU_PRECISION=bf16x3", "OMEGA_ACCEL=cpu", "EMBED_GPU_DTYPE=tf32",
+                       "OMEGA_CPU_ISA=avx2",         "OMEGA_SIMD=portable", "OMEGA_LOG_LEVEL=warn",
+                       "OMEGA_INDEX_FSYNC=interval", "OMEGA_PROFILE=LOW_LATENCY"};
+  omega_config_t *c = make(cli, sizeof cli / sizeof cli[0]);
+  omega_settings_t s;
+  omega_config_get(c, &s);
+  assert_int_equal(s.embed_cpu_precision, OMEGA_CPU_BF16X3);
+  assert_int_equal(s.omega_accel, OMEGA_ACCEL_CPU);
+  assert_int_equal(s.embed_gpu_dtype, OMEGA_GPU_DTYPE_TF32);
+  assert_int_equal(s.omega_cpu_isa, OMEGA_ISA_CAP_AVX2);
+  assert_int_equal(s.omega_simd, OMEGA_ISA_CAP_PORTABLE);
+  assert_int_equal(s.omega_log_level, OMEGA_LOG_WARN);
+  assert_int_equal(s.omega_index_fsync, OMEGA_CFG_FSYNC_INTERVAL);
+  assert_int_equal(s.omega_profile, OMEGA_PROFILE_LOW_LATENCY);
+  omega_config_free(c);
+}
+
+/* OMEGA_CPU_ISA and OMEGA_SIMD are restart-only settings of the table like any other. */
+static void test_cpu_caps(void **state) {
+  (void)state;
+  const char *names[] = {"OMEGA_CPU_ISA", "OMEGA_SIMD"};
+  for (int k = 0; k < 2; k++) {
+    const omega_cfg_def_t *d = omega_config_find(names[k], NULL);
+    assert_non_null(d);
+    assert_string_equal(d->def, "auto");
+    assert_false(d->flags & OMEGA_CFG_HOT);
+    char arg[64];
+    snprintf(arg, sizeof arg, "%s=avx1024", names[k]);
+    const char *cli[] = {arg};
+    char want[128];
+    snprintf(want, sizeof want, "%s must be one of auto, amx, avx512, avx2, portable", names[k]);
+    expect_create_error(cli, 1, want);
+    setenv(names[k], "AVX3", 1);
+    snprintf(want, sizeof want, "environment %s", names[k]);
+    expect_create_error(NULL, 0, want);
+    unsetenv(names[k]);
+    omega_config_t *c = make(NULL, 0);
+    char msg[1024];
+    const char *v[] = {"portable"};
+    assert_int_equal(omega_config_set_runtime(c, "test", &names[k], v, 1, msg, sizeof msg), OMEGA_EINVAL);
+    assert_non_null(strstr(msg, "restart-only"));
+    omega_config_free(c);
+  }
+  /* the library takes only its enum */
+  assert_int_equal(omega_cpu_isa_force(OMEGA_ISA_CAP_COUNT), OMEGA_EINVAL);
+  assert_int_equal(omega_simd_force((omega_isa_cap_t)-1), OMEGA_EINVAL);
+  omega_isa_cap_t cap;
+  assert_int_equal(omega_isa_cap_parse("avx512", &cap), 0);
+  assert_int_equal(cap, OMEGA_ISA_CAP_AVX512);
+  assert_int_equal(omega_isa_cap_parse("AVX512", &cap), OMEGA_EINVAL);
+}
+
+/* The engine's own defaults are the table's (max_batch was 32 in the engine, 64 in the table),
+ * but for the queue: unbounded in the library, bounded by the server. */
+static void test_engine_defaults(void **state) {
+  (void)state;
+  omega_config_t *c = make(NULL, 0);
+  omega_settings_t s;
+  omega_config_get(c, &s);
+  omega_engine_opts_t lib, cfg;
+  omega_engine_opts_init(&lib);
+  omega_config_engine_opts(&s, &s, &cfg);
+  assert_int_equal(lib.tuning.queue_capacity, 0);
+  assert_int_equal(cfg.tuning.queue_capacity, 4096);
+#define SAME(f) assert_int_equal(lib.f, cfg.f)
+  SAME(tuning.max_batch);
+  SAME(tuning.max_batch_tokens);
+  SAME(tuning.batch_window_ms);
+  SAME(tuning.adaptive);
+  SAME(tuning.target_latency_ms);
+  SAME(tuning.gpu_slots);
+  SAME(tuning.prefer_gpu);
+  SAME(tuning.oom_cpu_fallback);
+  SAME(tuning.cuda_graph_tokens);
+  SAME(threads);
+  SAME(accel.max_slots);
+  SAME(accel.device);
+#undef SAME
+  assert_int_equal(lib.tuning.max_batch, 64);
+  assert_string_equal(lib.accel.mode, cfg.accel.mode);
+  assert_string_equal(cfg.cpu_precision, "fp32");
+  assert_string_equal(cfg.accel.dtype, "auto");
+  omega_config_free(c);
 }
 
 typedef struct {
@@ -314,6 +438,8 @@ int main(void) {
       cmocka_unit_test(test_runtime),        cmocka_unit_test(test_runtime_over_last_good_file),
       cmocka_unit_test(test_set_every_key_to_itself),
       cmocka_unit_test(test_ops_defaults_file), cmocka_unit_test(test_markdown),
+      cmocka_unit_test(test_enum_choices),   cmocka_unit_test(test_cpu_caps),
+      cmocka_unit_test(test_engine_defaults),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

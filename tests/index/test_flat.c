@@ -382,8 +382,10 @@ static int run_suite(void) {
 
 int main(void) {
   const char *forced = getenv("OMEGA_SIMD");
-  if (forced && *forced)
+  if (forced && *forced) {
+    tu_cpu_caps_from_env();
     return run_suite();
+  }
   static const char *const paths[] = {"portable", "avx2", "avx512", "amx"};
   int failed = 0, ran = 0;
   for (size_t i = 0; i < 4; i++) {
@@ -398,6 +400,7 @@ int main(void) {
       return 1;
     if (pid == 0) {
       setenv("OMEGA_SIMD", paths[i], 1);
+      tu_cpu_caps_from_env();
       exit(run_suite() ? 1 : 0);
     }
     int st;

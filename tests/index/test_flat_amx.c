@@ -91,6 +91,7 @@ static void test_bound(void **state) {
 }
 
 int main(void) {
+  tu_cpu_caps_from_env();
   if (!omega__cpu_isa()->amx) {
     printf("SKIP: this CPU (or OMEGA_CPU_ISA) has no AMX tiles\n");
     return TU_SKIP_CODE;

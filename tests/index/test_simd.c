@@ -177,6 +177,7 @@ static void test_override(void **state) {
     assert_true(pid >= 0);
     if (pid == 0) {
       setenv("OMEGA_SIMD", want[i], 1);
+      tu_cpu_caps_from_env();
       const omega_simd_t *c = omega__simd();
       _exit(c && strcmp(c->name, expect) == 0 && omega__simd() == c ? 0 : 1);
     }

@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 DECL = re.compile(r"\b(omega_\w+)\s*\(")
+# Exported data: `extern const char *const omega_names[N]` (the enum name lists).
+DATA = re.compile(r"^(?:OMEGA_API )?extern\b.*?\b(omega_\w+)\s*(?:\[[^\]]*\])?\s*$")
 
 
 def declarations(header_dirs):
@@ -26,7 +28,7 @@ def declarations(header_dirs):
             # Statements end at ';' or at a brace (struct and enum bodies, extern "C").
             for stmt in re.split(r"[;{}]", text):
                 stmt = " ".join(stmt.split())
-                m = DECL.search(stmt)
+                m = DECL.search(stmt) or DATA.match(stmt)
                 if not m or stmt.startswith("typedef"):  # a function pointer type
                     continue
                 if not stmt.startswith("OMEGA_API "):

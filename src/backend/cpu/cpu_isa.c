@@ -1,7 +1,9 @@
 #include "backend/cpu/cpu_isa.h"
 
+#include "core/error_internal.h"
+#include "omega/cpu.h"
+
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -64,18 +66,7 @@ omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap) {
 static omega_cpu_isa_t chosen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void choose(void) {
-  omega_isa_t cap = OMEGA_ISA_AVX512;
-  const char *force = getenv("OMEGA_CPU_ISA");
-  int no_amx = force && strcmp(force, "avx512") == 0;
-  if (force && strcmp(force, "avx2") == 0)
-    cap = OMEGA_ISA_AVX2;
-  else if (force && strcmp(force, "portable") == 0)
-    cap = OMEGA_ISA_PORTABLE;
-  chosen = omega__cpu_isa_capped(cap);
-  if (no_amx)
-    chosen.amx = 0;
-}
+static void choose(void) { chosen = omega__cpu_isa_capped(OMEGA_ISA_AVX512); }
 
 const omega_cpu_isa_t *omega__cpu_isa(void) {
   pthread_once(&once, choose);
@@ -85,4 +76,26 @@ const omega_cpu_isa_t *omega__cpu_isa(void) {
 void omega__cpu_isa_force(omega_isa_t cap) {
   pthread_once(&once, choose);
   chosen = omega__cpu_isa_capped(cap);
+}
+
+const char *const omega_isa_cap_names[OMEGA_ISA_CAP_COUNT + 1] = {"auto", "amx", "avx512", "avx2", "portable", NULL};
+
+int omega_isa_cap_parse(const char *name, omega_isa_cap_t *out) {
+  for (int i = 0; name && i < OMEGA_ISA_CAP_COUNT; i++)
+    if (strcmp(name, omega_isa_cap_names[i]) == 0) {
+      *out = (omega_isa_cap_t)i;
+      return 0;
+    }
+  return omega__seterr(OMEGA_EINVAL, "unknown instruction set cap \"%s\"", name ? name : "(null)");
+}
+
+int omega_cpu_isa_force(omega_isa_cap_t cap) {
+  static const omega_isa_t level[OMEGA_ISA_CAP_COUNT] = {OMEGA_ISA_AVX512, OMEGA_ISA_AVX512, OMEGA_ISA_AVX512,
+                                                         OMEGA_ISA_AVX2, OMEGA_ISA_PORTABLE};
+  if ((unsigned)cap >= OMEGA_ISA_CAP_COUNT)
+    return omega__seterr(OMEGA_EINVAL, "instruction set cap %d is not one of omega_isa_cap_t", (int)cap);
+  omega__cpu_isa_force(level[cap]);
+  if (cap == OMEGA_ISA_CAP_AVX512) /* the kernels of an AVX-512 CPU without the tiles */
+    chosen.amx = 0;
+  return 0;
 }

@@ -1,7 +1,6 @@
-/* Which vector instructions the CPU kernels may use, chosen once at run time. The
- * environment variable OMEGA_CPU_ISA (amx, avx512, avx2, portable) caps the choice so tests
- * and users can run the same binary as a smaller CPU would: avx512 is AVX-512 without the
- * AMX tiles. */
+/* Which vector instructions the CPU kernels may use, chosen once at run time. A program caps
+ * the choice with omega_cpu_isa_force (omega/cpu.h; the omega program's OMEGA_CPU_ISA setting)
+ * to run the same binary as a smaller CPU would: avx512 is AVX-512 without the AMX tiles. */
 #ifndef OMEGA_BACKEND_CPU_CPU_ISA_H
 #define OMEGA_BACKEND_CPU_CPU_ISA_H
 
@@ -14,7 +13,7 @@ typedef struct {
   int amx;  /* AMX tiles with BF16 and INT8, and the kernel let this process use them */
 } omega_cpu_isa_t;
 
-/* The CPU's features, capped by OMEGA_CPU_ISA; read once per process. */
+/* The CPU's features, capped by omega_cpu_isa_force; chosen once per process. */
 const omega_cpu_isa_t *omega__cpu_isa(void);
 /* The features of the CPU capped at `cap` (AMX included when cap is AVX512). */
 omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap);

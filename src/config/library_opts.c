@@ -1,0 +1,36 @@
+#include "config/library_opts.h"
+
+#include "omega/cpu.h"
+
+void omega_config_engine_tuning(const omega_settings_t *s, omega_engine_tuning_t *t) {
+  *t = (omega_engine_tuning_t){
+      .max_batch = (size_t)s->embed_max_batch,
+      .max_batch_tokens = (size_t)s->embed_max_batch_tokens,
+      .batch_window_ms = (unsigned)s->embed_batch_window_ms,
+      .adaptive = s->embed_adaptive_batching,
+      .target_latency_ms = (unsigned)s->accel_target_lat_ms,
+      .queue_capacity = (size_t)s->embed_queue_capacity,
+      .gpu_slots = (unsigned)s->embed_gpu_slots,
+      .prefer_gpu = s->embed_prefer_gpu,
+      .oom_cpu_fallback = s->accel_oom_cpu_fallback,
+      .cuda_graph_tokens = (unsigned)s->embed_cuda_graph_tokens,
+  };
+}
+
+void omega_config_engine_opts(const omega_settings_t *boot, const omega_settings_t *now, omega_engine_opts_t *o) {
+  omega_engine_opts_init(o);
+  o->threads = (int)boot->embed_threads;
+  o->cpu_precision = omega_cpu_precision_name(boot->embed_cpu_precision);
+  omega_config_engine_tuning(now, &o->tuning);
+  o->accel.mode = omega_accel_mode_name(boot->omega_accel);
+  o->accel.plugin = boot->omega_cuda_plugin;
+  o->accel.device = (int)boot->omega_gpu_device;
+  o->accel.dtype = omega_gpu_dtype_name(boot->embed_gpu_dtype);
+  o->accel.max_slots = (int)(boot->embed_gpu_max_slots > now->embed_gpu_slots ? boot->embed_gpu_max_slots
+                                                                              : now->embed_gpu_slots);
+}
+
+int omega_config_force_cpu(const omega_settings_t *s) {
+  int rc = omega_cpu_isa_force(s->omega_cpu_isa);
+  return rc ? rc : omega_simd_force(s->omega_simd);
+}
