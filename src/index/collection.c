@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "index/flat_amx.h"
 #include "index/flat_proj.h"
+#include "index/flat_search.h"
 #include "index/idmap.h"
 #include "index/gpu_flat.h"
 #include "index/persist.h"

@@ -5,7 +5,7 @@
  * 0; tombstoned and filtered-out nodes are traversed but never returned. */
 #include "core/error_internal.h"
 #include "index/heap.h"
-#include "index/vindex.h"
+#include "index/hnsw.h"
 #include "index/walk16.h"
 
 #include <math.h>
