@@ -2,6 +2,7 @@
 
 #include "backend/cpu/cpu_isa.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,41 +120,80 @@ static const omega_simd_t avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, d
 
 /* ---- AVX-512 ---- */
 
-__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
+/* Half-precision rows: 16 values widened per step (vcvtph2ps), fp32 arithmetic. */
+static inline __attribute__((target("avx512f"))) __m512 load_f16(const uint16_t *x) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
+}
+
+/* The last n < 16 values, zero-extended (no masked 16-bit loads in plain AVX-512F). */
+static inline __attribute__((target("avx512f"))) __m512 load_f16_tail(const uint16_t *x, size_t n) {
+  uint16_t t[16] = {0};
+  memcpy(t, x, n * sizeof *t);
+  return load_f16(t);
+}
+
+/* 16 values of a row of fp32 or (half) fp16 from i on; with n < 16, the last n, the rest
+ * zero. The kernels below take `half` as a constant, so each compiles to one kind of row. */
+#define AVX512_INLINE static inline __attribute__((target("avx512f"), always_inline))
+AVX512_INLINE __m512 load_row(const void *x, size_t i, bool half) {
+  return half ? load_f16((const uint16_t *)x + i) : _mm512_loadu_ps((const float *)x + i);
+}
+
+AVX512_INLINE __m512 load_row_tail(const void *x, size_t i, size_t n, bool half) {
+  return half ? load_f16_tail((const uint16_t *)x + i, n)
+              : _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), (const float *)x + i);
+}
+
+AVX512_INLINE float l2sq_rows_avx512(const float *a, const void *b, size_t d, bool half) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= d; i += 32) {
-    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), load_row(b, i, half));
+    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), load_row(b, i + 16, half));
     s0 = _mm512_fmadd_ps(t0, t0, s0);
     s1 = _mm512_fmadd_ps(t1, t1, s1);
   }
   for (; i + 16 <= d; i += 16) {
-    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), load_row(b, i, half));
     s0 = _mm512_fmadd_ps(t, t, s0);
   }
   if (i < d) { /* masked tail: no scalar loop */
-    __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
-    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), a + i),
+                             load_row_tail(b, i, d - i, half));
     s1 = _mm512_fmadd_ps(t, t, s1);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, size_t d) {
+AVX512_INLINE float dot_rows_avx512(const float *a, const void *b, size_t d, bool half) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= d; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load_row(b, i, half), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), load_row(b, i + 16, half), s1);
   }
   for (; i + 16 <= d; i += 16)
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-  if (i < d) {
-    __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
-    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
-  }
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load_row(b, i, half), s0);
+  if (i < d)
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), a + i),
+                         load_row_tail(b, i, d - i, half), s1);
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
+  return l2sq_rows_avx512(a, b, d, false);
+}
+
+__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, size_t d) {
+  return dot_rows_avx512(a, b, d, false);
+}
+
+__attribute__((target("avx512f"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+  return l2sq_rows_avx512(q, x, d, true);
+}
+
+__attribute__((target("avx512f"))) static float dot_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+  return dot_rows_avx512(q, x, d, true);
 }
 
 /* Four rows at a time share the query loads. */
@@ -223,54 +263,6 @@ __attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, 
   }
   for (; r < n; r++)
     out[r] = l2sq_avx512(q, rows + r * d, d);
-}
-
-/* Half-precision rows: 16 values widened per step (vcvtph2ps), fp32 arithmetic. */
-static inline __attribute__((target("avx512f"))) __m512 load_f16(const uint16_t *x) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
-}
-
-/* The last n < 16 values, zero-extended (no masked 16-bit loads in plain AVX-512F). */
-static inline __attribute__((target("avx512f"))) __m512 load_f16_tail(const uint16_t *x, size_t n) {
-  uint16_t t[16] = {0};
-  memcpy(t, x, n * sizeof *t);
-  return load_f16(t);
-}
-
-__attribute__((target("avx512f"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    const __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(q + i), load_f16(x + i));
-    const __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16), load_f16(x + i + 16));
-    s0 = _mm512_fmadd_ps(t0, t0, s0);
-    s1 = _mm512_fmadd_ps(t1, t1, s1);
-  }
-  for (; i + 16 <= d; i += 16) {
-    const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(q + i), load_f16(x + i));
-    s0 = _mm512_fmadd_ps(t, t, s0);
-  }
-  if (i < d) {
-    const __m512 t =
-        _mm512_sub_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), q + i), load_f16_tail(x + i, d - i));
-    s1 = _mm512_fmadd_ps(t, t, s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-__attribute__((target("avx512f"))) static float dot_f16_avx512(const float *q, const uint16_t *x, size_t d) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_f16(x + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_f16(x + i + 16), s1);
-  }
-  for (; i + 16 <= d; i += 16)
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_f16(x + i), s0);
-  if (i < d)
-    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), q + i), load_f16_tail(x + i, d - i),
-                         s1);
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
 static const omega_simd_t avx512 = {"avx512",         l2sq_avx512,   dot_avx512, l2sq_many_avx512, dot_many_avx512,
