@@ -144,61 +144,48 @@ AVX512_INLINE __m512 load_row_tail(const void *x, size_t i, size_t n, bool half)
               : _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), (const float *)x + i);
 }
 
-AVX512_INLINE float l2sq_rows_avx512(const float *a, const void *b, size_t d, bool half) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), load_row(b, i, half));
-    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), load_row(b, i + 16, half));
-    s0 = _mm512_fmadd_ps(t0, t0, s0);
-    s1 = _mm512_fmadd_ps(t1, t1, s1);
-  }
-  for (; i + 16 <= d; i += 16) {
-    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), load_row(b, i, half));
-    s0 = _mm512_fmadd_ps(t, t, s0);
-  }
-  if (i < d) { /* masked tail: no scalar loop */
-    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), a + i),
-                             load_row_tail(b, i, d - i, half));
-    s1 = _mm512_fmadd_ps(t, t, s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+/* One step of a distance: the sums gain (a - b)^2 (l2) or a b, lane by lane. */
+AVX512_INLINE __m512 step(__m512 a, __m512 b, __m512 s, bool l2) {
+  if (!l2)
+    return _mm512_fmadd_ps(a, b, s);
+  const __m512 t = _mm512_sub_ps(a, b);
+  return _mm512_fmadd_ps(t, t, s);
 }
 
-AVX512_INLINE float dot_rows_avx512(const float *a, const void *b, size_t d, bool half) {
+/* Squared L2 (l2) or dot product of a and a row of fp32 or (half) fp16. */
+AVX512_INLINE float dist_avx512(const float *a, const void *b, size_t d, bool half, bool l2) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= d; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load_row(b, i, half), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), load_row(b, i + 16, half), s1);
+    s0 = step(_mm512_loadu_ps(a + i), load_row(b, i, half), s0, l2);
+    s1 = step(_mm512_loadu_ps(a + i + 16), load_row(b, i + 16, half), s1, l2);
   }
   for (; i + 16 <= d; i += 16)
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load_row(b, i, half), s0);
-  if (i < d)
-    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), a + i),
-                         load_row_tail(b, i, d - i, half), s1);
+    s0 = step(_mm512_loadu_ps(a + i), load_row(b, i, half), s0, l2);
+  if (i < d) /* masked tail: no scalar loop */
+    s1 = step(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), a + i), load_row_tail(b, i, d - i, half), s1,
+              l2);
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
 __attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
-  return l2sq_rows_avx512(a, b, d, false);
+  return dist_avx512(a, b, d, false, true);
 }
 
 __attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, size_t d) {
-  return dot_rows_avx512(a, b, d, false);
+  return dist_avx512(a, b, d, false, false);
 }
 
 __attribute__((target("avx512f"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
-  return l2sq_rows_avx512(q, x, d, true);
+  return dist_avx512(q, x, d, true, true);
 }
 
 __attribute__((target("avx512f"))) static float dot_f16_avx512(const float *q, const uint16_t *x, size_t d) {
-  return dot_rows_avx512(q, x, d, true);
+  return dist_avx512(q, x, d, true, false);
 }
 
-/* Four rows at a time share the query loads. */
-__attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, const float *rows, size_t n, size_t d,
-                                                                float *out) {
+/* Many rows: four at a time share the query loads. */
+AVX512_INLINE void many_avx512(const float *q, const float *rows, size_t n, size_t d, float *out, bool l2) {
   size_t r = 0;
   for (; r + 4 <= n; r += 4) {
     const float *r0 = rows + r * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
@@ -206,18 +193,18 @@ __attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, c
     size_t i = 0;
     for (; i + 16 <= d; i += 16) {
       __m512 qv = _mm512_loadu_ps(q + i);
-      s0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r0 + i), s0);
-      s1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r1 + i), s1);
-      s2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r2 + i), s2);
-      s3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r3 + i), s3);
+      s0 = step(qv, _mm512_loadu_ps(r0 + i), s0, l2);
+      s1 = step(qv, _mm512_loadu_ps(r1 + i), s1, l2);
+      s2 = step(qv, _mm512_loadu_ps(r2 + i), s2, l2);
+      s3 = step(qv, _mm512_loadu_ps(r3 + i), s3, l2);
     }
     if (i < d) {
       __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
       __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
-      s0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r0 + i), s0);
-      s1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r1 + i), s1);
-      s2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r2 + i), s2);
-      s3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r3 + i), s3);
+      s0 = step(qv, _mm512_maskz_loadu_ps(m, r0 + i), s0, l2);
+      s1 = step(qv, _mm512_maskz_loadu_ps(m, r1 + i), s1, l2);
+      s2 = step(qv, _mm512_maskz_loadu_ps(m, r2 + i), s2, l2);
+      s3 = step(qv, _mm512_maskz_loadu_ps(m, r3 + i), s3, l2);
     }
     out[r] = _mm512_reduce_add_ps(s0);
     out[r + 1] = _mm512_reduce_add_ps(s1);
@@ -225,44 +212,17 @@ __attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, c
     out[r + 3] = _mm512_reduce_add_ps(s3);
   }
   for (; r < n; r++)
-    out[r] = dot_avx512(q, rows + r * d, d);
+    out[r] = dist_avx512(q, rows + r * d, d, false, l2);
 }
 
 __attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, const float *rows, size_t n, size_t d,
                                                                  float *out) {
-  size_t r = 0;
-  for (; r + 4 <= n; r += 4) {
-    const float *r0 = rows + r * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= d; i += 16) {
-      __m512 qv = _mm512_loadu_ps(q + i);
-      __m512 t0 = _mm512_sub_ps(qv, _mm512_loadu_ps(r0 + i)), t1 = _mm512_sub_ps(qv, _mm512_loadu_ps(r1 + i));
-      __m512 t2 = _mm512_sub_ps(qv, _mm512_loadu_ps(r2 + i)), t3 = _mm512_sub_ps(qv, _mm512_loadu_ps(r3 + i));
-      s0 = _mm512_fmadd_ps(t0, t0, s0);
-      s1 = _mm512_fmadd_ps(t1, t1, s1);
-      s2 = _mm512_fmadd_ps(t2, t2, s2);
-      s3 = _mm512_fmadd_ps(t3, t3, s3);
-    }
-    if (i < d) {
-      __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
-      __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
-      __m512 t0 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r0 + i));
-      __m512 t1 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r1 + i));
-      __m512 t2 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r2 + i));
-      __m512 t3 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r3 + i));
-      s0 = _mm512_fmadd_ps(t0, t0, s0);
-      s1 = _mm512_fmadd_ps(t1, t1, s1);
-      s2 = _mm512_fmadd_ps(t2, t2, s2);
-      s3 = _mm512_fmadd_ps(t3, t3, s3);
-    }
-    out[r] = _mm512_reduce_add_ps(s0);
-    out[r + 1] = _mm512_reduce_add_ps(s1);
-    out[r + 2] = _mm512_reduce_add_ps(s2);
-    out[r + 3] = _mm512_reduce_add_ps(s3);
-  }
-  for (; r < n; r++)
-    out[r] = l2sq_avx512(q, rows + r * d, d);
+  many_avx512(q, rows, n, d, out, true);
+}
+
+__attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, const float *rows, size_t n, size_t d,
+                                                                float *out) {
+  many_avx512(q, rows, n, d, out, false);
 }
 
 static const omega_simd_t avx512 = {"avx512",         l2sq_avx512,   dot_avx512, l2sq_many_avx512, dot_many_avx512,
