@@ -5,7 +5,6 @@
 
 #include "core/error_internal.h"
 #include "core/file.h"
-#include "core/log.h"
 #include "index/flat_proj.h"
 
 #include <errno.h>
