@@ -2,11 +2,11 @@
 #include "cli/cli.h"
 #include "core/clock.h"
 #include "core/file.h"
+#include "core/parallel.h"
 #include "omega/omega.h"
 
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,14 +276,7 @@ static int cmd_search(int argc, char **argv) {
                    .res = res, .counts = counts, .lat = lat};
     atomic_init(&j.next, 0);
     atomic_init(&j.rc, 0);
-    pthread_t th[256];
-    int started = 0;
-    for (size_t t = 1; t < threads; t++)
-      if (pthread_create(&th[started], NULL, one_worker, &j) == 0)
-        started++;
-    one_worker(&j);
-    for (int t = 0; t < started; t++)
-      pthread_join(th[t], NULL);
+    omega__run_workers(one_worker, &j, threads);
     rc = atomic_load(&j.rc);
   } else {
     omega_search_opts_t o = {.k = k, .ef = ef, .threads = (int)threads};

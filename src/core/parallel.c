@@ -187,3 +187,7 @@ void omega__run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, size_t n)
       fn(j + i * job_size); /* no thread to spare: in this one */
   }
 }
+
+void omega__run_workers(void *(*fn)(void *), void *arg, size_t n) {
+  omega__run_jobs(fn, arg, 0, n); /* job size 0: every job is arg itself */
+}

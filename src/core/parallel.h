@@ -20,8 +20,14 @@ void omega__pool_for(omega_pool_t *p, size_t n, size_t grain, omega_range_fn fn,
 int omega__pool_worker(void);
 
 /* One short-lived thread per job but the first, which the caller runs; waits for all. A job
- * whose thread cannot be created runs in the caller. n <= OMEGA_JOBS_MAX. */
-#define OMEGA_JOBS_MAX 64
+ * whose thread cannot be created runs in the caller. n <= OMEGA_JOBS_MAX. For fan-outs whose
+ * thread count changes per call and that may run concurrently on one structure (searches
+ * sharing a read lock), which a pool (one loop at a time) would serialise. */
+#define OMEGA_JOBS_MAX 256
 void omega__run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, size_t n);
+/* fn(arg) on n threads at once, the caller among them: workers sharing one counter in arg,
+ * each taking the next item until none is left. One whose thread cannot be created runs in
+ * the caller after the others, and finds nothing left. n <= OMEGA_JOBS_MAX. */
+void omega__run_workers(void *(*fn)(void *), void *arg, size_t n);
 
 #endif

@@ -8,7 +8,7 @@
 #ifndef OMEGA_INDEX_FLAT_AMX_H
 #define OMEGA_INDEX_FLAT_AMX_H
 
-#include "index/vindex.h"
+#include "index/store.h"
 
 typedef struct omega_flat_amx omega_flat_amx_t;
 

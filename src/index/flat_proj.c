@@ -2,6 +2,7 @@
 
 #include "core/error_internal.h"
 #include "core/parallel.h"
+#include "index/exact.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MARGIN 16       /* as vindex.c: float candidates kept beyond k */
 #define SAMPLE 8192     /* rows the subspace is fitted on */
 #define ITERATIONS 3    /* of the subspace iteration: the bound only needs most of the variance */
 #define Q_BLOCK 64      /* queries per bound GEMM */
@@ -262,15 +262,6 @@ static double margin(const omega_vindex_t *ix, int p, double qc2, double max_c2)
   return 8.0 * ((double)p + (double)ix->p.dim / 8.0 + 16.0) * (double)FLT_EPSILON * (qc2 + max_c2) + 1e-30;
 }
 
-static inline void offer(omega_heap_t *h, size_t cap, float d, uint32_t s) {
-  if (h->n < cap) {
-    omega__heap_push_max(h, d, s);
-  } else if (omega__hit_less((omega_hit_t){d, s}, h->v[0])) {
-    omega__heap_pop_max(h);
-    omega__heap_push_max(h, d, s);
-  }
-}
-
 static inline float full_dist(const omega_vindex_t *ix, const float *q, uint32_t s) {
   const float *v = ix->vecs + (size_t)s * ix->p.dim;
   return ix->p.metric == OMEGA_METRIC_L2 ? ix->simd->l2sq(q, v, ix->p.dim) : -ix->simd->dot(q, v, ix->p.dim);
@@ -284,7 +275,7 @@ static int cmp_bound(const void *a, const void *b) {
 /* Queries [0, nq) of one thread; the caller holds the read lock. */
 static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *qs, size_t nq, size_t k,
                         const omega_allow_t *allow, omega_hit_t *out, size_t *counts) {
-  const size_t d = ix->p.dim, cap = k + MARGIN;
+  const size_t d = ix->p.dim, cap = k + OMEGA_RERANK_MARGIN;
   const size_t n = P->n < ix->n ? P->n : ix->n; /* slots past the projection: scored in full below */
   const int p = P->p;
   const bool l2 = ix->p.metric == OMEGA_METRIC_L2;
@@ -303,7 +294,7 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
   }
   size_t live = 0;
   for (uint32_t t = 0; t < ix->n && live <= cap; t++)
-    live += !ix->dead[t] && (!allow || (allow->bits[t >> 3] >> (t & 7) & 1));
+    live += omega__allowed(ix, allow, t);
   for (size_t q0 = 0; q0 < nq; q0 += qb) {
     const size_t nb = nq - q0 < qb ? nq - q0 : qb;
     for (size_t j = 0; j < nb; j++) {
@@ -354,7 +345,7 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
       if (ix->n_dead || allow) {
         m = 0;
         for (size_t i = 0; i < n; i++)
-          if (!ix->dead[b[i].slot] && (!allow || (allow->bits[b[i].slot >> 3] >> (b[i].slot & 7) & 1)))
+          if (omega__allowed(ix, allow, b[i].slot))
             b[m++] = b[i];
       }
       const size_t first = m < cap * 4 ? m : cap * 4;
@@ -362,21 +353,21 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
         select_smallest(b, m, first);
       qsort(b, first, sizeof *b, cmp_bound);
       for (size_t i = 0; i < first; i++)
-        offer(&h, cap, full_dist(ix, q, b[i].slot), b[i].slot);
+        omega__heap_offer(&h, cap, full_dist(ix, q, b[i].slot), b[i].slot);
       /* then every slot whose bound, less the margin, is still below the worst kept */
       size_t scored = first;
       for (size_t i = first; i < m; i++) {
         if (h.n >= cap && (double)b[i].lb - mg > (double)h.v[0].dist)
           continue;
         scored++;
-        offer(&h, cap, full_dist(ix, q, b[i].slot), b[i].slot);
+        omega__heap_offer(&h, cap, full_dist(ix, q, b[i].slot), b[i].slot);
       }
       atomic_fetch_add(&P->considered, m);
       atomic_fetch_add(&P->scored, scored);
       /* slots appended after the projection was made */
       for (uint32_t t = (uint32_t)n; t < ix->n; t++)
-        if (!ix->dead[t] && (!allow || (allow->bits[t >> 3] >> (t & 7) & 1)))
-          offer(&h, cap, full_dist(ix, q, t), t);
+        if (omega__allowed(ix, allow, t))
+          omega__heap_offer(&h, cap, full_dist(ix, q, t), t);
       counts[q0 + j] = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, 0, out + (q0 + j) * k);
     }
   }

@@ -10,8 +10,7 @@
 #ifndef OMEGA_INDEX_FLAT_PROJ_H
 #define OMEGA_INDEX_FLAT_PROJ_H
 
-#include "index/heap.h"
-#include "index/vindex.h"
+#include "index/store.h"
 
 typedef struct omega_proj omega_proj_t;
 
@@ -34,14 +33,5 @@ int omega__proj_prepare(const omega_vindex_t *ix, omega_proj_t *p);
  * plain paths (out of memory). */
 int omega__proj_search(const omega_vindex_t *ix, omega_proj_t *p, const float *qs, size_t nq, size_t k,
                        const omega_allow_t *allow, omega_hit_t *out, size_t *counts);
-
-/* omega__flat_rerank's answer when AMX candidates could not be proven complete. */
-#define OMEGA_RERANK_UNPROVEN SIZE_MAX
-
-/* From vindex.c: the double re-rank and proof of a heap of float candidates. `unit`: how much
- * less exact the candidates' distances are than an fp32 dot product's, as a multiple of
- * |q| |x| (0 for fp32 GEMMs and kernels, omega__flat_amx_unit for AMX scores). */
-size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
-                          const omega_allow_t *allow, double unit, omega_hit_t *out);
 
 #endif

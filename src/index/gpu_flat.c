@@ -4,6 +4,7 @@
 #include "core/error_internal.h"
 #include "core/fault.h"
 #include "core/log.h"
+#include "index/exact.h"
 
 #include <float.h>
 #include <math.h>

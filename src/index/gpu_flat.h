@@ -6,7 +6,7 @@
 #ifndef OMEGA_INDEX_GPU_FLAT_H
 #define OMEGA_INDEX_GPU_FLAT_H
 
-#include "index/vindex.h"
+#include "index/store.h"
 
 typedef struct omega_gpu_flat omega_gpu_flat_t;
 

@@ -3,8 +3,9 @@
 #ifndef OMEGA_INDEX_HEAP_H
 #define OMEGA_INDEX_HEAP_H
 
-#include "index/vindex.h"
+#include "index/store.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -14,6 +15,12 @@ typedef struct {
 
 static inline int omega__hit_less(omega_hit_t a, omega_hit_t b) {
   return a.dist < b.dist || (a.dist == b.dist && a.slot < b.slot);
+}
+
+/* Whether a belongs nearer the top than b: a max-heap's top is the greatest. The heaps below
+ * take `max` as a constant, so each use compiles to one of the two orders. */
+static inline int omega__heap_above(omega_hit_t a, omega_hit_t b, bool max) {
+  return max ? omega__hit_less(b, a) : omega__hit_less(a, b);
 }
 
 static inline int omega__heap_grow(omega_heap_t *h) {
@@ -28,14 +35,14 @@ static inline int omega__heap_grow(omega_heap_t *h) {
   return 0;
 }
 
-static inline int omega__heap_push_max(omega_heap_t *h, float d, uint32_t s) {
+static inline int omega__heap_push(omega_heap_t *h, float d, uint32_t s, bool max) {
   if (omega__heap_grow(h))
     return -1;
   omega_hit_t x = {d, s};
   size_t i = h->n++;
   while (i) {
     size_t p = (i - 1) / 2;
-    if (!omega__hit_less(h->v[p], x))
+    if (!omega__heap_above(x, h->v[p], max))
       break;
     h->v[i] = h->v[p];
     i = p;
@@ -44,16 +51,16 @@ static inline int omega__heap_push_max(omega_heap_t *h, float d, uint32_t s) {
   return 0;
 }
 
-static inline void omega__heap_pop_max(omega_heap_t *h) {
+static inline void omega__heap_pop(omega_heap_t *h, bool max) {
   omega_hit_t x = h->v[--h->n];
   size_t i = 0;
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= h->n)
       break;
-    if (c + 1 < h->n && omega__hit_less(h->v[c], h->v[c + 1]))
+    if (c + 1 < h->n && omega__heap_above(h->v[c + 1], h->v[c], max))
       c++;
-    if (!omega__hit_less(x, h->v[c]))
+    if (!omega__heap_above(h->v[c], x, max))
       break;
     h->v[i] = h->v[c];
     i = c;
@@ -62,38 +69,19 @@ static inline void omega__heap_pop_max(omega_heap_t *h) {
     h->v[i] = x;
 }
 
-static inline int omega__heap_push_min(omega_heap_t *h, float d, uint32_t s) {
-  if (omega__heap_grow(h))
-    return -1;
-  omega_hit_t x = {d, s};
-  size_t i = h->n++;
-  while (i) {
-    size_t p = (i - 1) / 2;
-    if (!omega__hit_less(x, h->v[p]))
-      break;
-    h->v[i] = h->v[p];
-    i = p;
-  }
-  h->v[i] = x;
-  return 0;
-}
+static inline int omega__heap_push_max(omega_heap_t *h, float d, uint32_t s) { return omega__heap_push(h, d, s, true); }
+static inline void omega__heap_pop_max(omega_heap_t *h) { omega__heap_pop(h, true); }
+static inline int omega__heap_push_min(omega_heap_t *h, float d, uint32_t s) { return omega__heap_push(h, d, s, false); }
+static inline void omega__heap_pop_min(omega_heap_t *h) { omega__heap_pop(h, false); }
 
-static inline void omega__heap_pop_min(omega_heap_t *h) {
-  omega_hit_t x = h->v[--h->n];
-  size_t i = 0;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= h->n)
-      break;
-    if (c + 1 < h->n && omega__hit_less(h->v[c + 1], h->v[c]))
-      c++;
-    if (!omega__hit_less(h->v[c], x))
-      break;
-    h->v[i] = h->v[c];
-    i = c;
+/* Keep (d, s) if it is among the best `cap` offered to the max-heap h so far. */
+static inline void omega__heap_offer(omega_heap_t *h, size_t cap, float d, uint32_t s) {
+  if (h->n < cap) {
+    omega__heap_push_max(h, d, s);
+  } else if (omega__hit_less((omega_hit_t){d, s}, h->v[0])) {
+    omega__heap_pop_max(h);
+    omega__heap_push_max(h, d, s);
   }
-  if (h->n)
-    h->v[i] = x;
 }
 
 static inline void omega__heap_free(omega_heap_t *h) {

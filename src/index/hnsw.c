@@ -4,8 +4,9 @@
  * several threads with striped node locks. Queries descend greedily, then beam-search level
  * 0; tombstoned and filtered-out nodes are traversed but never returned. */
 #include "core/error_internal.h"
+#include "core/parallel.h"
 #include "index/heap.h"
-#include "index/vindex.h"
+#include "index/hnsw.h"
 #include "index/walk16.h"
 
 #include <math.h>
@@ -578,14 +579,7 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
     atomic_store(&b.next, from + 1);
     atomic_store(&b.done, 1);
   }
-  pthread_t th[256];
-  int started = 0;
-  for (int t = 1; t < threads && t < 256; t++)
-    if (pthread_create(&th[started], NULL, build_worker, &b) == 0)
-      started++;
-  build_worker(&b);
-  for (int t = 0; t < started; t++)
-    pthread_join(th[t], NULL);
+  omega__run_workers(build_worker, &b, (size_t)threads);
   pthread_mutex_destroy(&b.progress_mu);
   return atomic_load(&b.rc);
 }

@@ -2,6 +2,7 @@
 
 #include "core/error_internal.h"
 #include "core/file.h"
+#include "index/hnsw.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,6 +4,7 @@
 #include "core/error_internal.h"
 #include "omega/cpu.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -120,112 +121,6 @@ static const omega_simd_t avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, d
 
 /* ---- AVX-512 ---- */
 
-__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
-    s0 = _mm512_fmadd_ps(t0, t0, s0);
-    s1 = _mm512_fmadd_ps(t1, t1, s1);
-  }
-  for (; i + 16 <= d; i += 16) {
-    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-    s0 = _mm512_fmadd_ps(t, t, s0);
-  }
-  if (i < d) { /* masked tail: no scalar loop */
-    __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
-    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
-    s1 = _mm512_fmadd_ps(t, t, s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, size_t d) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-  }
-  for (; i + 16 <= d; i += 16)
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-  if (i < d) {
-    __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
-    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-/* Four rows at a time share the query loads. */
-__attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, const float *rows, size_t n, size_t d,
-                                                                float *out) {
-  size_t r = 0;
-  for (; r + 4 <= n; r += 4) {
-    const float *r0 = rows + r * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= d; i += 16) {
-      __m512 qv = _mm512_loadu_ps(q + i);
-      s0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r0 + i), s0);
-      s1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r1 + i), s1);
-      s2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r2 + i), s2);
-      s3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r3 + i), s3);
-    }
-    if (i < d) {
-      __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
-      __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
-      s0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r0 + i), s0);
-      s1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r1 + i), s1);
-      s2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r2 + i), s2);
-      s3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r3 + i), s3);
-    }
-    out[r] = _mm512_reduce_add_ps(s0);
-    out[r + 1] = _mm512_reduce_add_ps(s1);
-    out[r + 2] = _mm512_reduce_add_ps(s2);
-    out[r + 3] = _mm512_reduce_add_ps(s3);
-  }
-  for (; r < n; r++)
-    out[r] = dot_avx512(q, rows + r * d, d);
-}
-
-__attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, const float *rows, size_t n, size_t d,
-                                                                 float *out) {
-  size_t r = 0;
-  for (; r + 4 <= n; r += 4) {
-    const float *r0 = rows + r * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= d; i += 16) {
-      __m512 qv = _mm512_loadu_ps(q + i);
-      __m512 t0 = _mm512_sub_ps(qv, _mm512_loadu_ps(r0 + i)), t1 = _mm512_sub_ps(qv, _mm512_loadu_ps(r1 + i));
-      __m512 t2 = _mm512_sub_ps(qv, _mm512_loadu_ps(r2 + i)), t3 = _mm512_sub_ps(qv, _mm512_loadu_ps(r3 + i));
-      s0 = _mm512_fmadd_ps(t0, t0, s0);
-      s1 = _mm512_fmadd_ps(t1, t1, s1);
-      s2 = _mm512_fmadd_ps(t2, t2, s2);
-      s3 = _mm512_fmadd_ps(t3, t3, s3);
-    }
-    if (i < d) {
-      __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
-      __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
-      __m512 t0 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r0 + i));
-      __m512 t1 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r1 + i));
-      __m512 t2 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r2 + i));
-      __m512 t3 = _mm512_sub_ps(qv, _mm512_maskz_loadu_ps(m, r3 + i));
-      s0 = _mm512_fmadd_ps(t0, t0, s0);
-      s1 = _mm512_fmadd_ps(t1, t1, s1);
-      s2 = _mm512_fmadd_ps(t2, t2, s2);
-      s3 = _mm512_fmadd_ps(t3, t3, s3);
-    }
-    out[r] = _mm512_reduce_add_ps(s0);
-    out[r + 1] = _mm512_reduce_add_ps(s1);
-    out[r + 2] = _mm512_reduce_add_ps(s2);
-    out[r + 3] = _mm512_reduce_add_ps(s3);
-  }
-  for (; r < n; r++)
-    out[r] = l2sq_avx512(q, rows + r * d, d);
-}
-
 /* Half-precision rows: 16 values widened per step (vcvtph2ps), fp32 arithmetic. */
 static inline __attribute__((target("avx512f"))) __m512 load_f16(const uint16_t *x) {
   return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
@@ -238,40 +133,97 @@ static inline __attribute__((target("avx512f"))) __m512 load_f16_tail(const uint
   return load_f16(t);
 }
 
-__attribute__((target("avx512f"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+/* 16 values of a row of fp32 or (half) fp16 from i on; with n < 16, the last n, the rest
+ * zero. The kernels below take `half` as a constant, so each compiles to one kind of row. */
+#define AVX512_INLINE static inline __attribute__((target("avx512f"), always_inline))
+AVX512_INLINE __m512 load_row(const void *x, size_t i, bool half) {
+  return half ? load_f16((const uint16_t *)x + i) : _mm512_loadu_ps((const float *)x + i);
+}
+
+AVX512_INLINE __m512 load_row_tail(const void *x, size_t i, size_t n, bool half) {
+  return half ? load_f16_tail((const uint16_t *)x + i, n)
+              : _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), (const float *)x + i);
+}
+
+/* One step of a distance: the sums gain (a - b)^2 (l2) or a b, lane by lane. */
+AVX512_INLINE __m512 step(__m512 a, __m512 b, __m512 s, bool l2) {
+  if (!l2)
+    return _mm512_fmadd_ps(a, b, s);
+  const __m512 t = _mm512_sub_ps(a, b);
+  return _mm512_fmadd_ps(t, t, s);
+}
+
+/* Squared L2 (l2) or dot product of a and a row of fp32 or (half) fp16. */
+AVX512_INLINE float dist_avx512(const float *a, const void *b, size_t d, bool half, bool l2) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= d; i += 32) {
-    const __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(q + i), load_f16(x + i));
-    const __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16), load_f16(x + i + 16));
-    s0 = _mm512_fmadd_ps(t0, t0, s0);
-    s1 = _mm512_fmadd_ps(t1, t1, s1);
+    s0 = step(_mm512_loadu_ps(a + i), load_row(b, i, half), s0, l2);
+    s1 = step(_mm512_loadu_ps(a + i + 16), load_row(b, i + 16, half), s1, l2);
   }
-  for (; i + 16 <= d; i += 16) {
-    const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(q + i), load_f16(x + i));
-    s0 = _mm512_fmadd_ps(t, t, s0);
-  }
-  if (i < d) {
-    const __m512 t =
-        _mm512_sub_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), q + i), load_f16_tail(x + i, d - i));
-    s1 = _mm512_fmadd_ps(t, t, s1);
-  }
+  for (; i + 16 <= d; i += 16)
+    s0 = step(_mm512_loadu_ps(a + i), load_row(b, i, half), s0, l2);
+  if (i < d) /* masked tail: no scalar loop */
+    s1 = step(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), a + i), load_row_tail(b, i, d - i, half), s1,
+              l2);
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
+  return dist_avx512(a, b, d, false, true);
+}
+
+__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, size_t d) {
+  return dist_avx512(a, b, d, false, false);
+}
+
+__attribute__((target("avx512f"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+  return dist_avx512(q, x, d, true, true);
+}
+
 __attribute__((target("avx512f"))) static float dot_f16_avx512(const float *q, const uint16_t *x, size_t d) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_f16(x + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_f16(x + i + 16), s1);
+  return dist_avx512(q, x, d, true, false);
+}
+
+/* Many rows: four at a time share the query loads. */
+AVX512_INLINE void many_avx512(const float *q, const float *rows, size_t n, size_t d, float *out, bool l2) {
+  size_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const float *r0 = rows + r * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+      __m512 qv = _mm512_loadu_ps(q + i);
+      s0 = step(qv, _mm512_loadu_ps(r0 + i), s0, l2);
+      s1 = step(qv, _mm512_loadu_ps(r1 + i), s1, l2);
+      s2 = step(qv, _mm512_loadu_ps(r2 + i), s2, l2);
+      s3 = step(qv, _mm512_loadu_ps(r3 + i), s3, l2);
+    }
+    if (i < d) {
+      __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+      __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
+      s0 = step(qv, _mm512_maskz_loadu_ps(m, r0 + i), s0, l2);
+      s1 = step(qv, _mm512_maskz_loadu_ps(m, r1 + i), s1, l2);
+      s2 = step(qv, _mm512_maskz_loadu_ps(m, r2 + i), s2, l2);
+      s3 = step(qv, _mm512_maskz_loadu_ps(m, r3 + i), s3, l2);
+    }
+    out[r] = _mm512_reduce_add_ps(s0);
+    out[r + 1] = _mm512_reduce_add_ps(s1);
+    out[r + 2] = _mm512_reduce_add_ps(s2);
+    out[r + 3] = _mm512_reduce_add_ps(s3);
   }
-  for (; i + 16 <= d; i += 16)
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_f16(x + i), s0);
-  if (i < d)
-    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (d - i)) - 1), q + i), load_f16_tail(x + i, d - i),
-                         s1);
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+  for (; r < n; r++)
+    out[r] = dist_avx512(q, rows + r * d, d, false, l2);
+}
+
+__attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, const float *rows, size_t n, size_t d,
+                                                                 float *out) {
+  many_avx512(q, rows, n, d, out, true);
+}
+
+__attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, const float *rows, size_t n, size_t d,
+                                                                float *out) {
+  many_avx512(q, rows, n, d, out, false);
 }
 
 static const omega_simd_t avx512 = {"avx512",         l2sq_avx512,   dot_avx512, l2sq_many_avx512, dot_many_avx512,

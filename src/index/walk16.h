@@ -8,7 +8,7 @@
 #ifndef OMEGA_INDEX_WALK16_H
 #define OMEGA_INDEX_WALK16_H
 
-#include "index/vindex.h"
+#include "index/store.h"
 
 typedef struct omega_walk16 omega_walk16_t;
 

@@ -1,5 +1,6 @@
 /* The thread pool: every item runs once, and omega__pool_worker() names the running thread
- * consistently (the per-thread scratch of the CPU kernels depends on it). */
+ * consistently (the per-thread scratch of the CPU kernels depends on it). The one-shot
+ * fan-out of shared-counter workers: every item once, the workers at once. */
 #include "testutil.h"
 
 #include "core/parallel.h"
@@ -66,7 +67,52 @@ static void test_worker_index(void **state) {
     }
 }
 
+/* omega__run_workers: n workers share a counter; every item runs once, and the n run at
+ * once (each waits until all have started); past OMEGA_JOBS_MAX the rest run in the caller
+ * afterwards and find nothing left. */
+#define WORK_ITEMS 1000
+
+typedef struct {
+  atomic_size_t next;
+  atomic_int hits[WORK_ITEMS];
+  atomic_int entered;
+  int wait_for; /* workers to wait for before taking items (0: none) */
+  atomic_int timed_out;
+} work_t;
+
+static void *work_fn(void *arg) {
+  work_t *w = arg;
+  atomic_fetch_add(&w->entered, 1);
+  for (int i = 0; w->wait_for && atomic_load(&w->entered) < w->wait_for; i++) {
+    if (i == 5000) { /* 5 s */
+      atomic_store(&w->timed_out, 1);
+      break;
+    }
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+  }
+  for (size_t i; (i = atomic_fetch_add(&w->next, 1)) < WORK_ITEMS;)
+    atomic_fetch_add(&w->hits[i], 1);
+  return NULL;
+}
+
+static void test_run_workers(void **state) {
+  (void)state;
+  const size_t counts[] = {0, 1, 3, 8, OMEGA_JOBS_MAX + 2};
+  for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+    const size_t n = counts[c];
+    work_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->wait_for = n <= 8 ? (int)n : 0;
+    omega__run_workers(work_fn, w, n);
+    assert_int_equal(atomic_load(&w->entered), (int)n);
+    assert_int_equal(atomic_load(&w->timed_out), 0);
+    for (size_t i = 0; i < WORK_ITEMS; i++)
+      assert_int_equal(atomic_load(&w->hits[i]), n ? 1 : 0);
+    free(w);
+  }
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_worker_index)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_worker_index), cmocka_unit_test(test_run_workers)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
  * recomputed so that mutations reach the checks behind them. A file that loads must then
  * work: searches on every path (flat, exact reference, filtered, HNSW), an insert into the
  * loaded graph, and a save/parse round trip. Any crash, leak, hang or abort() is a bug. */
+#include "index/exact.h"
+#include "index/hnsw.h"
 #include "index/idmap.h"
 #include "index/persist.h"
 #include "index/vindex.h"

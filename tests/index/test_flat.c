@@ -53,6 +53,19 @@ static void check_queries(omega_collection_t *c, const ref_model_t *m, const flo
 }
 
 /* The dispatch path in use is the one OMEGA_SIMD asked for. */
+/* The distance the reference and the re-rank share, against values worked out by hand;
+ * the last pair overflows float but not double. */
+static void test_dist_f64(void **state) {
+  (void)state;
+  const float q[3] = {1, 2, 3}, x[3] = {4, 6, 3}, big[1] = {1e20f};
+  assert_true(omega__dist_f64(OMEGA_METRIC_L2, q, x, 3) == 25.0);
+  assert_true(omega__dist_f64(OMEGA_METRIC_IP, q, x, 3) == -25.0);
+  assert_true(omega__dist_f64(OMEGA_METRIC_COSINE, q, x, 3) == -25.0);
+  assert_true(omega__dist_f64(OMEGA_METRIC_L2, x, x, 3) == 0.0);
+  const double ip = omega__dist_f64(OMEGA_METRIC_IP, big, big, 1);
+  assert_true(isfinite(ip) && fabs(ip / ((double)1e20f * (double)1e20f) + 1.0) < 1e-15);
+}
+
 static void test_path_in_use(void **state) {
   (void)state;
   const char *want = getenv("OMEGA_SIMD");
@@ -370,6 +383,7 @@ static void test_edges(void **state) {
 
 static int run_suite(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dist_f64),
       cmocka_unit_test(test_path_in_use),     cmocka_unit_test(test_random),
       cmocka_unit_test(test_blocks_and_wide), cmocka_unit_test(test_ties),
       cmocka_unit_test(test_filters),         cmocka_unit_test(test_deletes_upserts),

@@ -5,6 +5,7 @@
  * and for a query far larger than every vector (the fp32 walk serves it). */
 #include "ref.h"
 
+#include "index/hnsw.h"
 #include "index/vindex.h"
 #include "index/walk16.h"
 

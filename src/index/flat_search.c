@@ -1,0 +1,243 @@
+/* The flat index's searches (flat_search.h). */
+#include "index/flat_search.h"
+
+#include "index/exact.h"
+#include "index/flat_amx.h"
+#include "index/flat_proj.h"
+#include "index/heap.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROW_BLOCK 4096 /* rows per GEMM block */
+#define Q_BLOCK 64     /* queries per GEMM block */
+
+/* ---- flat, one query ---- */
+
+/* Offer one row of distances: only entries under the current threshold reach the heap. */
+static void offer_row(const omega_vindex_t *ix, const omega_allow_t *allow, omega_heap_t *h, size_t cap,
+                      const float *dist, uint32_t first, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (h->n >= cap && dist[i] > h->v[0].dist)
+      continue;
+    uint32_t s = first + (uint32_t)i;
+    if (omega__allowed(ix, allow, s))
+      omega__heap_offer(h, cap, dist[i], s);
+  }
+}
+
+size_t omega__flat_search(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
+                          omega_hit_t *out) {
+  const size_t d = ix->p.dim, cap = k + OMEGA_RERANK_MARGIN;
+  if (omega__proj_allowed(ix) && (!allow || allow->count * 8 >= ix->n) &&
+      omega__proj_verdict(ix->proj) != 0 && omega__proj_prepare(ix, ix->proj) == 0) {
+    size_t count = 0;
+    if (omega__proj_search(ix, ix->proj, q, 1, k, allow, out, &count) == 0)
+      return count;
+  }
+  float buf[ROW_BLOCK];
+  omega_heap_t h = {0};
+  if (omega__heap_grow(&h))
+    return 0;
+  size_t live = 0;
+  if (allow && allow->count * 8 < ix->n) { /* few allowed slots: visit only them */
+    for (uint32_t s = 0; s < ix->n; s++) {
+      if (!(allow->bits[s >> 3] >> (s & 7) & 1) || ix->dead[s])
+        continue;
+      const float *v = ix->vecs + (size_t)s * d;
+      float dd = ix->p.metric == OMEGA_METRIC_L2 ? ix->simd->l2sq(q, v, d) : -ix->simd->dot(q, v, d);
+      omega__heap_offer(&h, cap, dd, s);
+      live++;
+    }
+    size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, 0, out);
+    omega__heap_free(&h);
+    return n;
+  }
+  for (size_t r0 = 0; r0 < ix->n; r0 += ROW_BLOCK) {
+    size_t nr = ix->n - r0 < ROW_BLOCK ? ix->n - r0 : ROW_BLOCK;
+    if (ix->p.metric == OMEGA_METRIC_L2) {
+      ix->simd->l2sq_many(q, ix->vecs + r0 * d, nr, d, buf);
+    } else {
+      ix->simd->dot_many(q, ix->vecs + r0 * d, nr, d, buf);
+      for (size_t i = 0; i < nr; i++)
+        buf[i] = -buf[i];
+    }
+    offer_row(ix, allow, &h, cap, buf, (uint32_t)r0, nr);
+  }
+  for (uint32_t s = 0; s < ix->n && live <= cap; s++)
+    live += omega__allowed(ix, allow, s);
+  size_t n = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, 0, out);
+  omega__heap_free(&h);
+  return n;
+}
+
+/* ---- flat, many queries: GEMM blocks ---- */
+
+/* One query's GEMM scores over rows [first, first + n) become distances (L2: |q|^2 + |x|^2
+ * - 2 q.x; else -q.x) and go to its heap, in one pass: 16 rows at a time are converted and
+ * tested against the heap's worst at once (loops that vectorise), and only a block with a
+ * row at or below it (or NaN, which offer_row would take too) is offered row by row. */
+static void offer_scan(const omega_vindex_t *ix, omega_heap_t *h, size_t cap, float *row, float qn, uint32_t first,
+                       size_t n) {
+  const bool l2 = ix->p.metric == OMEGA_METRIC_L2;
+  const float *xn = ix->norms + first;
+  for (size_t i0 = 0; i0 < n; i0 += 16) {
+    const size_t m = n - i0 < 16 ? n - i0 : 16;
+    float *r = row + i0;
+    const float thr = h->n >= cap ? h->v[0].dist : INFINITY;
+    int hit = 0;
+    if (l2) {
+      for (size_t i = 0; i < m; i++) {
+        r[i] = qn + xn[i0 + i] - 2.0f * r[i];
+        hit |= !(r[i] > thr);
+      }
+    } else {
+      for (size_t i = 0; i < m; i++) {
+        r[i] = -r[i];
+        hit |= !(r[i] > thr);
+      }
+    }
+    if (hit)
+      for (size_t i = 0; i < m; i++)
+        if ((h->n < cap || !(r[i] > h->v[0].dist)) && !ix->dead[first + i0 + i])
+          omega__heap_offer(h, cap, r[i], first + (uint32_t)(i0 + i));
+  }
+}
+
+/* Scores of a query block against a row block: the AMX copy when there is one, else sgemm. */
+static void block_scores(const omega_vindex_t *ix, const omega_amx_queries_t *qa, size_t q0, const float *qb,
+                         size_t nb, size_t r0, size_t nr, float *scores) {
+  if (qa)
+    omega__flat_amx_scores(ix->amx, qa, q0, nb, r0, nr, scores);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nr, (int)ix->p.dim, 1.0f, qb, (int)ix->p.dim,
+                ix->vecs + r0 * ix->p.dim, (int)ix->p.dim, 0.0f, scores, (int)nr);
+}
+
+/* The GEMM-block search of nq queries: AMX scores (amx) or OpenBLAS sgemm. With AMX, queries
+ * whose candidates could not be proven complete get counts OMEGA_RERANK_UNPROVEN. */
+static void batch_gemm(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, bool amx, omega_hit_t *out,
+                       size_t *counts) {
+  const size_t d = ix->p.dim;
+  /* AMX scores are less exact than fp32 ones: more candidates, so the proof rarely fails */
+  const size_t cap = k + (amx ? OMEGA_RERANK_MARGIN_AMX : OMEGA_RERANK_MARGIN);
+  const double unit = amx ? omega__flat_amx_unit(ix) : 0.0;
+  /* Queries in groups of QS (a heap each); in a group, row blocks of RB, and query blocks of
+   * QB against each. sgemm: one 64-query block per group over 4096-row blocks (OpenBLAS
+   * blocks for its caches itself). AMX: a row block small enough to stay in L2 (about 1 MiB
+   * of tiles) while every query block of a large group goes past it, so the vectors stream
+   * from memory once per 1024 queries rather than once per 64. */
+  const size_t Kp = (d + 31) & ~(size_t)31;
+  const size_t QS = amx ? 1024 : Q_BLOCK, QB = amx ? 192 : Q_BLOCK;
+  size_t RB = ROW_BLOCK;
+  if (amx) {
+    RB = ((size_t)1 << 20) / (4 * Kp) & ~(size_t)15;
+    RB = RB < 64 ? 64 : RB;
+  }
+  float *scores = malloc(QB * RB * sizeof *scores);
+  omega_heap_t *heaps = calloc(QS, sizeof *heaps);
+  float *qn = malloc(QS * sizeof *qn);
+  omega_amx_queries_t qa = {0};
+  if (!scores || !heaps || !qn || (amx && omega__flat_amx_queries(ix, qs, nq, &qa))) {
+    free(scores);
+    free(heaps);
+    free(qn);
+    omega__flat_amx_queries_free(&qa);
+    for (size_t i = 0; i < nq; i++)
+      counts[i] = omega__flat_search(ix, qs + i * d, k, NULL, out + i * k);
+    return;
+  }
+  if (amx)
+    omega__flat_amx_read_lock(ix->amx);
+  const size_t live = ix->n - ix->n_dead;
+  for (size_t g0 = 0; g0 < nq; g0 += QS) {
+    const size_t ng = nq - g0 < QS ? nq - g0 : QS;
+    for (size_t j = 0; j < ng; j++) {
+      heaps[j].n = 0;
+      qn[j] = ix->simd->dot(qs + (g0 + j) * d, qs + (g0 + j) * d, d);
+    }
+    for (size_t r0 = 0; r0 < ix->n; r0 += RB) {
+      const size_t nr = ix->n - r0 < RB ? ix->n - r0 : RB;
+      for (size_t q0 = 0; q0 < ng; q0 += QB) {
+        const size_t nb = ng - q0 < QB ? ng - q0 : QB;
+        block_scores(ix, amx ? &qa : NULL, g0 + q0, qs + (g0 + q0) * d, nb, r0, nr, scores);
+        for (size_t j = 0; j < nb; j++) {
+          offer_scan(ix, &heaps[q0 + j], cap, scores + j * nr, qn[q0 + j], (uint32_t)r0, nr);
+        }
+      }
+    }
+    for (size_t j = 0; j < ng; j++)
+      counts[g0 + j] =
+          omega__flat_rerank(ix, qs + (g0 + j) * d, k, &heaps[j], live <= cap, NULL, unit, out + (g0 + j) * k);
+  }
+  if (amx)
+    omega__flat_amx_read_unlock(ix->amx);
+  for (size_t j = 0; j < QS; j++)
+    omega__heap_free(&heaps[j]);
+  free(heaps);
+  free(scores);
+  free(qn);
+  omega__flat_amx_queries_free(&qa);
+}
+
+void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t nq, size_t k, omega_hit_t *out,
+                              size_t *counts) {
+  const size_t d = ix->p.dim;
+  const bool amx = omega__flat_amx_useful(ix) && omega__flat_amx_prepare(ix, ix->amx) == 0;
+  if (!amx && omega__proj_allowed(ix) && omega__proj_verdict(ix->proj) != 0 &&
+      omega__proj_prepare(ix, ix->proj) == 0) {
+    /* not known yet whether the bounds prune on this data: measure on the first queries */
+    size_t done = 0;
+    if (omega__proj_verdict(ix->proj) < 0) {
+      done = nq < 16 ? nq : 16;
+      if (omega__proj_search(ix, ix->proj, qs, done, k, NULL, out, counts) != 0)
+        done = 0;
+    }
+    if (done < nq && omega__proj_verdict(ix->proj) != 0 &&
+        omega__proj_search(ix, ix->proj, qs + done * d, nq - done, k, NULL, out + done * k, counts + done) == 0)
+      done = nq;
+    if (done == nq)
+      return;
+    qs += done * d;
+    out += done * k;
+    counts += done;
+    nq -= done;
+  }
+  batch_gemm(ix, qs, nq, k, amx, out, counts);
+  if (!amx)
+    return;
+  /* Queries the AMX bound left unproven (data far from the origin, or ties closer than the
+   * bound) go through fp32 GEMMs, whose bound is tighter, before any exhaustive scan. */
+  size_t nf = 0;
+  for (size_t i = 0; i < nq; i++)
+    nf += counts[i] == OMEGA_RERANK_UNPROVEN;
+  if (!nf)
+    return;
+  float *fq = malloc(nf * d * sizeof *fq);
+  omega_hit_t *fo = malloc(nf * k * sizeof *fo);
+  size_t *fc = malloc(nf * sizeof *fc);
+  for (size_t i = 0, j = 0; i < nq; i++) {
+    if (counts[i] != OMEGA_RERANK_UNPROVEN)
+      continue;
+    if (fq && fo && fc)
+      memcpy(fq + j * d, qs + i * d, d * sizeof *fq);
+    else /* out of memory: one at a time */
+      counts[i] = omega__vindex_search_exact(ix, qs + i * d, k, NULL, out + i * k);
+    j++;
+  }
+  if (fq && fo && fc) {
+    batch_gemm(ix, fq, nf, k, false, fo, fc);
+    for (size_t i = 0, j = 0; i < nq; i++) {
+      if (counts[i] != OMEGA_RERANK_UNPROVEN)
+        continue;
+      counts[i] = fc[j];
+      memcpy(out + i * k, fo + j * k, k * sizeof *out);
+      j++;
+    }
+  }
+  free(fq);
+  free(fo);
+  free(fc);
+}
