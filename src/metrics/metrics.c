@@ -114,6 +114,18 @@ omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const
   return f;
 }
 
+void omega_metrics_register(omega_metrics_t *m, const omega_family_def_t *defs, size_t n, void *out) {
+  for (size_t i = 0; i < n; i++) {
+    const omega_family_def_t *d = &defs[i];
+    omega_family_t *f = omega_metrics_family(m, d->name, d->help, d->type, d->labels, d->buckets, d->n_buckets);
+    memcpy((char *)out + d->slot, &f, sizeof f);
+    if (d->series && !f->n_labels)
+      omega_series(f, NULL, NULL, NULL);
+    for (const char *const *v = d->series; v && f->n_labels && v[0]; v += f->n_labels)
+      omega_series(f, v[0], f->n_labels > 1 ? v[1] : NULL, f->n_labels > 2 ? v[2] : NULL);
+  }
+}
+
 omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, const char *v3) {
   const char *v[MAX_LABELS] = {v1, v2, v3};
   pthread_mutex_lock(&f->mu);

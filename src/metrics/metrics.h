@@ -20,6 +20,27 @@ void omega_metrics_free(omega_metrics_t *m);
  * buckets: upper bounds for histograms (ascending), n_buckets of them; +Inf is implied. */
 omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const char *help, omega_metric_type_t type,
                                      const char *const *label_names, const double *buckets, size_t n_buckets);
+/* One row of a registration table (omega_metrics_register). */
+typedef struct {
+  size_t slot; /* offsetof the omega_family_t * in the caller's struct that receives the family */
+  const char *name, *help;
+  omega_metric_type_t type;
+  const char *const *labels; /* as omega_metrics_family's label_names */
+  const double *buckets;
+  size_t n_buckets;
+  /* Series that must show from the first scrape: each one's label values in turn, as many as
+   * the family has labels, then NULL. Without labels, any list (OMEGA_METRICS_UNLABELLED)
+   * creates the one series. NULL: none. */
+  const char *const *series;
+} omega_family_def_t;
+
+/* The row field for "the family's one series, without labels". */
+#define OMEGA_METRICS_UNLABELLED ((const char *const[]){NULL})
+
+/* Register every family of a table in order, storing each into out at its slot, and create
+ * its first series. Like omega_metrics_family, for start-up only. */
+void omega_metrics_register(omega_metrics_t *m, const omega_family_def_t *defs, size_t n, void *out);
+
 /* The series of a family for label values (as many as the family has label names);
  * created on first use, stable afterwards. NULL when a new one cannot be allocated: the
  * functions below take NULL as a series that ignores updates and reads 0. */

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,34 +59,32 @@ static void collect(void *user) {
   pthread_mutex_unlock(&r->mu);
 }
 
+static const char *const coll[] = {"collection", NULL}, *const kind_route[] = {"kind", "route", NULL};
+/* the series that must exist from the first scrape: (kind, route) pairs */
+static const char *const query_series[] = {"flat", "cpu", "hnsw", "cpu", "gpu_flat", "gpu", "gpu_flat", "cpu",
+                                           "gpu_flat", "fallback", NULL};
+
+#define SLOT(field) offsetof(omega_colls_t, field)
+
+static const omega_family_def_t families[] = {
+    {SLOT(latency), "omega_search_latency_seconds",
+     "Vector search time per request (all its queries), text embedding excluded.", .type = OMEGA_METRIC_HISTOGRAM,
+     .buckets = latency_buckets, .n_buckets = sizeof latency_buckets / sizeof latency_buckets[0],
+     .series = OMEGA_METRICS_UNLABELLED},
+    {SLOT(queries), "omega_search_queries_total",
+     "Search queries by index kind and the device that ran them (gpu, cpu, fallback = CPU after a GPU failure).",
+     .type = OMEGA_METRIC_COUNTER, .labels = kind_route, .series = query_series},
+    {SLOT(vectors), "omega_index_vectors", "Live vectors per collection.", .type = OMEGA_METRIC_GAUGE, .labels = coll},
+    {SLOT(bytes), "omega_index_bytes", "Memory used per collection (vectors, graph, ids).", .type = OMEGA_METRIC_GAUGE, .labels = coll},
+    {SLOT(wal), "omega_index_wal_bytes", "Write-ahead log size per collection.", .type = OMEGA_METRIC_GAUGE, .labels = coll},
+    {SLOT(snapshot_s), "omega_index_snapshot_seconds",
+     "Duration of collection snapshots (explicit, compaction, log checkpoints).", .type = OMEGA_METRIC_HISTOGRAM,
+     .buckets = snapshot_buckets, .n_buckets = sizeof snapshot_buckets / sizeof snapshot_buckets[0],
+     .series = OMEGA_METRICS_UNLABELLED},
+};
+
 static void metrics_init(omega_colls_t *r, omega_metrics_t *m) {
-  const char *coll[] = {"collection", NULL}, *kind_route[] = {"kind", "route", NULL};
-  r->latency = omega_metrics_family(m, "omega_search_latency_seconds",
-                                    "Vector search time per request (all its queries), text embedding excluded.",
-                                    OMEGA_METRIC_HISTOGRAM, NULL, latency_buckets,
-                                    sizeof latency_buckets / sizeof latency_buckets[0]);
-  r->queries = omega_metrics_family(m, "omega_search_queries_total",
-                                    "Search queries by index kind and the device that ran them (gpu, cpu, fallback "
-                                    "= CPU after a GPU failure).",
-                                    OMEGA_METRIC_COUNTER, kind_route, NULL, 0);
-  r->vectors = omega_metrics_family(m, "omega_index_vectors", "Live vectors per collection.", OMEGA_METRIC_GAUGE,
-                                    coll, NULL, 0);
-  r->bytes = omega_metrics_family(m, "omega_index_bytes", "Memory used per collection (vectors, graph, ids).",
-                                  OMEGA_METRIC_GAUGE, coll, NULL, 0);
-  r->wal = omega_metrics_family(m, "omega_index_wal_bytes", "Write-ahead log size per collection.",
-                                OMEGA_METRIC_GAUGE, coll, NULL, 0);
-  r->snapshot_s = omega_metrics_family(m, "omega_index_snapshot_seconds",
-                                       "Duration of collection snapshots (explicit, compaction, log checkpoints).",
-                                       OMEGA_METRIC_HISTOGRAM, NULL, snapshot_buckets,
-                                       sizeof snapshot_buckets / sizeof snapshot_buckets[0]);
-  /* series that must exist from the first scrape */
-  omega_series(r->latency, NULL, NULL, NULL);
-  omega_series(r->snapshot_s, NULL, NULL, NULL);
-  omega_series(r->queries, "flat", "cpu", NULL);
-  omega_series(r->queries, "hnsw", "cpu", NULL);
-  omega_series(r->queries, "gpu_flat", "gpu", NULL);
-  omega_series(r->queries, "gpu_flat", "cpu", NULL);
-  omega_series(r->queries, "gpu_flat", "fallback", NULL);
+  omega_metrics_register(m, families, sizeof families / sizeof families[0], r);
   omega_metrics_on_collect(m, collect, r);
 }
 

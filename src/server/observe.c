@@ -4,6 +4,7 @@
 #include "omega/version.h"
 #include "server/server_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,105 @@ static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 10
 static const double token_buckets[] = {16, 64, 256, 1024, 4096, 16384, 65536};
 
 #define N(a) (sizeof a / sizeof a[0])
+
+static const char *const by_endpoint_status[] = {"endpoint", "status", NULL},
+                         *const by_endpoint[] = {"endpoint", NULL}, *const by_route[] = {"route", NULL},
+                         *const by_gpu[] = {"gpu_index", NULL}, *const by_result[] = {"result", NULL},
+                         *const by_reason[] = {"reason", NULL}, *const by_direction[] = {"direction", NULL},
+                         *const by_event[] = {"event", NULL},
+                         *const build_labels[] = {"version", "backend", "model", NULL};
+
+/* the series that must exist from the first scrape */
+static const char *const routes[] = {"gpu", "cpu", "fallback", NULL};
+static const char *const gpu_events[] = {"oom", "sticky", "error", "fallback_batch", "memory_pressure", NULL};
+static const char *const auth_reasons[] = {"bad_signature", "nonce_cache_full", NULL};
+static const char *const queue_full[] = {"queue_full", NULL}, *const client_gone[] = {"client_gone", NULL};
+static const char *const refusals[] = {"limit", "per_address_limit", "head_timeout", "malformed", "head_too_large",
+                                       NULL};
+
+#define SLOT(field) offsetof(omega_server_metrics_t, field)
+#define COUNTER .type = OMEGA_METRIC_COUNTER
+#define GAUGE .type = OMEGA_METRIC_GAUGE
+#define HISTOGRAM .type = OMEGA_METRIC_HISTOGRAM
+#define BUCKETS(a) .buckets = a, .n_buckets = N(a)
+#define ONE .series = OMEGA_METRICS_UNLABELLED
+
+/* Every family, in the order /metrics shows them. */
+static const omega_family_def_t families[] = {
+    {SLOT(http_requests), "omega_http_requests_total", "HTTP requests by endpoint and status code.", COUNTER,
+     .labels = by_endpoint_status},
+    {SLOT(http_duration), "omega_http_request_duration_ms", "HTTP request duration by endpoint.", HISTOGRAM, .labels = by_endpoint,
+     BUCKETS(ms_buckets)},
+    {SLOT(route), "omega_embed_route_total",
+     "Embedding requests by the backend that served them (gpu, cpu, fallback = CPU after a GPU failure).", COUNTER,
+     .labels = by_route, .series = routes},
+    {SLOT(cuda_oom), "omega_embed_cuda_oom_total", "Batches that hit CUDA out-of-memory.", COUNTER, ONE},
+    {SLOT(latency), "omega_embed_latency_ms", "Embedding request latency, queueing included.", HISTOGRAM,
+     BUCKETS(ms_buckets), ONE},
+    {SLOT(batch_size), "omega_embed_batch_size", "Sequences per batch.", HISTOGRAM, BUCKETS(batch_buckets), ONE},
+    {SLOT(batch_tokens), "omega_embed_batch_tokens", "Tokens per batch.", HISTOGRAM, BUCKETS(token_buckets)},
+    {SLOT(vram), "omega_gpu_vram_used_mb", "GPU memory in use, MB (no series without a GPU).", GAUGE, .labels = by_gpu},
+    {SLOT(maybe_async), "omega_maybe_async_routed_total",
+     "Engine jobs by how the caller takes the result: sync (waits) or async (completion callback).", COUNTER, .labels = by_route},
+    {SLOT(queue_depth), "omega_queue_depth", "Sequences waiting for a batch.", GAUGE},
+    {SLOT(queue_jobs), "omega_queue_requests", "Requests waiting for a batch.", GAUGE},
+    {SLOT(inflight_req), "omega_inflight_requests", "HTTP requests being processed.", GAUGE},
+    {SLOT(inflight_seq), "omega_inflight_sequences", "Sequences in the running batch window.", GAUGE},
+    {SLOT(queue_ms), "omega_queue_time_ms", "Time from submission to the first batch of a request.", HISTOGRAM,
+     BUCKETS(fine_ms_buckets)},
+    {SLOT(tokenize_ms), "omega_tokenize_time_ms", "Tokenisation time per request.", HISTOGRAM,
+     BUCKETS(fine_ms_buckets)},
+    {SLOT(inference_ms), "omega_inference_time_ms", "Model run time per batch.", HISTOGRAM, .labels = by_route,
+     BUCKETS(fine_ms_buckets)},
+    {SLOT(tokens), "omega_tokens_processed_total", "Tokens run through the model.", COUNTER, ONE},
+    {SLOT(sequences), "omega_sequences_processed_total", "Sequences run through the model.", COUNTER, ONE},
+    {SLOT(batches), "omega_batches_total", "Batches run, by backend.", COUNTER, .labels = by_route},
+    {SLOT(ceiling), "omega_batch_ceiling", "Current adaptive batch ceiling (sequences).", GAUGE},
+    {SLOT(ceiling_p95), "omega_batch_window_p95_ms", "p95 request latency in the latency controller's window.", GAUGE},
+    {SLOT(run_p95), "omega_batch_run_p95_ms", "p95 batch run time in the latency controller's window.", GAUGE},
+    {SLOT(ceiling_moves), "omega_batch_ceiling_changes_total", "Moves of the adaptive batch ceiling.", COUNTER, .labels = by_direction},
+    {SLOT(max_batch), "omega_batch_max", "EMBED_MAX_BATCH now.", GAUGE},
+    {SLOT(target_latency), "omega_target_latency_ms", "ACCEL_TARGET_LAT_MS now.", GAUGE},
+    {SLOT(reloads), "omega_config_reloads_total", "Configuration reloads and runtime changes by result.", COUNTER,
+     .labels = by_result},
+    {SLOT(auth_failures), "omega_auth_failures_total", "Rejected HMAC authentications by reason.", COUNTER, .labels = by_reason,
+     .series = auth_reasons},
+    {SLOT(nonce_entries), "omega_auth_nonce_cache_entries",
+     "Nonces the replay cache remembers now; at its capacity signed requests get 503.", GAUGE},
+    {SLOT(nonce_capacity), "omega_auth_nonce_cache_capacity",
+     "Nonces the replay cache can remember (OMEGA_HMAC_MAX_RATE x (2 x OMEGA_HMAC_WINDOW_S + 1), or "
+     "OMEGA_NONCE_CACHE).",
+     GAUGE},
+    {SLOT(pool_busy), "omega_worker_pool_busy", "Worker pool threads running a task.", GAUGE},
+    {SLOT(pool_queued), "omega_worker_pool_queued", "Tasks waiting for the worker pool.", GAUGE},
+    {SLOT(pool_rejected), "omega_worker_pool_rejected_total", "Tasks refused by a full worker pool.", COUNTER},
+    {SLOT(rss), "omega_process_resident_memory_bytes", "Resident memory of the process.", GAUGE},
+    {SLOT(build_info), "omega_build_info", "Build and model information (always 1).", GAUGE, .labels = build_labels},
+    {SLOT(ready), "omega_ready", "1 when the server accepts embedding requests.", GAUGE},
+    {SLOT(rejected), "omega_requests_rejected_total", "Requests refused before any work, by reason.", COUNTER, .labels = by_reason,
+     .series = queue_full},
+    {SLOT(timeouts), "omega_requests_timed_out_total", "Requests answered 504.", COUNTER, ONE},
+    {SLOT(canceled), "omega_requests_canceled_total", "Requests whose work was dropped, by reason.", COUNTER, .labels = by_reason,
+     .series = client_gone},
+    {SLOT(gpu_healthy), "omega_gpu_healthy",
+     "1 while the GPU serves; 0 after a sticky CUDA error (restart needed) or without a GPU.", GAUGE, ONE},
+    {SLOT(gpu_events), "omega_gpu_events_total",
+     "GPU backend events: oom, sticky, error, fallback_batch, memory_pressure, graph_capture, graph_replay, "
+     "graph_failure, buffer_growth (a slot reallocating past its start-up preparation).",
+     COUNTER, .labels = by_event, .series = gpu_events},
+    {SLOT(gpu_vram_total), "omega_gpu_vram_total_mb", "GPU memory size, MB.", GAUGE, .labels = by_gpu},
+    {SLOT(gpu_util), "omega_gpu_utilization_percent", "GPU utilisation (NVML).", GAUGE, .labels = by_gpu},
+    {SLOT(gpu_temp), "omega_gpu_temperature_celsius", "GPU temperature (NVML).", GAUGE, .labels = by_gpu},
+    {SLOT(gpu_power), "omega_gpu_power_watts", "GPU power draw (NVML).", GAUGE, .labels = by_gpu},
+    {SLOT(uptime), "omega_uptime_seconds", "Seconds since start.", GAUGE},
+    {SLOT(conns), "omega_http_connections", "Open client connections.", GAUGE},
+    {SLOT(conns_refused), "omega_http_connections_refused_total",
+     "Connections closed before a request ran, by reason (limit, per_address_limit, head_timeout, malformed, "
+     "head_too_large).",
+     COUNTER, .labels = by_reason, .series = refusals},
+    {SLOT(held_bytes), "omega_http_held_response_bytes", "Bytes of answers queued and not yet sent whole.", GAUGE},
+};
+
 
 static double rss_bytes(void) {
   FILE *f = fopen("/proc/self/statm", "r");
@@ -108,146 +208,8 @@ static void collect(void *user) {
 }
 
 void omega__server_metrics_init(omega_server_t *s) {
-  omega_metrics_t *r = s->metrics;
-  omega_server_metrics_t *m = &s->m;
-  const char *ep_status[] = {"endpoint", "status", NULL}, *ep[] = {"endpoint", NULL}, *route[] = {"route", NULL},
-             *gpu[] = {"gpu_index", NULL}, *result[] = {"result", NULL}, *reason[] = {"reason", NULL},
-             *dir[] = {"direction", NULL}, *build[] = {"version", "backend", "model", NULL};
-  m->http_requests = omega_metrics_family(r, "omega_http_requests_total", "HTTP requests by endpoint and status code.",
-                                          OMEGA_METRIC_COUNTER, ep_status, NULL, 0);
-  m->http_duration = omega_metrics_family(r, "omega_http_request_duration_ms", "HTTP request duration by endpoint.",
-                                          OMEGA_METRIC_HISTOGRAM, ep, ms_buckets, N(ms_buckets));
-  m->route = omega_metrics_family(r, "omega_embed_route_total",
-                                  "Embedding requests by the backend that served them (gpu, cpu, fallback = CPU after "
-                                  "a GPU failure).",
-                                  OMEGA_METRIC_COUNTER, route, NULL, 0);
-  m->cuda_oom = omega_metrics_family(r, "omega_embed_cuda_oom_total", "Batches that hit CUDA out-of-memory.",
-                                     OMEGA_METRIC_COUNTER, NULL, NULL, 0);
-  m->latency = omega_metrics_family(r, "omega_embed_latency_ms", "Embedding request latency, queueing included.",
-                                    OMEGA_METRIC_HISTOGRAM, NULL, ms_buckets, N(ms_buckets));
-  m->batch_size = omega_metrics_family(r, "omega_embed_batch_size", "Sequences per batch.", OMEGA_METRIC_HISTOGRAM,
-                                       NULL, batch_buckets, N(batch_buckets));
-  m->batch_tokens = omega_metrics_family(r, "omega_embed_batch_tokens", "Tokens per batch.", OMEGA_METRIC_HISTOGRAM,
-                                         NULL, token_buckets, N(token_buckets));
-  m->vram = omega_metrics_family(r, "omega_gpu_vram_used_mb", "GPU memory in use, MB (no series without a GPU).",
-                                 OMEGA_METRIC_GAUGE, gpu, NULL, 0);
-  m->maybe_async = omega_metrics_family(r, "omega_maybe_async_routed_total",
-                                        "Engine jobs by how the caller takes the result: sync (waits) or async "
-                                        "(completion callback).",
-                                        OMEGA_METRIC_COUNTER, route, NULL, 0);
-  m->queue_depth = omega_metrics_family(r, "omega_queue_depth", "Sequences waiting for a batch.", OMEGA_METRIC_GAUGE,
-                                        NULL, NULL, 0);
-  m->queue_jobs = omega_metrics_family(r, "omega_queue_requests", "Requests waiting for a batch.", OMEGA_METRIC_GAUGE,
-                                       NULL, NULL, 0);
-  m->inflight_req = omega_metrics_family(r, "omega_inflight_requests", "HTTP requests being processed.",
-                                         OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->inflight_seq = omega_metrics_family(r, "omega_inflight_sequences", "Sequences in the running batch window.",
-                                         OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->queue_ms = omega_metrics_family(r, "omega_queue_time_ms", "Time from submission to the first batch of a request.",
-                                     OMEGA_METRIC_HISTOGRAM, NULL, fine_ms_buckets, N(fine_ms_buckets));
-  m->tokenize_ms = omega_metrics_family(r, "omega_tokenize_time_ms", "Tokenisation time per request.",
-                                        OMEGA_METRIC_HISTOGRAM, NULL, fine_ms_buckets, N(fine_ms_buckets));
-  m->inference_ms = omega_metrics_family(r, "omega_inference_time_ms", "Model run time per batch.",
-                                         OMEGA_METRIC_HISTOGRAM, route, fine_ms_buckets, N(fine_ms_buckets));
-  m->tokens = omega_metrics_family(r, "omega_tokens_processed_total", "Tokens run through the model.",
-                                   OMEGA_METRIC_COUNTER, NULL, NULL, 0);
-  m->sequences = omega_metrics_family(r, "omega_sequences_processed_total", "Sequences run through the model.",
-                                      OMEGA_METRIC_COUNTER, NULL, NULL, 0);
-  m->batches = omega_metrics_family(r, "omega_batches_total", "Batches run, by backend.", OMEGA_METRIC_COUNTER, route,
-                                    NULL, 0);
-  m->ceiling = omega_metrics_family(r, "omega_batch_ceiling", "Current adaptive batch ceiling (sequences).",
-                                    OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->ceiling_p95 = omega_metrics_family(r, "omega_batch_window_p95_ms",
-                                        "p95 request latency in the latency controller's window.", OMEGA_METRIC_GAUGE,
-                                        NULL, NULL, 0);
-  m->run_p95 = omega_metrics_family(r, "omega_batch_run_p95_ms",
-                                    "p95 batch run time in the latency controller's window.", OMEGA_METRIC_GAUGE, NULL,
-                                    NULL, 0);
-  m->ceiling_moves = omega_metrics_family(r, "omega_batch_ceiling_changes_total",
-                                          "Moves of the adaptive batch ceiling.", OMEGA_METRIC_COUNTER, dir, NULL, 0);
-  m->max_batch = omega_metrics_family(r, "omega_batch_max", "EMBED_MAX_BATCH now.", OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->target_latency = omega_metrics_family(r, "omega_target_latency_ms", "ACCEL_TARGET_LAT_MS now.",
-                                           OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->reloads = omega_metrics_family(r, "omega_config_reloads_total",
-                                    "Configuration reloads and runtime changes by result.", OMEGA_METRIC_COUNTER,
-                                    result, NULL, 0);
-  m->auth_failures = omega_metrics_family(r, "omega_auth_failures_total", "Rejected HMAC authentications by reason.",
-                                          OMEGA_METRIC_COUNTER, reason, NULL, 0);
-  m->nonce_entries = omega_metrics_family(r, "omega_auth_nonce_cache_entries",
-                                          "Nonces the replay cache remembers now; at its capacity signed requests get "
-                                          "503.",
-                                          OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->nonce_capacity = omega_metrics_family(r, "omega_auth_nonce_cache_capacity",
-                                           "Nonces the replay cache can remember (OMEGA_HMAC_MAX_RATE x (2 x "
-                                           "OMEGA_HMAC_WINDOW_S + 1), or OMEGA_NONCE_CACHE).",
-                                           OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->pool_busy = omega_metrics_family(r, "omega_worker_pool_busy", "Worker pool threads running a task.",
-                                      OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->pool_queued = omega_metrics_family(r, "omega_worker_pool_queued", "Tasks waiting for the worker pool.",
-                                        OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->pool_rejected = omega_metrics_family(r, "omega_worker_pool_rejected_total", "Tasks refused by a full worker pool.",
-                                          OMEGA_METRIC_COUNTER, NULL, NULL, 0);
-  m->rss = omega_metrics_family(r, "omega_process_resident_memory_bytes", "Resident memory of the process.",
-                                OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->build_info = omega_metrics_family(r, "omega_build_info", "Build and model information (always 1).",
-                                       OMEGA_METRIC_GAUGE, build, NULL, 0);
-  m->ready = omega_metrics_family(r, "omega_ready", "1 when the server accepts embedding requests.", OMEGA_METRIC_GAUGE,
-                                  NULL, NULL, 0);
-  m->rejected = omega_metrics_family(r, "omega_requests_rejected_total", "Requests refused before any work, by reason.",
-                                     OMEGA_METRIC_COUNTER, reason, NULL, 0);
-  m->timeouts = omega_metrics_family(r, "omega_requests_timed_out_total", "Requests answered 504.",
-                                     OMEGA_METRIC_COUNTER, NULL, NULL, 0);
-  m->canceled = omega_metrics_family(r, "omega_requests_canceled_total", "Requests whose work was dropped, by reason.",
-                                     OMEGA_METRIC_COUNTER, reason, NULL, 0);
-  const char *event[] = {"event", NULL};
-  m->gpu_healthy = omega_metrics_family(r, "omega_gpu_healthy",
-                                        "1 while the GPU serves; 0 after a sticky CUDA error (restart needed) or "
-                                        "without a GPU.",
-                                        OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  m->gpu_events = omega_metrics_family(r, "omega_gpu_events_total",
-                                       "GPU backend events: oom, sticky, error, fallback_batch, memory_pressure, graph_capture, graph_replay, "
-                                       "graph_failure, buffer_growth (a slot reallocating past its start-up preparation).",
-                                       OMEGA_METRIC_COUNTER, event, NULL, 0);
-  m->gpu_vram_total = omega_metrics_family(r, "omega_gpu_vram_total_mb", "GPU memory size, MB.", OMEGA_METRIC_GAUGE,
-                                           gpu, NULL, 0);
-  m->gpu_util = omega_metrics_family(r, "omega_gpu_utilization_percent", "GPU utilisation (NVML).",
-                                     OMEGA_METRIC_GAUGE, gpu, NULL, 0);
-  m->gpu_temp = omega_metrics_family(r, "omega_gpu_temperature_celsius", "GPU temperature (NVML).",
-                                     OMEGA_METRIC_GAUGE, gpu, NULL, 0);
-  m->gpu_power = omega_metrics_family(r, "omega_gpu_power_watts", "GPU power draw (NVML).", OMEGA_METRIC_GAUGE, gpu,
-                                      NULL, 0);
-  m->uptime = omega_metrics_family(r, "omega_uptime_seconds", "Seconds since start.", OMEGA_METRIC_GAUGE, NULL, NULL,
-                                   0);
-  m->conns = omega_metrics_family(r, "omega_http_connections", "Open client connections.", OMEGA_METRIC_GAUGE, NULL,
-                                  NULL, 0);
-  m->conns_refused = omega_metrics_family(r, "omega_http_connections_refused_total",
-                                          "Connections closed before a request ran, by reason (limit, "
-                                          "per_address_limit, head_timeout, malformed, head_too_large).",
-                                          OMEGA_METRIC_COUNTER, reason, NULL, 0);
-  m->held_bytes = omega_metrics_family(r, "omega_http_held_response_bytes",
-                                       "Bytes of answers queued and not yet sent whole.", OMEGA_METRIC_GAUGE, NULL, NULL, 0);
-  /* series that must exist from the first scrape */
-  static const char *const refusals[] = {"limit", "per_address_limit", "head_timeout", "malformed", "head_too_large"};
-  for (int i = 0; i < 5; i++)
-    omega_series(m->conns_refused, refusals[i], NULL, NULL);
-  static const char *const routes[] = {"gpu", "cpu", "fallback"};
-  for (int i = 0; i < 3; i++)
-    omega_series(m->route, routes[i], NULL, NULL);
-  omega_series(m->cuda_oom, NULL, NULL, NULL);
-  omega_series(m->gpu_healthy, NULL, NULL, NULL);
-  static const char *const events[] = {"oom", "sticky", "error", "fallback_batch", "memory_pressure"};
-  for (int i = 0; i < 5; i++)
-    omega_series(m->gpu_events, events[i], NULL, NULL);
-  omega_series(m->latency, NULL, NULL, NULL);
-  omega_series(m->batch_size, NULL, NULL, NULL);
-  omega_series(m->timeouts, NULL, NULL, NULL);
-  omega_series(m->tokens, NULL, NULL, NULL);
-  omega_series(m->sequences, NULL, NULL, NULL);
-  omega_series(m->auth_failures, "bad_signature", NULL, NULL);
-  omega_series(m->auth_failures, "nonce_cache_full", NULL, NULL);
-  omega_series(m->rejected, "queue_full", NULL, NULL);
-  omega_series(m->canceled, "client_gone", NULL, NULL);
-  omega_metrics_on_collect(r, collect, s);
+  omega_metrics_register(s->metrics, families, sizeof families / sizeof families[0], &s->m);
+  omega_metrics_on_collect(s->metrics, collect, s);
 }
 
 void omega__server_metrics_model(omega_server_t *s) {
