@@ -45,6 +45,22 @@ OMEGA_API void omega_tokenizer_free(omega_tokenizer_t *tok);
 OMEGA_API int omega_tokenizer_encode(const omega_tokenizer_t *tok, const char *text, size_t len, size_t max_len,
                                      unsigned flags, int32_t *ids, size_t cap, size_t *n_ids);
 
+/* One token of an encoding, with what a person reading it needs. */
+typedef struct {
+  int32_t id;
+  const char *text; /* its string in the vocabulary (not NUL-terminated; "" when it has none), owned by the
+                       tokenizer */
+  size_t text_len;
+  int special;       /* a special token: one the post-processor adds, or an added token marked special */
+  int from_template; /* added around the text by the post-processor ([CLS], [SEP]), not found in it */
+} omega_token_t;
+
+/* The tokens of one text: the ids omega_tokenizer_encode gives for the same max_len and
+ * flags, in order, each with its string and kind. On OMEGA_ERANGE (cap too small) *n_tokens
+ * holds the count needed. Thread-safe like omega_tokenizer_encode. */
+OMEGA_API int omega_tokenizer_tokens(const omega_tokenizer_t *tok, const char *text, size_t len, size_t max_len,
+                                     unsigned flags, omega_token_t *tokens, size_t cap, size_t *n_tokens);
+
 OMEGA_API size_t omega_tokenizer_vocab_size(const omega_tokenizer_t *tok);
 /* Number of ids the post-processor adds to a single sequence ([CLS] + [SEP] = 2). */
 OMEGA_API size_t omega_tokenizer_num_special(const omega_tokenizer_t *tok);

@@ -1,8 +1,10 @@
+/* Growth checks len + extra + 1 against the cap before adding, so no size can wrap. */
 #include "server/buf.h"
 
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +15,28 @@ void omega_buf_free(omega_buf_t *b) {
   b->len = b->cap = 0;
 }
 
+size_t omega_buf_limit(const omega_buf_t *b) { return b->max && b->max < OMEGA_BUF_MAX ? b->max : OMEGA_BUF_MAX; }
+
+/* Room for extra more bytes and the NUL after them. */
 static bool reserve(omega_buf_t *b, size_t extra) {
-  if (b->oom)
+  if (b->err)
     return false;
-  if (b->len + extra + 1 <= b->cap)
+  const size_t max = omega_buf_limit(b);
+  if (b->len >= max || extra > max - b->len - 1) { /* len + extra + 1 > max, without overflowing */
+    b->err = OMEGA_ERANGE;
+    return false;
+  }
+  const size_t need = b->len + extra + 1;
+  if (need <= b->cap)
     return true;
   size_t nc = b->cap ? b->cap : 256;
-  while (nc < b->len + extra + 1)
-    nc *= 2;
+  while (nc < need)
+    nc = nc > max / 2 ? max : nc * 2;
+  if (nc > max)
+    nc = max;
   char *nd = realloc(b->data, nc);
   if (!nd) {
-    b->oom = true;
+    b->err = OMEGA_ENOMEM;
     return false;
   }
   b->data = nd;
@@ -46,6 +59,8 @@ void omega_buf_printf(omega_buf_t *b, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
+  if (n < 0 && !b->err)
+    b->err = OMEGA_EINVAL;
   if (n < 0 || !reserve(b, (size_t)n))
     return;
   va_start(ap, fmt);
@@ -54,8 +69,26 @@ void omega_buf_printf(omega_buf_t *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
+/* The escaped form of byte c: 1 byte, 2 (\n) or 6 (\u001f). */
+static size_t escaped_len(unsigned char c) {
+  switch (c) {
+  case '"':
+  case '\\':
+  case '\n':
+  case '\r':
+  case '\t':
+    return 2;
+  default:
+    return c < 0x20 ? 6 : 1;
+  }
+}
+
 void omega_buf_json_str(omega_buf_t *b, const char *s, size_t n) {
-  if (!reserve(b, n * 6 + 2))
+  /* the exact size first: reserving six bytes a byte would refuse long strings that fit */
+  size_t out = 2;
+  for (size_t i = 0; i < n && out <= OMEGA_BUF_MAX; i++)
+    out += escaped_len((unsigned char)s[i]);
+  if (!reserve(b, out))
     return;
   char *o = b->data + b->len;
   *o++ = '"';
@@ -111,6 +144,11 @@ void omega_buf_float_array(omega_buf_t *b, const float *v, size_t n) {
 }
 
 void omega_buf_float_base64(omega_buf_t *b, const float *v, size_t n) {
+  if (n > OMEGA_BUF_MAX / sizeof *v) { /* its base64 could not fit, and n * 4 could overflow */
+    if (!b->err)
+      b->err = OMEGA_ERANGE;
+    return;
+  }
   size_t bytes = n * sizeof *v, enc = 4 * ((bytes + 2) / 3);
   if (!reserve(b, enc + 2))
     return;

@@ -1,20 +1,31 @@
 /* A growable byte buffer with the JSON pieces the server writes by hand (float arrays are
- * most of every response; building them through a JSON tree would cost more than the model). */
+ * most of every response; building them through a JSON tree would cost more than the model).
+ * Growth is overflow-checked and capped: an append that cannot fit sets err, leaves the
+ * content as it was and makes every later append a no-op, so a caller writes a whole answer
+ * and checks once (omega__respond_buf turns err into an error answer, never a cut one). */
 #ifndef OMEGA_SERVER_BUF_H
 #define OMEGA_SERVER_BUF_H
 
 #include "core/error_internal.h"
 
-#include <stdbool.h>
 #include <stddef.h>
+
+/* The most bytes a buffer holds (its final NUL included) unless it sets a lower max: far past
+ * any answer within the default limits (512 inputs of 4,096 floats come to about 27 MB), and
+ * small enough that every length fits the int that OpenSSL's base64 takes. */
+#define OMEGA_BUF_MAX ((size_t)1 << 30)
 
 typedef struct {
   char *data;
   size_t len, cap;
-  bool oom; /* an allocation failed: the content is incomplete */
+  size_t max; /* 0: OMEGA_BUF_MAX */
+  int err;    /* 0, OMEGA_ENOMEM (an allocation failed), OMEGA_ERANGE (past the cap) or OMEGA_EINVAL (a
+                 format printf could not expand) */
 } omega_buf_t;
 
 void omega_buf_free(omega_buf_t *b);
+/* The cap in force: max, or OMEGA_BUF_MAX. */
+size_t omega_buf_limit(const omega_buf_t *b);
 void omega_buf_put(omega_buf_t *b, const char *s, size_t n);
 void omega_buf_puts(omega_buf_t *b, const char *s);
 void omega_buf_printf(omega_buf_t *b, const char *fmt, ...) OMEGA_PRINTF(2, 3);

@@ -16,31 +16,32 @@
 #include <unistd.h>
 
 static const omega_http_route_t routes[] = {
-    {"POST", "/embed", "embed", omega__route_embed, true},
-    {"POST", "/v1/embeddings", "v1_embeddings", omega__route_openai, true},
-    {"POST", "/tokenize", "tokenize", omega__route_tokenize, true},
-    {"POST", "/invoke", "invoke", omega__route_invoke, true},
-    {"GET", "/info", "info", omega__route_info, true},
-    {"GET", "/health", "health", omega__route_health, false},
-    {"GET", "/ready", "ready", omega__route_ready, false},
-    {"GET", "/accel/health", "accel_health", omega__route_accel_health, false},
-    {"GET", "/metrics", "metrics", omega__route_metrics, false},
-    {"GET", "/accel/config", "accel_config", omega__route_config_get, false},
-    {"PUT", "/accel/config", "accel_config", omega__route_config_put, false},
+    {"POST", "/embed", "embed", .step = omega__step_embed, .needs_engine = true},
+    {"POST", "/v1/embeddings", "v1_embeddings", .step = omega__step_openai, .needs_engine = true},
+    {"POST", "/tokenize", "tokenize", .step = omega__step_tokenize, .needs_engine = true},
+    {"POST", "/invoke", "invoke", .step = omega__step_invoke, .needs_engine = true},
+    {"GET", "/info", "info", .fn = omega__route_info, .needs_engine = true},
+    {"GET", "/health", "health", .fn = omega__route_health},
+    {"GET", "/ready", "ready", .fn = omega__route_ready},
+    {"GET", "/accel/health", "accel_health", .fn = omega__route_accel_health},
+    {"GET", "/metrics", "metrics", .fn = omega__route_metrics},
+    {"GET", "/accel/config", "accel_config", .step = omega__step_config_get},
+    {"PUT", "/accel/config", "accel_config", .step = omega__step_config_put},
     /* vector search; "*" stands for one path segment, the collection's name */
-    {"POST", "/collections", "collections", omega__route_coll_create, true},
-    {"GET", "/collections", "collections", omega__route_coll_list, true},
-    {"GET", "/collections/*", "collection", omega__route_coll_get, true},
-    {"DELETE", "/collections/*", "collection", omega__route_coll_drop, true},
-    {"POST", "/collections/*/upsert", "collection_upsert", omega__route_coll_upsert, true},
-    {"POST", "/collections/*/delete", "collection_delete", omega__route_coll_delete, true},
-    {"POST", "/collections/*/search", "collection_search", omega__route_coll_search, true},
-    {"POST", "/collections/*/compact", "collection_compact", omega__route_coll_compact, true},
-    {"POST", "/collections/*/snapshot", "collection_snapshot", omega__route_coll_snapshot, true},
+    {"POST", "/collections", "collections", .step = omega__step_coll_create, .needs_engine = true},
+    {"GET", "/collections", "collections", .step = omega__step_coll_list, .needs_engine = true},
+    {"GET", "/collections/*", "collection", .step = omega__step_coll_get, .needs_engine = true},
+    {"DELETE", "/collections/*", "collection", .step = omega__step_coll_drop, .needs_engine = true},
+    {"POST", "/collections/*/upsert", "collection_upsert", .step = omega__step_coll_upsert, .needs_engine = true},
+    {"POST", "/collections/*/delete", "collection_delete", .step = omega__step_coll_delete, .needs_engine = true},
+    {"POST", "/collections/*/search", "collection_search", .step = omega__step_coll_search, .needs_engine = true},
+    {"POST", "/collections/*/compact", "collection_compact", .step = omega__step_coll_compact, .needs_engine = true},
+    {"POST", "/collections/*/snapshot", "collection_snapshot", .step = omega__step_coll_snapshot,
+     .needs_engine = true},
 };
 
-static const omega_http_route_t not_found = {"", "", "not_found", NULL, false};
-static const omega_http_route_t bad_method = {"", "", "method_not_allowed", NULL, false};
+static const omega_http_route_t not_found = {.method = "", .path = "", .name = "not_found"};
+static const omega_http_route_t bad_method = {.method = "", .path = "", .name = "method_not_allowed"};
 
 /* A route pattern against a request path: "*" matches one non-empty segment. */
 static bool path_matches(const char *pat, const char *path) {
@@ -94,14 +95,26 @@ void omega__respond(omega_req_t *r, int status, const char *content_type, char *
 }
 
 void omega__respond_buf(omega_req_t *r, int status, omega_buf_t *b) {
-  if (b->oom) {
-    omega_buf_free(b);
-    omega__respond_error(r, 503, "overloaded", "out of memory building the response");
+  if (!b->err) {
+    omega__respond(r, status, "application/json", b->data, b->len);
+    b->data = NULL;
+    b->len = b->cap = 0;
     return;
   }
-  omega__respond(r, status, "application/json", b->data, b->len);
-  b->data = NULL;
-  b->len = b->cap = 0;
+  omega_buf_free(b);
+  switch (b->err) {
+  case OMEGA_ENOMEM:
+    omega__respond_error(r, 503, "overloaded", "out of memory building the response");
+    break;
+  case OMEGA_ERANGE:
+    omega__respond_error(r, 500, "response_too_large",
+                         "the response would exceed %zu bytes, the most one answer may hold: ask for fewer inputs, "
+                         "fewer dimensions or fewer results",
+                         omega_buf_limit(b));
+    break;
+  default:
+    omega__respond_error(r, 500, "internal", "the response could not be formatted");
+  }
 }
 
 void omega__respond_error(omega_req_t *r, int status, const char *type, const char *fmt, ...) {
@@ -114,7 +127,7 @@ void omega__respond_error(omega_req_t *r, int status, const char *type, const ch
   omega_buf_error(&b, msg, type);
   if (status == 429 || status == 503)
     snprintf(r->retry_after, sizeof r->retry_after, "%lld", atomic_load(&r->srv->retry_after_s));
-  if (b.oom) {
+  if (b.err) {
     omega_buf_free(&b);
     omega__respond(r, status, "application/json", NULL, 0);
     return;
@@ -514,7 +527,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
       }
     }
     r->deadline_ns = r->start_ns + ms * 1000000;
-    r->route->fn(r);
+    if (r->route->step)
+      omega__req_async(r, r->route->step);
+    else
+      r->route->fn(r);
   }
   if (r->suspended)
     return MHD_YES;

@@ -46,6 +46,22 @@ void omega__ix_respond_lib(omega_req_t *r, int rc, const char *what) {
   }
 }
 
+const float *omega__ix_job_rows(omega_req_t *r, size_t n, size_t dim, const char *what) {
+  int rc = omega_job_status(r->job);
+  if (rc) {
+    omega__respond_failure(r, rc, what, omega_job_errmsg(r->job));
+    return NULL;
+  }
+  size_t got_n, got_dim;
+  const float *v = omega_job_embeddings(r->job, &got_n, &got_dim);
+  if (got_n != n || got_dim != dim) {
+    omega__respond_error(r, 500, "internal", "the engine returned %zu x %zu embeddings for %zu texts", got_n, got_dim,
+                         n);
+    return NULL;
+  }
+  return v;
+}
+
 bool omega__ix_take_id(omega_req_t *r, const json_t *v, omega_id_t *out, const char *what) {
   memset(out, 0, sizeof *out);
   if (json_is_integer(v)) {

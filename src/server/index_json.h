@@ -22,6 +22,9 @@ bool omega__ix_take_ids(omega_req_t *r, const json_t *v, omega_id_t **out, size_
 /* An optional integer field in [min, max]; def when absent or null. false: answered 422. */
 bool omega__ix_opt_int(omega_req_t *r, const json_t *doc, const char *key, long long def, long long min, long long max,
                        long long *out);
+/* The rows of a finished embedding job: n rows of dim floats. NULL after answering its
+ * failure (`what` names the work) or a shape other than asked. */
+const float *omega__ix_job_rows(omega_req_t *r, size_t n, size_t dim, const char *what);
 /* A result id as JSON: a number or a string. */
 void omega__ix_put_id(omega_buf_t *b, const omega_result_t *res);
 /* The collection as JSON: parameters and stats. */

@@ -73,7 +73,7 @@ static void answer(int fd, int status, const char *type, const char *message, bo
                                      : "Bad Request";
   omega_buf_t b = {0};
   omega_buf_error(&b, message, type);
-  snprintf(body, sizeof body, "%.*s", b.oom ? 0 : (int)b.len, b.oom ? "" : b.data);
+  snprintf(body, sizeof body, "%.*s", b.err ? 0 : (int)b.len, b.err ? "" : b.data);
   omega_buf_free(&b);
   int n = snprintf(resp, sizeof resp,
                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",

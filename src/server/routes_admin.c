@@ -11,6 +11,26 @@
 #include <string.h>
 #include <time.h>
 
+/* The answer to each refusal but OMEGA_AUTH_EXPIRED, which names the window. */
+static const struct {
+  int status;
+  const char *type, *message;
+} auth_refusals[] = {
+    [OMEGA_AUTH_NO_SECRET] = {503, "unavailable",
+                              "authentication is not configured: set OMEGA_HMAC_SECRET_FILE (or OMEGA_HMAC_SECRET)"},
+    [OMEGA_AUTH_CACHE_FULL] = {503, "unavailable",
+                               "the replay cache is full: more signed requests than OMEGA_HMAC_MAX_RATE sustains, "
+                               "retry later"},
+    [OMEGA_AUTH_NO_MEMORY] = {503, "unavailable", "out of memory checking the signature"},
+    [OMEGA_AUTH_MISSING] = {401, "unauthorized",
+                            "X-Omega-Timestamp, X-Omega-Nonce and X-Omega-Signature headers are required"},
+    [OMEGA_AUTH_MALFORMED] = {401, "unauthorized",
+                              "malformed authentication headers (timestamp: unix seconds; nonce: 16-64 of "
+                              "[A-Za-z0-9_-]; signature: v1=<64 hex>)"},
+    [OMEGA_AUTH_REPLAY] = {401, "unauthorized", "nonce already used"},
+    [OMEGA_AUTH_BAD_SIGNATURE] = {401, "unauthorized", "bad signature"},
+};
+
 bool omega__req_authenticate(omega_req_t *r) {
   omega_server_t *s = r->srv;
   /* The precise clock: time() reads the kernel's coarse one, which can still show the previous
@@ -24,39 +44,15 @@ bool omega__req_authenticate(omega_req_t *r) {
       atomic_load(&s->hmac_window_s));
   if (res == OMEGA_AUTH_OK)
     return true;
-  const char *reason = omega__auth_reason(res);
-  omega_series_add(omega_series(s->m.auth_failures, reason, NULL, NULL), 1);
-  switch (res) {
-  case OMEGA_AUTH_NO_SECRET:
-    omega__respond_error(r, 503, "unavailable",
-                         "authentication is not configured: set OMEGA_HMAC_SECRET_FILE (or OMEGA_HMAC_SECRET)");
-    break;
-  case OMEGA_AUTH_CACHE_FULL:
-    omega__respond_error(r, 503, "unavailable",
-                         "the replay cache is full: more signed requests than OMEGA_HMAC_MAX_RATE sustains, retry "
-                         "later");
-    break;
-  case OMEGA_AUTH_NO_MEMORY:
-    omega__respond_error(r, 503, "unavailable", "out of memory checking the signature");
-    break;
-  case OMEGA_AUTH_MISSING:
-    omega__respond_error(r, 401, "unauthorized",
-                         "X-Omega-Timestamp, X-Omega-Nonce and X-Omega-Signature headers are required");
-    break;
-  case OMEGA_AUTH_MALFORMED:
-    omega__respond_error(r, 401, "unauthorized",
-                         "malformed authentication headers (timestamp: unix seconds; nonce: 16-64 of [A-Za-z0-9_-]; "
-                         "signature: v1=<64 hex>)");
-    break;
-  case OMEGA_AUTH_EXPIRED:
+  omega_series_add(omega_series(s->m.auth_failures, omega__auth_reason(res), NULL, NULL), 1);
+  if (res == OMEGA_AUTH_EXPIRED) {
     omega__respond_error(r, 401, "unauthorized", "timestamp outside the allowed window of %lld s",
                          atomic_load(&s->hmac_window_s));
-    break;
-  case OMEGA_AUTH_REPLAY:
-    omega__respond_error(r, 401, "unauthorized", "nonce already used");
-    break;
-  default:
-    omega__respond_error(r, 401, "unauthorized", "bad signature");
+  } else {
+    size_t i = (size_t)res;
+    if (i >= sizeof auth_refusals / sizeof auth_refusals[0] || !auth_refusals[i].type)
+      i = OMEGA_AUTH_BAD_SIGNATURE;
+    omega__respond_error(r, auth_refusals[i].status, auth_refusals[i].type, "%s", auth_refusals[i].message);
   }
   return false;
 }
@@ -285,13 +281,11 @@ static void config_doc(omega_req_t *r, int status, const char *note) {
   omega__respond_buf(r, status, &b);
 }
 
-static bool config_get_step(omega_req_t *r) {
+bool omega__step_config_get(omega_req_t *r) {
   if (omega__req_authenticate(r))
     config_doc(r, 200, NULL);
   return false;
 }
-
-void omega__route_config_get(omega_req_t *r) { omega__req_async(r, config_get_step); }
 
 /* Who made a change, for the audit log: the peer's address, and how it proved itself. */
 static void client_name(omega_req_t *r, char *buf, size_t cap) {
@@ -309,7 +303,7 @@ static void client_name(omega_req_t *r, char *buf, size_t cap) {
   snprintf(buf, cap, "%s%s%s (HMAC-authenticated %s %s)", host, port[0] ? " port " : "", port, r->method, r->path);
 }
 
-static bool config_put_step(omega_req_t *r) {
+bool omega__step_config_put(omega_req_t *r) {
   if (!omega__req_authenticate(r))
     return false;
   json_error_t je;
@@ -357,5 +351,3 @@ static bool config_put_step(omega_req_t *r) {
   config_doc(r, 200, msg);
   return false;
 }
-
-void omega__route_config_put(omega_req_t *r) { omega__req_async(r, config_put_step); }

@@ -3,8 +3,6 @@
 #include "core/vecmath.h"
 #include "server/server_internal.h"
 
-#include "text/tokenizer_internal.h"
-
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,21 +35,6 @@ static void embed_ctx_free(void *p) {
   free(c->ids);
   free(c->id_lens);
   free(c);
-}
-
-json_t *omega__req_json(omega_req_t *r) {
-  json_error_t je;
-  json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-  if (!doc) {
-    omega__respond_error(r, 400, "bad_request", "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
-    return NULL;
-  }
-  if (!json_is_object(doc)) {
-    omega__respond_error(r, 422, "validation", "the request body must be a JSON object");
-    json_decref(doc);
-    return NULL;
-  }
-  return doc;
 }
 
 /* A string or an array of strings into c->texts. `field` names it in errors. */
@@ -258,7 +241,7 @@ static bool submit_embed(omega_req_t *r) {
 
 /* ---- /embed (TEI) ---- */
 
-static bool embed_step(omega_req_t *r) {
+bool omega__step_embed(omega_req_t *r) {
   embed_ctx_t *c = new_ctx(r, KIND_TEI);
   if (!c || !(c->doc = omega__req_json(r)))
     return false;
@@ -286,11 +269,9 @@ static bool embed_step(omega_req_t *r) {
   return submit_embed(r);
 }
 
-void omega__route_embed(omega_req_t *r) { omega__req_async(r, embed_step); }
-
 /* ---- /v1/embeddings (OpenAI) ---- */
 
-static bool openai_step(omega_req_t *r) {
+bool omega__step_openai(omega_req_t *r) {
   embed_ctx_t *c = new_ctx(r, KIND_OPENAI);
   if (!c || !(c->doc = omega__req_json(r)))
     return false;
@@ -324,13 +305,11 @@ static bool openai_step(omega_req_t *r) {
   return submit_embed(r);
 }
 
-void omega__route_openai(omega_req_t *r) { omega__req_async(r, openai_step); }
-
 /* ---- /invoke ---- */
 
 static bool invoke_embed(omega_req_t *r, embed_ctx_t *c);
 
-static bool invoke_step(omega_req_t *r) {
+bool omega__step_invoke(omega_req_t *r) {
   if (!omega__req_authenticate(r))
     return false;
   json_t *doc = omega__req_json(r);
@@ -375,24 +354,23 @@ static bool invoke_embed(omega_req_t *r, embed_ctx_t *c) {
   return submit_embed(r);
 }
 
-void omega__route_invoke(omega_req_t *r) { omega__req_async(r, invoke_step); }
-
 /* ---- /tokenize ---- */
 
-static bool is_special(const omega_tokenizer_t *t, int32_t id) {
-  for (size_t i = 0; i < t->n_added; i++)
-    if (t->added[i].id == id && t->added[i].special)
-      return true;
-  for (size_t i = 0; i < t->n_prefix; i++)
-    if (t->prefix_ids[i] == id)
-      return true;
-  for (size_t i = 0; i < t->n_suffix; i++)
-    if (t->suffix_ids[i] == id)
-      return true;
-  return false;
+/* The tokens of one text into *toks, grown as needed (cap: its room). */
+static int tokens_of(const omega_tokenizer_t *tok, const omega_text_t *t, size_t limit, omega_token_t **toks,
+                     size_t *cap, size_t *n) {
+  int rc = omega_tokenizer_tokens(tok, t->ptr, t->len, limit, 0, *toks, *cap, n);
+  if (rc != OMEGA_ERANGE)
+    return rc;
+  omega_token_t *grown = realloc(*toks, *n * sizeof **toks);
+  if (!grown)
+    return omega__seterr(OMEGA_ENOMEM, "out of memory for %zu tokens", *n);
+  *toks = grown;
+  *cap = *n;
+  return omega_tokenizer_tokens(tok, t->ptr, t->len, limit, 0, *toks, *cap, n);
 }
 
-static bool tokenize_step(omega_req_t *r) {
+bool omega__step_tokenize(omega_req_t *r) {
   embed_ctx_t *c = new_ctx(r, KIND_TEI);
   if (!c || !(c->doc = omega__req_json(r)))
     return false;
@@ -408,38 +386,43 @@ static bool tokenize_step(omega_req_t *r) {
   const omega_tokenizer_t *tok = omega_engine_tokenizer(r->srv->engine);
   /* the answer is about 40 bytes a token, 20 times its text: bound it, not only the body */
   const size_t max_tokens = (size_t)atomic_load(&r->srv->tokenize_max_tokens);
-  size_t total = 0;
-  omega_idvec_t iv = {0};
+  const size_t limit = truncate ? (size_t)r->srv->info.max_seq_length : 0;
+  size_t total = 0, cap = 0;
+  omega_token_t *toks = NULL;
   omega_buf_t b = {0};
   omega_buf_puts(&b, "[");
   for (size_t i = 0; i < c->n; i++) {
-    size_t limit = truncate ? (size_t)r->srv->info.max_seq_length : 0;
-    int rc = omega__tokenizer_encode_vec(tok, c->texts[i].ptr, c->texts[i].len, limit, 0, &iv);
+    size_t n;
+    int rc = tokens_of(tok, &c->texts[i], limit, &toks, &cap, &n);
     if (rc) {
       char what[64];
       snprintf(what, sizeof what, "inputs[%zu]", i);
       omega__respond_status(r, rc, what);
-      free(iv.v);
+      free(toks);
       omega_buf_free(&b);
       return false;
     }
-    size_t from = specials ? 0 : tok->n_prefix, to = specials ? iv.n : iv.n - tok->n_suffix;
-    total += to - from;
+    size_t shown = 0;
+    for (size_t k = 0; k < n; k++)
+      shown += specials || !toks[k].from_template;
+    total += shown;
     if (total > max_tokens) { /* past the bound only count, so the answer can name the request's size */
       omega_buf_free(&b);
       continue;
     }
     omega_buf_puts(&b, i ? ",[" : "[");
-    for (size_t k = from; k < to; k++) {
-      size_t len = 0;
-      const char *text = omega_tokenizer_id_to_token(tok, iv.v[k], &len);
-      omega_buf_printf(&b, "%s{\"id\":%d,\"text\":", k > from ? "," : "", iv.v[k]);
-      omega_buf_json_str(&b, text ? text : "", len);
-      omega_buf_printf(&b, ",\"special\":%s}", is_special(tok, iv.v[k]) ? "true" : "false");
+    const char *sep = "";
+    for (size_t k = 0; k < n; k++) {
+      if (!specials && toks[k].from_template)
+        continue;
+      omega_buf_printf(&b, "%s{\"id\":%d,\"text\":", sep, toks[k].id);
+      omega_buf_json_str(&b, toks[k].text, toks[k].text_len);
+      omega_buf_printf(&b, ",\"special\":%s}", toks[k].special ? "true" : "false");
+      sep = ",";
     }
     omega_buf_puts(&b, "]");
   }
-  free(iv.v);
+  free(toks);
   if (total > max_tokens) {
     omega__respond_error(r, 422, "validation",
                          "\"inputs\" come to %zu tokens, more than the limit of %zu (OMEGA_TOKENIZE_MAX_TOKENS): send "
@@ -451,5 +434,3 @@ static bool tokenize_step(omega_req_t *r) {
   omega__respond_buf(r, 200, &b);
   return false;
 }
-
-void omega__route_tokenize(omega_req_t *r) { omega__req_async(r, tokenize_step); }

@@ -16,7 +16,7 @@ static void respond_describe(omega_req_t *r, int status, omega_coll_t *e) {
   omega__respond_buf(r, status, &b);
 }
 
-static bool create_step(omega_req_t *r) {
+bool omega__step_coll_create(omega_req_t *r) {
   json_t *doc = omega__req_json(r);
   if (!doc)
     return false;
@@ -69,9 +69,7 @@ out:
   return false;
 }
 
-void omega__route_coll_create(omega_req_t *r) { omega__req_async(r, create_step); }
-
-static bool list_step(omega_req_t *r) {
+bool omega__step_coll_list(omega_req_t *r) {
   omega_coll_t **v;
   size_t n = omega__colls_list(r->srv->colls, &v);
   if (!v) {
@@ -94,9 +92,7 @@ static bool list_step(omega_req_t *r) {
   return false;
 }
 
-void omega__route_coll_list(omega_req_t *r) { omega__req_async(r, list_step); }
-
-static bool get_step(omega_req_t *r) {
+bool omega__step_coll_get(omega_req_t *r) {
   char name[128];
   omega_coll_t *e;
   if (!omega__ix_path_name(r, name, sizeof name) || !(e = omega__ix_get(r, name)))
@@ -106,9 +102,7 @@ static bool get_step(omega_req_t *r) {
   return false;
 }
 
-void omega__route_coll_get(omega_req_t *r) { omega__req_async(r, get_step); }
-
-static bool drop_step(omega_req_t *r) {
+bool omega__step_coll_drop(omega_req_t *r) {
   char name[128];
   if (!omega__ix_path_name(r, name, sizeof name))
     return false;
@@ -128,8 +122,6 @@ static bool drop_step(omega_req_t *r) {
   return false;
 }
 
-void omega__route_coll_drop(omega_req_t *r) { omega__req_async(r, drop_step); }
-
 static bool maintain(omega_req_t *r, bool compact) {
   char name[128];
   omega_coll_t *e;
@@ -144,10 +136,8 @@ static bool maintain(omega_req_t *r, bool compact) {
   return false;
 }
 
-static bool compact_step(omega_req_t *r) { return maintain(r, true); }
-static bool snapshot_step(omega_req_t *r) { return maintain(r, false); }
-void omega__route_coll_compact(omega_req_t *r) { omega__req_async(r, compact_step); }
-void omega__route_coll_snapshot(omega_req_t *r) { omega__req_async(r, snapshot_step); }
+bool omega__step_coll_compact(omega_req_t *r) { return maintain(r, true); }
+bool omega__step_coll_snapshot(omega_req_t *r) { return maintain(r, false); }
 
 /* ---- writes ---- */
 
@@ -195,20 +185,11 @@ static bool do_upsert(omega_req_t *r, upsert_ctx_t *c) {
 
 static bool upsert_embedded(omega_req_t *r) {
   upsert_ctx_t *c = r->ctx;
-  int rc = omega_job_status(r->job);
-  if (rc) {
-    omega__respond_failure(r, rc, "embedding the points' texts", omega_job_errmsg(r->job));
+  const float *v = omega__ix_job_rows(r, c->n_texts, c->dim, "embedding the points' texts");
+  if (!v)
     return false;
-  }
-  size_t n, dim;
-  const float *v = omega_job_embeddings(r->job, &n, &dim);
-  if (n != c->n_texts || dim != c->dim) {
-    omega__respond_error(r, 500, "internal", "the engine returned %zu x %zu embeddings for %zu texts", n, dim,
-                         c->n_texts);
-    return false;
-  }
-  for (size_t i = 0; i < n; i++)
-    memcpy(c->vecs + c->text_rows[i] * dim, v + i * dim, dim * sizeof *v);
+  for (size_t i = 0; i < c->n_texts; i++)
+    memcpy(c->vecs + c->text_rows[i] * c->dim, v + i * c->dim, c->dim * sizeof *v);
   return do_upsert(r, c);
 }
 
@@ -249,7 +230,7 @@ static bool take_points(omega_req_t *r, upsert_ctx_t *c, const json_t *pts) {
   return true;
 }
 
-static bool upsert_step(omega_req_t *r) {
+bool omega__step_coll_upsert(omega_req_t *r) {
   upsert_ctx_t *c = calloc(1, sizeof *c);
   if (!c) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
@@ -309,9 +290,7 @@ static bool upsert_step(omega_req_t *r) {
   return false;
 }
 
-void omega__route_coll_upsert(omega_req_t *r) { omega__req_async(r, upsert_step); }
-
-static bool delete_step(omega_req_t *r) {
+bool omega__step_coll_delete(omega_req_t *r) {
   char name[128];
   json_t *doc = NULL;
   omega_id_t *ids = NULL;
@@ -339,5 +318,3 @@ static bool delete_step(omega_req_t *r) {
   json_decref(doc);
   return false;
 }
-
-void omega__route_coll_delete(omega_req_t *r) { omega__req_async(r, delete_step); }

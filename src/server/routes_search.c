@@ -87,18 +87,10 @@ static bool run_search(omega_req_t *r, search_ctx_t *c) {
 
 static bool search_embedded(omega_req_t *r) {
   search_ctx_t *c = r->ctx;
-  int rc = omega_job_status(r->job);
-  if (rc) {
-    omega__respond_failure(r, rc, "embedding the query texts", omega_job_errmsg(r->job));
+  const float *v = omega__ix_job_rows(r, c->nq, c->dim, "embedding the query texts");
+  if (!v)
     return false;
-  }
-  size_t n, dim;
-  const float *v = omega_job_embeddings(r->job, &n, &dim);
-  if (n != c->nq || dim != c->dim) {
-    omega__respond_error(r, 500, "internal", "the engine returned %zu x %zu embeddings for %zu texts", n, dim, c->nq);
-    return false;
-  }
-  memcpy(c->qs, v, n * dim * sizeof *v);
+  memcpy(c->qs, v, c->nq * c->dim * sizeof *v);
   return run_search(r, c);
 }
 
@@ -210,14 +202,12 @@ static search_ctx_t *new_ctx(omega_req_t *r) {
   return c;
 }
 
-static bool search_step(omega_req_t *r) {
+bool omega__step_coll_search(omega_req_t *r) {
   search_ctx_t *c = new_ctx(r);
   if (!c || !omega__ix_path_name(r, c->name, sizeof c->name) || !(c->doc = omega__req_json(r)))
     return false;
   return search_doc(r, c);
 }
-
-void omega__route_coll_search(omega_req_t *r) { omega__req_async(r, search_step); }
 
 bool omega__invoke_search(omega_req_t *r, json_t *doc) {
   search_ctx_t *c = new_ctx(r);

@@ -24,17 +24,20 @@
 typedef struct omega_server omega_server_t;
 typedef struct omega_req omega_req_t;
 
-/* A route handler runs on an I/O thread with the whole body read. It either answers at
- * once (omega__respond*) or hands a step to the worker pool with omega__req_async. */
+/* A route handler runs on an I/O thread with the whole body read and answers at once
+ * (omega__respond*): only for answers that never wait on a lock, a file or the engine. */
 typedef void (*omega_route_fn)(omega_req_t *r);
 /* A step runs on the worker pool. It answers (omega__respond*) and returns false, or it
  * submits engine work with omega__req_submit and returns true: from then on the request
  * belongs to the job's completion and the step must not touch it again. */
 typedef bool (*omega_step_fn)(omega_req_t *r);
 
+/* A row of the route table (http.c): exactly one of fn and step is set. A route with a step
+ * suspends the connection and runs the step on the worker pool (omega__req_async). */
 typedef struct {
   const char *method, *path, *name; /* name: the endpoint label in metrics */
   omega_route_fn fn;
+  omega_step_fn step;
   bool needs_engine; /* 503 until the model is loaded and warmed */
 } omega_http_route_t;
 
@@ -144,31 +147,33 @@ void omega__watchdog_stop(omega_server_t *s);
 /* The libmicrohttpd daemon, without a listening socket of its own (the listener feeds it). */
 struct MHD_Daemon *omega__http_start(omega_server_t *s);
 
-/* Route handlers. */
-void omega__route_embed(omega_req_t *r);
-void omega__route_openai(omega_req_t *r);
-void omega__route_tokenize(omega_req_t *r);
-void omega__route_invoke(omega_req_t *r);
+/* Route handlers, answering on the I/O thread (routes_admin.c). */
 void omega__route_health(omega_req_t *r);
 void omega__route_ready(omega_req_t *r);
 void omega__route_info(omega_req_t *r);
 void omega__route_accel_health(omega_req_t *r);
 void omega__route_metrics(omega_req_t *r);
-void omega__route_config_get(omega_req_t *r);
-void omega__route_config_put(omega_req_t *r);
-/* Vector search (routes_index.c, routes_search.c). */
-void omega__route_coll_create(omega_req_t *r);
-void omega__route_coll_list(omega_req_t *r);
-void omega__route_coll_get(omega_req_t *r);
-void omega__route_coll_drop(omega_req_t *r);
-void omega__route_coll_upsert(omega_req_t *r);
-void omega__route_coll_delete(omega_req_t *r);
-void omega__route_coll_search(omega_req_t *r);
-void omega__route_coll_compact(omega_req_t *r);
-void omega__route_coll_snapshot(omega_req_t *r);
+/* Route steps, on the worker pool: embeddings (routes_embed.c), settings (routes_admin.c),
+ * collections (routes_index.c, routes_search.c). */
+bool omega__step_embed(omega_req_t *r);
+bool omega__step_openai(omega_req_t *r);
+bool omega__step_tokenize(omega_req_t *r);
+bool omega__step_invoke(omega_req_t *r);
+bool omega__step_config_get(omega_req_t *r);
+bool omega__step_config_put(omega_req_t *r);
+bool omega__step_coll_create(omega_req_t *r);
+bool omega__step_coll_list(omega_req_t *r);
+bool omega__step_coll_get(omega_req_t *r);
+bool omega__step_coll_drop(omega_req_t *r);
+bool omega__step_coll_upsert(omega_req_t *r);
+bool omega__step_coll_delete(omega_req_t *r);
+bool omega__step_coll_search(omega_req_t *r);
+bool omega__step_coll_compact(omega_req_t *r);
+bool omega__step_coll_snapshot(omega_req_t *r);
 /* /invoke's "search" action, a step that takes over the parsed body. */
 bool omega__invoke_search(omega_req_t *r, json_t *doc);
-/* The body as a JSON object; answers 400 (not JSON) or 422 (not an object) and returns NULL. */
+/* The body as a JSON object (req_json.c); answers 400 (not JSON) or 422 (not an object) and
+ * returns NULL. */
 json_t *omega__req_json(omega_req_t *r);
 
 /* Metrics. */

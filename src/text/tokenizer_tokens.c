@@ -1,0 +1,45 @@
+/* omega_tokenizer_tokens: an encoding with each token's string and kind, for showing it
+ * (HTTP /tokenize) without reaching into the tokenizer's internals. */
+#include "core/error_internal.h"
+#include "text/tokenizer_internal.h"
+
+#include <stdlib.h>
+
+static int is_special(const omega_tokenizer_t *t, int32_t id) {
+  for (size_t i = 0; i < t->n_added; i++)
+    if (t->added[i].id == id && t->added[i].special)
+      return 1;
+  for (size_t i = 0; i < t->n_prefix; i++)
+    if (t->prefix_ids[i] == id)
+      return 1;
+  for (size_t i = 0; i < t->n_suffix; i++)
+    if (t->suffix_ids[i] == id)
+      return 1;
+  return 0;
+}
+
+int omega_tokenizer_tokens(const omega_tokenizer_t *t, const char *text, size_t len, size_t max_len, unsigned flags,
+                           omega_token_t *tokens, size_t cap, size_t *n_tokens) {
+  if (!t || (!text && len) || !n_tokens || (!tokens && cap))
+    return omega__seterr(OMEGA_EINVAL, "omega_tokenizer_tokens: NULL argument");
+  omega_idvec_t iv = {0};
+  int rc = omega__tokenizer_encode_vec(t, text ? text : "", len, max_len, flags, &iv);
+  if (rc == 0) {
+    *n_tokens = iv.n;
+    if (iv.n > cap)
+      rc = omega__seterr(OMEGA_ERANGE, "output needs %zu tokens, buffer holds %zu", iv.n, cap);
+  }
+  for (size_t i = 0; rc == 0 && i < iv.n; i++) {
+    omega_token_t *k = &tokens[i];
+    k->id = iv.v[i];
+    k->text = omega_tokenizer_id_to_token(t, iv.v[i], &k->text_len);
+    if (!k->text) {
+      k->text = "";
+      k->text_len = 0;
+    }
+    k->special = is_special(t, iv.v[i]);
+    k->from_template = i < t->n_prefix || i >= iv.n - t->n_suffix;
+  }
+  free(iv.v);
+  return rc;
+}
