@@ -135,7 +135,7 @@ void omega_buf_float(omega_buf_t *b, float v) {
 
 void omega_buf_float_array(omega_buf_t *b, const float *v, size_t n) {
   omega_buf_put(b, "[", 1);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && !b->err; i++) {
     if (i)
       omega_buf_put(b, ",", 1);
     omega_buf_float(b, v[i]);

@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "server/http_head.h"
+#include "server/listener.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -6,6 +6,7 @@
 #include "core/fault.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "server/listener.h"
 #include "server/server_internal.h"
 
 #include <errno.h>

@@ -2,6 +2,7 @@
  * gauges sampled at each scrape. */
 #include "backend/gpu/gpu.h"
 #include "omega/version.h"
+#include "server/listener.h"
 #include "server/server_internal.h"
 
 #include <stddef.h>

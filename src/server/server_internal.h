@@ -11,7 +11,6 @@
 #include "server/auth.h"
 #include "server/buf.h"
 #include "server/collections.h"
-#include "server/listener.h"
 
 #include <jansson.h>
 
@@ -23,6 +22,8 @@
 
 typedef struct omega_server omega_server_t;
 typedef struct omega_req omega_req_t;
+/* the listener (listener.h) only by pointer: listener.c reads the server, so its header is not included here */
+typedef struct omega_listener omega_listener_t;
 
 /* A route handler runs on an I/O thread with the whole body read and answers at once
  * (omega__respond*): only for answers that never wait on a lock, a file or the engine. */
@@ -139,9 +140,6 @@ void omega__req_async(omega_req_t *r, omega_step_fn fn);
  * the calling step must return true at once. */
 int omega__req_submit(omega_req_t *r, const omega_request_t *er, omega_step_fn after);
 const char *omega__req_header(omega_req_t *r, const char *name);
-/* Check the HMAC headers (on the worker pool); answers 401/503 itself and returns false
- * on failure. */
-bool omega__req_authenticate(omega_req_t *r);
 int omega__watchdog_start(omega_server_t *s);
 void omega__watchdog_stop(omega_server_t *s);
 /* The libmicrohttpd daemon, without a listening socket of its own (the listener feeds it). */
@@ -172,9 +170,11 @@ bool omega__step_coll_compact(omega_req_t *r);
 bool omega__step_coll_snapshot(omega_req_t *r);
 /* /invoke's "search" action, a step that takes over the parsed body. */
 bool omega__invoke_search(omega_req_t *r, json_t *doc);
-/* The body as a JSON object (req_json.c); answers 400 (not JSON) or 422 (not an object) and
- * returns NULL. */
+/* Request checks for steps (request.c). The body as a JSON object; answers 400 (not JSON) or
+ * 422 (not an object) and returns NULL. */
 json_t *omega__req_json(omega_req_t *r);
+/* The HMAC headers; answers 401/503 itself and returns false on failure. */
+bool omega__req_authenticate(omega_req_t *r);
 
 /* Metrics. */
 void omega__server_metrics_init(omega_server_t *s);
