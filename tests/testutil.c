@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +112,28 @@ uint64_t tu_rand(uint64_t *s) {
 }
 
 float tu_randf(uint64_t *s) { return (float)((tu_rand(s) >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0); }
+
+int tu_capped_child(size_t headroom, int (*fn)(void *arg), void *arg) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    fail_msg("fork failed");
+  if (pid == 0) {
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld", &pages) != 1)
+      _exit(3);
+    fclose(f);
+    const rlim_t cap = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + headroom;
+    if (setrlimit(RLIMIT_AS, &(struct rlimit){cap, cap}) != 0)
+      _exit(3);
+    _exit(fn(arg));
+  }
+  int st;
+  if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+    fail_msg("the capped child did not exit normally");
+  return WEXITSTATUS(st);
+}
 
 int tu_system(const char *fmt, ...) {
   char cmd[8192];

@@ -28,6 +28,10 @@ size_t tu_split_lines(char *buf, size_t len, char ***lines, size_t **lens);
 /* Deterministic random numbers for tests. */
 uint64_t tu_rand(uint64_t *state);
 float tu_randf(uint64_t *state); /* uniform in [-1, 1) */
+/* fn(arg) in a child process whose address space is capped headroom bytes above its size, so
+ * that allocations fail; returns fn's result as the child's exit status (3: the cap could not
+ * be set). Not under ASan, whose shadow mappings do not fit a cap: callers skip there. */
+int tu_capped_child(size_t headroom, int (*fn)(void *arg), void *arg);
 
 #define TU_SKIP_CODE 77
 

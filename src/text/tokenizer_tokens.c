@@ -20,26 +20,23 @@ static int is_special(const omega_tokenizer_t *t, int32_t id) {
 
 int omega_tokenizer_tokens(const omega_tokenizer_t *t, const char *text, size_t len, size_t max_len, unsigned flags,
                            omega_token_t *tokens, size_t cap, size_t *n_tokens) {
-  if (!t || (!text && len) || !n_tokens || (!tokens && cap))
+  if (!t || !n_tokens || (!tokens && cap))
     return omega__seterr(OMEGA_EINVAL, "omega_tokenizer_tokens: NULL argument");
-  omega_idvec_t iv = {0};
-  int rc = omega__tokenizer_encode_vec(t, text ? text : "", len, max_len, flags, &iv);
-  if (rc == 0) {
-    *n_tokens = iv.n;
-    if (iv.n > cap)
-      rc = omega__seterr(OMEGA_ERANGE, "output needs %zu tokens, buffer holds %zu", iv.n, cap);
-  }
-  for (size_t i = 0; rc == 0 && i < iv.n; i++) {
+  int32_t *ids = cap ? malloc(cap * sizeof *ids) : NULL;
+  if (cap && !ids)
+    return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
+  int rc = omega_tokenizer_encode(t, text, len, max_len, flags, ids, cap, n_tokens);
+  for (size_t i = 0; rc == 0 && i < *n_tokens; i++) {
     omega_token_t *k = &tokens[i];
-    k->id = iv.v[i];
-    k->text = omega_tokenizer_id_to_token(t, iv.v[i], &k->text_len);
+    k->id = ids[i];
+    k->text = omega_tokenizer_id_to_token(t, ids[i], &k->text_len);
     if (!k->text) {
       k->text = "";
       k->text_len = 0;
     }
-    k->special = is_special(t, iv.v[i]);
-    k->from_template = i < t->n_prefix || i >= iv.n - t->n_suffix;
+    k->special = is_special(t, ids[i]);
+    k->from_template = i < t->n_prefix || i >= *n_tokens - t->n_suffix;
   }
-  free(iv.v);
+  free(ids);
   return rc;
 }
