@@ -3,6 +3,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,20 @@ static void atomic_add_double(_Atomic uint64_t *p, double v) {
   }
 }
 
+static void series_free(omega_series_t *s) {
+  for (int i = 0; i < MAX_LABELS; i++)
+    free(s->values[i]);
+  free(s);
+}
+
+/* Whether s is the series for label values v (NULL reads as ""). */
+static bool has_labels(const omega_family_t *f, const omega_series_t *s, const char *const v[MAX_LABELS]) {
+  for (int i = 0; i < f->n_labels; i++)
+    if (strcmp(s->values[i], v[i] ? v[i] : "") != 0)
+      return false;
+  return true;
+}
+
 int omega_metrics_create(omega_metrics_t **out) {
   omega_metrics_t *m = calloc(1, sizeof *m);
   if (!m)
@@ -75,9 +90,7 @@ void omega_metrics_free(omega_metrics_t *m) {
     fn = f->next;
     for (omega_series_t *s = f->first, *sn; s; s = sn) {
       sn = s->next;
-      for (int i = 0; i < MAX_LABELS; i++)
-        free(s->values[i]);
-      free(s);
+      series_free(s);
     }
     for (int i = 0; i < MAX_LABELS; i++)
       free(f->labels[i]);
@@ -129,21 +142,15 @@ void omega_metrics_register(omega_metrics_t *m, const omega_family_def_t *defs, 
 omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, const char *v3) {
   const char *v[MAX_LABELS] = {v1, v2, v3};
   pthread_mutex_lock(&f->mu);
-  for (omega_series_t *s = f->first; s; s = s->next) {
-    int same = 1;
-    for (int i = 0; i < f->n_labels && same; i++)
-      same = strcmp(s->values[i], v[i] ? v[i] : "") == 0;
-    if (same) {
+  for (omega_series_t *s = f->first; s; s = s->next)
+    if (has_labels(f, s, v)) {
       pthread_mutex_unlock(&f->mu);
       return s;
     }
-  }
   omega_series_t *s = calloc(1, sizeof *s);
   for (int i = 0; s && i < f->n_labels; i++)
     if (!(s->values[i] = strdup(v[i] ? v[i] : ""))) {
-      for (int j = 0; j < i; j++)
-        free(s->values[j]);
-      free(s);
+      series_free(s);
       s = NULL;
     }
   if (!s) { /* out of memory: the update is lost, the request is not */
@@ -165,17 +172,12 @@ void omega_series_remove(omega_family_t *f, const char *v1, const char *v2, cons
   pthread_mutex_lock(&f->mu);
   for (omega_series_t **pp = &f->first, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
     omega_series_t *s = *pp;
-    int same = 1;
-    for (int i = 0; i < f->n_labels && same; i++)
-      same = strcmp(s->values[i], v[i] ? v[i] : "") == 0;
-    if (!same)
+    if (!has_labels(f, s, v))
       continue;
     *pp = s->next;
     if (f->last == s)
       f->last = prev;
-    for (int i = 0; i < MAX_LABELS; i++)
-      free(s->values[i]);
-    free(s);
+    series_free(s);
     break;
   }
   pthread_mutex_unlock(&f->mu);
