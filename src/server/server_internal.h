@@ -22,11 +22,11 @@
 
 typedef struct omega_server omega_server_t;
 typedef struct omega_req omega_req_t;
-/* the listener (listener.h) only by pointer: listener.c reads the server, so its header is not included here */
+/* only by pointer: listener.c reads the server, so listener.h is not included here */
 typedef struct omega_listener omega_listener_t;
 
 /* A route handler runs on an I/O thread with the whole body read and answers at once
- * (omega__respond*): only for answers that never wait on a lock, a file or the engine. */
+ * (omega__respond*): for the quick answers (health, readiness, info, metrics) only. */
 typedef void (*omega_route_fn)(omega_req_t *r);
 /* A step runs on the worker pool. It answers (omega__respond*) and returns false, or it
  * submits engine work with omega__req_submit and returns true: from then on the request
