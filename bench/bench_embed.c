@@ -23,8 +23,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *accel = "cpu", *dtype = NULL, *cpu_precision = NULL;
+static omega_accel_mode_t accel = OMEGA_ACCEL_CPU;
+static omega_gpu_dtype_t dtype = OMEGA_GPU_DTYPE_AUTO;
+static omega_cpu_precision_t cpu_precision = OMEGA_CPU_FP32;
 static unsigned slots = 2, target_ms = 100, graph_tokens = 256;
+
+static int bad_choice(const char *what, const char *value, const char *choices) {
+  fprintf(stderr, "bench_embed: %s \"%s\" is not %s\n", what, value, choices);
+  return 1;
+}
 
 static omega_engine_t *open_engine(const char *model, int threads, size_t batch) {
   omega_engine_opts_t o;
@@ -186,13 +193,22 @@ int main(int argc, char **argv) {
     case 'n': limit = (size_t)atol(optarg); break;
     case 't': threads = atoi(optarg); break;
     case 'o': out = optarg; break;
-    case 'a': accel = optarg; break;
-    case 'd': dtype = optarg; break;
+    case 'a':
+      if (omega_accel_mode_parse(optarg, &accel))
+        return bad_choice("accelerator mode", optarg, "auto, gpu or cpu");
+      break;
+    case 'd':
+      if (omega_gpu_dtype_parse(optarg, &dtype))
+        return bad_choice("GPU dtype", optarg, "bf16, fp16, fp32 or tf32");
+      break;
     case 's': slots = (unsigned)atoi(optarg); break;
     case 'w': whole = 1; break;
     case 'f': load_fraction = atof(optarg); break;
     case 'T': target_ms = (unsigned)atoi(optarg); break;
-    case 'p': cpu_precision = optarg; break;
+    case 'p':
+      if (omega_cpu_precision_parse(optarg, &cpu_precision))
+        return bad_choice("CPU precision", optarg, "fp32, bf16, bf16x3 or int8");
+      break;
     case 'P': given_peak = atof(optarg); break;
     case 'g': graph_tokens = (unsigned)atoi(optarg); break;
     default: fprintf(stderr, "see the header of bench/bench_embed.c\n"); return 2;

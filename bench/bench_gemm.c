@@ -120,11 +120,12 @@ int main(int argc, char **argv) {
       const size_t M = Ms[m], N = L[l].N, K = L[l].K;
       case_t c = {M, N, K, rnd(M * K), rnd(N * K), malloc(M * N * sizeof(float)), NULL, isa, NULL};
       const double flop = 2.0 * (double)M * (double)N * (double)K;
-      double g[1 + OMEGA_PREC_COUNT] = {flop / per_call(run_sgemm, &c) * 1e-9};
-      static int (*const pack[OMEGA_PREC_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
-          omega__pack_f32, omega__pack_bf16, omega__pack_int8, omega__pack_bf16x3};
-      for (int p = 0; p < OMEGA_PREC_COUNT; p++) {
-        if (omega__precision_unsupported((omega_precision_t)p, isa))
+      double g[1 + OMEGA_CPU_PRECISION_COUNT] = {flop / per_call(run_sgemm, &c) * 1e-9};
+      static int (*const pack[OMEGA_CPU_PRECISION_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+          [OMEGA_CPU_FP32] = omega__pack_f32, [OMEGA_CPU_BF16] = omega__pack_bf16,
+          [OMEGA_CPU_BF16X3] = omega__pack_bf16x3, [OMEGA_CPU_INT8] = omega__pack_int8};
+      for (int p = 0; p < OMEGA_CPU_PRECISION_COUNT; p++) {
+        if (omega__precision_unsupported((omega_cpu_precision_t)p, isa))
           continue;
         omega_packed_w_t pw;
         if (pack[p](c.W, N, K, &pw))
@@ -136,7 +137,7 @@ int main(int argc, char **argv) {
         omega__packed_free(&pw);
       }
       printf("| %s | %s | %zu | %zu | %zu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", L[l].shape, L[l].layer, M, N, K,
-             g[0], g[1], g[2], g[3], g[4]);
+             g[0], g[1 + OMEGA_CPU_FP32], g[1 + OMEGA_CPU_BF16], g[1 + OMEGA_CPU_INT8], g[1 + OMEGA_CPU_BF16X3]);
       free((void *)c.A), free((void *)c.W), free(c.C);
     }
   return 0;

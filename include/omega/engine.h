@@ -91,32 +91,32 @@ typedef struct {
 
 /* Device choice, fixed for the engine's life. */
 typedef struct {
-  const char *mode;   /* "auto" (GPU when usable, default), "gpu" (fail without one), "cpu" */
-  const char *plugin; /* libomega-cuda.so to load; NULL/"": next to the executable, ../lib, library path */
-  int device;         /* CUDA device index */
-  const char *dtype;  /* "bf16", "fp16", "fp32", "tf32"; NULL/"auto": bf16 on sm_80+, else fp16 */
-  int max_slots;      /* streams created on the GPU (default 8): the most gpu_slots can reach */
+  omega_accel_mode_t mode; /* AUTO (GPU when usable, default), GPU (fail without one), CPU */
+  const char *plugin;      /* libomega-cuda.so to load; NULL/"": next to the executable, ../lib, library path */
+  int device;              /* CUDA device index */
+  omega_gpu_dtype_t dtype; /* AUTO (default): bf16 on sm_80+, else fp16 */
+  int max_slots;           /* streams created on the GPU (default 8): the most gpu_slots can reach */
 } omega_accel_opts_t;
 
 typedef struct {
   int threads; /* CPU threads; 0 = every online CPU */
-  /* Precision of the CPU backend's linear layers: "fp32" (NULL/"": the exact reference),
-   * "bf16" (needs AVX512-BF16), "bf16x3" (fp32-class accuracy from three bf16 products; needs
-   * AMX) or "int8" (dynamic quantisation; AMX, VNNI or AVX2). Weights are packed once at open;
-   * a mode the CPU cannot run fails the open with OMEGA_EINVAL. */
-  const char *cpu_precision;
+  /* Precision of the CPU backend's linear layers: FP32 (default: the exact reference), BF16
+   * (needs AVX512-BF16), BF16X3 (fp32-class accuracy from three bf16 products; needs AMX) or
+   * INT8 (dynamic quantisation; AMX, VNNI or AVX2). Weights are packed once at open; a mode
+   * the CPU cannot run fails the open with OMEGA_EINVAL. */
+  omega_cpu_precision_t cpu_precision;
   omega_engine_tuning_t tuning;
   omega_accel_opts_t accel;
 } omega_engine_opts_t;
 
 /* Where the engine runs and how the GPU is doing. */
 typedef struct {
-  const char *mode;       /* as requested */
+  const char *mode;       /* as requested: omega_accel_mode_name() */
   const char *device;     /* "gpu" or "cpu" */
   char reason[512];       /* why the CPU serves ("" when on the GPU) */
   char gpu_name[96];
   int cc_major, cc_minor;
-  const char *dtype;      /* GPU precision in use */
+  const char *dtype;      /* GPU precision in use: omega_gpu_dtype_name(), never "auto" */
   const char *plugin;     /* the plugin's build description */
   int simulated;          /* the simulated device (fault-injection tests) */
   int healthy;            /* 0 after a sticky error */
@@ -148,7 +148,7 @@ typedef struct {
   size_t n_params;
   const char *backend;      /* "gpu" or "cpu" */
   int threads;
-  const char *cpu_precision; /* what the CPU backend runs: "fp32", "bf16", "bf16x3" or "int8" */
+  const char *cpu_precision; /* what the CPU backend runs: omega_cpu_precision_name() */
 } omega_engine_info_t;
 
 /* Embedding flags (OMEGA_TOK_UTF8_REPLACE also applies). */
@@ -221,8 +221,9 @@ OMEGA_API const int32_t *omega_job_ids(const omega_job_t *job, size_t i, size_t 
 /* Milliseconds spent tokenizing at submission, waiting from submission to the job's first
  * batch, and running the batches it was in (summed). Any pointer may be NULL. */
 OMEGA_API void omega_job_timing(const omega_job_t *job, double *tokenize_ms, double *queue_ms, double *infer_ms);
-/* The backend that served the job: "cpu", "gpu", or "fallback" (CPU after a GPU failure). */
-OMEGA_API const char *omega_job_route(const omega_job_t *job);
+/* The backend that served the job (the least healthy one when its inputs took several
+ * batches: fallback, then cpu, then gpu); OMEGA_ROUTE_CPU for a job with no inputs. */
+OMEGA_API omega_route_t omega_job_route(const omega_job_t *job);
 OMEGA_API void omega_job_release(omega_job_t *job);
 
 /* A snapshot of the batcher. */
@@ -243,7 +244,7 @@ OMEGA_API void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t 
 typedef struct {
   size_t n_seq, tokens;
   double infer_ms;
-  const char *route;
+  omega_route_t route;
   int status;
 } omega_batch_info_t;
 typedef void (*omega_batch_observer_fn)(const omega_batch_info_t *b, void *user);

@@ -54,7 +54,7 @@ int omega_cmd_model(int argc, char **argv) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = (int)threads;
-  o.accel.mode = "cpu"; /* describing a model needs no GPU */
+  o.accel.mode = OMEGA_ACCEL_CPU; /* describing a model needs no GPU */
   omega_engine_t *e;
   int rc = omega_engine_open(dir, &o, &e);
   if (rc)

@@ -20,12 +20,12 @@ void omega_config_engine_tuning(const omega_settings_t *s, omega_engine_tuning_t
 void omega_config_engine_opts(const omega_settings_t *boot, const omega_settings_t *now, omega_engine_opts_t *o) {
   omega_engine_opts_init(o);
   o->threads = (int)boot->embed_threads;
-  o->cpu_precision = omega_cpu_precision_name(boot->embed_cpu_precision);
+  o->cpu_precision = boot->embed_cpu_precision;
   omega_config_engine_tuning(now, &o->tuning);
-  o->accel.mode = omega_accel_mode_name(boot->omega_accel);
+  o->accel.mode = boot->omega_accel;
   o->accel.plugin = boot->omega_cuda_plugin;
   o->accel.device = (int)boot->omega_gpu_device;
-  o->accel.dtype = omega_gpu_dtype_name(boot->embed_gpu_dtype);
+  o->accel.dtype = boot->embed_gpu_dtype;
   o->accel.max_slots = (int)(boot->embed_gpu_max_slots > now->embed_gpu_slots ? boot->embed_gpu_max_slots
                                                                               : now->embed_gpu_slots);
 }

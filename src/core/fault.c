@@ -14,6 +14,7 @@ static const struct {
 } spec_of[OMEGA_FAULT_COUNT] = {
     {"load_delay_ms", KIND_INT}, {"batch_delay_ms", KIND_INT}, {"cuda_oom", KIND_PROB},
     {"cuda_sticky", KIND_ONCE},  {"gpu_sim", KIND_INT},        {"gpu_mem_full", KIND_INT},
+    {"batch_window_oom", KIND_ONCE}, {"batch_buffers_oom", KIND_ONCE},
 };
 static atomic_long values[OMEGA_FAULT_COUNT];
 
@@ -56,7 +57,8 @@ int omega__fault_configure(const char *spec) {
     if (which < 0 || parse_value(spec_of[which].kind, colon + 1, len - (size_t)(colon + 1 - p), &next[which]) != 0)
       return omega__seterr(OMEGA_EINVAL,
                            "OMEGA_FAULT_INJECT: bad entry \"%.*s\" (known: load_delay_ms:N, batch_delay_ms:N, "
-                           "cuda_oom:P with P in 0..1, cuda_sticky:once, gpu_sim:1, gpu_mem_full:1)",
+                           "cuda_oom:P with P in 0..1, cuda_sticky:once, gpu_sim:1, gpu_mem_full:1, batch_window_oom:once, "
+                           "batch_buffers_oom:once)",
                            (int)len, p);
     p += len + (end ? 1 : 0);
   }

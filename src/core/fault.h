@@ -12,6 +12,8 @@ typedef enum {
   OMEGA_FAULT_CUDA_STICKY,    /* cuda_sticky:once  - the next GPU batch fails with a sticky error (illegal address) */
   OMEGA_FAULT_GPU_SIM,        /* gpu_sim:1         - with no usable GPU, use the simulated device (CPU kernels) */
   OMEGA_FAULT_GPU_MEM_FULL,   /* gpu_mem_full:1    - device memory reads as above the pressure mark */
+  OMEGA_FAULT_BATCH_WINDOW_OOM,  /* batch_window_oom:once  - the batcher's next window cannot be allocated */
+  OMEGA_FAULT_BATCH_BUFFERS_OOM, /* batch_buffers_oom:once - the next batch's runner buffers cannot be allocated */
   OMEGA_FAULT_COUNT
 } omega_fault_t;
 

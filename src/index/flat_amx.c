@@ -99,7 +99,7 @@ int omega__flat_amx_prepare(const omega_vindex_t *ix, omega_flat_amx_t *a) {
       /* the last panel may have been packed partly: repack from its start */
       const size_t from = a->n & ~(size_t)15;
       omega__pack_bf16x3_rows(ix->vecs, from, ix->n, d, Kp, a->pw.w, a->pw.w_lo);
-      a->pw = (omega_packed_w_t){OMEGA_PREC_BF16X3, ix->n, d, Kp, a->cap, a->pw.w, a->pw.w_lo, NULL, NULL};
+      a->pw = (omega_packed_w_t){OMEGA_CPU_BF16X3, ix->n, d, Kp, a->cap, a->pw.w, a->pw.w_lo, NULL, NULL};
       a->n = ix->n;
     }
   }

@@ -315,7 +315,7 @@ static void on_job_done(omega_job_t *job, void *user) {
   omega_req_t *r = user;
   if (omega_job_status(job) == 0) {
     r->job_done_seen = true;
-    r->job_route = omega_job_route(job);
+    r->job_route = omega_route_name(omega_job_route(job));
     omega_job_timing(job, &r->job_tokenize_ms, &r->job_queue_ms, NULL);
   }
   /* formatting a response is work already admitted: it may not be refused */

@@ -238,8 +238,8 @@ void omega__observe_batch(const omega_batch_info_t *b, void *user) {
   omega_server_t *s = user;
   omega_series_observe(omega_series(s->m.batch_size, NULL, NULL, NULL), (double)b->n_seq);
   omega_series_observe(omega_series(s->m.batch_tokens, NULL, NULL, NULL), (double)b->tokens);
-  omega_series_observe(omega_series(s->m.inference_ms, b->route, NULL, NULL), b->infer_ms);
+  omega_series_observe(omega_series(s->m.inference_ms, omega_route_name(b->route), NULL, NULL), b->infer_ms);
   omega_series_add(omega_series(s->m.tokens, NULL, NULL, NULL), (double)b->tokens);
   omega_series_add(omega_series(s->m.sequences, NULL, NULL, NULL), (double)b->n_seq);
-  omega_series_add(omega_series(s->m.batches, b->route, NULL, NULL), 1);
+  omega_series_add(omega_series(s->m.batches, omega_route_name(b->route), NULL, NULL), 1);
 }

@@ -190,7 +190,7 @@ static const size_t qshapes[][3] = {{1, 1, 1},    {7, 13, 5},    {33, 96, 32}, {
                                      {26, 384, 384}, {5, 50, 1536}, {13, 17, 3}, {64, 1152, 384},
                                      {401, 80, 40}}; /* past two row chunks */
 
-static void check_packed(omega_precision_t prec, omega_isa_t cap, int no_amx) {
+static void check_packed(omega_cpu_precision_t prec, omega_isa_t cap, int no_amx) {
   omega_cpu_isa_t isa = omega__cpu_isa_capped(cap);
   if (no_amx) {
     if (!isa.amx)
@@ -201,8 +201,8 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap, int no_amx) {
     omega_cpu_packed_t *p = NULL;
     assert_int_equal(omega__cpu_packed_create(NULL, prec, &isa, &p), OMEGA_EINVAL);
     assert_null(p);
-    assert_non_null(strstr(omega_errmsg(), omega__precision_name(prec)));
-    fprintf(stderr, "%s on %s%s: refused (%s)\n", omega__precision_name(prec), omega__isa_name(isa.level),
+    assert_non_null(strstr(omega_errmsg(), omega_cpu_precision_name(prec)));
+    fprintf(stderr, "%s on %s%s: refused (%s)\n", omega_cpu_precision_name(prec), omega__isa_name(isa.level),
             no_amx ? " without AMX" : "", omega_errmsg());
     return;
   }
@@ -216,11 +216,13 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap, int no_amx) {
       float *got = rnd(M * N, 1), *want = rnd(M * N, 1);
       A[0] = 0.0f; /* an exact zero and a row maximum on either sign */
       omega_packed_w_t pw;
-      static int (*const pack[OMEGA_PREC_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
-          omega__pack_f32, omega__pack_bf16, omega__pack_int8, omega__pack_bf16x3};
-      static void (*const ref[OMEGA_PREC_COUNT])(size_t, size_t, size_t, const float *, const float *,
+      static int (*const pack[OMEGA_CPU_PRECISION_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+          [OMEGA_CPU_FP32] = omega__pack_f32, [OMEGA_CPU_BF16] = omega__pack_bf16,
+          [OMEGA_CPU_BF16X3] = omega__pack_bf16x3, [OMEGA_CPU_INT8] = omega__pack_int8};
+      static void (*const ref[OMEGA_CPU_PRECISION_COUNT])(size_t, size_t, size_t, const float *, const float *,
                                                  const float *, float *) = {
-          NULL, omega__linear_bf16_ref, omega__linear_int8_ref, omega__linear_bf16x3_ref};
+          [OMEGA_CPU_BF16] = omega__linear_bf16_ref, [OMEGA_CPU_BF16X3] = omega__linear_bf16x3_ref,
+          [OMEGA_CPU_INT8] = omega__linear_int8_ref};
       assert_int_equal(pack[prec](W, N, K, &pw), 0);
       void *scratch = malloc(omega__packed_scratch(&pw, M));
       /* no bias; bias; bias and GELU fused into the kernel's blocks */
@@ -228,16 +230,16 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap, int no_amx) {
         const float *bias = v > 0 ? b : NULL;
         const omega_act_t gelu = OMEGA_ACT_GELU;
         omega__packed_linear(pool, &isa, M, A, &pw, bias, v == 2 ? &gelu : NULL, got, scratch);
-        if (prec == OMEGA_PREC_FP32)
+        if (prec == OMEGA_CPU_FP32)
           omega__cpu_ops_ref.linear(NULL, M, N, K, A, W, bias, want);
         else
           ref[prec](M, N, K, A, W, bias, want);
         if (v == 2)
           omega__cpu_ops_ref.activation(NULL, M * N, want, gelu);
         char what[128];
-        snprintf(what, sizeof what, "%s linear%s on %s%s, %zux%zux%zu, %d threads", omega__precision_name(prec),
+        snprintf(what, sizeof what, "%s linear%s on %s%s, %zux%zux%zu, %d threads", omega_cpu_precision_name(prec),
                  v == 2 ? " + GELU" : "", omega__isa_name(isa.level), isa.amx ? "+amx" : "", M, N, K, th);
-        const double tol = prec == OMEGA_PREC_INT8 ? INT8_TOL : prec == OMEGA_PREC_FP32 ? FP32_TOL : BF16_TOL;
+        const double tol = prec == OMEGA_CPU_INT8 ? INT8_TOL : prec == OMEGA_CPU_FP32 ? FP32_TOL : BF16_TOL;
         close_enough(what, got, want, M * N, tol);
       }
       free(scratch);
@@ -249,7 +251,7 @@ static void check_packed(omega_precision_t prec, omega_isa_t cap, int no_amx) {
 }
 
 /* Every ISA cap, and AVX-512 once more without AMX where the CPU has it. */
-static void check_packed_all(omega_precision_t prec) {
+static void check_packed_all(omega_cpu_precision_t prec) {
   for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
     check_packed(prec, (omega_isa_t)cap, 0);
   check_packed(prec, OMEGA_ISA_AVX512, 1);
@@ -257,22 +259,22 @@ static void check_packed_all(omega_precision_t prec) {
 
 static void test_linear_f32_packed(void **state) {
   (void)state;
-  check_packed_all(OMEGA_PREC_FP32);
+  check_packed_all(OMEGA_CPU_FP32);
 }
 
 static void test_linear_bf16(void **state) {
   (void)state;
-  check_packed_all(OMEGA_PREC_BF16);
+  check_packed_all(OMEGA_CPU_BF16);
 }
 
 static void test_linear_bf16x3(void **state) {
   (void)state;
-  check_packed_all(OMEGA_PREC_BF16X3);
+  check_packed_all(OMEGA_CPU_BF16X3);
 }
 
 static void test_linear_int8(void **state) {
   (void)state;
-  check_packed_all(OMEGA_PREC_INT8);
+  check_packed_all(OMEGA_CPU_INT8);
 }
 
 /* The reduced-precision references themselves stay close to fp32 on well-scaled inputs. */

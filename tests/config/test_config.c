@@ -238,9 +238,9 @@ static void test_engine_defaults(void **state) {
   SAME(accel.device);
 #undef SAME
   assert_int_equal(lib.tuning.max_batch, 64);
-  assert_string_equal(lib.accel.mode, cfg.accel.mode);
-  assert_string_equal(cfg.cpu_precision, "fp32");
-  assert_string_equal(cfg.accel.dtype, "auto");
+  assert_int_equal(lib.accel.mode, cfg.accel.mode);
+  assert_string_equal(omega_cpu_precision_name(cfg.cpu_precision), "fp32");
+  assert_string_equal(omega_gpu_dtype_name(cfg.accel.dtype), "auto");
   omega_config_free(c);
 }
 

@@ -300,14 +300,14 @@ static void test_engine_on_gpu(void **state) {
   }
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
-  o.accel.mode = "cpu";
+  o.accel.mode = OMEGA_ACCEL_CPU;
   omega_engine_t *cpu, *gpu;
   assert_int_equal(omega_engine_open(dir, &o, &cpu), 0);
-  o.accel.mode = "gpu";
+  o.accel.mode = OMEGA_ACCEL_GPU;
   o.accel.plugin = simulated ? "/nonexistent/libomega-cuda.so" : plugin_path;
   if (simulated)
     omega__fault_configure("gpu_sim:1");
-  o.accel.dtype = "bf16";
+  o.accel.dtype = OMEGA_GPU_DTYPE_BF16;
   o.tuning.gpu_slots = 2;
   if (omega_engine_open(dir, &o, &gpu))
     fail_msg("%s", omega_errmsg());

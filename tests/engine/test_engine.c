@@ -359,7 +359,7 @@ static void observe(const omega_batch_info_t *b, void *user) {
   if ((int)b->n_seq > atomic_load(&o->max_seq))
     atomic_store(&o->max_seq, (int)b->n_seq);
   assert_true(b->tokens >= 2 * b->n_seq);
-  assert_string_equal(b->route, "cpu");
+  assert_int_equal(b->route, OMEGA_ROUTE_CPU);
 }
 
 /* Concurrent submissions share batches; the ceiling (and a retune) bound them. */
@@ -389,7 +389,7 @@ static void test_coalescing_and_tune(void **state) {
     double tk, q, inf;
     omega_job_timing(jobs[i], &tk, &q, &inf);
     assert_true(tk >= 0 && q >= 0 && inf > 0);
-    assert_string_equal(omega_job_route(jobs[i]), "cpu");
+    assert_int_equal(omega_job_route(jobs[i]), OMEGA_ROUTE_CPU);
     omega_job_release(jobs[i]);
   }
   assert_int_equal(atomic_load(&o.max_seq), 4);   /* coalesced up to the ceiling */

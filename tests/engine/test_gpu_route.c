@@ -31,7 +31,7 @@ static omega_engine_t *open_gpu(unsigned slots, int fallback, size_t max_batch) 
   o.tuning.max_batch = max_batch;
   o.tuning.gpu_slots = slots;
   o.tuning.oom_cpu_fallback = fallback;
-  o.accel.mode = "gpu";
+  o.accel.mode = OMEGA_ACCEL_GPU;
   /* never the real plugin: these tests are about the route, and must behave the same on a GPU machine */
   o.accel.plugin = "/nonexistent/libomega-cuda.so";
   o.accel.max_slots = 4;
@@ -58,7 +58,7 @@ static int setup(void **state) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = 2;
-  o.accel.mode = "cpu";
+  o.accel.mode = OMEGA_ACCEL_CPU;
   omega_engine_t *e;
   if (omega_engine_open(model_dir, &o, &e))
     fail_msg("%s", omega_errmsg());
@@ -87,7 +87,7 @@ typedef struct {
   omega_engine_t *e;
   int first, n, rc;
   float out[NT * DIM];
-  char routes[NT][16];
+  omega_route_t routes[NT];
 } client_t;
 
 static void *client(void *arg) {
@@ -100,7 +100,7 @@ static void *client(void *arg) {
     c->rc = omega_job_wait(j);
     if (!c->rc)
       memcpy(c->out + (size_t)i * DIM, omega_job_embeddings(j, NULL, NULL), DIM * sizeof(float));
-    snprintf(c->routes[i], sizeof c->routes[i], "%s", omega_job_route(j));
+    c->routes[i] = omega_job_route(j);
     omega_job_release(j);
   }
   return NULL;
@@ -127,12 +127,12 @@ static void test_oom_fallback_loses_nothing(void **state) {
     for (int i = 0; i < 4; i++) {
       assert_int_equal(cs[i].rc, 0);
       for (int k = cs[i].first; k < cs[i].first + cs[i].n; k++) {
-        assert_true(strcmp(cs[i].routes[k], "gpu") == 0 || strcmp(cs[i].routes[k], "fallback") == 0);
+        assert_true(cs[i].routes[k] == OMEGA_ROUTE_GPU || cs[i].routes[k] == OMEGA_ROUTE_FALLBACK);
         double worst = 0;
         for (int d = 0; d < DIM; d++)
           worst = fmax(worst, fabs((double)cs[i].out[k * DIM + d] - ref[k * DIM + d]));
         if (worst > 1e-5)
-          fail_msg("input %d differs from the CPU result by %g (route %s)", k, worst, cs[i].routes[k]);
+          fail_msg("input %d differs from the CPU result by %g (route %s)", k, worst, omega_route_name(cs[i].routes[k]));
       }
     }
   }
@@ -165,7 +165,8 @@ static void test_sticky_error_moves_everything_to_cpu(void **state) {
   omega_job_t *j;
   assert_int_equal(omega_engine_submit(e, texts, 3, 0, NULL, NULL, &j), 0);
   assert_int_equal(omega_job_wait(j), 0);
-  assert_string_equal(omega_job_route(j), "fallback");
+  assert_int_equal(omega_job_route(j), OMEGA_ROUTE_FALLBACK);
+  assert_string_equal(omega_route_name(omega_job_route(j)), "fallback");
   omega_job_release(j);
   omega_engine_close(e);
   omega__fault_configure("");
@@ -270,20 +271,22 @@ static void test_gpu_mode_without_gpu_is_an_error(void **state) {
   omega__fault_configure("");
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
-  o.accel.mode = "gpu";
+  o.accel.mode = OMEGA_ACCEL_GPU;
   o.accel.plugin = "/nonexistent/libomega-cuda.so";
   omega_engine_t *e = NULL;
   assert_int_equal(omega_engine_open(model_dir, &o, &e), OMEGA_EDEVICE);
   assert_non_null(strstr(omega_errmsg(), "OMEGA_ACCEL=gpu but no usable GPU"));
   /* auto falls back to the CPU and says why */
-  o.accel.mode = "auto";
+  o.accel.mode = OMEGA_ACCEL_AUTO;
   assert_int_equal(omega_engine_open(model_dir, &o, &e), 0);
   omega_engine_accel_t a;
   omega_engine_accel(e, &a);
   assert_string_equal(a.device, "cpu");
   assert_true(strlen(a.reason) > 0);
   omega_engine_close(e);
-  o.accel.mode = "tpu";
+  omega_accel_mode_t m;
+  assert_int_equal(omega_accel_mode_parse("tpu", &m), OMEGA_EINVAL);
+  o.accel.mode = OMEGA_ACCEL_COUNT;
   assert_int_equal(omega_engine_open(model_dir, &o, &e), OMEGA_EINVAL);
 }
 

@@ -26,7 +26,7 @@ static omega_engine_t *open_sim_gpu(void) {
   o.tuning.max_batch = 4;
   o.tuning.gpu_slots = 2;
   o.tuning.oom_cpu_fallback = 0;
-  o.accel.mode = "gpu";
+  o.accel.mode = OMEGA_ACCEL_GPU;
   o.accel.plugin = "/nonexistent/libomega-cuda.so"; /* the simulated device, on a GPU machine too */
   o.accel.max_slots = 2;
   omega_engine_t *e;

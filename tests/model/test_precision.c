@@ -39,15 +39,15 @@ static float *embed_all(const char *precision, int *rc_out) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
   o.threads = 2;
-  o.accel.mode = "cpu";
-  o.cpu_precision = precision;
+  o.accel.mode = OMEGA_ACCEL_CPU;
+  assert_int_equal(omega_cpu_precision_parse(precision, &o.cpu_precision), 0);
   omega_engine_t *e;
   *rc_out = omega_engine_open(model_dir, &o, &e);
   if (*rc_out)
     return NULL;
   omega_engine_info_t info;
   omega_engine_info(e, &info);
-  assert_string_equal(info.cpu_precision, precision ? precision : "fp32"); /* what runs, by name */
+  assert_string_equal(info.cpu_precision, precision); /* what runs, by name */
   dim = info.dim;
   float *out = malloc(n_all * (size_t)dim * sizeof *out);
   *rc_out = omega_engine_embed(e, texts, n_all, OMEGA_TOK_UTF8_REPLACE, out);
@@ -163,10 +163,15 @@ static void test_int8(void **state) {
 
 static void test_unknown_mode(void **state) {
   (void)state;
-  int rc;
-  assert_null(embed_all("fp8", &rc));
-  assert_int_equal(rc, OMEGA_EINVAL);
-  assert_non_null(strstr(omega_errmsg(), "fp8"));
+  omega_cpu_precision_t p;
+  assert_int_equal(omega_cpu_precision_parse("fp8", &p), OMEGA_EINVAL);
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.accel.mode = OMEGA_ACCEL_CPU;
+  o.cpu_precision = OMEGA_CPU_PRECISION_COUNT;
+  omega_engine_t *e;
+  assert_int_equal(omega_engine_open(model_dir, &o, &e), OMEGA_EINVAL);
+  assert_non_null(strstr(omega_errmsg(), "is not fp32, bf16, bf16x3 or int8"));
 }
 
 /* In a child with OMEGA_CPU_ISA=isa: bf16x3 must be refused naming AMX; bf16 must agree with

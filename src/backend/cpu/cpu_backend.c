@@ -20,9 +20,8 @@ typedef struct {
  * to memory; the weights are still read at least a thousand rows at a time. */
 #define CPU_CHUNK_TOKENS 1024
 
-static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, float *out, const char **route) {
+static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, float *out) {
   cpu_backend_t *cb = (cpu_backend_t *)b;
-  *route = "cpu";
   const uint32_t *o = batch->offsets;
   if (o[batch->n_seq] <= CPU_CHUNK_TOKENS)
     return omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, batch, 0, out);
@@ -43,8 +42,8 @@ static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, 
   return rc;
 }
 
-const char *omega__cpu_backend_precision(const omega_backend_t *cpu) {
-  return omega__precision_name(((const cpu_backend_t *)cpu)->packed->prec);
+omega_cpu_precision_t omega__cpu_backend_precision(const omega_backend_t *cpu) {
+  return ((const cpu_backend_t *)cpu)->packed->prec;
 }
 
 static void cpu_destroy(omega_backend_t *b) {
@@ -55,10 +54,10 @@ static void cpu_destroy(omega_backend_t *b) {
   free(cb);
 }
 
-int omega__cpu_backend_create(const omega_model_t *m, int threads, const char *precision, omega_backend_t **out) {
-  omega_precision_t prec = OMEGA_PREC_FP32;
-  if (precision && *precision && omega__precision_parse(precision, &prec))
-    return omega__seterr(OMEGA_EINVAL, "CPU precision \"%s\" is not fp32, bf16, bf16x3 or int8", precision);
+int omega__cpu_backend_create(const omega_model_t *m, int threads, omega_cpu_precision_t prec,
+                              omega_backend_t **out) {
+  if ((unsigned)prec >= OMEGA_CPU_PRECISION_COUNT)
+    return omega__seterr(OMEGA_EINVAL, "CPU precision %d is not fp32, bf16, bf16x3 or int8", (int)prec);
   cpu_backend_t *cb = calloc(1, sizeof *cb);
   if (!cb)
     return omega__seterr(OMEGA_ENOMEM, "cpu backend: out of memory");

@@ -24,11 +24,11 @@ void omega__pack_bf16x3_rows(const float *W, size_t r0, size_t r1, size_t K, siz
 }
 
 /* bf16 panels of W (and of its low parts when lo is asked for); rows past N stay zero. */
-static int pack(const float *W, size_t N, size_t K, omega_precision_t prec, omega_packed_w_t *out) {
+static int pack(const float *W, size_t N, size_t K, omega_cpu_precision_t prec, omega_packed_w_t *out) {
   memset(out, 0, sizeof *out);
   const size_t Kp = (K + 31) & ~(size_t)31, Np = (N + 15) & ~(size_t)15, bytes = Np * Kp * sizeof(uint16_t);
-  uint16_t *hi = aligned_alloc(64, bytes), *lo = prec == OMEGA_PREC_BF16X3 ? aligned_alloc(64, bytes) : NULL;
-  if (!hi || (prec == OMEGA_PREC_BF16X3 && !lo)) {
+  uint16_t *hi = aligned_alloc(64, bytes), *lo = prec == OMEGA_CPU_BF16X3 ? aligned_alloc(64, bytes) : NULL;
+  if (!hi || (prec == OMEGA_CPU_BF16X3 && !lo)) {
     free(hi), free(lo);
     return omega__seterr(OMEGA_ENOMEM, "bf16 weights: out of memory for %zu x %zu", N, K);
   }
@@ -41,11 +41,11 @@ static int pack(const float *W, size_t N, size_t K, omega_precision_t prec, omeg
 }
 
 int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
-  return pack(W, N, K, OMEGA_PREC_BF16, out);
+  return pack(W, N, K, OMEGA_CPU_BF16, out);
 }
 
 int omega__pack_bf16x3(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
-  return pack(W, N, K, OMEGA_PREC_BF16X3, out);
+  return pack(W, N, K, OMEGA_CPU_BF16X3, out);
 }
 
 #if defined(__x86_64__)

@@ -22,7 +22,7 @@ int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
   for (size_t n = 0; n < Np; n++)
     for (size_t k = 0; k < K; k++)
       p[(n / 16 * K + k) * 16 + n % 16] = n < N ? W[n * K + k] : 0.0f;
-  *out = (omega_packed_w_t){OMEGA_PREC_FP32, N, K, K, Np, p, NULL, NULL, NULL};
+  *out = (omega_packed_w_t){OMEGA_CPU_FP32, N, K, K, Np, p, NULL, NULL, NULL};
   return 0;
 }
 

@@ -8,19 +8,17 @@
 #include "backend/cpu/cpu_isa.h"
 #include "core/parallel.h"
 #include "model/config.h"
+#include "omega/engine.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-typedef enum { OMEGA_PREC_FP32 = 0, OMEGA_PREC_BF16 = 1, OMEGA_PREC_INT8 = 2, OMEGA_PREC_BF16X3 = 3 } omega_precision_t;
-#define OMEGA_PREC_COUNT 4
 
 /* Panels of 16 output channels. fp32: [N16][K][16]; bf16: [N16][K/2][16][2] uint16 (a k pair per lane, as
  * vdpbf16ps reads it, and 32 k of a panel are one AMX B tile); int8: [N16][K/4][16][4] int8 (a k
  * quad per lane, as vpdpbusd reads it; 64 k are one AMX tile). K is zero-padded to the AMX
  * tile depth (32 for bf16, 64 for int8), N to 16. */
 typedef struct {
-  omega_precision_t prec;
+  omega_cpu_precision_t prec;
   size_t N, K, Kp, Np;
   void *w;
   void *w_lo;      /* bf16x3: bf16(W - bf16(W)), packed like w */
@@ -29,9 +27,7 @@ typedef struct {
 } omega_packed_w_t;
 
 /* NULL when `isa` has kernels for the precision, else why not (for the user). */
-const char *omega__precision_unsupported(omega_precision_t p, const omega_cpu_isa_t *isa);
-int omega__precision_parse(const char *name, omega_precision_t *out);
-const char *omega__precision_name(omega_precision_t p);
+const char *omega__precision_unsupported(omega_cpu_precision_t p, const omega_cpu_isa_t *isa);
 
 int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out);
 int omega__pack_bf16(const float *W, size_t N, size_t K, omega_packed_w_t *out);
@@ -84,7 +80,7 @@ typedef struct {
 } omega_packed_layer_t;
 
 typedef struct omega_cpu_packed {
-  omega_precision_t prec;
+  omega_cpu_precision_t prec;
   omega_cpu_isa_t isa; /* the kernels to run: checked against prec when packed */
   int n_layers;
   omega_packed_layer_t *layers;
@@ -94,7 +90,7 @@ typedef struct omega_cpu_packed {
 struct omega_model;
 /* Pack m's linear layers for `prec` on `isa`; refuses with OMEGA_EINVAL when the CPU has
  * no kernels for it (m is not read then). */
-int omega__cpu_packed_create(const struct omega_model *m, omega_precision_t prec, const omega_cpu_isa_t *isa,
+int omega__cpu_packed_create(const struct omega_model *m, omega_cpu_precision_t prec, const omega_cpu_isa_t *isa,
                              omega_cpu_packed_t **out);
 void omega__cpu_packed_free(omega_cpu_packed_t *p);
 

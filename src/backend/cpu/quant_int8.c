@@ -82,7 +82,7 @@ int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out) 
     }
   }
   free(row);
-  *out = (omega_packed_w_t){OMEGA_PREC_INT8, N, K, Kp, Np, p, NULL, scale, colsum};
+  *out = (omega_packed_w_t){OMEGA_CPU_INT8, N, K, Kp, Np, p, NULL, scale, colsum};
   return 0;
 }
 

@@ -1,14 +1,13 @@
 /* The host side of GPU support: finding and loading the CUDA plugin (dlopen), a
- * simulated device for tests on machines without a GPU, NVML statistics, and the GPU
- * backend that wraps the plugin's encoder with slots, fault injection and CPU fallback. */
+ * simulated device for tests on machines without a GPU, NVML statistics, choosing the
+ * device and its dtype (device.c, omega__gpu_backend_open in backend.h), and the GPU
+ * backend that wraps the plugin's encoder with slots and fault injection. */
 #ifndef OMEGA_BACKEND_GPU_GPU_H
 #define OMEGA_BACKEND_GPU_GPU_H
 
 #include "backend/backend.h"
 #include "backend/cuda/plugin.h"
 
-#include <pthread.h>
-#include <stdbool.h>
 #include <stddef.h>
 
 /* Load the plugin and probe for devices once per process. path: an explicit plugin file,
@@ -34,26 +33,10 @@ typedef struct {
   const ocu_api_t *api;
   int device;
   ocu_dtype_t dtype;
-  int slots;              /* streams created (the most EMBED_GPU_SLOTS can be raised to) */
-  omega_backend_t *cpu;   /* fallback target, run under cpu_mu (shared with the engine's CPU batches) */
-  pthread_mutex_t *cpu_mu;
+  int slots; /* streams created (the most EMBED_GPU_SLOTS can be raised to) */
   const char *device_name;
 } omega_gpu_backend_opts_t;
 
-/* Counters and state of the GPU backend (all monotonic except the flags). */
-typedef struct {
-  bool healthy;            /* false after a sticky error: every batch goes to the CPU */
-  char last_error[256];
-  unsigned long long oom, sticky, errors, fallback_batches, pressure_events;
-  size_t mem_free, mem_total; /* at the last batch */
-  ocu_encoder_stats_t enc;    /* the encoder's graphs and buffers */
-} omega_gpu_state_t;
-
 int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_opts_t *o, omega_backend_t **out);
-void omega__gpu_backend_state(omega_backend_t *b, omega_gpu_state_t *st);
-/* Hot settings: retry on the CPU after an OOM (else fail the batch with OMEGA_EDEVICE_OOM). */
-void omega__gpu_backend_set_fallback(omega_backend_t *b, bool oom_cpu_fallback);
-/* Hot settings: batches of at most `tokens` tokens replay CUDA graphs (0: none). */
-void omega__gpu_backend_set_graphs(omega_backend_t *b, unsigned tokens);
 
 #endif

@@ -1,8 +1,8 @@
-/* The GPU backend: the plugin's encoder behind the backend table, with the failure policy
- * of the service. An out-of-memory batch is retried on the CPU (when allowed) and the GPU
- * keeps serving; a sticky error marks the GPU unhealthy and sends every later batch to
- * the CPU; other device errors retry on the CPU too, so no request is lost to the GPU.
- * Faults can be injected here, at the boundary, on any machine. */
+/* The GPU backend: the plugin's encoder behind the backend table. It runs batches on its
+ * slots and reports how they failed: out of memory (the device still works), a sticky error
+ * (the device is lost: `usable` says 0 from then on, and every later batch must go
+ * elsewhere), or another device error; the router (src/engine/route.c) decides what runs
+ * them instead. Faults can be injected here, at the boundary, on any machine. */
 #include "backend/gpu/gpu.h"
 
 #include "core/error_internal.h"
@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,35 +19,25 @@
 /* Above this share of device memory in use, the engine shrinks its batches. */
 #define PRESSURE_USED_FRACTION 0.90
 
+/* Counters and state (all monotonic except the flag and the memory). */
+typedef struct {
+  bool healthy; /* false after a sticky error */
+  char last_error[256];
+  unsigned long long oom, sticky, errors, pressure_events;
+  size_t mem_free, mem_total; /* at the last batch */
+} gpu_state_t;
+
 typedef struct {
   omega_backend_t base;
   const ocu_api_t *api;
   void *enc;
-  omega_backend_t *cpu;
-  pthread_mutex_t *cpu_mu; /* the CPU backend runs one batch at a time */
-  pthread_mutex_t mu;     /* guards the state below */
-  omega_gpu_state_t st;
+  pthread_mutex_t mu; /* guards st */
+  gpu_state_t st;
   atomic_bool healthy;
-  atomic_bool fallback;
 } gpu_backend_t;
 
-static int run_cpu(gpu_backend_t *g, const omega_batch_t *b, float *out) {
-  const char *ignored;
-  pthread_mutex_lock(g->cpu_mu);
-  int rc = g->cpu->encode(g->cpu, 0, b, out, &ignored);
-  pthread_mutex_unlock(g->cpu_mu);
-  return rc;
-}
-
-static int gpu_encode(omega_backend_t *base, int slot, const omega_batch_t *b, float *out, const char **route) {
+static int gpu_encode(omega_backend_t *base, int slot, const omega_batch_t *b, float *out) {
   gpu_backend_t *g = (gpu_backend_t *)base;
-  if (!atomic_load(&g->healthy)) {
-    *route = "fallback";
-    pthread_mutex_lock(&g->mu);
-    g->st.fallback_batches++;
-    pthread_mutex_unlock(&g->mu);
-    return run_cpu(g, b, out);
-  }
   char err[256] = "";
   int st;
   if (omega__fault_take(OMEGA_FAULT_CUDA_STICKY)) {
@@ -58,16 +49,12 @@ static int gpu_encode(omega_backend_t *base, int slot, const omega_batch_t *b, f
   } else {
     st = g->api->encoder_run(g->enc, slot, b->ids, b->offsets, b->n_seq, out, err, sizeof err);
   }
-  if (st == OCU_OK) {
-    *route = "gpu";
+  if (st == OCU_OK)
     return 0;
-  }
-  bool retry = true;
   pthread_mutex_lock(&g->mu);
   snprintf(g->st.last_error, sizeof g->st.last_error, "%s", err);
   if (st == OCU_OOM) {
     g->st.oom++;
-    retry = atomic_load(&g->fallback);
   } else if (st == OCU_STICKY) {
     g->st.sticky++;
     g->st.healthy = false;
@@ -75,23 +62,11 @@ static int gpu_encode(omega_backend_t *base, int slot, const omega_batch_t *b, f
   } else {
     g->st.errors++;
   }
-  if (retry)
-    g->st.fallback_batches++;
   pthread_mutex_unlock(&g->mu);
-  if (st == OCU_STICKY)
-    omega_log(OMEGA_LOG_ERROR, "GPU failed with a sticky error (%s): serving on the CPU from now on; restart the "
-                               "process to use the GPU again",
-              err);
-  else
-    omega_log(OMEGA_LOG_WARN, "GPU batch of %zu sequences failed (%s)%s", b->n_seq, err,
-              retry ? ": retrying on the CPU" : "");
-  if (!retry) {
-    *route = "gpu";
-    return omega__seterr(OMEGA_EDEVICE_OOM, "GPU out of memory and ACCEL_OOM_CPU_FALLBACK is off: %s", err);
-  }
-  *route = "fallback";
-  return run_cpu(g, b, out);
+  return omega__seterr(st == OCU_OOM ? OMEGA_EDEVICE_OOM : OMEGA_EDEVICE, "%s", err);
 }
+
+static int gpu_usable(omega_backend_t *base) { return atomic_load(&((gpu_backend_t *)base)->healthy); }
 
 static int gpu_pressure(omega_backend_t *base) {
   gpu_backend_t *g = (gpu_backend_t *)base;
@@ -129,6 +104,37 @@ static int gpu_prepare(omega_backend_t *base, int slot, size_t tokens, size_t se
     pthread_mutex_unlock(&g->mu);
   }
   return omega__seterr(st == OCU_OOM ? OMEGA_EDEVICE_OOM : OMEGA_EDEVICE, "GPU slot %d: %s", slot, err);
+}
+
+static void gpu_accel(omega_backend_t *base, omega_engine_accel_t *a) {
+  gpu_backend_t *g = (gpu_backend_t *)base;
+  pthread_mutex_lock(&g->mu);
+  const gpu_state_t st = g->st;
+  pthread_mutex_unlock(&g->mu);
+  ocu_encoder_stats_t enc;
+  g->api->encoder_stats(g->enc, &enc); /* host-side counters: safe after a sticky error too */
+  a->healthy = st.healthy;
+  a->needs_restart = !st.healthy;
+  snprintf(a->last_error, sizeof a->last_error, "%s", st.last_error);
+  a->oom = st.oom;
+  a->sticky = st.sticky;
+  a->errors = st.errors;
+  a->pressure_events = st.pressure_events;
+  a->graph_captures = enc.graph_captures;
+  a->graph_replays = enc.graph_replays;
+  a->graph_failures = enc.graph_failures;
+  a->buffer_growths = enc.buffer_growths;
+  a->buffer_bytes = enc.buffer_bytes;
+  if (st.mem_total) {
+    a->mem_free = st.mem_free;
+    a->mem_total = st.mem_total;
+  }
+}
+
+static void gpu_tune(omega_backend_t *base, const omega_engine_tuning_t *t) {
+  gpu_backend_t *g = (gpu_backend_t *)base;
+  const unsigned tokens = t->cuda_graph_tokens;
+  g->api->encoder_set_graphs(g->enc, tokens > (1u << 20) ? 1 << 20 : (int)tokens);
 }
 
 static void gpu_destroy(omega_backend_t *base) {
@@ -181,31 +187,16 @@ int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_op
   g->base.name = "gpu";
   g->base.slots = o->slots;
   g->base.encode = gpu_encode;
+  g->base.usable = gpu_usable;
   g->base.pressure = gpu_pressure;
   g->base.prepare = gpu_prepare;
+  g->base.tune = gpu_tune;
+  g->base.accel = gpu_accel;
   g->base.destroy = gpu_destroy;
   g->api = o->api;
-  g->cpu = o->cpu;
   g->st.healthy = true;
   atomic_store(&g->healthy, true);
-  atomic_store(&g->fallback, true);
-  g->cpu_mu = o->cpu_mu;
   pthread_mutex_init(&g->mu, NULL);
   *out = &g->base;
   return 0;
 }
-
-void omega__gpu_backend_state(omega_backend_t *b, omega_gpu_state_t *st) {
-  gpu_backend_t *g = (gpu_backend_t *)b;
-  pthread_mutex_lock(&g->mu);
-  *st = g->st;
-  pthread_mutex_unlock(&g->mu);
-  g->api->encoder_stats(g->enc, &st->enc); /* host-side counters: safe after a sticky error too */
-}
-
-void omega__gpu_backend_set_graphs(omega_backend_t *b, unsigned tokens) {
-  gpu_backend_t *g = (gpu_backend_t *)b;
-  g->api->encoder_set_graphs(g->enc, tokens > (1u << 20) ? 1 << 20 : (int)tokens);
-}
-
-void omega__gpu_backend_set_fallback(omega_backend_t *b, bool on) { atomic_store(&((gpu_backend_t *)b)->fallback, on); }
