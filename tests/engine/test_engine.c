@@ -1,7 +1,10 @@
 /* The engine's synchronous and asynchronous paths: callbacks, waiting, many threads
- * submitting at once (coalesced into shared batches), back-pressure, drain on close. */
+ * submitting at once (coalesced into shared batches), back-pressure, drain on close, and
+ * memory the batcher cannot get failing the jobs it was for at once. */
 #include "testutil.h"
 
+#include "core/clock.h"
+#include "core/fault.h"
 #include "omega/omega.h"
 
 #include <math.h>
@@ -187,7 +190,7 @@ typedef struct {
   int entered, release;
 } gate_t;
 
-/* Holds the batcher thread inside a completion callback so the queue cannot drain. */
+/* Holds the (only) runner thread inside a completion callback so the queue cannot drain. */
 static void gate_cb(omega_job_t *job, void *user) {
   (void)job;
   gate_t *g = user;
@@ -199,6 +202,22 @@ static void gate_cb(omega_job_t *job, void *user) {
   pthread_mutex_unlock(&g->mu);
 }
 
+/* A one-text job whose callback holds the runner, returning once it does. */
+static void gate_hold(omega_engine_t *e, const omega_text_t *t, gate_t *g) {
+  assert_int_equal(omega_engine_submit(e, t, 1, 0, gate_cb, g, NULL), 0);
+  pthread_mutex_lock(&g->mu);
+  while (!g->entered)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_open(gate_t *g) {
+  pthread_mutex_lock(&g->mu);
+  g->release = 1;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
 static void test_queue_capacity(void **state) {
   (void)state;
   omega_engine_t *e = open_engine(1, 4);
@@ -207,18 +226,11 @@ static void test_queue_capacity(void **state) {
   omega_job_t *job, *queued;
   assert_int_equal(omega_engine_submit(e, t, 5, 0, NULL, NULL, &job), OMEGA_EINVAL); /* more than capacity */
   gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-  assert_int_equal(omega_engine_submit(e, t, 1, 0, gate_cb, &g, NULL), 0);
-  pthread_mutex_lock(&g.mu);
-  while (!g.entered)
-    pthread_cond_wait(&g.cv, &g.mu);
-  pthread_mutex_unlock(&g.mu);
+  gate_hold(e, t, &g);
   assert_int_equal(omega_engine_submit(e, t, 4, 0, NULL, NULL, &queued), 0); /* fills the queue */
   assert_int_equal(omega_engine_submit(e, t, 1, 0, NULL, NULL, &job), OMEGA_EAGAIN);
   assert_non_null(strstr(omega_errmsg(), "queue full"));
-  pthread_mutex_lock(&g.mu);
-  g.release = 1;
-  pthread_cond_broadcast(&g.cv);
-  pthread_mutex_unlock(&g.mu);
+  gate_open(&g);
   assert_int_equal(omega_job_wait(queued), 0);
   omega_job_release(queued);
   assert_int_equal(omega_engine_submit(e, t, 4, 0, NULL, NULL, &job), 0); /* room again */
@@ -288,11 +300,7 @@ static void test_deadline_and_cancel(void **state) {
   omega_text_t t[NS];
   texts_of(t);
   gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-  assert_int_equal(omega_engine_submit(e, t, 1, 0, gate_cb, &g, NULL), 0);
-  pthread_mutex_lock(&g.mu);
-  while (!g.entered)
-    pthread_cond_wait(&g.cv, &g.mu);
-  pthread_mutex_unlock(&g.mu);
+  gate_hold(e, t, &g);
   omega_request_t r = {.texts = t, .n = 3, .timeout_ms = 1};
   omega_job_t *late, *canceled, *fine;
   assert_int_equal(omega_engine_submit_request(e, &r, NULL, NULL, &late), 0);
@@ -304,10 +312,7 @@ static void test_deadline_and_cancel(void **state) {
   assert_int_equal(st.queued_seqs, 8);
   assert_int_equal(st.queued_jobs, 3);
   usleep(20000);
-  pthread_mutex_lock(&g.mu);
-  g.release = 1;
-  pthread_cond_broadcast(&g.cv);
-  pthread_mutex_unlock(&g.mu);
+  gate_open(&g);
   assert_int_equal(omega_job_wait(late), OMEGA_ETIMEDOUT);
   assert_int_equal(omega_job_wait(canceled), OMEGA_ECANCELED);
   assert_int_equal(omega_job_wait(fine), 0);
@@ -371,18 +376,11 @@ static void test_coalescing_and_tune(void **state) {
   omega_text_t t[NS];
   texts_of(t);
   gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-  assert_int_equal(omega_engine_submit(e, t, 1, 0, gate_cb, &g, NULL), 0);
-  pthread_mutex_lock(&g.mu);
-  while (!g.entered)
-    pthread_cond_wait(&g.cv, &g.mu);
-  pthread_mutex_unlock(&g.mu);
+  gate_hold(e, t, &g);
   omega_job_t *jobs[6];
   for (int i = 0; i < 6; i++) /* 6 one-sentence jobs queue behind the gate */
     assert_int_equal(omega_engine_submit(e, t + i, 1, 0, NULL, NULL, &jobs[i]), 0);
-  pthread_mutex_lock(&g.mu);
-  g.release = 1;
-  pthread_cond_broadcast(&g.cv);
-  pthread_mutex_unlock(&g.mu);
+  gate_open(&g);
   for (int i = 0; i < 6; i++) {
     assert_int_equal(omega_job_wait(jobs[i]), 0);
     assert_rows_close(omega_job_embeddings(jobs[i], NULL, NULL), (size_t)i, 1);
@@ -448,6 +446,116 @@ static void test_open_errors(void **state) {
   assert_string_equal(omega_strerror(12345), "unknown error");
 }
 
+/* ---- memory the batcher cannot get ----
+ * The jobs it was for fail at once with OMEGA_ENOMEM and a message naming what could not be
+ * allocated (the batcher used to sleep a second and retry, holding every later request
+ * behind it); the engine then serves normally. Injected at the two places the batcher
+ * allocates: its window of queued sequences, and a runner's buffers for one batch. */
+
+#define PROMPT_MS 900.0 /* well before the old one-second retry */
+
+typedef struct {
+  int status;
+  char msg[512];
+} seen_t;
+
+/* What a completion callback sees: the status and the job's own message. */
+static void record_cb(omega_job_t *job, void *user) {
+  seen_t *s = user;
+  s->status = omega_job_status(job);
+  snprintf(s->msg, sizeof s->msg, "%s", omega_job_errmsg(job));
+}
+
+static void assert_serves(omega_engine_t *e) {
+  omega_text_t t[NS];
+  texts_of(t);
+  float out[NS * 32];
+  assert_int_equal(omega_engine_embed(e, t, NS, 0, out), 0);
+  assert_rows_close(out, 0, NS);
+}
+
+static void test_window_oom_fails_its_jobs(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(4, 0);
+  omega_text_t t[NS];
+  texts_of(t);
+  gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+  gate_hold(e, t, &g);
+  /* three jobs wait behind the gate for the next window, which cannot be allocated */
+  assert_int_equal(omega__fault_configure("batch_window_oom:once"), 0);
+  omega_job_t *jobs[3];
+  seen_t seen = {-1, ""};
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(omega_engine_submit(e, t + i, i + 1, 0, i == 2 ? record_cb : NULL, &seen, &jobs[i]), 0);
+  const int64_t t0 = omega__now_ns();
+  gate_open(&g);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(omega_job_wait(jobs[i]), OMEGA_ENOMEM);
+    const char *msg = omega_job_errmsg(jobs[i]);
+    if (!strstr(msg, "out of memory: the batcher could not allocate its window of 16 sequences"))
+      fail_msg("job %zu: \"%s\" does not name the window", i, msg);
+    omega_job_release(jobs[i]);
+  }
+  const double ms = (double)(omega__now_ns() - t0) / 1e6;
+  if (ms > PROMPT_MS)
+    fail_msg("the jobs failed after %.0f ms", ms);
+  assert_int_equal(seen.status, OMEGA_ENOMEM);
+  assert_non_null(strstr(seen.msg, "could not allocate its window"));
+  omega_engine_stats_t st;
+  omega_engine_stats(e, &st);
+  assert_int_equal(st.jobs_failed, 3);
+  assert_int_equal(st.queued_seqs, 0);
+  assert_int_equal(st.inflight_seqs, 0);
+  assert_serves(e);
+  omega_engine_close(e);
+  omega__fault_configure("");
+}
+
+/* A window of three batches of two, the first of which gets no buffers. */
+static void test_buffers_oom_fails_the_batch(void **state) {
+  (void)state;
+  omega_engine_t *e = open_engine(2, 0);
+  omega_text_t t[NS];
+  texts_of(t);
+  assert_int_equal(omega__fault_configure("batch_buffers_oom:once"), 0);
+  seen_t seen = {-1, ""};
+  omega_job_t *j;
+  const int64_t t0 = omega__now_ns();
+  assert_int_equal(omega_engine_submit(e, t, NS, 0, record_cb, &seen, &j), 0);
+  assert_int_equal(omega_job_wait(j), OMEGA_ENOMEM);
+  const double ms = (double)(omega__now_ns() - t0) / 1e6;
+  if (ms > PROMPT_MS)
+    fail_msg("the job failed after %.0f ms", ms);
+  const char *want = "out of memory: a batch runner could not allocate its buffers for 2 sequences of";
+  if (!strstr(omega_job_errmsg(j), want))
+    fail_msg("\"%s\" does not name the buffers", omega_job_errmsg(j));
+  assert_int_equal(seen.status, OMEGA_ENOMEM);
+  assert_string_equal(seen.msg, omega_job_errmsg(j));
+  omega_job_release(j);
+  /* a blocking call hands the job's message to the caller's thread */
+  assert_int_equal(omega__fault_configure("batch_buffers_oom:once"), 0);
+  float out[NS * 32];
+  assert_int_equal(omega_engine_embed(e, t, NS, 0, out), OMEGA_ENOMEM);
+  assert_non_null(strstr(omega_errmsg(), want));
+  omega_engine_stats_t st;
+  omega_engine_stats(e, &st);
+  assert_int_equal(st.jobs_failed, 2);
+  assert_int_equal(st.inflight_seqs, 0);
+  assert_serves(e);
+  omega_engine_close(e);
+  omega__fault_configure("");
+}
+
+static void test_batch_oom_fault_names(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("batch_window_oom:twice"), OMEGA_EINVAL);
+  assert_int_equal(omega__fault_configure("batch_window_oom:once,batch_buffers_oom:once"), 0);
+  assert_true(omega__fault_take(OMEGA_FAULT_BATCH_WINDOW_OOM));
+  assert_false(omega__fault_take(OMEGA_FAULT_BATCH_WINDOW_OOM));
+  assert_true(omega__fault_take(OMEGA_FAULT_BATCH_BUFFERS_OOM));
+  omega__fault_configure("");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_info),          cmocka_unit_test(test_async_callback_and_wait),
@@ -456,6 +564,8 @@ int main(void) {
       cmocka_unit_test(test_token_id_input), cmocka_unit_test(test_normalize_flags),
       cmocka_unit_test(test_deadline_and_cancel), cmocka_unit_test(test_coalescing_and_tune),
       cmocka_unit_test(test_large_request_parallel_tokenize), cmocka_unit_test(test_batch_past_cpu_chunk),
+      cmocka_unit_test(test_window_oom_fails_its_jobs), cmocka_unit_test(test_buffers_oom_fails_the_batch),
+      cmocka_unit_test(test_batch_oom_fault_names),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
