@@ -83,6 +83,7 @@ bool omega__fault_roll(omega_fault_t f) {
 }
 
 bool omega__fault_take(omega_fault_t f) {
-  long one = 1;
-  return atomic_compare_exchange_strong(&values[f], &one, 0);
+  long one = 1; /* read first: the batcher and runners ask on every batch, and a fault is rarely set */
+  return atomic_load_explicit(&values[f], memory_order_relaxed) == 1 &&
+         atomic_compare_exchange_strong(&values[f], &one, 0);
 }
