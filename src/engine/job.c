@@ -95,7 +95,7 @@ void omega__job_complete(omega_engine_t *e, omega_job_t *j) {
   int64_t t = omega__now_ns();
   if (j->err == 0 && j->deadline_ns && t > j->deadline_ns)
     omega__job_fail(j, OMEGA_ETIMEDOUT, "deadline exceeded: its inputs finished %.0f ms after it",
-             (double)(t - j->deadline_ns) / 1e6);
+                    (double)(t - j->deadline_ns) / 1e6);
   const int status = j->err;
   if (status && !j->errmsg[0])
     snprintf(j->errmsg, sizeof j->errmsg, "%s", omega_strerror(status));

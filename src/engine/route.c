@@ -86,8 +86,8 @@ int omega__router_run(omega_router_t *r, int slot, const omega_batch_t *b, float
 }
 
 omega_route_t omega__route_worst(omega_route_t a, omega_route_t b) {
-  static const int sickness[OMEGA_ROUTE_COUNT] = {[OMEGA_ROUTE_GPU] = 0, [OMEGA_ROUTE_CPU] = 1,
-                                                  [OMEGA_ROUTE_FALLBACK] = 2};
+  static const int sickness[OMEGA_ROUTE_COUNT] = {
+      [OMEGA_ROUTE_GPU] = 0, [OMEGA_ROUTE_CPU] = 1, [OMEGA_ROUTE_FALLBACK] = 2};
   return sickness[b] > sickness[a] ? b : a;
 }
 

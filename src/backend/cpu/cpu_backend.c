@@ -54,8 +54,7 @@ static void cpu_destroy(omega_backend_t *b) {
   free(cb);
 }
 
-int omega__cpu_backend_create(const omega_model_t *m, int threads, omega_cpu_precision_t prec,
-                              omega_backend_t **out) {
+int omega__cpu_backend_create(const omega_model_t *m, int threads, omega_cpu_precision_t prec, omega_backend_t **out) {
   if ((unsigned)prec >= OMEGA_CPU_PRECISION_COUNT)
     return omega__seterr(OMEGA_EINVAL, "CPU precision %d is not fp32, bf16, bf16x3 or int8", (int)prec);
   cpu_backend_t *cb = calloc(1, sizeof *cb);
