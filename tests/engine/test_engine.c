@@ -455,15 +455,30 @@ static void test_open_errors(void **state) {
 #define PROMPT_MS 900.0 /* well before the old one-second retry */
 
 typedef struct {
-  int status;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int called, status;
   char msg[512];
 } seen_t;
+#define SEEN_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, -1, ""}
 
 /* What a completion callback sees: the status and the job's own message. */
 static void record_cb(omega_job_t *job, void *user) {
   seen_t *s = user;
+  pthread_mutex_lock(&s->mu);
   s->status = omega_job_status(job);
   snprintf(s->msg, sizeof s->msg, "%s", omega_job_errmsg(job));
+  s->called = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* A waiter may return before the callback has run: the status is published first. */
+static void seen_wait(seen_t *s) {
+  pthread_mutex_lock(&s->mu);
+  while (!s->called)
+    pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
 }
 
 static void assert_serves(omega_engine_t *e) {
@@ -484,7 +499,7 @@ static void test_window_oom_fails_its_jobs(void **state) {
   /* three jobs wait behind the gate for the next window, which cannot be allocated */
   assert_int_equal(omega__fault_configure("batch_window_oom:once"), 0);
   omega_job_t *jobs[3];
-  seen_t seen = {-1, ""};
+  seen_t seen = SEEN_INIT;
   for (size_t i = 0; i < 3; i++)
     assert_int_equal(omega_engine_submit(e, t + i, i + 1, 0, i == 2 ? record_cb : NULL, &seen, &jobs[i]), 0);
   const int64_t t0 = omega__now_ns();
@@ -499,6 +514,7 @@ static void test_window_oom_fails_its_jobs(void **state) {
   const double ms = (double)(omega__now_ns() - t0) / 1e6;
   if (ms > PROMPT_MS)
     fail_msg("the jobs failed after %.0f ms", ms);
+  seen_wait(&seen);
   assert_int_equal(seen.status, OMEGA_ENOMEM);
   assert_non_null(strstr(seen.msg, "could not allocate its window"));
   omega_engine_stats_t st;
@@ -518,7 +534,7 @@ static void test_buffers_oom_fails_the_batch(void **state) {
   omega_text_t t[NS];
   texts_of(t);
   assert_int_equal(omega__fault_configure("batch_buffers_oom:once"), 0);
-  seen_t seen = {-1, ""};
+  seen_t seen = SEEN_INIT;
   omega_job_t *j;
   const int64_t t0 = omega__now_ns();
   assert_int_equal(omega_engine_submit(e, t, NS, 0, record_cb, &seen, &j), 0);
@@ -529,6 +545,7 @@ static void test_buffers_oom_fails_the_batch(void **state) {
   const char *want = "out of memory: a batch runner could not allocate its buffers for 2 sequences of";
   if (!strstr(omega_job_errmsg(j), want))
     fail_msg("\"%s\" does not name the buffers", omega_job_errmsg(j));
+  seen_wait(&seen);
   assert_int_equal(seen.status, OMEGA_ENOMEM);
   assert_string_equal(seen.msg, omega_job_errmsg(j));
   omega_job_release(j);
