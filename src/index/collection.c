@@ -708,16 +708,29 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
       return rc;
     }
   }
-  rc = wal_append(c, buf, blen, n);
+  /* the memory the records need is allocated before they are logged: once they are, only
+   * linking them into the HNSW graph can fail, and the rows stay stored with their ids (as
+   * the log holds them; a row left unlinked is found again once compacted or reopened) */
+  size_t key_bytes = 0, n_new = 0;
+  for (size_t i = 0; i < n; i++) {
+    key_bytes += klen[i];
+    n_new += omega__idmap_get(&c->ids, keys[i], klen[i]) == UINT32_MAX;
+  }
+  if (!(rc = omega__vindex_reserve(&c->ix, omega__vindex_grow_cap(&c->ix, c->ix.n + n))) &&
+      !(rc = omega__idmap_prepare(&c->ids, n, n_new, key_bytes)))
+    rc = wal_append(c, buf, blen, n);
   if (rc == 0) {
     /* add all vectors in one go (a parallel graph build), then map the ids in order */
     size_t first = c->ix.n;
     rc = omega__vindex_add(&c->ix, vecs, n, threads, NULL, NULL);
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n && c->ix.n == first + n; i++) {
       uint32_t prev = omega__idmap_get(&c->ids, keys[i], klen[i]);
-      if ((rc = omega__idmap_append_slot(&c->ids, keys[i], klen[i])) ||
-          (rc = omega__idmap_put(&c->ids, (uint32_t)(first + i))))
+      int mrc;
+      if ((mrc = omega__idmap_append_slot(&c->ids, keys[i], klen[i])) ||
+          (mrc = omega__idmap_put(&c->ids, (uint32_t)(first + i)))) {
+        rc = mrc;
         break;
+      }
       if (prev != UINT32_MAX)
         omega__vindex_delete(&c->ix, prev);
     }
@@ -779,7 +792,7 @@ typedef struct {
 } search_job_t;
 
 static void fill_results(omega_collection_t *c, const omega_hit_t *hits, size_t n, omega_result_t *out) {
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && n != OMEGA_SEARCH_NOMEM; i++) {
     size_t kl;
     const unsigned char *key = omega__idmap_key(&c->ids, hits[i].slot, &kl);
     omega__key_to_result(key, kl, &out[i]);
@@ -792,7 +805,11 @@ static void *search_worker(void *arg) {
   const size_t d = j->c->ix.p.dim;
   float *q = malloc(d * sizeof *q);
   omega_hit_t *hits = malloc(j->k * sizeof *hits);
-  for (size_t i; q && hits && (i = atomic_fetch_add(&j->next, 1)) < j->nq;) {
+  for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->nq;) {
+    if (!q || !hits) {
+      j->counts[i] = OMEGA_SEARCH_NOMEM;
+      continue;
+    }
     omega__vindex_prepare_query(&j->c->ix, j->qs + i * d, q);
     size_t n = omega__vindex_search(&j->c->ix, q, j->k, j->ef, j->allow, hits);
     fill_results(j->c, hits, n, j->out + i * j->k);
@@ -924,6 +941,9 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
   }
   pthread_rwlock_unlock(&c->lock);
   free(bits);
+  for (size_t i = 0; i < nq && rc == 0; i++)
+    if (counts[i] == OMEGA_SEARCH_NOMEM)
+      rc = omega__seterr(OMEGA_ENOMEM, "search: out of memory");
   return rc;
 }
 

@@ -282,10 +282,12 @@ static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const floa
   bool ok = (!skip_dead || !ix->dead[ep]) && (!allow || (allow->bits[ep >> 3] >> (ep & 7) & 1));
   float bound = INFINITY;
   if (ok) {
-    omega__heap_push_max(top, d, ep);
+    if (omega__heap_push_max(top, d, ep))
+      return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
     bound = d;
   }
-  omega__heap_push_min(cand, d, ep);
+  if (omega__heap_push_min(cand, d, ep))
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
   seen(vis, ep);
   int32_t buf[1 + 2 * 256];
   while (cand->n) {
@@ -328,11 +330,11 @@ static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const floa
       float dn = walk_dist(ix, rows, q, nb);
       if (top->n < ef || dn < bound) {
         if (omega__heap_push_min(cand, dn, nb))
-          return OMEGA_ENOMEM;
+          return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
         bool admit = (!skip_dead || !ix->dead[nb]) && (!allow || (allow->bits[nb >> 3] >> (nb & 7) & 1));
         if (admit) {
           if (omega__heap_push_max(top, dn, nb))
-            return OMEGA_ENOMEM;
+            return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
           if (top->n > ef)
             omega__heap_pop_max(top);
           bound = top->v[0].dist;
@@ -620,7 +622,7 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
     ef = k;
   visited_t *vis = visited_get(g, ix->n);
   if (!vis)
-    return 0;
+    return OMEGA_SEARCH_NOMEM;
   rows_t rows = rows_fp32(ix);
   const float *qw = q;
   const bool half = omega__walk16_useful(ix) && omega__walk16_prepare(ix, ix->w16) == 0;
@@ -659,7 +661,7 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
     }
   }
   visited_put(g, vis);
-  return n;
+  return rc ? OMEGA_SEARCH_NOMEM : n;
 }
 
 /* ---- persistence ---- */

@@ -307,7 +307,7 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
     return 0;
   exact_hit_t *h = malloc(cap * sizeof *h);
   if (!h)
-    return 0;
+    return OMEGA_SEARCH_NOMEM;
   size_t m = 0;
   for (uint32_t s = 0; s < ix->n; s++) {
     if (!allowed(ix, allow, s))
@@ -424,7 +424,7 @@ static size_t flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
   float buf[ROW_BLOCK];
   omega_heap_t h = {0};
   if (omega__heap_grow(&h))
-    return 0;
+    return OMEGA_SEARCH_NOMEM;
   size_t live = 0;
   if (allow && allow->count * 8 < ix->n) { /* few allowed slots: visit only them */
     for (uint32_t s = 0; s < ix->n; s++) {

@@ -68,7 +68,10 @@ size_t omega__vindex_grow_cap(const omega_vindex_t *ix, size_t need);
  * added (HNSW: their upper levels are drawn from the seed, so this is exact). */
 size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_more);
 void omega__vindex_delete(omega_vindex_t *ix, uint32_t slot);
-/* k best live (and allowed) slots for one query, best first; returns how many were found. */
+/* The count a search returns when it ran out of memory (it found nothing). */
+#define OMEGA_SEARCH_NOMEM (SIZE_MAX - 1)
+/* k best live (and allowed) slots for one query, best first; returns how many were found,
+ * or OMEGA_SEARCH_NOMEM (so do the other searches below, count by count). */
 size_t omega__vindex_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
                             omega_hit_t *out);
 /* Exact search of many queries at once (flat: GEMM blocks), results [nq][k]; counts per query. */
