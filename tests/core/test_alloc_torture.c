@@ -107,6 +107,28 @@ static const char *texts[] = {"hello world", "the quick brown fox jumps over the
 static float engine_ref[NT * DIM];
 static bool engine_ref_set;
 
+/* Waits for the job (NULL: its submission failed) and checks its rows: text i % NT each. */
+static int finish_job(omega_job_t *job, int rc, size_t n_texts, char *msg, size_t cap) {
+  if (rc)
+    return failed_with(rc, omega_errmsg(), msg, cap);
+  if ((rc = omega_job_wait(job))) {
+    failed_with(rc, omega_job_errmsg(job), msg, cap);
+  } else {
+    size_t n, dim;
+    const float *v = omega_job_embeddings(job, &n, &dim);
+    assert_int_equal(n, n_texts);
+    assert_int_equal(dim, DIM);
+    if (!engine_ref_set)
+      memcpy(engine_ref, v, sizeof engine_ref);
+    engine_ref_set = true;
+    for (size_t i = 0; i < n * DIM; i++)
+      assert_true(fabsf(v[i] - engine_ref[i % (NT * DIM)]) < 1e-5f);
+  }
+  omega_job_release(job);
+  return rc;
+}
+
+/* A small job and, at once, one of 64 texts (tokenized on the engine's pool threads). */
 static int run_engine(char *msg, size_t cap) {
   omega_engine_opts_t o;
   omega_engine_opts_init(&o);
@@ -116,32 +138,20 @@ static int run_engine(char *msg, size_t cap) {
   int rc = omega_engine_open(model_dir, &o, &e);
   if (rc)
     return failed_with(rc, omega_errmsg(), msg, cap);
-  omega_text_t t[NT];
-  for (size_t i = 0; i < NT; i++)
-    t[i] = (omega_text_t){texts[i], strlen(texts[i])};
-  omega_job_t *job;
-  rc = omega_engine_submit(e, t, NT, 0, NULL, NULL, &job);
-  if (rc) {
-    failed_with(rc, omega_errmsg(), msg, cap);
-  } else {
-    rc = omega_job_wait(job);
-    if (rc) {
-      failed_with(rc, omega_job_errmsg(job), msg, cap);
-    } else {
-      size_t n, dim;
-      const float *v = omega_job_embeddings(job, &n, &dim);
-      assert_int_equal(n, NT);
-      assert_int_equal(dim, DIM);
-      if (!engine_ref_set)
-        memcpy(engine_ref, v, sizeof engine_ref);
-      for (size_t i = 0; i < NT * DIM; i++)
-        assert_true(fabsf(v[i] - engine_ref[i]) < 1e-5f);
-      engine_ref_set = true;
-    }
-    omega_job_release(job);
-  }
+  omega_text_t t[64];
+  for (size_t i = 0; i < 64; i++)
+    t[i] = (omega_text_t){texts[i % NT], strlen(texts[i % NT])};
+  omega_job_t *small = NULL, *large = NULL;
+  int rc_small = omega_engine_submit(e, t, NT, 0, NULL, NULL, &small);
+  char small_msg[1024];
+  snprintf(small_msg, sizeof small_msg, "%s", omega_errmsg());
+  int rc_large = omega_engine_submit(e, t, 64, 0, NULL, NULL, &large);
+  rc = finish_job(large, rc_large, 64, msg, cap);
+  if (rc_small)
+    omega__seterr(rc_small, "%s", small_msg);
+  int rc2 = finish_job(small, rc_small, NT, msg, cap);
   omega_engine_close(e);
-  return rc;
+  return rc2 ? rc2 : rc;
 }
 
 #define CN 48
