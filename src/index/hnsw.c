@@ -11,6 +11,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -533,6 +534,7 @@ typedef struct {
   size_t from, to, total;
   atomic_size_t next, done;
   atomic_int rc;
+  char errmsg[256]; /* the first failure's detail, written on its thread */
   void (*progress)(size_t, size_t, void *);
   void *user;
   pthread_mutex_t progress_mu;
@@ -545,9 +547,10 @@ static void *build_worker(void *arg) {
     size_t i = atomic_fetch_add(&b->next, 1);
     if (i >= b->to || atomic_load(&b->rc))
       break;
-    int rc = insert(b->ix, (uint32_t)i, &s);
+    int rc = insert(b->ix, (uint32_t)i, &s), first = 0;
     if (rc) {
-      atomic_store(&b->rc, rc);
+      if (atomic_compare_exchange_strong(&b->rc, &first, rc))
+        snprintf(b->errmsg, sizeof b->errmsg, "%s", omega_errmsg());
       break;
     }
     size_t d = atomic_fetch_add(&b->done, 1) + 1;
@@ -589,7 +592,8 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
   for (int t = 0; t < started; t++)
     pthread_join(th[t], NULL);
   pthread_mutex_destroy(&b.progress_mu);
-  return atomic_load(&b.rc);
+  const int rc = atomic_load(&b.rc);
+  return rc ? omega__seterr(rc, "%s", b.errmsg) : 0;
 }
 
 /* ---- queries ---- */
