@@ -195,8 +195,6 @@ static int run_collection_kind(omega_index_kind_t kind, char *msg, size_t cap) {
   p.dim = CD;
   p.metric = OMEGA_METRIC_COSINE;
   p.kind = kind;
-  p.m = 4;
-  p.ef_construction = 16;
   omega_collection_opts_t o = {.dir = coll_dir};
   omega_collection_t *c;
   int rc = omega_collection_create("torture", &p, &o, &c);
