@@ -710,7 +710,7 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
   }
   /* the memory the records need is allocated before they are logged: once they are, only
    * linking them into the HNSW graph can fail, and the rows stay stored with their ids (as
-   * the log holds them; a row left unlinked is found again once compacted or reopened) */
+   * the log holds them; HNSW searches find a row left unlinked again after a compaction) */
   size_t key_bytes = 0, n_new = 0;
   for (size_t i = 0; i < n; i++) {
     key_bytes += klen[i];
