@@ -456,7 +456,7 @@ static int reserve_window(omega_engine_t *e, size_t items) {
   if (items > e->win_cap) {
     item_t *nw = realloc(e->win, items * sizeof *nw);
     if (!nw)
-      return OMEGA_ENOMEM;
+      return omega__seterr(OMEGA_ENOMEM, "engine: out of memory for a window of %zu sequences", items);
     e->win = nw;
     e->win_cap = items;
   }
@@ -535,6 +535,18 @@ static int cmp_len(const void *a, const void *b) {
 }
 
 /* Runner thread: run the batch the batcher filled in, then finish its jobs' bookkeeping. */
+/* Count items[0..k) done and collect the jobs they finish (lock held). */
+static size_t settle_items(omega_engine_t *e, const item_t *items, size_t k, omega_job_t **finished) {
+  size_t n_fin = 0;
+  for (size_t i = 0; i < k; i++) {
+    omega_job_t *j = items[i].job;
+    if (--j->remaining == 0 && j->next_seq == j->n)
+      finished[n_fin++] = j;
+  }
+  e->inflight_seqs -= k;
+  return n_fin;
+}
+
 static void run_batch(omega_engine_t *e, runner_t *r) {
   const item_t *items = r->items;
   const size_t k = r->k, tokens = r->tokens;
@@ -590,12 +602,7 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
     if (!seen)
       j->infer_ms += ms;
   }
-  for (size_t i = 0; i < k; i++) {
-    omega_job_t *j = items[i].job;
-    if (--j->remaining == 0 && j->next_seq == j->n)
-      finished[n_fin++] = j;
-  }
-  e->inflight_seqs -= k;
+  n_fin = settle_items(e, items, k, finished);
   e->stats.batches++;
   e->stats.sequences += k;
   e->stats.tokens += tokens;
@@ -612,6 +619,18 @@ static void run_batch(omega_engine_t *e, runner_t *r) {
 }
 
 static int active_runners(const omega_engine_t *e);
+
+/* Batcher thread: items that cannot run (no memory for their batch) fail their jobs. */
+static void fail_items(omega_engine_t *e, const item_t *items, size_t k) {
+  omega_job_t *finished[k ? k : 1];
+  pthread_mutex_lock(&e->mu);
+  for (size_t i = 0; i < k; i++)
+    job_fail(items[i].job, OMEGA_ENOMEM, "engine: out of memory for a batch of %zu sequences", k);
+  const size_t n_fin = settle_items(e, items, k, finished);
+  pthread_mutex_unlock(&e->mu);
+  for (size_t i = 0; i < n_fin; i++)
+    job_complete(e, finished[i]);
+}
 
 /* An idle active slot not yet prepared for the current batch bounds (lock held). */
 static bool needs_prep(const omega_engine_t *e, const runner_t *r) {
@@ -693,8 +712,14 @@ static void dispatch(omega_engine_t *e, item_t *items, size_t k, size_t tokens) 
   }
   r->busy = true;
   pthread_mutex_unlock(&e->mu);
-  while (runner_reserve(r, k, tokens, (size_t)e->model->dim) != 0)
-    sleep(1); /* out of memory: the runners' batches finish and free nothing, but the OS may */
+  if (runner_reserve(r, k, tokens, (size_t)e->model->dim) != 0) {
+    pthread_mutex_lock(&e->mu);
+    r->busy = false;
+    pthread_cond_broadcast(&e->runner_cv);
+    pthread_mutex_unlock(&e->mu);
+    fail_items(e, items, k);
+    return;
+  }
   const int64_t t0 = omega__now_ns();
   r->off[0] = 0;
   for (size_t i = 0; i < k; i++) {
@@ -740,13 +765,9 @@ static void *batcher(void *arg) {
       pthread_cond_wait(&e->runner_cv, &e->mu);
     const size_t ceiling = e->ctl.ceiling, budget = e->tuning.max_batch_tokens;
     /* a window of several batches, so sorting by length groups similar sequences */
-    const size_t want = ceiling * 4;
-    if (reserve_window(e, want) != 0) {
-      pthread_mutex_unlock(&e->mu);
-      sleep(1); /* out of memory: let in-flight work finish and retry */
-      pthread_mutex_lock(&e->mu);
-      continue;
-    }
+    size_t want = ceiling * 4;
+    if (reserve_window(e, want) != 0)
+      want = e->win_cap; /* out of memory: the smaller window there is (open made one) */
     size_t n_done = 0;
     size_t k = take_window(e, want, done, &n_done, sizeof done / sizeof done[0]);
     pthread_mutex_unlock(&e->mu);
@@ -1010,7 +1031,7 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
     omega__gpu_backend_set_graphs(e->backend, o.tuning.cuda_graph_tokens);
   }
   e->prep_gen = 1;
-  if ((rc = start_runners(e)))
+  if ((rc = reserve_window(e, e->ctl.ceiling * 4)) || (rc = start_runners(e)))
     goto fail;
   wait_prepared(e);
   if (pthread_create(&e->thread, NULL, batcher, e) != 0) {
@@ -1028,6 +1049,7 @@ fail:
     e->cpu->destroy(e->cpu);
   omega__model_free(e->model);
   omega__pool_destroy(e->tok_pool);
+  free(e->win);
   pthread_mutex_destroy(&e->mu);
   pthread_mutex_destroy(&e->cpu_mu);
   pthread_mutex_destroy(&e->tok_mu);
