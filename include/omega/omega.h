@@ -2,6 +2,7 @@
 #ifndef OMEGA_H
 #define OMEGA_H
 
+#include "omega/alloc.h"
 #include "omega/cpu.h"
 #include "omega/error.h"
 #include "omega/engine.h"

@@ -29,7 +29,8 @@ int omega_cli_fail(const char *what, int rc);
 /* The same with the detail given (a failed job's omega_job_errmsg). */
 int omega_cli_fail_detail(const char *what, int rc, const char *detail);
 /* Read one input line (split on '\n' only; a final '\n' does not start a new line).
- * Returns the length without the '\n', or -1 at end of input. */
+ * Returns the length without the '\n', or -1 at end of input. *buf is getdelim's, from libc's
+ * heap: free it with libc's free on a line marked "libc:" (tools/alloc-sweep.sh). */
 long omega_cli_getline(FILE *f, char **buf, size_t *cap);
 /* Open "-" as stdin/stdout, else the file. */
 FILE *omega_cli_open(const char *path, const char *mode);

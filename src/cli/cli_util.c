@@ -80,7 +80,7 @@ bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key,
 
 void omega_cli_pairs_free(omega_cli_pairs_t *p) {
   for (size_t i = 0; i < p->n; i++)
-    free(p->v[i]);
+    free(p->v[i]); /* libc: asprintf's string */
   free(p->v);
   *p = (omega_cli_pairs_t){0};
 }

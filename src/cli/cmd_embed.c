@@ -301,7 +301,7 @@ int omega_cmd_embed(int argc, char **argv) {
   omega_engine_close(eng);
   chunk_free(&ch[0]);
   chunk_free(&ch[1]);
-  free(line);
+  free(line); /* libc: getdelim's buffer */
   if (in != stdin)
     fclose(in);
   if (out != stdout && fclose(out) != 0 && status == OMEGA_EXIT_OK)

@@ -90,7 +90,7 @@ int omega_cmd_config(int argc, char **argv) {
     size_t len;
     omega_config_markdown(&md, &len);
     fwrite(md, 1, len, stdout);
-    free(md);
+    free(md); /* libc: open_memstream's buffer */
     return OMEGA_EXIT_OK;
   }
   if (argc >= 2) {

@@ -114,7 +114,7 @@ int omega_cmd_tokenize(int argc, char **argv) {
     fputs("omega tokenize: I/O error\n", stderr);
     status = OMEGA_EXIT_FAILURE;
   }
-  free(line);
+  free(line); /* libc: getdelim's buffer */
   free(ids);
   omega_tokenizer_free(tok);
   return status;

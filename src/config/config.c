@@ -229,8 +229,10 @@ int omega__config_parse_text(const char *what, const char *text, size_t len, ome
     if (set_from(&L, i, omega_cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
       return OMEGA_EINTERNAL;
   char *copy = malloc(len + 1);
-  if (!copy)
+  if (!copy) {
+    snprintf(msg, cap, "%s: out of memory", what);
     return OMEGA_ENOMEM;
+  }
   memcpy(copy, text, len);
   copy[len] = '\0';
   int rc = parse_kv_text(&L, NULL, what, copy, msg, cap);
@@ -358,7 +360,7 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
   c->cli = calloc(omega_cfg_count, sizeof *c->cli);
   c->rt = calloc(omega_cfg_count, sizeof *c->rt);
   pthread_mutex_init(&c->mu, NULL);
-  int rc = (!c->cli || !c->rt) ? OMEGA_ENOMEM : 0;
+  int rc = (!c->cli || !c->rt) ? omega__seterr(OMEGA_ENOMEM, "config: out of memory") : 0;
   char msg[1024] = "";
   for (size_t i = 0; i < n_cli && rc == 0; i++) {
     const char *eq = strchr(cli_pairs[i], '=');
@@ -370,7 +372,8 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
       break;
     }
     free(c->cli[idx]);
-    c->cli[idx] = strdup(eq + 1);
+    if (!(c->cli[idx] = strdup(eq + 1)))
+      rc = omega__seterr(OMEGA_ENOMEM, "config: out of memory");
   }
   layered_t L;
   if (rc == 0 && ((rc = load_file_layer(c, &c->file, msg, sizeof msg)) ||
@@ -514,6 +517,8 @@ int omega_config_set_runtime(omega_config_t *c, const char *who, const char *con
     if (!(nrt[idx] = strdup(values[i])))
       rc = OMEGA_ENOMEM;
   }
+  if (rc == OMEGA_ENOMEM)
+    snprintf(msg, cap, "config: out of memory");
   if (rc == 0) {
     char **old = c->rt;
     const omega_settings_t before = c->cur;

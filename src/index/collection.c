@@ -365,16 +365,29 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
       return rc;
     }
   }
-  rc = omega__coll_log_append(c, buf, blen, n);
+  /* the memory the records need is allocated before they are logged: once they are, only
+   * linking them into the HNSW graph can fail, and the rows stay stored with their ids (as
+   * the log holds them; HNSW searches find a row left unlinked again after a compaction) */
+  size_t key_bytes = 0, n_new = 0;
+  for (size_t i = 0; i < n; i++) {
+    key_bytes += klen[i];
+    n_new += omega__idmap_get(&c->ids, keys[i], klen[i]) == UINT32_MAX;
+  }
+  if (!(rc = omega__vindex_reserve(&c->ix, omega__vindex_grow_cap(&c->ix, c->ix.n + n))) &&
+      !(rc = omega__idmap_prepare(&c->ids, n, n_new, key_bytes)))
+    rc = omega__coll_log_append(c, buf, blen, n);
   if (rc == 0) {
     /* add all vectors in one go (a parallel graph build), then map the ids in order */
     size_t first = c->ix.n;
     rc = omega__vindex_add(&c->ix, vecs, n, threads, NULL, NULL);
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n && c->ix.n == first + n; i++) {
       uint32_t prev = omega__idmap_get(&c->ids, keys[i], klen[i]);
-      if ((rc = omega__idmap_append_slot(&c->ids, keys[i], klen[i])) ||
-          (rc = omega__idmap_put(&c->ids, (uint32_t)(first + i))))
+      int mrc;
+      if ((mrc = omega__idmap_append_slot(&c->ids, keys[i], klen[i])) ||
+          (mrc = omega__idmap_put(&c->ids, (uint32_t)(first + i)))) {
+        rc = mrc;
         break;
+      }
       if (prev != UINT32_MAX)
         omega__vindex_delete(&c->ix, prev);
     }

@@ -17,7 +17,7 @@
 #define SEARCH_THREADS_MAX 64
 
 static void fill_results(omega_collection_t *c, const omega_hit_t *hits, size_t n, omega_result_t *out) {
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && n != OMEGA_SEARCH_NOMEM; i++) {
     size_t kl;
     const unsigned char *key = omega__idmap_key(&c->ids, hits[i].slot, &kl);
     omega__key_to_result(key, kl, &out[i]);
@@ -141,7 +141,11 @@ static void *search_worker(void *arg) {
   const size_t d = j->c->ix.p.dim;
   float *q = malloc(d * sizeof *q);
   omega_hit_t *hits = malloc(j->k * sizeof *hits);
-  for (size_t i; q && hits && (i = atomic_fetch_add(&j->next, 1)) < j->nq;) {
+  for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->nq;) {
+    if (!q || !hits) {
+      j->counts[i] = OMEGA_SEARCH_NOMEM;
+      continue;
+    }
     omega__vindex_prepare_query(&j->c->ix, j->qs + i * d, q);
     size_t n = omega__vindex_search(&j->c->ix, q, j->k, j->ef, j->allow, hits);
     fill_results(j->c, hits, n, j->out + i * j->k);
@@ -191,6 +195,9 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
     search_each(c, qs, nq, k, o->ef, allow, threads, out, counts);
   pthread_rwlock_unlock(&c->lock);
   free(bits);
+  for (size_t i = 0; i < nq && rc == 0; i++)
+    if (counts[i] == OMEGA_SEARCH_NOMEM)
+      rc = omega__seterr(OMEGA_ENOMEM, "search: out of memory");
   return rc;
 }
 

@@ -68,7 +68,7 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
     return 0;
   exact_hit_t *h = malloc(cap * sizeof *h);
   if (!h)
-    return 0;
+    return OMEGA_SEARCH_NOMEM;
   size_t m = 0;
   for (uint32_t s = 0; s < ix->n; s++) {
     if (!omega__allowed(ix, allow, s))

@@ -40,7 +40,7 @@ size_t omega__flat_search(const omega_vindex_t *ix, const float *q, size_t k, co
   float buf[ROW_BLOCK];
   omega_heap_t h = {0};
   if (omega__heap_grow(&h))
-    return 0;
+    return OMEGA_SEARCH_NOMEM;
   size_t live = 0;
   if (allow && allow->count * 8 < ix->n) { /* few allowed slots: visit only them */
     for (uint32_t s = 0; s < ix->n; s++) {

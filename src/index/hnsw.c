@@ -12,6 +12,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -283,10 +284,12 @@ static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const floa
   bool ok = (!skip_dead || !ix->dead[ep]) && (!allow || (allow->bits[ep >> 3] >> (ep & 7) & 1));
   float bound = INFINITY;
   if (ok) {
-    omega__heap_push_max(top, d, ep);
+    if (omega__heap_push_max(top, d, ep))
+      return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
     bound = d;
   }
-  omega__heap_push_min(cand, d, ep);
+  if (omega__heap_push_min(cand, d, ep))
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
   seen(vis, ep);
   int32_t buf[1 + 2 * 256];
   while (cand->n) {
@@ -329,11 +332,11 @@ static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const floa
       float dn = walk_dist(ix, rows, q, nb);
       if (top->n < ef || dn < bound) {
         if (omega__heap_push_min(cand, dn, nb))
-          return OMEGA_ENOMEM;
+          return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
         bool admit = (!skip_dead || !ix->dead[nb]) && (!allow || (allow->bits[nb >> 3] >> (nb & 7) & 1));
         if (admit) {
           if (omega__heap_push_max(top, dn, nb))
-            return OMEGA_ENOMEM;
+            return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
           if (top->n > ef)
             omega__heap_pop_max(top);
           bound = top->v[0].dist;
@@ -532,6 +535,7 @@ typedef struct {
   size_t from, to, total;
   atomic_size_t next, done;
   atomic_int rc;
+  char errmsg[256]; /* the first failure's detail, written on its thread */
   void (*progress)(size_t, size_t, void *);
   void *user;
   pthread_mutex_t progress_mu;
@@ -544,9 +548,10 @@ static void *build_worker(void *arg) {
     size_t i = atomic_fetch_add(&b->next, 1);
     if (i >= b->to || atomic_load(&b->rc))
       break;
-    int rc = insert(b->ix, (uint32_t)i, &s);
+    int rc = insert(b->ix, (uint32_t)i, &s), first = 0;
     if (rc) {
-      atomic_store(&b->rc, rc);
+      if (atomic_compare_exchange_strong(&b->rc, &first, rc))
+        snprintf(b->errmsg, sizeof b->errmsg, "%s", omega_errmsg());
       break;
     }
     size_t d = atomic_fetch_add(&b->done, 1) + 1;
@@ -581,7 +586,8 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
   }
   omega__run_workers(build_worker, &b, (size_t)threads);
   pthread_mutex_destroy(&b.progress_mu);
-  return atomic_load(&b.rc);
+  const int rc = atomic_load(&b.rc);
+  return rc ? omega__seterr(rc, "%s", b.errmsg) : 0;
 }
 
 /* ---- queries ---- */
@@ -614,7 +620,7 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
     ef = k;
   visited_t *vis = visited_get(g, ix->n);
   if (!vis)
-    return 0;
+    return OMEGA_SEARCH_NOMEM;
   rows_t rows = rows_fp32(ix);
   const float *qw = q;
   const bool half = omega__walk16_useful(ix) && omega__walk16_prepare(ix, ix->w16) == 0;
@@ -653,7 +659,7 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
     }
   }
   visited_put(g, vis);
-  return n;
+  return rc ? OMEGA_SEARCH_NOMEM : n;
 }
 
 /* ---- persistence ---- */

@@ -135,14 +135,19 @@ int omega__idmap_append_slot(omega_idmap_t *m, const unsigned char *k, size_t n)
   return 0;
 }
 
+/* Whether a put into a table of *mask with these counts rehashes first, into *mask. */
+static bool put_rehashes(size_t used, size_t tombs, size_t *mask) {
+  if ((used + tombs + 1) * 10 <= (*mask + 1) * 7)
+    return false;
+  if ((used + 1) * 10 > (*mask + 1) * 5)
+    *mask = *mask * 2 + 1;
+  return true;
+}
+
 int omega__idmap_put(omega_idmap_t *m, uint32_t slot) {
-  if ((m->used + m->tombs + 1) * 10 > (m->mask + 1) * 7) {
-    size_t nmask = m->mask;
-    if ((m->used + 1) * 10 > (m->mask + 1) * 5)
-      nmask = nmask * 2 + 1;
-    if (rehash(m, nmask))
-      return OMEGA_ENOMEM;
-  }
+  size_t nmask = m->mask;
+  if (put_rehashes(m->used, m->tombs, &nmask) && rehash(m, nmask))
+    return OMEGA_ENOMEM;
   size_t len;
   const unsigned char *k = omega__idmap_key(m, slot, &len);
   size_t i = hash(k, len) & m->mask, tomb = SIZE_MAX;
@@ -195,6 +200,36 @@ static size_t doubled_to(size_t cap, size_t first, size_t need) {
   while (nc < need)
     nc *= 2;
   return nc;
+}
+
+int omega__idmap_prepare(omega_idmap_t *m, size_t n_keys, size_t n_new, size_t key_bytes) {
+  const size_t slots = doubled_to(m->cap_slots, 1024, m->n_slots + n_keys);
+  if (slots > m->cap_slots) {
+    uint64_t *no = realloc(m->key_off, slots * sizeof *no);
+    if (!no)
+      return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
+    m->key_off = no;
+    m->cap_slots = slots;
+  }
+  const size_t arena = doubled_to(m->arena_cap, 65536, m->arena_len + key_bytes);
+  if (arena > m->arena_cap) {
+    char *na = realloc(m->arena, arena);
+    if (!na)
+      return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
+    m->arena = na;
+    m->arena_cap = arena;
+  }
+  /* omega__idmap_put's growth, step by step, the new keys first (the fullest the table gets) */
+  size_t mask = m->mask, used = m->used, tombs = m->tombs;
+  bool rehashed = false;
+  for (size_t i = 0; i < n_keys; i++) {
+    if (put_rehashes(used, tombs, &mask)) {
+      tombs = 0;
+      rehashed = true;
+    }
+    used += i < n_new;
+  }
+  return rehashed ? rehash(m, mask) : 0;
 }
 
 size_t omega__idmap_bytes_after(const omega_idmap_t *m, size_t n_keys, size_t key_bytes) {

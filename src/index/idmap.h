@@ -30,6 +30,10 @@ void omega__idmap_free(omega_idmap_t *m);
 uint32_t omega__idmap_get(const omega_idmap_t *m, const unsigned char *key, size_t len);
 /* Record slot's key (slots are assigned in order: slot == number of keys so far). */
 int omega__idmap_append_slot(omega_idmap_t *m, const unsigned char *key, size_t len);
+/* Allocate now what appending n_keys slots (key_bytes of keys in all) and putting them, n_new
+ * of the keys not in the map yet, will need, so that those calls cannot fail; the sizes are
+ * the ones the calls would grow to. */
+int omega__idmap_prepare(omega_idmap_t *m, size_t n_keys, size_t n_new, size_t key_bytes);
 /* Map the key to slot (replacing any earlier slot); the key must be the slot's own. */
 int omega__idmap_put(omega_idmap_t *m, uint32_t slot);
 void omega__idmap_remove(omega_idmap_t *m, const unsigned char *key, size_t len);

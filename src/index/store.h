@@ -44,6 +44,9 @@ typedef struct {
   uint32_t slot;
 } omega_hit_t;
 
+/* The count a search returns when it ran out of memory (it found nothing). */
+#define OMEGA_SEARCH_NOMEM (SIZE_MAX - 1)
+
 /* Slots a search may return (NULL: all live ones). */
 typedef struct {
   const uint8_t *bits; /* bitset over slots */

@@ -24,7 +24,8 @@ size_t omega__vindex_grow_cap(const omega_vindex_t *ix, size_t need);
  * added (HNSW: their upper levels are drawn from the seed, so this is exact). */
 size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_more);
 void omega__vindex_delete(omega_vindex_t *ix, uint32_t slot);
-/* k best live (and allowed) slots for one query, best first; returns how many were found. */
+/* k best live (and allowed) slots for one query, best first; returns how many were found,
+ * or OMEGA_SEARCH_NOMEM (store.h; so do the other searches, count by count). */
 size_t omega__vindex_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
                             omega_hit_t *out);
 /* The score shown to users for a distance: L2 -> squared distance, IP/cosine -> similarity. */

@@ -2,6 +2,7 @@
  * resume cycle that keeps I/O threads from ever blocking on work. */
 #include "server/server_internal.h"
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "server/http_head.h"
 #include "server/listener.h"
@@ -181,8 +182,8 @@ static enum MHD_Result queue(omega_req_t *r) {
     r->observed = true;
     omega__observe_request(r->srv, r);
   }
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(r->resp_len, r->resp, r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  /* MHD frees the body with the hook's free: it came from the hook */
+  struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(r->resp_len, r->resp, omega__free);
   r->resp = NULL; /* owned by MHD now */
   if (!resp)
     return MHD_NO;

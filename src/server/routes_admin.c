@@ -1,6 +1,7 @@
 /* Operational endpoints: liveness, readiness, model info, /accel/health, /metrics and the
  * HMAC-gated /accel/config. */
 #include "backend/gpu/gpu.h"
+#include "core/alloc.h"
 #include "omega/version.h"
 #include "server/server_internal.h"
 
@@ -59,7 +60,16 @@ void omega__route_metrics(omega_req_t *r) {
   }
   omega_metrics_write(r->srv->metrics, f);
   fclose(f);
-  omega__respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+  /* the body is freed by omega__free, so it moves from libc's heap into the hook's */
+  char *body = omega__malloc(len ? len : 1);
+  if (body)
+    memcpy(body, text, len);
+  free(text); /* libc: open_memstream's buffer */
+  if (!body) {
+    omega__respond_error(r, 503, "overloaded", "out of memory");
+    return;
+  }
+  omega__respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }
 
 static double metric(omega_family_t *f, const char *label) {

@@ -60,6 +60,8 @@ static int add_token(omega_tokenizer_t *t, const char *what, const char *content
   uint32_t *cps;
   size_t n;
   int rc = to_cps(content, len, &cps, &n);
+  if (rc == OMEGA_ENOMEM)
+    return omega__seterr(rc, "%s: out of memory", what);
   if (rc)
     return omega__seterr(rc, "%s: added token id %d is not valid UTF-8", what, id);
   if (normalized) {
@@ -91,7 +93,7 @@ static int set_cont_prefix(omega_tokenizer_t *t, const char *p) {
   t->cont_prefix_len = strlen(p);
   t->cont_prefix = malloc(t->cont_prefix_len + 1);
   if (!t->cont_prefix)
-    return OMEGA_ENOMEM;
+    return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   memcpy(t->cont_prefix, p, t->cont_prefix_len + 1);
   t->cont_root = omega__vocab_walk(&t->vocab, 0, p, t->cont_prefix_len);
   return 0;
@@ -105,7 +107,7 @@ static int set_ids(int32_t **dst, size_t *n, const int32_t *ids, size_t k) {
     return 0;
   *dst = malloc(k * sizeof **dst);
   if (!*dst)
-    return OMEGA_ENOMEM;
+    return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   memcpy(*dst, ids, k * sizeof **dst);
   *n = k;
   return 0;

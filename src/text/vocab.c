@@ -31,7 +31,7 @@ static int edges_grow(omega_vocab_t *v) {
   size_t ncap = v->edges ? (v->edge_mask + 1) * 2 : 1024;
   omega_trie_edge_t *ne = calloc(ncap, sizeof *ne);
   if (!ne)
-    return OMEGA_ENOMEM;
+    return omega__seterr(OMEGA_ENOMEM, "vocabulary: out of memory");
   for (size_t i = 0; v->edges && i <= v->edge_mask; i++) {
     if (!v->edges[i].key)
       continue;
