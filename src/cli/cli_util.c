@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include "config/library_opts.h"
+#include "core/alloc.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "model/config.h"
@@ -67,7 +68,7 @@ bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key,
     fprintf(stderr, "omega %s: --set expects KEY=VALUE, got \"%s\"\n", cmd, value);
     return false;
   }
-  char **v = realloc(p->v, (p->n + 1) * sizeof *v);
+  char **v = omega__realloc(p->v, (p->n + 1) * sizeof *v);
   if (v)
     p->v = v;
   if (!v || asprintf(&p->v[p->n], "%s%s%s", key ? key : "", key ? "=" : "", value) < 0) {
@@ -81,7 +82,7 @@ bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key,
 void omega_cli_pairs_free(omega_cli_pairs_t *p) {
   for (size_t i = 0; i < p->n; i++)
     free(p->v[i]); /* libc: asprintf's string */
-  free(p->v);
+  omega__free(p->v);
   *p = (omega_cli_pairs_t){0};
 }
 

@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 #include "config/library_opts.h"
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "omega/omega.h"
 
@@ -54,9 +55,9 @@ typedef struct {
 } chunk_t;
 
 static void chunk_free(chunk_t *c) {
-  free(c->buf);
-  free(c->off);
-  free(c->texts);
+  omega__free(c->buf);
+  omega__free(c->off);
+  omega__free(c->texts);
   if (c->job)
     omega_job_release(c->job);
 }
@@ -65,9 +66,9 @@ static void chunk_free(chunk_t *c) {
 static long read_chunk(FILE *in, chunk_t *c, size_t max, char **line, size_t *lcap) {
   c->len = 0;
   c->n = 0;
-  if (!c->off && !(c->off = malloc((max + 1) * sizeof *c->off)))
+  if (!c->off && !(c->off = omega__malloc((max + 1) * sizeof *c->off)))
     return -1;
-  if (!c->texts && !(c->texts = malloc(max * sizeof *c->texts)))
+  if (!c->texts && !(c->texts = omega__malloc(max * sizeof *c->texts)))
     return -1;
   c->off[0] = 0;
   long n;
@@ -76,7 +77,7 @@ static long read_chunk(FILE *in, chunk_t *c, size_t max, char **line, size_t *lc
       size_t nc = c->cap ? c->cap * 2 : 65536;
       while (nc < c->len + (size_t)n)
         nc *= 2;
-      char *nb = realloc(c->buf, nc);
+      char *nb = omega__realloc(c->buf, nc);
       if (!nb)
         return -1;
       c->buf = nb;

@@ -1,5 +1,6 @@
 /* omega index build | search | stats: vector indices as single files. */
 #include "cli/cli.h"
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/file.h"
 #include "core/parallel.h"
@@ -139,7 +140,7 @@ static int cmd_build(int argc, char **argv) {
   }
   /* chunks keep the progress bar moving; each chunk is linked in parallel */
   const size_t chunk = 8192;
-  omega_id_t *ids = malloc(chunk * sizeof *ids);
+  omega_id_t *ids = omega__malloc(chunk * sizeof *ids);
   double t0 = omega__now_ns() / 1e9;
   for (size_t i = 0; i < n && rc == 0; i += chunk) {
     size_t k = n - i < chunk ? n - i : chunk;
@@ -150,7 +151,7 @@ static int cmd_build(int argc, char **argv) {
       progress_bar(i + k, n, t0, i + k == n);
   }
   double build_s = omega__now_ns() / 1e9 - t0;
-  free(ids);
+  omega__free(ids);
   omega__unmap_file(&in);
   if (rc == 0)
     rc = omega_collection_save_file(col, out);
@@ -254,10 +255,10 @@ static int cmd_search(int argc, char **argv) {
     omega_collection_close(col);
     return rc;
   }
-  omega_result_t *res = malloc((nq ? nq : 1) * k * sizeof *res);
-  size_t *counts = calloc(nq ? nq : 1, sizeof *counts);
-  double *lat = calloc(nq ? nq : 1, sizeof *lat);
-  int32_t *ids = malloc((nq ? nq : 1) * k * sizeof *ids);
+  omega_result_t *res = omega__malloc((nq ? nq : 1) * k * sizeof *res);
+  size_t *counts = omega__calloc(nq ? nq : 1, sizeof *counts);
+  double *lat = omega__calloc(nq ? nq : 1, sizeof *lat);
+  int32_t *ids = omega__malloc((nq ? nq : 1) * k * sizeof *ids);
   int status = OMEGA_EXIT_OK;
   if (!res || !counts || !lat || !ids) {
     fputs("omega index search: out of memory\n", stderr);
@@ -318,10 +319,10 @@ static int cmd_search(int argc, char **argv) {
   }
   fputc('\n', stderr);
 out:
-  free(res);
-  free(counts);
-  free(lat);
-  free(ids);
+  omega__free(res);
+  omega__free(counts);
+  omega__free(lat);
+  omega__free(ids);
   omega__unmap_file(&qm);
   omega_collection_close(col);
   return status;

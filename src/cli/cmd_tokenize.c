@@ -1,4 +1,5 @@
 #include "cli/cli.h"
+#include "core/alloc.h"
 #include "omega/omega.h"
 
 #include <getopt.h>
@@ -81,7 +82,7 @@ int omega_cmd_tokenize(int argc, char **argv) {
 
   char *line = NULL;
   size_t cap = 0, ids_cap = 256, lineno = 0;
-  int32_t *ids = malloc(ids_cap * sizeof *ids);
+  int32_t *ids = omega__malloc(ids_cap * sizeof *ids);
   int status = ids ? OMEGA_EXIT_OK : OMEGA_EXIT_FAILURE;
   long n;
   while (status == OMEGA_EXIT_OK && (n = omega_cli_getline(stdin, &line, &cap)) >= 0) {
@@ -89,7 +90,7 @@ int omega_cmd_tokenize(int argc, char **argv) {
     size_t got;
     rc = omega_tokenizer_encode(tok, line, (size_t)n, max_len, flags, ids, ids_cap, &got);
     if (rc == OMEGA_ERANGE) {
-      int32_t *nid = realloc(ids, got * sizeof *ids);
+      int32_t *nid = omega__realloc(ids, got * sizeof *ids);
       if (!nid) {
         status = OMEGA_EXIT_FAILURE;
         break;
@@ -115,7 +116,7 @@ int omega_cmd_tokenize(int argc, char **argv) {
     status = OMEGA_EXIT_FAILURE;
   }
   free(line); /* libc: getdelim's buffer */
-  free(ids);
+  omega__free(ids);
   omega_tokenizer_free(tok);
   return status;
 }

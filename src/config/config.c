@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include "config/profiles.h"
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -184,8 +185,8 @@ static int parse_kv_text(layered_t *L, char **ov, const char *what, char *text, 
     if (rc)
       return rc;
     if (ov) {
-      free(ov[idx]);
-      if (!(ov[idx] = strdup(val))) {
+      omega__free(ov[idx]);
+      if (!(ov[idx] = omega__strdup(val))) {
         snprintf(msg, cap, "%s: out of memory", where);
         return OMEGA_ENOMEM;
       }
@@ -196,8 +197,8 @@ static int parse_kv_text(layered_t *L, char **ov, const char *what, char *text, 
 
 static void free_overlay(char **o) {
   for (size_t i = 0; o && i < omega_cfg_count; i++)
-    free(o[i]);
-  free(o);
+    omega__free(o[i]);
+  omega__free(o);
 }
 
 /* Parse the file into an overlay (validated: each value parses for its setting). */
@@ -211,13 +212,13 @@ static int read_file_layer(const char *path, char **ov, char *msg, size_t cap) {
   }
   if (memchr(buf, '\0', len)) {
     snprintf(msg, cap, "%s: contains a NUL byte", path);
-    free(buf);
+    omega__free(buf);
     return OMEGA_EINVAL;
   }
   layered_t scratch;
   memset(&scratch, 0, sizeof scratch);
   rc = parse_kv_text(&scratch, ov, path, buf, msg, cap);
-  free(buf);
+  omega__free(buf);
   return rc;
 }
 
@@ -228,7 +229,7 @@ int omega__config_parse_text(const char *what, const char *text, size_t len, ome
   for (size_t i = 0; i < omega_cfg_count; i++)
     if (set_from(&L, i, omega_cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
       return OMEGA_EINTERNAL;
-  char *copy = malloc(len + 1);
+  char *copy = omega__malloc(len + 1);
   if (!copy) {
     snprintf(msg, cap, "%s: out of memory", what);
     return OMEGA_ENOMEM;
@@ -236,7 +237,7 @@ int omega__config_parse_text(const char *what, const char *text, size_t len, ome
   memcpy(copy, text, len);
   copy[len] = '\0';
   int rc = parse_kv_text(&L, NULL, what, copy, msg, cap);
-  free(copy);
+  omega__free(copy);
   if (rc == 0)
     *out = L.s;
   return rc;
@@ -254,7 +255,7 @@ static const char *upper_value(const omega_config_t *c, size_t i) {
 /* The config file's layer as it is now on disk: per setting its value or NULL (all NULL
  * without a file). Nothing is kept on failure. */
 static int load_file_layer(const omega_config_t *c, char ***out, char *msg, size_t cap) {
-  char **ov = calloc(omega_cfg_count, sizeof *ov);
+  char **ov = omega__calloc(omega_cfg_count, sizeof *ov);
   if (!ov) {
     snprintf(msg, cap, "config: out of memory");
     return OMEGA_ENOMEM;
@@ -354,11 +355,11 @@ static int commit(omega_config_t *c, layered_t *L, char *msg, size_t cap) {
 }
 
 int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config_t **out) {
-  omega_config_t *c = calloc(1, sizeof *c);
+  omega_config_t *c = omega__calloc(1, sizeof *c);
   if (!c)
     return omega__seterr(OMEGA_ENOMEM, "config: out of memory");
-  c->cli = calloc(omega_cfg_count, sizeof *c->cli);
-  c->rt = calloc(omega_cfg_count, sizeof *c->rt);
+  c->cli = omega__calloc(omega_cfg_count, sizeof *c->cli);
+  c->rt = omega__calloc(omega_cfg_count, sizeof *c->rt);
   pthread_mutex_init(&c->mu, NULL);
   int rc = (!c->cli || !c->rt) ? omega__seterr(OMEGA_ENOMEM, "config: out of memory") : 0;
   char msg[1024] = "";
@@ -371,8 +372,8 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
       rc = omega__seterr(OMEGA_EINVAL, "command line: unknown setting \"%s\"", cli_pairs[i]);
       break;
     }
-    free(c->cli[idx]);
-    if (!(c->cli[idx] = strdup(eq + 1)))
+    omega__free(c->cli[idx]);
+    if (!(c->cli[idx] = omega__strdup(eq + 1)))
       rc = omega__seterr(OMEGA_ENOMEM, "config: out of memory");
   }
   layered_t L;
@@ -394,15 +395,15 @@ void omega_config_free(omega_config_t *c) {
     return;
   for (size_t i = 0; i < omega_cfg_count; i++) {
     if (c->cli)
-      free(c->cli[i]);
+      omega__free(c->cli[i]);
     if (c->rt)
-      free(c->rt[i]);
+      omega__free(c->rt[i]);
   }
-  free(c->cli);
-  free(c->rt);
+  omega__free(c->cli);
+  omega__free(c->rt);
   free_overlay(c->file);
   pthread_mutex_destroy(&c->mu);
-  free(c);
+  omega__free(c);
 }
 
 void omega_config_set_apply(omega_config_t *c, omega_cfg_apply_fn fn, void *user) {
@@ -504,17 +505,17 @@ int omega_config_set_runtime(omega_config_t *c, const char *who, const char *con
       rc = omega_config_parse_value(d, values[i], &scratch, msg, cap);
     }
   }
-  char **nrt = rc ? NULL : calloc(omega_cfg_count, sizeof *nrt);
+  char **nrt = rc ? NULL : omega__calloc(omega_cfg_count, sizeof *nrt);
   if (rc == 0 && !nrt)
     rc = OMEGA_ENOMEM;
   for (size_t i = 0; rc == 0 && i < omega_cfg_count; i++)
-    if (c->rt[i] && !(nrt[i] = strdup(c->rt[i])))
+    if (c->rt[i] && !(nrt[i] = omega__strdup(c->rt[i])))
       rc = OMEGA_ENOMEM;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     size_t idx;
     omega_config_find(keys[i], &idx);
-    free(nrt[idx]);
-    if (!(nrt[idx] = strdup(values[i])))
+    omega__free(nrt[idx]);
+    if (!(nrt[idx] = omega__strdup(values[i])))
       rc = OMEGA_ENOMEM;
   }
   if (rc == OMEGA_ENOMEM)

@@ -1,3 +1,4 @@
+#include "core/alloc.h"
 #include "core/file.h"
 
 #include "core/error_internal.h"
@@ -31,7 +32,7 @@ int omega__read_file(const char *path, size_t max_bytes, char **out, size_t *len
                          (long long)st.st_size, max_bytes);
   }
   size_t n = (size_t)st.st_size;
-  char *buf = malloc(n + 1);
+  char *buf = omega__malloc(n + 1);
   if (!buf) {
     close(fd);
     return omega__seterr(OMEGA_ENOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
@@ -43,7 +44,7 @@ int omega__read_file(const char *path, size_t max_bytes, char **out, size_t *len
       continue;
     if (r <= 0) {
       int e = errno;
-      free(buf);
+      omega__free(buf);
       close(fd);
       return omega__seterr(OMEGA_EIO, "%s: read failed: %s", path, r == 0 ? "file shrank" : strerror(e));
     }

@@ -1,3 +1,4 @@
+#include "core/alloc.h"
 #include "core/json_util.h"
 
 #include "core/error_internal.h"
@@ -23,7 +24,7 @@ int omega__json_load_file(const char *path, size_t max_bytes, json_t **out) {
   if (rc)
     return rc;
   rc = omega__json_load_buf(path, buf, len, out);
-  free(buf);
+  omega__free(buf);
   return rc;
 }
 

@@ -1,3 +1,4 @@
+#include "core/alloc.h"
 #include "core/parallel.h"
 
 #include "core/clock.h"
@@ -101,16 +102,16 @@ static void *worker(void *arg) {
 }
 
 int omega__pool_create(int threads, omega_pool_t **out) {
-  omega_pool_t *p = calloc(1, sizeof *p);
+  omega_pool_t *p = omega__calloc(1, sizeof *p);
   if (!p)
     return omega__seterr(OMEGA_ENOMEM, "thread pool: out of memory");
   p->n_workers = threads > 1 ? threads - 1 : 0;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->start_cv, NULL);
   pthread_cond_init(&p->done_cv, NULL);
-  p->th = calloc((size_t)p->n_workers + 1, sizeof *p->th);
+  p->th = omega__calloc((size_t)p->n_workers + 1, sizeof *p->th);
   if (!p->th) {
-    free(p);
+    omega__free(p);
     return omega__seterr(OMEGA_ENOMEM, "thread pool: out of memory");
   }
   for (int i = 0; i < p->n_workers; i++)
@@ -135,8 +136,8 @@ void omega__pool_destroy(omega_pool_t *p) {
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->start_cv);
   pthread_cond_destroy(&p->done_cv);
-  free(p->th);
-  free(p);
+  omega__free(p->th);
+  omega__free(p);
 }
 
 int omega__pool_threads(const omega_pool_t *p) { return p ? p->n_workers + 1 : 1; }

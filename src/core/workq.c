@@ -1,3 +1,4 @@
+#include "core/alloc.h"
 #include "core/workq.h"
 
 #include "core/error_internal.h"
@@ -40,7 +41,7 @@ static void *worker(void *arg) {
     /* a task that fails without recording a detail must not report the previous task's */
     omega__clearerr();
     t->fn(t->arg);
-    free(t);
+    omega__free(t);
     pthread_mutex_lock(&q->mu);
     q->busy--;
   }
@@ -49,9 +50,9 @@ static void *worker(void *arg) {
 }
 
 int omega__workq_create(int threads, size_t capacity, omega_workq_t **out) {
-  omega_workq_t *q = calloc(1, sizeof *q);
-  if (!q || !(q->th = calloc((size_t)threads, sizeof *q->th))) {
-    free(q);
+  omega_workq_t *q = omega__calloc(1, sizeof *q);
+  if (!q || !(q->th = omega__calloc((size_t)threads, sizeof *q->th))) {
+    omega__free(q);
     return omega__seterr(OMEGA_ENOMEM, "worker pool: out of memory");
   }
   pthread_mutex_init(&q->mu, NULL);
@@ -79,12 +80,12 @@ void omega__workq_destroy(omega_workq_t *q) {
     pthread_join(q->th[i], NULL);
   pthread_mutex_destroy(&q->mu);
   pthread_cond_destroy(&q->cv);
-  free(q->th);
-  free(q);
+  omega__free(q->th);
+  omega__free(q);
 }
 
 int omega__workq_submit(omega_workq_t *q, omega_task_fn fn, void *arg, bool force) {
-  task_t *t = malloc(sizeof *t);
+  task_t *t = omega__malloc(sizeof *t);
   if (!t)
     return omega__seterr(OMEGA_ENOMEM, "worker pool: out of memory");
   t->fn = fn;
@@ -94,7 +95,7 @@ int omega__workq_submit(omega_workq_t *q, omega_task_fn fn, void *arg, bool forc
   if (!force && q->queued >= q->capacity) {
     q->rejected++;
     pthread_mutex_unlock(&q->mu);
-    free(t);
+    omega__free(t);
     return omega__seterr(OMEGA_EAGAIN, "worker pool busy: %zu tasks waiting", q->capacity);
   }
   if (q->tail)

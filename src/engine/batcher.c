@@ -6,6 +6,7 @@
  * it was for, with a message, so no thread ever waits for memory. */
 #include "engine/engine_internal.h"
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/fault.h"
 #include "core/vecmath.h"
@@ -17,7 +18,7 @@
 
 static int reserve_window(omega_engine_t *e, size_t items) {
   if (items > e->win_cap) {
-    omega_item_t *nw = realloc(e->win, items * sizeof *nw);
+    omega_item_t *nw = omega__realloc(e->win, items * sizeof *nw);
     if (!nw)
       return OMEGA_ENOMEM;
     e->win = nw;
@@ -28,20 +29,20 @@ static int reserve_window(omega_engine_t *e, size_t items) {
 
 static int runner_reserve(omega_runner_t *r, size_t items, size_t tokens, size_t dim) {
   if (tokens > r->tok_cap) {
-    int32_t *ni = realloc(r->ids, tokens * sizeof *ni);
+    int32_t *ni = omega__realloc(r->ids, tokens * sizeof *ni);
     if (!ni)
       return OMEGA_ENOMEM;
     r->ids = ni;
     r->tok_cap = tokens;
   }
   if (items > r->item_cap) {
-    uint32_t *no = realloc(r->off, (items + 1) * sizeof *no);
+    uint32_t *no = omega__realloc(r->off, (items + 1) * sizeof *no);
     if (no)
       r->off = no;
-    float *nb = realloc(r->out, items * dim * sizeof *nb);
+    float *nb = omega__realloc(r->out, items * dim * sizeof *nb);
     if (nb)
       r->out = nb;
-    omega_item_t *ni = realloc(r->items, items * sizeof *ni);
+    omega_item_t *ni = omega__realloc(r->items, items * sizeof *ni);
     if (ni)
       r->items = ni;
     if (!no || !nb || !ni)
@@ -362,7 +363,7 @@ void *omega__batcher_main(void *arg) {
 
 int omega__runners_start(omega_engine_t *e) {
   const int n = omega__router_primary(&e->router)->slots;
-  e->runners = calloc((size_t)n, sizeof *e->runners);
+  e->runners = omega__calloc((size_t)n, sizeof *e->runners);
   if (!e->runners)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   e->n_runners = n;
@@ -419,12 +420,12 @@ void omega__runners_stop(omega_engine_t *e) {
     if (r->started)
       pthread_join(r->thread, NULL);
     pthread_cond_destroy(&r->cv);
-    free(r->items);
-    free(r->ids);
-    free(r->off);
-    free(r->out);
+    omega__free(r->items);
+    omega__free(r->ids);
+    omega__free(r->off);
+    omega__free(r->out);
   }
-  free(e->runners);
+  omega__free(e->runners);
   e->runners = NULL;
   e->n_runners = 0;
 }

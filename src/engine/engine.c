@@ -1,6 +1,7 @@
 /* The engine's lifecycle: open (model, backends, runners, batcher), tune, close, and what it
  * reports (info, stats, the accelerator). The work itself is in job.c (requests into jobs)
  * and batcher.c (jobs into batches); route.c decides where a batch runs. */
+#include "core/alloc.h"
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
@@ -79,12 +80,12 @@ static void engine_free(omega_engine_t *e) {
   omega__router_destroy(&e->router);
   omega__model_free(e->model);
   omega__pool_destroy(e->tok_pool);
-  free(e->win);
+  omega__free(e->win);
   pthread_mutex_destroy(&e->mu);
   pthread_mutex_destroy(&e->tok_mu);
   pthread_cond_destroy(&e->cv);
   pthread_cond_destroy(&e->runner_cv);
-  free(e);
+  omega__free(e);
 }
 
 int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, omega_engine_t **out) {
@@ -99,7 +100,7 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   int rc = check_tuning(&o.tuning);
   if (rc)
     return rc;
-  omega_engine_t *e = calloc(1, sizeof *e);
+  omega_engine_t *e = omega__calloc(1, sizeof *e);
   if (!e)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   e->threads = o.threads;

@@ -3,6 +3,7 @@
  * its embeddings; the omega_job_* accessors read the result. */
 #include "engine/engine_internal.h"
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "text/tokenizer_internal.h"
 
@@ -16,11 +17,11 @@ void omega_job_release(omega_job_t *j) {
     return;
   pthread_mutex_destroy(&j->mu);
   pthread_cond_destroy(&j->cv);
-  free(j->ids);
-  free(j->offsets);
+  omega__free(j->ids);
+  omega__free(j->offsets);
   if (j->own_out)
-    free(j->out);
-  free(j);
+    omega__free(j->out);
+  omega__free(j);
 }
 
 int omega_job_wait(omega_job_t *j) {
@@ -126,7 +127,7 @@ static int grow_ids(omega_job_t *j, size_t *cap, size_t need) {
   size_t nc = *cap ? *cap * 2 : 256;
   while (nc < need)
     nc *= 2;
-  int32_t *ni = realloc(j->ids, nc * sizeof *ni);
+  int32_t *ni = omega__realloc(j->ids, nc * sizeof *ni);
   if (!ni)
     return omega__seterr(OMEGA_ENOMEM, "out of memory for %zu inputs", j->n);
   j->ids = ni;
@@ -158,7 +159,7 @@ static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_requ
   if (!r->texts || r->n < 64 || !e->tok_pool || pthread_mutex_trylock(&e->tok_mu) != 0)
     return 0;
   tok_par_t p = {e->model->tok, r, (r->flags & OMEGA_EMBED_NO_TRUNCATE) ? 0 : (size_t)e->max_len,
-                 calloc(r->n, sizeof(omega_idvec_t)), calloc(r->n, sizeof(int))};
+                 omega__calloc(r->n, sizeof(omega_idvec_t)), omega__calloc(r->n, sizeof(int))};
   int ok = p.vecs && p.rcs;
   if (ok)
     omega__pool_for(e->tok_pool, r->n, 16, tok_range, &p);
@@ -168,7 +169,7 @@ static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_requ
     ok = p.rcs[i] == 0 && p.vecs[i].n <= (size_t)e->max_len;
     total += ok ? p.vecs[i].n : 0;
   }
-  if (ok && !(j->ids = malloc((total ? total : 1) * sizeof *j->ids)))
+  if (ok && !(j->ids = omega__malloc((total ? total : 1) * sizeof *j->ids)))
     ok = 0;
   size_t used = 0;
   j->offsets[0] = 0;
@@ -178,11 +179,11 @@ static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_requ
     j->offsets[i + 1] = (uint32_t)used;
   }
   for (size_t i = 0; p.vecs && i < r->n; i++)
-    free(p.vecs[i].v);
-  free(p.vecs);
-  free(p.rcs);
+    omega__free(p.vecs[i].v);
+  omega__free(p.vecs);
+  omega__free(p.rcs);
   if (!ok) {
-    free(j->ids);
+    omega__free(j->ids);
     j->ids = NULL;
   }
   return ok;
@@ -238,7 +239,7 @@ static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r)
     used += len;
     j->offsets[i + 1] = (uint32_t)used;
   }
-  free(iv.v);
+  omega__free(iv.v);
   return rc;
 }
 
@@ -248,7 +249,7 @@ int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *r, ome
     return omega__seterr(OMEGA_EINVAL, "omega_engine_submit: NULL argument");
   /* a failure here is reported in this thread's message, which must then be this call's */
   omega__clearerr();
-  omega_job_t *j = calloc(1, sizeof *j);
+  omega_job_t *j = omega__calloc(1, sizeof *j);
   if (!j)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   atomic_init(&j->refs, 1 + (job_out != NULL));
@@ -265,8 +266,8 @@ int omega_engine_submit_request(omega_engine_t *e, const omega_request_t *r, ome
   j->deadline_ns = r->timeout_ms ? j->submit_ns + (int64_t)r->timeout_ms * 1000000 : 0;
   pthread_mutex_init(&j->mu, NULL);
   pthread_cond_init(&j->cv, NULL);
-  j->offsets = malloc((r->n + 1) * sizeof *j->offsets);
-  j->out = malloc((r->n ? r->n : 1) * j->dim * sizeof *j->out);
+  j->offsets = omega__malloc((r->n + 1) * sizeof *j->offsets);
+  j->out = omega__malloc((r->n ? r->n : 1) * j->dim * sizeof *j->out);
   j->own_out = true;
   int rc = (!j->offsets || !j->out) ? omega__seterr(OMEGA_ENOMEM, "out of memory") : job_fill(e, j, r);
   j->tokenize_ms = (double)(omega__now_ns() - j->submit_ns) / 1e6;

@@ -3,6 +3,7 @@
  * are collection_search.c. Searches share a read lock; writes take it exclusively. */
 #include "index/collection_internal.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "index/flat_proj.h"
@@ -59,7 +60,7 @@ static void bind_ties(omega_collection_t *c) {
 /* ---- create / open / close ---- */
 
 static omega_collection_t *alloc_collection(const char *name, const omega_collection_opts_t *o) {
-  omega_collection_t *c = calloc(1, sizeof *c);
+  omega_collection_t *c = omega__calloc(1, sizeof *c);
   if (!c)
     return NULL;
   snprintf(c->name, sizeof c->name, "%s", name);
@@ -80,7 +81,7 @@ static void free_collection(omega_collection_t *c) {
   omega__vindex_free(&c->ix);
   omega__idmap_free(&c->ids);
   pthread_rwlock_destroy(&c->lock);
-  free(c);
+  omega__free(c);
 }
 
 static int valid_name(const char *name) {
@@ -327,11 +328,11 @@ static int fit_memory_limit(omega_collection_t *c, size_t n, size_t key_bytes) {
 
 int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const float *vecs, size_t n, int threads) {
   const size_t d = c->ix.p.dim;
-  unsigned char (*keys)[OMEGA_KEY_MAX] = malloc((n ? n : 1) * sizeof *keys);
-  size_t *klen = malloc((n ? n : 1) * sizeof *klen);
+  unsigned char (*keys)[OMEGA_KEY_MAX] = omega__malloc((n ? n : 1) * sizeof *keys);
+  size_t *klen = omega__malloc((n ? n : 1) * sizeof *klen);
   if (!keys || !klen) {
-    free(keys);
-    free(klen);
+    omega__free(keys);
+    omega__free(klen);
     return omega__seterr(OMEGA_ENOMEM, "upsert: out of memory");
   }
   int rc = 0;
@@ -346,9 +347,9 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
   for (size_t i = 0; i < n && rc == 0; i++)
     rc = omega__wal_encode(&buf, &blen, &bcap, OMEGA_WAL_UPSERT, keys[i], klen[i], vecs + i * d, d);
   if (rc) {
-    free(keys);
-    free(klen);
-    free(buf);
+    omega__free(keys);
+    omega__free(klen);
+    omega__free(buf);
     return rc;
   }
   pthread_rwlock_wrlock(&c->lock);
@@ -359,9 +360,9 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
     rc = fit_memory_limit(c, n, key_bytes);
     if (rc) {
       pthread_rwlock_unlock(&c->lock);
-      free(keys);
-      free(klen);
-      free(buf);
+      omega__free(keys);
+      omega__free(klen);
+      omega__free(buf);
       return rc;
     }
   }
@@ -396,9 +397,9 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
   }
   decide_copy(c);
   pthread_rwlock_unlock(&c->lock);
-  free(keys);
-  free(klen);
-  free(buf);
+  omega__free(keys);
+  omega__free(klen);
+  omega__free(buf);
   return rc;
 }
 
@@ -430,7 +431,7 @@ int omega_collection_delete(omega_collection_t *c, const omega_id_t *ids, size_t
     }
   }
   pthread_rwlock_unlock(&c->lock);
-  free(buf);
+  omega__free(buf);
   if (deleted)
     *deleted = count;
   return rc;
@@ -448,7 +449,7 @@ int omega_collection_compact(omega_collection_t *c) {
     rc = omega__idmap_init(&nids);
   if (rc == 0 && live)
     rc = omega__vindex_reserve(&nix, live);
-  float *vecs = rc == 0 ? malloc((live ? live : 1) * d * sizeof *vecs) : NULL;
+  float *vecs = rc == 0 ? omega__malloc((live ? live : 1) * d * sizeof *vecs) : NULL;
   if (rc == 0 && !vecs)
     rc = omega__seterr(OMEGA_ENOMEM, "compaction: out of memory");
   size_t k = 0;
@@ -465,7 +466,7 @@ int omega_collection_compact(omega_collection_t *c) {
   /* the stored vectors as they are (cosine ones are normalised already) */
   if (rc == 0)
     rc = omega__vindex_add_stored(&nix, vecs, live, 1);
-  free(vecs);
+  omega__free(vecs);
   if (rc == 0) {
     omega__vindex_free(&c->ix);
     omega__idmap_free(&c->ids);

@@ -3,6 +3,7 @@
  * external ids, and the fan-out over the caller's threads. Under the read lock. */
 #include "index/collection_internal.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/parallel.h"
 #include "index/flat_amx.h"
@@ -28,7 +29,7 @@ static void fill_results(omega_collection_t *c, const omega_hit_t *hits, size_t 
 /* The allowed ids as a bitset over slots (ids not in the collection drop out); *bits is the
  * caller's to free. */
 static int allow_slots(omega_collection_t *c, const omega_search_opts_t *o, omega_allow_t *allow, uint8_t **bits_out) {
-  uint8_t *bits = calloc(c->ix.n / 8 + 1, 1);
+  uint8_t *bits = omega__calloc(c->ix.n / 8 + 1, 1);
   if (!bits)
     return omega__seterr(OMEGA_ENOMEM, "search: out of memory");
   for (size_t i = 0; i < o->n_allow; i++) {
@@ -48,8 +49,8 @@ static int allow_slots(omega_collection_t *c, const omega_search_opts_t *o, omeg
 static bool search_gpu(omega_collection_t *c, const float *qs, size_t nq, size_t k, const omega_allow_t *allow,
                        omega_result_t *out, size_t *counts) {
   const size_t d = c->ix.p.dim;
-  float *prep = malloc(nq * d * sizeof *prep);
-  omega_hit_t *hits = malloc(nq * k * sizeof *hits);
+  float *prep = omega__malloc(nq * d * sizeof *prep);
+  omega_hit_t *hits = omega__malloc(nq * k * sizeof *hits);
   int grc = prep && hits ? 0 : OMEGA_ENOMEM;
   for (size_t i = 0; grc == 0 && i < nq; i++)
     omega__vindex_prepare_query(&c->ix, qs + i * d, prep + i * d);
@@ -62,8 +63,8 @@ static bool search_gpu(omega_collection_t *c, const float *qs, size_t nq, size_t
     omega__gpu_flat_count(c->gpu, nq, grc == OMEGA_EDEVICE); /* a GPU failure, or no GPU / k too large */
     memset(counts, 0, nq * sizeof *counts);
   }
-  free(prep);
-  free(hits);
+  omega__free(prep);
+  omega__free(hits);
   return grc == 0;
 }
 
@@ -99,8 +100,8 @@ static void batch_threads(const omega_vindex_t *ix, const float *qs, size_t nq, 
 static int search_batch(omega_collection_t *c, const float *qs, size_t nq, size_t k, const omega_search_opts_t *o,
                         int threads, omega_result_t *out, size_t *counts) {
   const size_t d = c->ix.p.dim;
-  float *prep = malloc(nq * d * sizeof *prep);
-  omega_hit_t *hits = malloc(nq * k * sizeof *hits);
+  float *prep = omega__malloc(nq * d * sizeof *prep);
+  omega_hit_t *hits = omega__malloc(nq * k * sizeof *hits);
   int rc = 0;
   if (!prep || !hits) {
     rc = omega__seterr(OMEGA_ENOMEM, "search: out of memory for %zu queries", nq);
@@ -120,8 +121,8 @@ static int search_batch(omega_collection_t *c, const float *qs, size_t nq, size_
     for (size_t i = 0; i < nq; i++)
       fill_results(c, hits + i * k, counts[i], out + i * k);
   }
-  free(prep);
-  free(hits);
+  omega__free(prep);
+  omega__free(hits);
   return rc;
 }
 
@@ -139,8 +140,8 @@ typedef struct {
 static void *search_worker(void *arg) {
   search_job_t *j = arg;
   const size_t d = j->c->ix.p.dim;
-  float *q = malloc(d * sizeof *q);
-  omega_hit_t *hits = malloc(j->k * sizeof *hits);
+  float *q = omega__malloc(d * sizeof *q);
+  omega_hit_t *hits = omega__malloc(j->k * sizeof *hits);
   for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->nq;) {
     if (!q || !hits) {
       j->counts[i] = OMEGA_SEARCH_NOMEM;
@@ -151,8 +152,8 @@ static void *search_worker(void *arg) {
     fill_results(j->c, hits, n, j->out + i * j->k);
     j->counts[i] = n;
   }
-  free(q);
-  free(hits);
+  omega__free(q);
+  omega__free(hits);
   return NULL;
 }
 
@@ -194,7 +195,7 @@ int omega_collection_search(omega_collection_t *c, const float *qs, size_t nq, c
   else if (!done)
     search_each(c, qs, nq, k, o->ef, allow, threads, out, counts);
   pthread_rwlock_unlock(&c->lock);
-  free(bits);
+  omega__free(bits);
   for (size_t i = 0; i < nq && rc == 0; i++)
     if (counts[i] == OMEGA_SEARCH_NOMEM)
       rc = omega__seterr(OMEGA_ENOMEM, "search: out of memory");

@@ -1,4 +1,5 @@
 /* The double-precision reference and the re-rank proof (exact.h). */
+#include "core/alloc.h"
 #include "index/exact.h"
 
 #include <float.h>
@@ -66,7 +67,7 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
   const size_t cap = k < ix->n ? k : ix->n;
   if (cap == 0)
     return 0;
-  exact_hit_t *h = malloc(cap * sizeof *h);
+  exact_hit_t *h = omega__malloc(cap * sizeof *h);
   if (!h)
     return OMEGA_SEARCH_NOMEM;
   size_t m = 0;
@@ -85,7 +86,7 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
   sort_exact(ix, h, m);
   for (size_t i = 0; i < m; i++)
     out[i] = (omega_hit_t){(float)h[i].dist, h[i].slot};
-  free(h);
+  omega__free(h);
   return m;
 }
 
@@ -114,7 +115,7 @@ size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, om
   if (m == 0)
     return 0;
   exact_hit_t ex[1024 + OMEGA_RERANK_MARGIN];
-  exact_hit_t *e = m <= sizeof ex / sizeof ex[0] ? ex : malloc(m * sizeof *e);
+  exact_hit_t *e = m <= sizeof ex / sizeof ex[0] ? ex : omega__malloc(m * sizeof *e);
   if (!e)
     return omega__vindex_search_exact(ix, q, k, allow, out);
   double qn = 0;
@@ -137,12 +138,12 @@ size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, om
   }
   if (!proven) {
     if (e != ex)
-      free(e);
+      omega__free(e);
     return unit > 0 ? OMEGA_RERANK_UNPROVEN : omega__vindex_search_exact(ix, q, k, allow, out);
   }
   for (size_t i = 0; i < n; i++)
     out[i] = (omega_hit_t){(float)e[i].dist, e[i].slot};
   if (e != ex)
-    free(e);
+    omega__free(e);
   return n;
 }

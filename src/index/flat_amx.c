@@ -2,6 +2,7 @@
 
 #include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/packed.h"
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <float.h>
@@ -17,7 +18,7 @@ struct omega_flat_amx {
 };
 
 int omega__flat_amx_create(omega_flat_amx_t **out) {
-  omega_flat_amx_t *a = calloc(1, sizeof *a);
+  omega_flat_amx_t *a = omega__calloc(1, sizeof *a);
   if (!a)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   pthread_rwlock_init(&a->lock, NULL);
@@ -28,10 +29,10 @@ int omega__flat_amx_create(omega_flat_amx_t **out) {
 void omega__flat_amx_free(omega_flat_amx_t *a) {
   if (!a)
     return;
-  free(a->pw.w);
-  free(a->pw.w_lo);
+  omega__free(a->pw.w);
+  omega__free(a->pw.w_lo);
   pthread_rwlock_destroy(&a->lock);
-  free(a);
+  omega__free(a);
 }
 
 size_t omega__flat_amx_bytes(const omega_flat_amx_t *a) { return a && a->pw.w ? a->cap * a->pw.Kp * 4 : 0; }
@@ -65,14 +66,14 @@ void omega__flat_amx_read_unlock(omega_flat_amx_t *a) { pthread_rwlock_unlock(&a
 static int grow(omega_flat_amx_t *a, size_t cap, size_t Kp) {
   uint16_t *parts[2] = {a->pw.w, a->pw.w_lo};
   for (int i = 0; i < 2; i++) {
-    uint16_t *p = aligned_alloc(64, cap * Kp * sizeof *p);
+    uint16_t *p = omega__aligned_alloc(64, cap * Kp * sizeof *p);
     if (!p)
       return omega__seterr(OMEGA_ENOMEM, "flat index: out of memory for the AMX copy of %zu vectors", cap);
     const size_t old = parts[i] ? a->cap * Kp : 0;
     if (old)
       memcpy(p, parts[i], old * sizeof *p);
     memset(p + old, 0, (cap * Kp - old) * sizeof *p);
-    free(parts[i]);
+    omega__free(parts[i]);
     parts[i] = p;
     if (i == 0)
       a->pw.w = p;
@@ -110,8 +111,8 @@ int omega__flat_amx_prepare(const omega_vindex_t *ix, omega_flat_amx_t *a) {
 int omega__flat_amx_queries(const omega_vindex_t *ix, const float *qs, size_t nq, omega_amx_queries_t *out) {
   const size_t d = ix->p.dim, Kp = (d + 31) & ~(size_t)31, rows = (nq + 15) & ~(size_t)15;
   out->nq = nq;
-  out->hi = calloc(rows * Kp, sizeof *out->hi);
-  out->lo = calloc(rows * Kp, sizeof *out->lo);
+  out->hi = omega__calloc(rows * Kp, sizeof *out->hi);
+  out->lo = omega__calloc(rows * Kp, sizeof *out->lo);
   if (!out->hi || !out->lo) {
     omega__flat_amx_queries_free(out);
     return omega__seterr(OMEGA_ENOMEM, "flat search: out of memory for %zu queries", nq);
@@ -121,8 +122,8 @@ int omega__flat_amx_queries(const omega_vindex_t *ix, const float *qs, size_t nq
 }
 
 void omega__flat_amx_queries_free(omega_amx_queries_t *q) {
-  free(q->hi);
-  free(q->lo);
+  omega__free(q->hi);
+  omega__free(q->lo);
   q->hi = q->lo = NULL;
 }
 

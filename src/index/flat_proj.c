@@ -1,5 +1,6 @@
 #include "index/flat_proj.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/parallel.h"
 #include "index/exact.h"
@@ -33,7 +34,7 @@ struct omega_proj {
 };
 
 int omega__proj_create(omega_proj_t **out) {
-  omega_proj_t *p = calloc(1, sizeof *p);
+  omega_proj_t *p = omega__calloc(1, sizeof *p);
   if (!p)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   pthread_rwlock_init(&p->lock, NULL);
@@ -44,13 +45,13 @@ int omega__proj_create(omega_proj_t **out) {
 void omega__proj_free(omega_proj_t *p) {
   if (!p)
     return;
-  free(p->basis);
-  free(p->mean);
-  free(p->px);
-  free(p->pn);
-  free(p->rx);
+  omega__free(p->basis);
+  omega__free(p->mean);
+  omega__free(p->px);
+  omega__free(p->pn);
+  omega__free(p->rx);
   pthread_rwlock_destroy(&p->lock);
-  free(p);
+  omega__free(p);
 }
 
 size_t omega__proj_bytes(const omega_proj_t *p) {
@@ -142,11 +143,11 @@ static int fit(const omega_vindex_t *ix, omega_proj_t *P) {
   const size_t d = ix->p.dim, s = ix->n < SAMPLE ? ix->n : SAMPLE;
   const int p = dims_for(d);
   const size_t step = ix->n / s;
-  double *mean = calloc(d, sizeof *mean);
-  double *y = malloc(d * (size_t)p * sizeof *y), *z = malloc(s * (size_t)p * sizeof *z);
-  double *xs = malloc(s * d * sizeof *xs);
-  P->basis = malloc((size_t)p * d * sizeof *P->basis);
-  P->mean = calloc(d, sizeof *P->mean);
+  double *mean = omega__calloc(d, sizeof *mean);
+  double *y = omega__malloc(d * (size_t)p * sizeof *y), *z = omega__malloc(s * (size_t)p * sizeof *z);
+  double *xs = omega__malloc(s * d * sizeof *xs);
+  P->basis = omega__malloc((size_t)p * d * sizeof *P->basis);
+  P->mean = omega__calloc(d, sizeof *P->mean);
   int rc = 0;
   if (!mean || !y || !z || !xs || !P->basis || !P->mean) {
     rc = omega__seterr(OMEGA_ENOMEM, "flat index: out of memory for the projection");
@@ -182,13 +183,13 @@ static int fit(const omega_vindex_t *ix, omega_proj_t *P) {
     P->mean[j] = (float)mean[j];
   P->p = p;
 done:
-  free(mean);
-  free(y);
-  free(z);
-  free(xs);
+  omega__free(mean);
+  omega__free(y);
+  omega__free(z);
+  omega__free(xs);
   if (rc) {
-    free(P->basis);
-    free(P->mean);
+    omega__free(P->basis);
+    omega__free(P->mean);
     P->basis = P->mean = NULL;
   }
   return rc;
@@ -199,20 +200,20 @@ static int extend(const omega_vindex_t *ix, omega_proj_t *P) {
   const size_t d = ix->p.dim, p = (size_t)P->p;
   if (ix->n > P->cap) {
     size_t cap = ix->cap > ix->n ? ix->cap : ix->n;
-    float *px = realloc(P->px, cap * p * sizeof *px);
+    float *px = omega__realloc(P->px, cap * p * sizeof *px);
     if (px)
       P->px = px;
-    float *pn = px ? realloc(P->pn, cap * sizeof *pn) : NULL;
+    float *pn = px ? omega__realloc(P->pn, cap * sizeof *pn) : NULL;
     if (pn)
       P->pn = pn;
-    float *rx = pn ? realloc(P->rx, cap * sizeof *rx) : NULL;
+    float *rx = pn ? omega__realloc(P->rx, cap * sizeof *rx) : NULL;
     if (rx)
       P->rx = rx;
     if (!px || !pn || !rx)
       return omega__seterr(OMEGA_ENOMEM, "flat index: out of memory for the projection");
     P->cap = cap;
   }
-  float *c = malloc(ROW_BLOCK * d * sizeof *c);
+  float *c = omega__malloc(ROW_BLOCK * d * sizeof *c);
   if (!c)
     return omega__seterr(OMEGA_ENOMEM, "flat index: out of memory for the projection");
   for (size_t r0 = P->n; r0 < ix->n; r0 += ROW_BLOCK) {
@@ -234,7 +235,7 @@ static int extend(const omega_vindex_t *ix, omega_proj_t *P) {
         P->max_c2 = full;
     }
   }
-  free(c);
+  omega__free(c);
   P->n = ix->n;
   return 0;
 }
@@ -279,13 +280,13 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
   const size_t n = P->n < ix->n ? P->n : ix->n; /* slots past the projection: scored in full below */
   const int p = P->p;
   const bool l2 = ix->p.metric == OMEGA_METRIC_L2;
-  float *qp = malloc((size_t)Q_BLOCK * (size_t)p * sizeof *qp), *qc = malloc((size_t)Q_BLOCK * d * sizeof *qc);
-  float *s = malloc((size_t)Q_BLOCK * ROW_BLOCK * sizeof *s);
-  double *qn = malloc(Q_BLOCK * sizeof *qn), *rq = malloc(Q_BLOCK * sizeof *rq), *qc2 = malloc(Q_BLOCK * sizeof *qc2);
+  float *qp = omega__malloc((size_t)Q_BLOCK * (size_t)p * sizeof *qp), *qc = omega__malloc((size_t)Q_BLOCK * d * sizeof *qc);
+  float *s = omega__malloc((size_t)Q_BLOCK * ROW_BLOCK * sizeof *s);
+  double *qn = omega__malloc(Q_BLOCK * sizeof *qn), *rq = omega__malloc(Q_BLOCK * sizeof *rq), *qc2 = omega__malloc(Q_BLOCK * sizeof *qc2);
   /* the bounds of a block of queries against every slot: about 32 MB at most */
   size_t qb = ((size_t)32 << 20) / ((n ? n : 1) * sizeof(bound_t));
   qb = qb < 1 ? 1 : qb > Q_BLOCK ? Q_BLOCK : qb;
-  bound_t *all = malloc(qb * (n ? n : 1) * sizeof *all);
+  bound_t *all = omega__malloc(qb * (n ? n : 1) * sizeof *all);
   omega_heap_t h = {0};
   int rc = 0;
   if (!qp || !qc || !s || !qn || !rq || !qc2 || !all) {
@@ -373,13 +374,13 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
   }
 done:
   omega__heap_free(&h);
-  free(qp);
-  free(qc);
-  free(s);
-  free(qn);
-  free(rq);
-  free(qc2);
-  free(all);
+  omega__free(qp);
+  omega__free(qc);
+  omega__free(s);
+  omega__free(qn);
+  omega__free(rq);
+  omega__free(qc2);
+  omega__free(all);
   return rc;
 }
 

@@ -1,6 +1,7 @@
 /* The flat index's searches (flat_search.h). */
 #include "index/flat_search.h"
 
+#include "core/alloc.h"
 #include "index/exact.h"
 #include "index/flat_amx.h"
 #include "index/flat_proj.h"
@@ -136,14 +137,14 @@ static void batch_gemm(const omega_vindex_t *ix, const float *qs, size_t nq, siz
     RB = ((size_t)1 << 20) / (4 * Kp) & ~(size_t)15;
     RB = RB < 64 ? 64 : RB;
   }
-  float *scores = malloc(QB * RB * sizeof *scores);
-  omega_heap_t *heaps = calloc(QS, sizeof *heaps);
-  float *qn = malloc(QS * sizeof *qn);
+  float *scores = omega__malloc(QB * RB * sizeof *scores);
+  omega_heap_t *heaps = omega__calloc(QS, sizeof *heaps);
+  float *qn = omega__malloc(QS * sizeof *qn);
   omega_amx_queries_t qa = {0};
   if (!scores || !heaps || !qn || (amx && omega__flat_amx_queries(ix, qs, nq, &qa))) {
-    free(scores);
-    free(heaps);
-    free(qn);
+    omega__free(scores);
+    omega__free(heaps);
+    omega__free(qn);
     omega__flat_amx_queries_free(&qa);
     for (size_t i = 0; i < nq; i++)
       counts[i] = omega__flat_search(ix, qs + i * d, k, NULL, out + i * k);
@@ -176,9 +177,9 @@ static void batch_gemm(const omega_vindex_t *ix, const float *qs, size_t nq, siz
     omega__flat_amx_read_unlock(ix->amx);
   for (size_t j = 0; j < QS; j++)
     omega__heap_free(&heaps[j]);
-  free(heaps);
-  free(scores);
-  free(qn);
+  omega__free(heaps);
+  omega__free(scores);
+  omega__free(qn);
   omega__flat_amx_queries_free(&qa);
 }
 
@@ -215,9 +216,9 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
     nf += counts[i] == OMEGA_RERANK_UNPROVEN;
   if (!nf)
     return;
-  float *fq = malloc(nf * d * sizeof *fq);
-  omega_hit_t *fo = malloc(nf * k * sizeof *fo);
-  size_t *fc = malloc(nf * sizeof *fc);
+  float *fq = omega__malloc(nf * d * sizeof *fq);
+  omega_hit_t *fo = omega__malloc(nf * k * sizeof *fo);
+  size_t *fc = omega__malloc(nf * sizeof *fc);
   for (size_t i = 0, j = 0; i < nq; i++) {
     if (counts[i] != OMEGA_RERANK_UNPROVEN)
       continue;
@@ -237,7 +238,7 @@ void omega__flat_search_batch(const omega_vindex_t *ix, const float *qs, size_t 
       j++;
     }
   }
-  free(fq);
-  free(fo);
-  free(fc);
+  omega__free(fq);
+  omega__free(fo);
+  omega__free(fc);
 }

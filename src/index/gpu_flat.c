@@ -1,6 +1,7 @@
 #include "index/gpu_flat.h"
 
 #include "backend/gpu/gpu.h"
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/fault.h"
 #include "core/log.h"
@@ -32,7 +33,7 @@ static void set_reason(omega_gpu_flat_t *g, const char *why) {
 }
 
 int omega__gpu_flat_create(const omega_vindex_t *ix, omega_gpu_flat_t **out) {
-  omega_gpu_flat_t *g = calloc(1, sizeof *g);
+  omega_gpu_flat_t *g = omega__calloc(1, sizeof *g);
   if (!g)
     return omega__seterr(OMEGA_ENOMEM, "gpu flat: out of memory");
   pthread_mutex_init(&g->mu, NULL);
@@ -63,7 +64,7 @@ void omega__gpu_flat_free(omega_gpu_flat_t *g) {
   if (!g->dead_gpu)
     drop_mirror(g);
   pthread_mutex_destroy(&g->mu);
-  free(g);
+  omega__free(g);
 }
 
 void omega__gpu_flat_reset(omega_gpu_flat_t *g) {
@@ -135,7 +136,7 @@ int omega__gpu_flat_search(omega_gpu_flat_t *g, const omega_vindex_t *ix, const 
   size_t eligible = 0;
   uint8_t *mask = NULL;
   if (ix->n_dead || allow) {
-    mask = malloc(n ? n : 1);
+    mask = omega__malloc(n ? n : 1);
     if (!mask)
       return OMEGA_ENOMEM;
     for (size_t s = 0; s < n; s++) {
@@ -149,20 +150,20 @@ int omega__gpu_flat_search(omega_gpu_flat_t *g, const omega_vindex_t *ix, const 
   if (eligible == 0 || kc == 0) {
     for (size_t i = 0; i < nq; i++)
       counts[i] = 0;
-    free(mask);
+    omega__free(mask);
     pthread_mutex_lock(&g->mu);
     g->st.gpu_queries += nq;
     pthread_mutex_unlock(&g->mu);
     return 0;
   }
-  float *sc = malloc(nq * kc * sizeof *sc);
-  int64_t *pos = malloc(nq * kc * sizeof *pos);
-  cand_t *cand = malloc(kc * sizeof *cand);
+  float *sc = omega__malloc(nq * kc * sizeof *sc);
+  int64_t *pos = omega__malloc(nq * kc * sizeof *pos);
+  cand_t *cand = omega__malloc(kc * sizeof *cand);
   if (!sc || !pos || !cand) {
-    free(mask);
-    free(sc);
-    free(pos);
-    free(cand);
+    omega__free(mask);
+    omega__free(sc);
+    omega__free(pos);
+    omega__free(cand);
     return OMEGA_ENOMEM;
   }
   pthread_mutex_lock(&g->mu);
@@ -221,10 +222,10 @@ int omega__gpu_flat_search(omega_gpu_flat_t *g, const omega_vindex_t *ix, const 
   }
   g->st.gpu_bytes = g->fl ? g->api->flat_bytes(g->fl) : 0;
   pthread_mutex_unlock(&g->mu);
-  free(mask);
-  free(sc);
-  free(pos);
-  free(cand);
+  omega__free(mask);
+  omega__free(sc);
+  omega__free(pos);
+  omega__free(cand);
   return rc;
 }
 

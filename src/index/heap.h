@@ -3,6 +3,7 @@
 #ifndef OMEGA_INDEX_HEAP_H
 #define OMEGA_INDEX_HEAP_H
 
+#include "core/alloc.h"
 #include "index/store.h"
 
 #include <stdbool.h>
@@ -27,7 +28,7 @@ static inline int omega__heap_grow(omega_heap_t *h) {
   if (h->n < h->cap)
     return 0;
   size_t nc = h->cap ? h->cap * 2 : 64;
-  omega_hit_t *nv = realloc(h->v, nc * sizeof *nv);
+  omega_hit_t *nv = omega__realloc(h->v, nc * sizeof *nv);
   if (!nv)
     return -1;
   h->v = nv;
@@ -85,7 +86,7 @@ static inline void omega__heap_offer(omega_heap_t *h, size_t cap, float d, uint3
 }
 
 static inline void omega__heap_free(omega_heap_t *h) {
-  free(h->v);
+  omega__free(h->v);
   h->v = NULL;
   h->n = h->cap = 0;
 }

@@ -3,6 +3,7 @@
  * with a beam of ef_construction and keep neighbours by the paper's heuristic; builds run on
  * several threads with striped node locks. Queries descend greedily, then beam-search level
  * 0; tombstoned and filtered-out nodes are traversed but never returned. */
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/parallel.h"
 #include "index/heap.h"
@@ -102,7 +103,7 @@ static inline bool seen(visited_t *v, uint32_t s) {
   if (!*w) {
     if (v->n_touched == v->touched_cap) {
       const size_t c = v->touched_cap ? 2 * v->touched_cap : 1024;
-      uint32_t *t = v->overflow ? NULL : realloc(v->touched, c * sizeof *t);
+      uint32_t *t = v->overflow ? NULL : omega__realloc(v->touched, c * sizeof *t);
       if (t) {
         v->touched = t;
         v->touched_cap = c;
@@ -128,12 +129,12 @@ static void visited_clear(visited_t *v) {
 }
 
 static void visited_free(visited_t *v) {
-  free(v->bits);
-  free(v->touched);
+  omega__free(v->bits);
+  omega__free(v->touched);
   omega__heap_free(&v->top);
   omega__heap_free(&v->cand);
-  free(v->q16);
-  free(v);
+  omega__free(v->q16);
+  omega__free(v);
 }
 
 /* A cleared set for n slots, from the pool when one is there. */
@@ -143,17 +144,17 @@ static visited_t *visited_get(omega_hnsw_t *g, size_t n) {
   if (v)
     g->pool = v->next;
   pthread_mutex_unlock(&g->pool_mu);
-  if (!v && !(v = calloc(1, sizeof *v)))
+  if (!v && !(v = omega__calloc(1, sizeof *v)))
     return NULL;
   const size_t words = (n + 63) / 64;
   if (v->words < words) {
     const size_t w = words + words / 4 + 16;
-    uint64_t *b = calloc(w, sizeof *b);
+    uint64_t *b = omega__calloc(w, sizeof *b);
     if (!b) {
       visited_free(v);
       return NULL;
     }
-    free(v->bits);
+    omega__free(v->bits);
     v->bits = b;
     v->words = w;
     v->n_touched = 0;
@@ -173,7 +174,7 @@ static void visited_put(omega_hnsw_t *g, visited_t *v) {
 /* ---- lifecycle ---- */
 
 int omega__hnsw_create(omega_vindex_t *ix) {
-  omega_hnsw_t *g = calloc(1, sizeof *g);
+  omega_hnsw_t *g = omega__calloc(1, sizeof *g);
   if (!g)
     return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
   g->M = ix->p.m;
@@ -193,10 +194,10 @@ void omega__hnsw_free(omega_hnsw_t *g) {
   if (!g)
     return;
   for (size_t i = 0; i < g->cap && g->upper; i++)
-    free(g->upper[i]);
-  free(g->upper);
-  free(g->links0);
-  free(g->level);
+    omega__free(g->upper[i]);
+  omega__free(g->upper);
+  omega__free(g->links0);
+  omega__free(g->level);
   for (visited_t *v = g->pool, *n; v; v = n) {
     n = v->next;
     visited_free(v);
@@ -205,22 +206,22 @@ void omega__hnsw_free(omega_hnsw_t *g) {
     pthread_mutex_destroy(&g->stripes[i]);
   pthread_mutex_destroy(&g->global);
   pthread_mutex_destroy(&g->pool_mu);
-  free(g);
+  omega__free(g);
 }
 
 int omega__hnsw_reserve(omega_vindex_t *ix, size_t cap) {
   omega_hnsw_t *g = ix->g;
   if (cap <= g->cap)
     return 0;
-  int32_t *l0 = realloc(g->links0, cap * (1 + g->M0) * sizeof *l0);
+  int32_t *l0 = omega__realloc(g->links0, cap * (1 + g->M0) * sizeof *l0);
   if (!l0)
     return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory for %zu nodes", cap);
   g->links0 = l0;
-  int32_t **up = realloc(g->upper, cap * sizeof *up);
+  int32_t **up = omega__realloc(g->upper, cap * sizeof *up);
   if (!up)
     return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory for %zu nodes", cap);
   g->upper = up;
-  uint8_t *lv = realloc(g->level, cap);
+  uint8_t *lv = omega__realloc(g->level, cap);
   if (!lv)
     return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory for %zu nodes", cap);
   g->level = lv;
@@ -441,7 +442,7 @@ typedef struct {
 static void scratch_free(scratch_t *s) {
   omega__heap_free(&s->top);
   omega__heap_free(&s->cand);
-  free(s->nbrs);
+  omega__free(s->nbrs);
 }
 
 /* Insert one node. Its own lists are written level by level as the descent finds them; the
@@ -454,7 +455,7 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
   const float *q = ix->vecs + (size_t)node * ix->p.dim;
   const int level = draw_level(ix, node);
   if (level > 0) {
-    g->upper[node] = calloc((size_t)level * (1 + g->M), sizeof(int32_t));
+    g->upper[node] = omega__calloc((size_t)level * (1 + g->M), sizeof(int32_t));
     if (!g->upper[node])
       return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
   }
@@ -480,7 +481,7 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
   const int first = level < top_level ? level : top_level;
   const size_t need = (size_t)(first + 1) * g->M;
   if (s->nbrs_cap < need) {
-    uint32_t *nb = realloc(s->nbrs, need * sizeof *nb);
+    uint32_t *nb = omega__realloc(s->nbrs, need * sizeof *nb);
     if (!nb) {
       if (raise)
         pthread_mutex_unlock(&g->global);
@@ -596,7 +597,7 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
  * range of the copy's arithmetic (a query far larger than every vector): walk fp32 then. */
 static bool scale_query(const float *q, size_t d, float scale, visited_t *vis) {
   if (vis->q16_cap < d) {
-    float *b = realloc(vis->q16, d * sizeof *b);
+    float *b = omega__realloc(vis->q16, d * sizeof *b);
     if (!b)
       return false;
     vis->q16 = b;
@@ -690,7 +691,7 @@ int omega__hnsw_serialize(const omega_vindex_t *ix, unsigned char **out, size_t 
   size_t total = 16 + n + n * (1 + g->M0) * 4;
   for (size_t i = 0; i < n; i++)
     total += (size_t)g->level[i] * (1 + g->M) * 4;
-  unsigned char *b = malloc(total ? total : 1), *p = b;
+  unsigned char *b = omega__malloc(total ? total : 1), *p = b;
   if (!b)
     return omega__seterr(OMEGA_ENOMEM, "hnsw: cannot serialise the graph (%zu bytes)", total);
   put32(p, (uint32_t)g->M);
@@ -760,7 +761,7 @@ int omega__hnsw_read(omega_vindex_t *ix, const unsigned char *d, size_t len) {
     size_t cnt = (size_t)g->level[i] * (1 + g->M);
     if ((size_t)(end - p) < cnt * 4)
       return bad_graph("truncated");
-    if (!(g->upper[i] = malloc(cnt * sizeof(int32_t))))
+    if (!(g->upper[i] = omega__malloc(cnt * sizeof(int32_t))))
       return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
     for (size_t j = 0; j < cnt; j++, p += 4)
       g->upper[i][j] = (int32_t)get32(p);

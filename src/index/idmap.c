@@ -1,5 +1,6 @@
 #include "index/idmap.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <stdbool.h>
@@ -51,7 +52,7 @@ static uint64_t hash(const unsigned char *k, size_t n) {
 int omega__idmap_init(omega_idmap_t *m) {
   memset(m, 0, sizeof *m);
   m->mask = 1023;
-  m->table = malloc((m->mask + 1) * sizeof *m->table);
+  m->table = omega__malloc((m->mask + 1) * sizeof *m->table);
   if (!m->table)
     return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
   memset(m->table, 0xFF, (m->mask + 1) * sizeof *m->table);
@@ -59,9 +60,9 @@ int omega__idmap_init(omega_idmap_t *m) {
 }
 
 void omega__idmap_free(omega_idmap_t *m) {
-  free(m->table);
-  free(m->arena);
-  free(m->key_off);
+  omega__free(m->table);
+  omega__free(m->arena);
+  omega__free(m->key_off);
   memset(m, 0, sizeof *m);
 }
 
@@ -88,7 +89,7 @@ uint32_t omega__idmap_get(const omega_idmap_t *m, const unsigned char *k, size_t
 }
 
 static int rehash(omega_idmap_t *m, size_t nmask) {
-  uint32_t *nt = malloc((nmask + 1) * sizeof *nt);
+  uint32_t *nt = omega__malloc((nmask + 1) * sizeof *nt);
   if (!nt)
     return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
   memset(nt, 0xFF, (nmask + 1) * sizeof *nt);
@@ -103,7 +104,7 @@ static int rehash(omega_idmap_t *m, size_t nmask) {
       j = (j + 1) & nmask;
     nt[j] = s;
   }
-  free(m->table);
+  omega__free(m->table);
   m->table = nt;
   m->mask = nmask;
   m->tombs = 0;
@@ -113,7 +114,7 @@ static int rehash(omega_idmap_t *m, size_t nmask) {
 int omega__idmap_append_slot(omega_idmap_t *m, const unsigned char *k, size_t n) {
   if (m->n_slots == m->cap_slots) {
     size_t nc = m->cap_slots ? m->cap_slots * 2 : 1024;
-    uint64_t *no = realloc(m->key_off, nc * sizeof *no);
+    uint64_t *no = omega__realloc(m->key_off, nc * sizeof *no);
     if (!no)
       return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
     m->key_off = no;
@@ -123,7 +124,7 @@ int omega__idmap_append_slot(omega_idmap_t *m, const unsigned char *k, size_t n)
     size_t nc = m->arena_cap ? m->arena_cap * 2 : 65536;
     while (nc < m->arena_len + n)
       nc *= 2;
-    char *na = realloc(m->arena, nc);
+    char *na = omega__realloc(m->arena, nc);
     if (!na)
       return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
     m->arena = na;
@@ -205,7 +206,7 @@ static size_t doubled_to(size_t cap, size_t first, size_t need) {
 int omega__idmap_prepare(omega_idmap_t *m, size_t n_keys, size_t n_new, size_t key_bytes) {
   const size_t slots = doubled_to(m->cap_slots, 1024, m->n_slots + n_keys);
   if (slots > m->cap_slots) {
-    uint64_t *no = realloc(m->key_off, slots * sizeof *no);
+    uint64_t *no = omega__realloc(m->key_off, slots * sizeof *no);
     if (!no)
       return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
     m->key_off = no;
@@ -213,7 +214,7 @@ int omega__idmap_prepare(omega_idmap_t *m, size_t n_keys, size_t n_new, size_t k
   }
   const size_t arena = doubled_to(m->arena_cap, 65536, m->arena_len + key_bytes);
   if (arena > m->arena_cap) {
-    char *na = realloc(m->arena, arena);
+    char *na = omega__realloc(m->arena, arena);
     if (!na)
       return omega__seterr(OMEGA_ENOMEM, "id map: out of memory");
     m->arena = na;
@@ -244,14 +245,14 @@ size_t omega__idmap_bytes_after(const omega_idmap_t *m, size_t n_keys, size_t ke
 
 int omega__idmap_reserve(omega_idmap_t *m, size_t slots, size_t arena) {
   if (slots > m->cap_slots) {
-    uint64_t *no = realloc(m->key_off, slots * sizeof *no);
+    uint64_t *no = omega__realloc(m->key_off, slots * sizeof *no);
     if (!no)
       return omega__seterr(OMEGA_ENOMEM, "id map: out of memory for %zu ids", slots);
     m->key_off = no;
     m->cap_slots = slots;
   }
   if (arena > m->arena_cap) {
-    char *na = realloc(m->arena, arena);
+    char *na = omega__realloc(m->arena, arena);
     if (!na)
       return omega__seterr(OMEGA_ENOMEM, "id map: out of memory for %zu bytes of ids", arena);
     m->arena = na;

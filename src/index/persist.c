@@ -1,5 +1,6 @@
 #include "index/persist.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "index/hnsw.h"
@@ -184,7 +185,7 @@ int omega__snapshot_write(const char *path, const char *name, const omega_snap_m
     section_begin(&w, TAG_HNSW, glen);
     w_data(&w, graph, glen);
     section_end(&w);
-    free(graph);
+    omega__free(graph);
   }
   section_begin(&w, TAG_END, 0);
   section_end(&w);
@@ -346,9 +347,9 @@ int omega__snapshot_parse(const char *path, const unsigned char *bytes, size_t s
         goto out;
       }
       size_t cap = n ? n : 1;
-      ix->vecs = aligned_alloc(64, ((cap * p.dim * sizeof(float)) + 63) & ~(size_t)63);
-      ix->norms = malloc(cap * sizeof(float));
-      ix->dead = calloc(cap, 1);
+      ix->vecs = omega__aligned_alloc(64, ((cap * p.dim * sizeof(float)) + 63) & ~(size_t)63);
+      ix->norms = omega__malloc(cap * sizeof(float));
+      ix->dead = omega__calloc(cap, 1);
       if (!ix->vecs || !ix->norms || !ix->dead) {
         rc = omega__seterr(OMEGA_ENOMEM, "%s: cannot allocate %llu vectors", path, (unsigned long long)n);
         goto out;
@@ -561,7 +562,7 @@ int omega__wal_encode(char **buf, size_t *len, size_t *cap, omega_wal_op_t op, c
     size_t nc = *cap ? *cap : 4096;
     while (nc < need)
       nc *= 2;
-    char *nb = realloc(*buf, nc);
+    char *nb = omega__realloc(*buf, nc);
     if (!nb)
       return omega__seterr(OMEGA_ENOMEM, "log: out of memory");
     *buf = nb;
@@ -659,7 +660,7 @@ int omega__wal_parse(const char *path, const unsigned char *data, size_t size, c
     return omega__seterr(OMEGA_EFORMAT, "%s: shorter than its header", path);
   const unsigned char *p = data + h->size, *end = data + size;
   out->good_len = h->size;
-  float *vec = malloc(dim * sizeof *vec);
+  float *vec = omega__malloc(dim * sizeof *vec);
   if (!vec)
     return omega__seterr(OMEGA_ENOMEM, "log replay: out of memory");
   int rc = 0;
@@ -701,6 +702,6 @@ int omega__wal_parse(const char *path, const unsigned char *data, size_t size, c
     out->good_len = (size_t)(p - data);
     out->records++;
   }
-  free(vec);
+  omega__free(vec);
   return rc;
 }

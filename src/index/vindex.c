@@ -1,6 +1,7 @@
 /* The index's lifecycle and storage: parameters, slots and their growth, memory accounting,
  * the structures it owns over its vectors (HNSW graph, projection bounds, AMX tiles, half
  * copy), and which search a query goes to (flat_search.h or hnsw.h). */
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/vecmath.h"
 #include "index/flat_amx.h"
@@ -68,9 +69,9 @@ int omega__vindex_init(omega_vindex_t *ix, const omega_index_params_t *p) {
 }
 
 void omega__vindex_free(omega_vindex_t *ix) {
-  free(ix->vecs);
-  free(ix->norms);
-  free(ix->dead);
+  omega__free(ix->vecs);
+  omega__free(ix->norms);
+  omega__free(ix->dead);
   omega__hnsw_free(ix->g);
   omega__proj_free(ix->proj);
   omega__flat_amx_free(ix->amx);
@@ -83,20 +84,20 @@ static int realloc_to(omega_vindex_t *ix, size_t cap) {
   const size_t d = ix->p.dim;
   if (cap > SIZE_MAX / sizeof(float) / d - 16)
     return omega__seterr(OMEGA_ENOMEM, "index: %zu vectors of dimension %zu do not fit in memory", cap, d);
-  float *v = aligned_alloc(64, ((cap * d * sizeof(float)) + 63) & ~(size_t)63);
-  float *nr = realloc(ix->norms, cap * sizeof *nr);
+  float *v = omega__aligned_alloc(64, ((cap * d * sizeof(float)) + 63) & ~(size_t)63);
+  float *nr = omega__realloc(ix->norms, cap * sizeof *nr);
   if (nr)
     ix->norms = nr;
-  uint8_t *dead = nr ? realloc(ix->dead, cap) : NULL;
+  uint8_t *dead = nr ? omega__realloc(ix->dead, cap) : NULL;
   if (dead)
     ix->dead = dead;
   if (!v || !nr || !dead) {
-    free(v);
+    omega__free(v);
     return omega__seterr(OMEGA_ENOMEM, "index: cannot grow to %zu vectors of dimension %zu", cap, d);
   }
   if (ix->n)
     memcpy(v, ix->vecs, ix->n * d * sizeof *v);
-  free(ix->vecs);
+  omega__free(ix->vecs);
   ix->vecs = v;
   if (ix->g && omega__hnsw_reserve(ix, cap))
     return OMEGA_ENOMEM;

@@ -1,5 +1,6 @@
 #include "index/walk16.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <math.h>
@@ -23,7 +24,7 @@ struct omega_walk16 {
 };
 
 int omega__walk16_create(omega_walk16_t **out) {
-  omega_walk16_t *w = calloc(1, sizeof *w);
+  omega_walk16_t *w = omega__calloc(1, sizeof *w);
   if (!w)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   pthread_rwlock_init(&w->lock, NULL);
@@ -34,9 +35,9 @@ int omega__walk16_create(omega_walk16_t **out) {
 void omega__walk16_free(omega_walk16_t *w) {
   if (!w)
     return;
-  free(w->rows);
+  omega__free(w->rows);
   pthread_rwlock_destroy(&w->lock);
-  free(w);
+  omega__free(w);
 }
 
 size_t omega__walk16_bytes(const omega_walk16_t *w) { return w && w->rows ? w->cap * w->dim * sizeof(uint16_t) : 0; }
@@ -105,7 +106,7 @@ int omega__walk16_prepare(const omega_vindex_t *ix, omega_walk16_t *w) {
     }
     if (ix->cap > w->cap || !w->rows) {
       const size_t cap = ix->cap;
-      uint16_t *r = realloc(w->rows, cap * d * sizeof *r);
+      uint16_t *r = omega__realloc(w->rows, cap * d * sizeof *r);
       if (!r)
         rc = omega__seterr(OMEGA_ENOMEM, "HNSW: out of memory for the half-precision copy of %zu vectors", cap);
       else {

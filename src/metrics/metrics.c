@@ -1,3 +1,4 @@
+#include "core/alloc.h"
 #include "metrics/metrics.h"
 
 #include <math.h>
@@ -62,8 +63,8 @@ static void atomic_add_double(_Atomic uint64_t *p, double v) {
 
 static void series_free(omega_series_t *s) {
   for (int i = 0; i < MAX_LABELS; i++)
-    free(s->values[i]);
-  free(s);
+    omega__free(s->values[i]);
+  omega__free(s);
 }
 
 /* Whether s is the series for label values v (NULL reads as ""). */
@@ -75,7 +76,7 @@ static bool has_labels(const omega_family_t *f, const omega_series_t *s, const c
 }
 
 int omega_metrics_create(omega_metrics_t **out) {
-  omega_metrics_t *m = calloc(1, sizeof *m);
+  omega_metrics_t *m = omega__calloc(1, sizeof *m);
   if (!m)
     return -1;
   pthread_mutex_init(&m->mu, NULL);
@@ -93,26 +94,26 @@ void omega_metrics_free(omega_metrics_t *m) {
       series_free(s);
     }
     for (int i = 0; i < MAX_LABELS; i++)
-      free(f->labels[i]);
-    free(f->name);
-    free(f->help);
+      omega__free(f->labels[i]);
+    omega__free(f->name);
+    omega__free(f->help);
     pthread_mutex_destroy(&f->mu);
-    free(f);
+    omega__free(f);
   }
   pthread_mutex_destroy(&m->mu);
-  free(m);
+  omega__free(m);
 }
 
 omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const char *help, omega_metric_type_t type,
                                      const char *const *label_names, const double *buckets, size_t n_buckets) {
-  omega_family_t *f = calloc(1, sizeof *f);
+  omega_family_t *f = omega__calloc(1, sizeof *f);
   if (!f)
     abort(); /* registration happens at start-up; nothing can run without it */
-  f->name = strdup(name);
-  f->help = strdup(help);
+  f->name = omega__strdup(name);
+  f->help = omega__strdup(help);
   f->type = type;
   for (int i = 0; label_names && label_names[i] && i < MAX_LABELS; i++)
-    f->labels[f->n_labels++] = strdup(label_names[i]);
+    f->labels[f->n_labels++] = omega__strdup(label_names[i]);
   f->n_bounds = n_buckets < MAX_BUCKETS ? n_buckets : MAX_BUCKETS;
   if (buckets)
     memcpy(f->bounds, buckets, f->n_bounds * sizeof *buckets);
@@ -147,9 +148,9 @@ omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, 
       pthread_mutex_unlock(&f->mu);
       return s;
     }
-  omega_series_t *s = calloc(1, sizeof *s);
+  omega_series_t *s = omega__calloc(1, sizeof *s);
   for (int i = 0; s && i < f->n_labels; i++)
-    if (!(s->values[i] = strdup(v[i] ? v[i] : ""))) {
+    if (!(s->values[i] = omega__strdup(v[i] ? v[i] : ""))) {
       series_free(s);
       s = NULL;
     }

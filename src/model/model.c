@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 
@@ -155,13 +156,13 @@ void omega__model_free(omega_model_t *m) {
     return;
   omega_tokenizer_free(m->tok);
   omega__safetensors_close(&m->file);
-  free(m->layers);
-  free(m->arena);
-  free(m);
+  omega__free(m->layers);
+  omega__free(m->arena);
+  omega__free(m);
 }
 
 int omega__model_load(const char *dir, omega_model_t **out) {
-  omega_model_t *m = calloc(1, sizeof *m);
+  omega_model_t *m = omega__calloc(1, sizeof *m);
   if (!m)
     return omega__seterr(OMEGA_ENOMEM, "model: out of memory");
   snprintf(m->dir, sizeof m->dir, "%s", dir);
@@ -190,7 +191,7 @@ int omega__model_load(const char *dir, omega_model_t **out) {
     goto fail;
   m->bert_prefix = !omega__safetensors_find(&m->file, "embeddings.word_embeddings.weight") &&
                    omega__safetensors_find(&m->file, "bert.embeddings.word_embeddings.weight");
-  if (!(m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers))) {
+  if (!(m->layers = omega__calloc((size_t)m->cfg.num_layers, sizeof *m->layers))) {
     rc = omega__seterr(OMEGA_ENOMEM, "model: out of memory");
     goto fail;
   }
@@ -200,7 +201,7 @@ int omega__model_load(const char *dir, omega_model_t **out) {
   L.cap = L.used;
   L.used = 0;
   L.sizing = false;
-  if (L.cap && !(m->arena = L.arena = aligned_alloc(64, L.cap * sizeof(float)))) {
+  if (L.cap && !(m->arena = L.arena = omega__aligned_alloc(64, L.cap * sizeof(float)))) {
     rc = omega__seterr(OMEGA_ENOMEM, "%s: cannot allocate %zu MB for the weights", path, L.cap * 4 >> 20);
     goto fail;
   }

@@ -1,5 +1,6 @@
 #include "model/safetensors.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/json_util.h"
 
@@ -117,8 +118,8 @@ int omega__safetensors_parse(const char *what, const unsigned char *data, size_t
   const unsigned char *base = data + 8 + hlen;
   size_t data_size = size - 8 - (size_t)hlen;
   size_t cap = json_object_size(h);
-  st->tensors = calloc(cap ? cap : 1, sizeof *st->tensors);
-  omega_st_tensor_t **by_off = calloc(cap ? cap : 1, sizeof *by_off);
+  st->tensors = omega__calloc(cap ? cap : 1, sizeof *st->tensors);
+  omega_st_tensor_t **by_off = omega__calloc(cap ? cap : 1, sizeof *by_off);
   if (!st->tensors || !by_off) {
     rc = omega__seterr(OMEGA_ENOMEM, "%s: out of memory", what);
     goto out;
@@ -136,7 +137,7 @@ int omega__safetensors_parse(const char *what, const unsigned char *data, size_t
     omega_st_tensor_t *t = &st->tensors[st->n];
     if ((rc = parse_entry(what, key, v, base, data_size, t)))
       goto out;
-    if (!(t->name = strdup(key))) {
+    if (!(t->name = omega__strdup(key))) {
       rc = omega__seterr(OMEGA_ENOMEM, "%s: out of memory", what);
       goto out;
     }
@@ -158,12 +159,12 @@ int omega__safetensors_parse(const char *what, const unsigned char *data, size_t
   }
   qsort(st->tensors, st->n, sizeof *st->tensors, cmp_name);
 out:
-  free(by_off);
+  omega__free(by_off);
   json_decref(h);
   if (rc) {
     for (size_t i = 0; i < st->n; i++)
-      free(st->tensors[i].name);
-    free(st->tensors);
+      omega__free(st->tensors[i].name);
+    omega__free(st->tensors);
     st->tensors = NULL;
     st->n = 0;
   }
@@ -183,8 +184,8 @@ int omega__safetensors_open(const char *path, omega_safetensors_t *st) {
 
 void omega__safetensors_close(omega_safetensors_t *st) {
   for (size_t i = 0; i < st->n; i++)
-    free(st->tensors[i].name);
-  free(st->tensors);
+    omega__free(st->tensors[i].name);
+  omega__free(st->tensors);
   omega__unmap_file(&st->map);
   memset(st, 0, sizeof *st);
 }

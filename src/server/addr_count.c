@@ -1,5 +1,6 @@
 #include "server/addr_count.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <netinet/in.h>
@@ -18,7 +19,7 @@ int omega__addr_count_init(omega_addr_count_t *t, size_t max_addrs) {
   size_t cap = 16;
   while (cap < 2 * max_addrs + 16) /* at most half full: probes stay short */
     cap *= 2;
-  t->slots = calloc(cap, sizeof *t->slots);
+  t->slots = omega__calloc(cap, sizeof *t->slots);
   if (!t->slots)
     return omega__seterr(OMEGA_ENOMEM, "cannot allocate a table of %zu client addresses", max_addrs);
   t->mask = cap - 1;
@@ -32,7 +33,7 @@ int omega__addr_count_init(omega_addr_count_t *t, size_t max_addrs) {
 void omega__addr_count_free(omega_addr_count_t *t) {
   if (!t->slots)
     return;
-  free(t->slots);
+  omega__free(t->slots);
   t->slots = NULL;
   pthread_mutex_destroy(&t->mu);
 }

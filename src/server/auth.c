@@ -1,5 +1,6 @@
 #include "server/auth.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -38,13 +39,13 @@ static size_t buckets_for(size_t cap) {
 }
 
 int omega__auth_create(size_t cap, omega_auth_t **out) {
-  omega_auth_t *a = calloc(1, sizeof *a);
+  omega_auth_t *a = omega__calloc(1, sizeof *a);
   if (!a)
     return omega__seterr(OMEGA_ENOMEM, "auth: out of memory");
   a->cap = cap;
   a->n_buckets = buckets_for(cap);
-  a->ring = calloc(cap, sizeof *a->ring);
-  a->buckets = malloc(a->n_buckets * sizeof *a->buckets);
+  a->ring = omega__calloc(cap, sizeof *a->ring);
+  a->buckets = omega__malloc(a->n_buckets * sizeof *a->buckets);
   if (!a->ring || !a->buckets) {
     omega__auth_free(a);
     return omega__seterr(OMEGA_ENOMEM, "auth: cannot allocate a nonce cache of %zu", cap);
@@ -60,22 +61,22 @@ void omega__auth_free(omega_auth_t *a) {
     return;
   if (a->secret) {
     OPENSSL_cleanse(a->secret, a->secret_len);
-    free(a->secret);
+    omega__free(a->secret);
   }
-  free(a->ring);
-  free(a->buckets);
+  omega__free(a->ring);
+  omega__free(a->buckets);
   pthread_mutex_destroy(&a->mu);
-  free(a);
+  omega__free(a);
 }
 
 void omega__auth_set_secret(omega_auth_t *a, const char *secret, size_t len) {
-  unsigned char *copy = len ? malloc(len) : NULL;
+  unsigned char *copy = len ? omega__malloc(len) : NULL;
   if (copy)
     memcpy(copy, secret, len);
   pthread_mutex_lock(&a->mu);
   if (a->secret) {
     OPENSSL_cleanse(a->secret, a->secret_len);
-    free(a->secret);
+    omega__free(a->secret);
   }
   a->secret = copy;
   a->secret_len = copy ? len : 0;
@@ -105,12 +106,12 @@ int omega__auth_set_capacity(omega_auth_t *a, size_t cap) {
     return 0;
   }
   const size_t nb = buckets_for(cap);
-  entry_t *ring = calloc(cap, sizeof *ring);
-  int32_t *buckets = malloc(nb * sizeof *buckets);
+  entry_t *ring = omega__calloc(cap, sizeof *ring);
+  int32_t *buckets = omega__malloc(nb * sizeof *buckets);
   if (!ring || !buckets) {
     pthread_mutex_unlock(&a->mu);
-    free(ring);
-    free(buckets);
+    omega__free(ring);
+    omega__free(buckets);
     return omega__seterr(OMEGA_ENOMEM, "auth: cannot allocate a nonce cache of %zu", cap);
   }
   memset(buckets, 0xFF, nb * sizeof *buckets);
@@ -120,8 +121,8 @@ int omega__auth_set_capacity(omega_auth_t *a, size_t cap) {
     ring[k].next = buckets[b];
     buckets[b] = (int32_t)k;
   }
-  free(a->ring);
-  free(a->buckets);
+  omega__free(a->ring);
+  omega__free(a->buckets);
   a->ring = ring;
   a->buckets = buckets;
   a->n_buckets = nb;
@@ -188,13 +189,13 @@ static int mac(const unsigned char *key, size_t key_len, const char *ts, const c
   SHA256(body_len ? body : (const void *)"", body_len, digest);
   hex(digest, sizeof digest, body_hex);
   size_t n = strlen(ts) + strlen(nonce) + strlen(method) + strlen(target) + sizeof body_hex + 8;
-  char *msg = malloc(n);
+  char *msg = omega__malloc(n);
   if (!msg)
     return OMEGA_ENOMEM;
   int len = snprintf(msg, n, "%s\n%s\n%s\n%s\n%s", ts, nonce, method, target, body_hex);
   unsigned int out_len = 32;
   const bool ok = HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, (size_t)len, out, &out_len);
-  free(msg);
+  omega__free(msg);
   return ok ? 0 : OMEGA_ENOMEM;
 }
 
@@ -238,7 +239,7 @@ omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const ch
    * change cannot free it underneath. */
   pthread_mutex_lock(&a->mu);
   size_t klen = a->secret_len;
-  unsigned char *key = klen ? malloc(klen) : NULL;
+  unsigned char *key = klen ? omega__malloc(klen) : NULL;
   if (key)
     memcpy(key, a->secret, klen);
   pthread_mutex_unlock(&a->mu);
@@ -286,7 +287,7 @@ omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const ch
   r = seen > 0 ? OMEGA_AUTH_REPLAY : seen < 0 ? OMEGA_AUTH_CACHE_FULL : OMEGA_AUTH_OK;
 out:
   OPENSSL_cleanse(key, klen);
-  free(key);
+  omega__free(key);
   return r;
 }
 

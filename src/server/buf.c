@@ -1,4 +1,5 @@
 /* Growth checks len + extra + 1 against the cap before adding, so no size can wrap. */
+#include "core/alloc.h"
 #include "server/buf.h"
 
 #include <math.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 
 void omega_buf_free(omega_buf_t *b) {
-  free(b->data);
+  omega__free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
 }
@@ -34,7 +35,7 @@ static bool reserve(omega_buf_t *b, size_t extra) {
     nc = nc > max / 2 ? max : nc * 2;
   if (nc > max)
     nc = max;
-  char *nd = realloc(b->data, nc);
+  char *nd = omega__realloc(b->data, nc);
   if (!nd) {
     b->err = OMEGA_ENOMEM;
     return false;

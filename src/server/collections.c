@@ -1,6 +1,7 @@
 /* The registry of the server's collections, their folders, and their metrics. */
 #include "server/collections.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -134,7 +135,7 @@ void omega__coll_refresh(omega_colls_t *r, omega_coll_t *e, omega_collection_sta
 }
 
 static omega_coll_t *new_entry(const char *name) {
-  omega_coll_t *e = calloc(1, sizeof *e);
+  omega_coll_t *e = omega__calloc(1, sizeof *e);
   if (e)
     snprintf(e->name, sizeof e->name, "%s", name);
   return e;
@@ -213,7 +214,7 @@ static int open_one(omega_colls_t *r, const omega_settings_t *set, const char *n
 }
 
 int omega__colls_open(const omega_settings_t *set, omega_metrics_t *m, omega_colls_t **out) {
-  omega_colls_t *r = calloc(1, sizeof *r);
+  omega_colls_t *r = omega__calloc(1, sizeof *r);
   if (!r)
     return omega__seterr(OMEGA_ENOMEM, "out of memory");
   pthread_mutex_init(&r->mu, NULL);
@@ -246,11 +247,11 @@ void omega__colls_close(omega_colls_t *r) {
     n = e->next;
     if (e->c)
       omega_collection_close(e->c);
-    free(e);
+    omega__free(e);
   }
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
-  free(r);
+  omega__free(r);
 }
 
 size_t omega__colls_count(omega_colls_t *r) {
@@ -295,7 +296,7 @@ int omega__colls_create(omega_colls_t *r, const char *name, const omega_index_pa
     pthread_mutex_lock(&r->mu);
     unlink_entry(r, e);
     pthread_mutex_unlock(&r->mu);
-    free(e);
+    omega__free(e);
     return rc;
   }
   omega_collection_stats_t st;
@@ -348,7 +349,7 @@ int omega__colls_drop(omega_colls_t *r, const char *name, bool *found) {
   omega_series_remove(r->bytes, name, NULL, NULL);
   omega_series_remove(r->wal, name, NULL, NULL);
   pthread_mutex_unlock(&r->mu);
-  free(e);
+  omega__free(e);
   return rc;
 }
 
@@ -361,7 +362,7 @@ size_t omega__colls_list(omega_colls_t *r, omega_coll_t ***out) {
   size_t n = 0;
   for (omega_coll_t *e = r->head; e; e = e->next)
     n += e->state == ST_READY;
-  omega_coll_t **v = malloc((n ? n : 1) * sizeof *v);
+  omega_coll_t **v = omega__malloc((n ? n : 1) * sizeof *v);
   size_t k = 0;
   for (omega_coll_t *e = r->head; v && e; e = e->next)
     if (e->state == ST_READY) {

@@ -86,7 +86,7 @@ static void allowed_methods(const char *path, char *buf, size_t cap) {
 
 void omega__respond(omega_req_t *r, int status, const char *content_type, char *body, size_t len) {
   if (r->responded) {
-    free(body);
+    omega__free(body);
     return;
   }
   r->status = status;
@@ -245,10 +245,10 @@ static void req_release(omega_req_t *r) {
   if (r->ctx_free)
     r->ctx_free(r->ctx);
   pthread_mutex_destroy(&r->job_mu);
-  free(r->target);
-  free(r->body);
-  free(r->resp);
-  free(r);
+  omega__free(r->target);
+  omega__free(r->body);
+  omega__free(r->resp);
+  omega__free(r);
 }
 
 /* Queue the response and resume the connection; after this MHD may complete the request. */
@@ -273,7 +273,7 @@ static void run_task(void *arg) {
   task_t *t = arg;
   omega_req_t *r = t->r;
   omega_step_fn fn = t->fn;
-  free(t);
+  omega__free(t);
   bool pending = false;
   if (r->deadline_ns && omega__now_ns() >= r->deadline_ns) {
     omega_series_add(omega_series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
@@ -287,7 +287,7 @@ static void run_task(void *arg) {
 }
 
 static int schedule(omega_req_t *r, omega_step_fn fn, bool force) {
-  task_t *t = malloc(sizeof *t);
+  task_t *t = omega__malloc(sizeof *t);
   if (!t)
     return OMEGA_ENOMEM;
   t->r = r;
@@ -296,7 +296,7 @@ static int schedule(omega_req_t *r, omega_step_fn fn, bool force) {
   int rc = omega__workq_submit(r->srv->wq, run_task, t, force);
   if (rc) {
     atomic_fetch_sub(&r->refs, 1);
-    free(t);
+    omega__free(t);
   }
   return rc;
 }
@@ -477,7 +477,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     long long max = atomic_load(&s->max_body);
     if ((long long)(r->body_len + n) > max) {
       r->too_large = true;
-      free(r->body);
+      omega__free(r->body);
       r->body = NULL;
       r->body_len = 0;
       return MHD_YES;
@@ -486,7 +486,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
       size_t nc = r->body_cap ? r->body_cap * 2 : 4096;
       while (nc < r->body_len + n + 1)
         nc *= 2;
-      char *nb = realloc(r->body, nc);
+      char *nb = omega__realloc(r->body, nc);
       if (!nb)
         return MHD_NO;
       r->body = nb;
@@ -547,8 +547,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
     return;
   *req_cls = NULL;
   if (!r->srv) { /* the request ended before the handler saw it */
-    free(r->target);
-    free(r);
+    omega__free(r->target);
+    omega__free(r);
     return;
   }
   if (!r->observed) /* no response was queued (the client went away first) */
@@ -566,9 +566,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
 static void *on_request_target(void *cls, const char *uri, struct MHD_Connection *conn) {
   (void)cls;
   (void)conn;
-  omega_req_t *r = calloc(1, sizeof *r);
-  if (r && !(r->target = strdup(uri))) {
-    free(r);
+  omega_req_t *r = omega__calloc(1, sizeof *r);
+  if (r && !(r->target = omega__strdup(uri))) {
+    omega__free(r);
     r = NULL;
   }
   return r;

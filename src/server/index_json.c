@@ -1,4 +1,5 @@
 /* Parsing and formatting shared by the vector-search routes. */
+#include "core/alloc.h"
 #include "server/index_json.h"
 
 #include <float.h>
@@ -119,7 +120,7 @@ bool omega__ix_take_ids(omega_req_t *r, const json_t *v, omega_id_t **out, size_
     return false;
   }
   size_t count = json_array_size(v);
-  omega_id_t *ids = malloc((count ? count : 1) * sizeof *ids);
+  omega_id_t *ids = omega__malloc((count ? count : 1) * sizeof *ids);
   if (!ids) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return false;
@@ -128,7 +129,7 @@ bool omega__ix_take_ids(omega_req_t *r, const json_t *v, omega_id_t **out, size_
     char w[96];
     snprintf(w, sizeof w, "%s[%zu]", what, i);
     if (!omega__ix_take_id(r, json_array_get(v, i), &ids[i], w)) {
-      free(ids);
+      omega__free(ids);
       return false;
     }
   }

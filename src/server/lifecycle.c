@@ -3,6 +3,7 @@
 #include "server/server.h"
 
 #include "config/library_opts.h"
+#include "core/alloc.h"
 #include "core/fault.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -50,14 +51,14 @@ int omega__server_load_secret(omega_server_t *s, const omega_settings_t *set) {
       len--;
     if (!len || len > SECRET_MAX) {
       memset(buf, 0, len);
-      free(buf);
+      omega__free(buf);
       return len ? omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s: the secret is longer than %d bytes",
                                  set->omega_hmac_secret_file, SECRET_MAX)
                  : omega__seterr(OMEGA_EINVAL, "OMEGA_HMAC_SECRET_FILE %s is empty", set->omega_hmac_secret_file);
     }
     omega__auth_set_secret(s->auth, buf, len);
     memset(buf, 0, len);
-    free(buf);
+    omega__free(buf);
     return 0;
   }
   omega__auth_set_secret(s->auth, set->omega_hmac_secret, strlen(set->omega_hmac_secret));
@@ -175,7 +176,7 @@ static void *watch_config(void *arg) {
 }
 
 static watcher_t *watch_start(omega_server_t *s, const char *path) {
-  watcher_t *w = calloc(1, sizeof *w);
+  watcher_t *w = omega__calloc(1, sizeof *w);
   if (!w)
     return NULL;
   char a[4096], b[4096];
@@ -190,7 +191,7 @@ static watcher_t *watch_start(omega_server_t *s, const char *path) {
     omega_log(OMEGA_LOG_WARN, "cannot watch %s for changes (%s); SIGHUP still reloads it", path, strerror(errno));
     if (w->fd >= 0)
       close(w->fd);
-    free(w);
+    omega__free(w);
     return NULL;
   }
   return w;
@@ -202,7 +203,7 @@ static void watch_stop(watcher_t *w) {
   atomic_store(&w->stop, 1);
   pthread_join(w->th, NULL);
   close(w->fd);
-  free(w);
+  omega__free(w);
 }
 
 /* ---- listening ---- */
@@ -363,9 +364,9 @@ static int load_model(omega_server_t *s) {
   for (size_t i = 1; i < n_warm; i++)
     if (i != 2)
       t[i] = (omega_text_t){"the quick brown fox jumps over the lazy dog", 43};
-  float *out = malloc(n_warm * (size_t)s->info.dim * sizeof *out);
+  float *out = omega__malloc(n_warm * (size_t)s->info.dim * sizeof *out);
   rc = out ? omega_engine_embed(s->engine, t, n_warm, 0, out) : OMEGA_ENOMEM;
-  free(out);
+  omega__free(out);
   if (rc)
     return omega__prefixerr(rc, "warm-up");
   omega_engine_set_observer(s->engine, omega__observe_batch, s);
@@ -425,7 +426,7 @@ static int serve(omega_server_t *s) {
 }
 
 int omega_server_run(omega_config_t *cfg) {
-  omega_server_t *s = calloc(1, sizeof *s);
+  omega_server_t *s = omega__calloc(1, sizeof *s);
   if (!s)
     return 1;
   s->cfg = cfg;
@@ -500,6 +501,6 @@ out:
   pthread_mutex_destroy(&s->pending_mu);
   if (status == 0)
     omega_log(OMEGA_LOG_INFO, "stopped cleanly");
-  free(s);
+  omega__free(s);
   return status;
 }

@@ -1,5 +1,6 @@
 #include "server/listener.h"
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "server/addr_count.h"
 #include "server/http_head.h"
@@ -96,13 +97,13 @@ static void warn_limited(omega_listener_t *l, const char *fmt, const char *what)
 static pending_t *pend_add(omega_listener_t *l, int fd, const struct sockaddr_storage *addr, socklen_t alen) {
   if (l->n_pend == l->cap_pend) {
     size_t nc = l->cap_pend ? l->cap_pend * 2 : 256;
-    pending_t **np = realloc(l->pend, nc * sizeof *np);
+    pending_t **np = omega__realloc(l->pend, nc * sizeof *np);
     if (!np)
       return NULL;
     l->pend = np;
     l->cap_pend = nc;
   }
-  pending_t *p = calloc(1, sizeof *p);
+  pending_t *p = omega__calloc(1, sizeof *p);
   if (!p)
     return NULL;
   p->fd = fd;
@@ -112,7 +113,7 @@ static pending_t *pend_add(omega_listener_t *l, int fd, const struct sockaddr_st
   p->addr_len = alen;
   struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.ptr = p};
   if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    free(p);
+    omega__free(p);
     return NULL;
   }
   p->idx = l->n_pend;
@@ -124,7 +125,7 @@ static pending_t *pend_add(omega_listener_t *l, int fd, const struct sockaddr_st
 static void pend_remove(omega_listener_t *l, pending_t *p) {
   l->pend[p->idx] = l->pend[--l->n_pend];
   l->pend[p->idx]->idx = p->idx;
-  free(p);
+  omega__free(p);
 }
 
 static void pend_close(omega_listener_t *l, pending_t *p) {
@@ -310,7 +311,7 @@ static void *run(void *arg) {
 }
 
 int omega__listener_start(omega_server_t *s, int tcp_fd, int unix_fd, omega_listener_t **out) {
-  omega_listener_t *l = calloc(1, sizeof *l);
+  omega_listener_t *l = omega__calloc(1, sizeof *l);
   if (!l)
     return omega__seterr(OMEGA_ENOMEM, "listener: out of memory");
   l->ep = l->wake = l->reserve_fd = -1;
@@ -318,7 +319,7 @@ int omega__listener_start(omega_server_t *s, int tcp_fd, int unix_fd, omega_list
   l->lfd[0] = tcp_fd;
   l->lfd[1] = unix_fd;
   l->peek_cap = (size_t)s->boot.omega_http_max_head_bytes + 1;
-  l->peek = malloc(l->peek_cap);
+  l->peek = omega__malloc(l->peek_cap);
   l->ep = epoll_create1(EPOLL_CLOEXEC);
   l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -380,7 +381,7 @@ void omega__listener_free(omega_listener_t *l) {
   if (l->reserve_fd >= 0)
     close(l->reserve_fd);
   omega__addr_count_free(&l->per_ip);
-  free(l->pend);
-  free(l->peek);
-  free(l);
+  omega__free(l->pend);
+  omega__free(l->peek);
+  omega__free(l);
 }

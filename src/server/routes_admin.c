@@ -12,7 +12,7 @@
 #include <string.h>
 
 static void respond_text(omega_req_t *r, int status, const char *type, const char *text) {
-  omega__respond(r, status, type, strdup(text), strlen(text));
+  omega__respond(r, status, type, omega__strdup(text), strlen(text));
 }
 
 void omega__route_health(omega_req_t *r) { respond_text(r, 200, "application/json", "{\"status\":\"ok\"}"); }
@@ -89,7 +89,7 @@ static void cpu_features(omega_buf_t *b, int threads) {
       snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
       model[strcspn(model, "\n")] = '\0';
     } else if (!flags && strncmp(line, "flags", 5) == 0) {
-      flags = strdup(line);
+      flags = omega__strdup(line);
     }
   }
   if (f)
@@ -107,7 +107,7 @@ static void cpu_features(omega_buf_t *b, int threads) {
       omega_buf_printf(b, "%s\"%s\"", k++ ? "," : "", want[i]);
   }
   omega_buf_printf(b, "],\"threads\":%d}", threads);
-  free(flags);
+  omega__free(flags);
 }
 
 /* Effective settings (secrets redacted), as {"NAME": "value", ...}. */

@@ -1,5 +1,6 @@
 /* Embedding endpoints: TEI's /embed, OpenAI's /v1/embeddings, /tokenize, and the
  * HMAC-gated /invoke. Parsing and response formatting run on the worker pool. */
+#include "core/alloc.h"
 #include "core/vecmath.h"
 #include "server/server_internal.h"
 
@@ -28,13 +29,13 @@ static void embed_ctx_free(void *p) {
   if (!c)
     return;
   json_decref(c->doc);
-  free(c->texts);
+  omega__free(c->texts);
   if (c->ids)
     for (size_t i = 0; i < c->n; i++)
-      free(c->ids[i]);
-  free(c->ids);
-  free(c->id_lens);
-  free(c);
+      omega__free(c->ids[i]);
+  omega__free(c->ids);
+  omega__free(c->id_lens);
+  omega__free(c);
 }
 
 /* A string or an array of strings into c->texts. `field` names it in errors. */
@@ -56,7 +57,7 @@ static bool take_texts(omega_req_t *r, embed_ctx_t *c, const json_t *v, const ch
     omega__respond_error(r, 422, "validation", "\"%s\" has %zu inputs, more than the limit of %lld", field, c->n, max);
     return false;
   }
-  c->texts = calloc(c->n, sizeof *c->texts);
+  c->texts = omega__calloc(c->n, sizeof *c->texts);
   if (!c->texts) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return false;
@@ -81,8 +82,8 @@ static bool take_ids(omega_req_t *r, embed_ctx_t *c, const json_t *v) {
                          atomic_load(&r->srv->max_inputs));
     return false;
   }
-  c->ids = calloc(c->n, sizeof *c->ids);
-  c->id_lens = calloc(c->n, sizeof *c->id_lens);
+  c->ids = omega__calloc(c->n, sizeof *c->ids);
+  c->id_lens = omega__calloc(c->n, sizeof *c->id_lens);
   if (!c->ids || !c->id_lens) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return false;
@@ -94,7 +95,7 @@ static bool take_ids(omega_req_t *r, embed_ctx_t *c, const json_t *v) {
       return false;
     }
     size_t len = json_array_size(arr);
-    c->ids[i] = malloc(len * sizeof **c->ids);
+    c->ids[i] = omega__malloc(len * sizeof **c->ids);
     if (!c->ids[i]) {
       omega__respond_error(r, 503, "overloaded", "out of memory");
       return false;
@@ -140,7 +141,7 @@ static bool opt_dims(omega_req_t *r, const json_t *doc, embed_ctx_t *c) {
 }
 
 static embed_ctx_t *new_ctx(omega_req_t *r, kind_t kind) {
-  embed_ctx_t *c = calloc(1, sizeof *c);
+  embed_ctx_t *c = omega__calloc(1, sizeof *c);
   if (!c) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return NULL;
@@ -175,7 +176,7 @@ static bool format_embeddings(omega_req_t *r) {
   size_t n, dim;
   const float *v = omega_job_embeddings(r->job, &n, &dim);
   const size_t d = c->dims ? c->dims : dim;
-  float *tmp = malloc(dim * sizeof *tmp);
+  float *tmp = omega__malloc(dim * sizeof *tmp);
   omega_buf_t b = {0};
   size_t tokens = omega_job_tokens(r->job);
   if (!tmp) {
@@ -218,7 +219,7 @@ static bool format_embeddings(omega_req_t *r) {
     omega_buf_printf(&b, "],\"usage\":{\"tokens\":%zu}}", tokens);
     break;
   }
-  free(tmp);
+  omega__free(tmp);
   omega__respond_buf(r, 200, &b);
   return false;
 }
@@ -362,7 +363,7 @@ static int tokens_of(const omega_tokenizer_t *tok, const omega_text_t *t, size_t
   int rc = omega_tokenizer_tokens(tok, t->ptr, t->len, limit, 0, *toks, *cap, n);
   if (rc != OMEGA_ERANGE)
     return rc;
-  omega_token_t *grown = realloc(*toks, *n * sizeof **toks);
+  omega_token_t *grown = omega__realloc(*toks, *n * sizeof **toks);
   if (!grown)
     return omega__seterr(OMEGA_ENOMEM, "out of memory for %zu tokens", *n);
   *toks = grown;
@@ -398,7 +399,7 @@ bool omega__step_tokenize(omega_req_t *r) {
       char what[64];
       snprintf(what, sizeof what, "inputs[%zu]", i);
       omega__respond_status(r, rc, what);
-      free(toks);
+      omega__free(toks);
       omega_buf_free(&b);
       return false;
     }
@@ -422,7 +423,7 @@ bool omega__step_tokenize(omega_req_t *r) {
     }
     omega_buf_puts(&b, "]");
   }
-  free(toks);
+  omega__free(toks);
   if (total > max_tokens) {
     omega__respond_error(r, 422, "validation",
                          "\"inputs\" come to %zu tokens, more than the limit of %zu (OMEGA_TOKENIZE_MAX_TOKENS): send "

@@ -1,6 +1,7 @@
 /* Collections over HTTP: create, list, describe, drop, compact, snapshot, upsert (vectors,
  * or texts the engine embeds) and delete. Every step runs on the worker pool: the library
  * calls block (locks, fsync), and an I/O thread must never wait on them. */
+#include "core/alloc.h"
 #include "server/index_json.h"
 
 #include <stdlib.h>
@@ -87,7 +88,7 @@ bool omega__step_coll_list(omega_req_t *r) {
     omega__colls_put(r->srv->colls, v[i]);
   }
   omega_buf_puts(&b, "]}");
-  free(v);
+  omega__free(v);
   omega__respond_buf(r, 200, &b);
   return false;
 }
@@ -157,11 +158,11 @@ static void upsert_free(void *p) {
   if (!c)
     return;
   json_decref(c->doc);
-  free(c->ids);
-  free(c->vecs);
-  free(c->texts);
-  free(c->text_rows);
-  free(c);
+  omega__free(c->ids);
+  omega__free(c->vecs);
+  omega__free(c->texts);
+  omega__free(c->text_rows);
+  omega__free(c);
 }
 
 static bool do_upsert(omega_req_t *r, upsert_ctx_t *c) {
@@ -231,7 +232,7 @@ static bool take_points(omega_req_t *r, upsert_ctx_t *c, const json_t *pts) {
 }
 
 bool omega__step_coll_upsert(omega_req_t *r) {
-  upsert_ctx_t *c = calloc(1, sizeof *c);
+  upsert_ctx_t *c = omega__calloc(1, sizeof *c);
   if (!c) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return false;
@@ -270,10 +271,10 @@ bool omega__step_coll_upsert(omega_req_t *r) {
                          c->name, c->dim, r->srv->info.dim, r->srv->info.dim);
     return false;
   }
-  c->ids = calloc(c->n, sizeof *c->ids);
-  c->vecs = malloc(c->n * c->dim * sizeof *c->vecs);
-  c->texts = malloc(c->n * sizeof *c->texts);
-  c->text_rows = malloc(c->n * sizeof *c->text_rows);
+  c->ids = omega__calloc(c->n, sizeof *c->ids);
+  c->vecs = omega__malloc(c->n * c->dim * sizeof *c->vecs);
+  c->texts = omega__malloc(c->n * sizeof *c->texts);
+  c->text_rows = omega__malloc(c->n * sizeof *c->text_rows);
   if (!c->ids || !c->vecs || !c->texts || !c->text_rows) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return false;
@@ -314,7 +315,7 @@ bool omega__step_coll_delete(omega_req_t *r) {
       omega__colls_put(r->srv->colls, e);
     }
   }
-  free(ids);
+  omega__free(ids);
   json_decref(doc);
   return false;
 }

@@ -1,6 +1,7 @@
 /* Vector search over HTTP: POST /collections/{name}/search and /invoke's "search" action.
  * A query is a vector, a batch of vectors, a text or a batch of texts (embedded by the
  * engine first, asynchronously); the search itself runs on the worker pool. */
+#include "core/alloc.h"
 #include "server/index_json.h"
 
 #include <stdlib.h>
@@ -23,10 +24,10 @@ static void search_free(void *p) {
   if (!c)
     return;
   json_decref(c->doc);
-  free(c->qs);
-  free(c->texts);
-  free(c->allow);
-  free(c);
+  omega__free(c->qs);
+  omega__free(c->texts);
+  omega__free(c->allow);
+  omega__free(c);
 }
 
 static void put_results(omega_buf_t *b, const omega_result_t *res, const size_t *counts, size_t nq, size_t k) {
@@ -51,8 +52,8 @@ static bool run_search(omega_req_t *r, search_ctx_t *c) {
   if (!e)
     return false;
   const size_t k = (size_t)c->k;
-  omega_result_t *res = malloc(c->nq * k * sizeof *res);
-  size_t *counts = calloc(c->nq, sizeof *counts);
+  omega_result_t *res = omega__malloc(c->nq * k * sizeof *res);
+  size_t *counts = omega__calloc(c->nq, sizeof *counts);
   int rc = 0;
   if (!res || !counts) {
     omega__respond_error(r, 503, "overloaded", "out of memory for %zu x %zu results", c->nq, k);
@@ -80,8 +81,8 @@ static bool run_search(omega_req_t *r, search_ctx_t *c) {
     }
   }
   omega__colls_put(r->srv->colls, e);
-  free(res);
-  free(counts);
+  omega__free(res);
+  omega__free(counts);
   return false;
 }
 
@@ -143,8 +144,8 @@ static bool take_queries(omega_req_t *r, search_ctx_t *c) {
                          c->name, c->dim, r->srv->info.dim);
     return false;
   }
-  c->qs = malloc(c->nq * c->dim * sizeof *c->qs);
-  c->texts = text ? malloc(c->nq * sizeof *c->texts) : NULL;
+  c->qs = omega__malloc(c->nq * c->dim * sizeof *c->qs);
+  c->texts = text ? omega__malloc(c->nq * sizeof *c->texts) : NULL;
   if (!c->qs || (text && !c->texts)) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return false;
@@ -192,7 +193,7 @@ static bool search_doc(omega_req_t *r, search_ctx_t *c) {
 }
 
 static search_ctx_t *new_ctx(omega_req_t *r) {
-  search_ctx_t *c = calloc(1, sizeof *c);
+  search_ctx_t *c = omega__calloc(1, sizeof *c);
   if (!c) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return NULL;

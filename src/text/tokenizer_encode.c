@@ -2,6 +2,7 @@
  *   added tokens (raw text) -> BertNormalizer -> added tokens (normalized) ->
  *   BertPreTokenizer -> WordPiece -> truncation -> template.
  * Text is decoded to code points once; every stage works on code point arrays. */
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "text/tokenizer_internal.h"
 #include "text/unicode.h"
@@ -27,10 +28,10 @@ static void scratch_free(void *p) {
   scratch_t *s = p;
   if (!s)
     return;
-  free(s->raw);
-  free(s->norm);
-  free(s->word);
-  free(s);
+  omega__free(s->raw);
+  omega__free(s->norm);
+  omega__free(s->word);
+  omega__free(s);
 }
 
 static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
@@ -39,9 +40,9 @@ static scratch_t *scratch_get(void) {
   pthread_once(&scratch_once, scratch_key_init);
   scratch_t *s = pthread_getspecific(scratch_key);
   if (!s) {
-    s = calloc(1, sizeof *s);
+    s = omega__calloc(1, sizeof *s);
     if (s && pthread_setspecific(scratch_key, s) != 0) {
-      free(s);
+      omega__free(s);
       s = NULL;
     }
   }
@@ -54,7 +55,7 @@ static int reserve(void **buf, size_t *cap, size_t need, size_t elem) {
   size_t nc = *cap ? *cap : 256;
   while (nc < need)
     nc *= 2;
-  void *nb = realloc(*buf, nc * elem);
+  void *nb = omega__realloc(*buf, nc * elem);
   if (!nb)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   *buf = nb;
@@ -65,7 +66,7 @@ static int reserve(void **buf, size_t *cap, size_t need, size_t elem) {
 int omega__idvec_push(omega_idvec_t *iv, int32_t id) {
   if (iv->n == iv->cap) {
     size_t nc = iv->cap ? iv->cap * 2 : 64;
-    int32_t *nv = realloc(iv->v, nc * sizeof *nv);
+    int32_t *nv = omega__realloc(iv->v, nc * sizeof *nv);
     if (!nv)
       return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
     iv->v = nv;
@@ -375,6 +376,6 @@ int omega_tokenizer_encode(const omega_tokenizer_t *t, const char *text, size_t 
     else if (iv.n)
       memcpy(ids, iv.v, iv.n * sizeof *ids);
   }
-  free(iv.v);
+  omega__free(iv.v);
   return rc;
 }

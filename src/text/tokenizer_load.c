@@ -1,4 +1,5 @@
 /* Loading a tokenizer from tokenizer.json, vocab.txt, or a model folder. */
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "core/json_util.h"
@@ -18,17 +19,17 @@ void omega_tokenizer_free(omega_tokenizer_t *t) {
     return;
   omega__vocab_free(&t->vocab);
   for (size_t i = 0; i < t->n_added; i++)
-    free(t->added[i].cps);
-  free(t->added);
-  free(t->cont_prefix);
-  free(t->prefix_ids);
-  free(t->suffix_ids);
-  free(t);
+    omega__free(t->added[i].cps);
+  omega__free(t->added);
+  omega__free(t->cont_prefix);
+  omega__free(t->prefix_ids);
+  omega__free(t->suffix_ids);
+  omega__free(t);
 }
 
 /* Decode a (valid) UTF-8 string to a fresh code point array. */
 static int to_cps(const char *s, size_t len, uint32_t **out, size_t *n) {
-  uint32_t *c = malloc((len + 1) * sizeof *c);
+  uint32_t *c = omega__malloc((len + 1) * sizeof *c);
   if (!c)
     return OMEGA_ENOMEM;
   size_t k = 0;
@@ -36,7 +37,7 @@ static int to_cps(const char *s, size_t len, uint32_t **out, size_t *n) {
     size_t bad;
     size_t step = omega__utf8_decode((const unsigned char *)s + i, len - i, &c[k], &bad);
     if (!step) {
-      free(c);
+      omega__free(c);
       return OMEGA_EUTF8;
     }
     i += step;
@@ -51,7 +52,7 @@ static int add_token(omega_tokenizer_t *t, const char *what, const char *content
                      bool single_word, bool lstrip, bool rstrip, bool normalized, bool special) {
   if (len == 0)
     return 0; /* HF ignores empty added tokens */
-  omega_added_token_t *na = realloc(t->added, (t->n_added + 1) * sizeof *na);
+  omega_added_token_t *na = omega__realloc(t->added, (t->n_added + 1) * sizeof *na);
   if (!na)
     return omega__seterr(OMEGA_ENOMEM, "%s: out of memory", what);
   t->added = na;
@@ -69,7 +70,7 @@ static int add_token(omega_tokenizer_t *t, const char *what, const char *content
     uint32_t *norm = NULL;
     size_t nn = 0, cap = 0;
     rc = omega__normalize(&t->norm, cps, n, &norm, &nn, &cap);
-    free(cps);
+    omega__free(cps);
     if (rc)
       return rc;
     cps = norm;
@@ -91,7 +92,7 @@ static int add_token(omega_tokenizer_t *t, const char *what, const char *content
 
 static int set_cont_prefix(omega_tokenizer_t *t, const char *p) {
   t->cont_prefix_len = strlen(p);
-  t->cont_prefix = malloc(t->cont_prefix_len + 1);
+  t->cont_prefix = omega__malloc(t->cont_prefix_len + 1);
   if (!t->cont_prefix)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   memcpy(t->cont_prefix, p, t->cont_prefix_len + 1);
@@ -100,12 +101,12 @@ static int set_cont_prefix(omega_tokenizer_t *t, const char *p) {
 }
 
 static int set_ids(int32_t **dst, size_t *n, const int32_t *ids, size_t k) {
-  free(*dst);
+  omega__free(*dst);
   *dst = NULL;
   *n = 0;
   if (!k)
     return 0;
-  *dst = malloc(k * sizeof **dst);
+  *dst = omega__malloc(k * sizeof **dst);
   if (!*dst)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   memcpy(*dst, ids, k * sizeof **dst);
@@ -373,11 +374,11 @@ static int load_vocab_txt(omega_tokenizer_t *t, const char *path, bool lowercase
   if (len && buf[len - 1] != '\n')
     lines++;
   if (lines == 0 || lines >= MAX_VOCAB_IDS) {
-    free(buf);
+    omega__free(buf);
     return omega__seterr(OMEGA_EFORMAT, "%s: vocabulary has %u lines (need 1 to %u)", path, lines, MAX_VOCAB_IDS - 1);
   }
   if ((rc = omega__vocab_init(&t->vocab, lines))) {
-    free(buf);
+    omega__free(buf);
     return rc;
   }
   size_t pos = 0;
@@ -388,16 +389,16 @@ static int load_vocab_txt(omega_tokenizer_t *t, const char *path, bool lowercase
                        buf[e - 1] == '\f'))
       e--; /* Rust trim_end, as HF's WordPiece::read_file does */
     if (omega__utf8_validate((const unsigned char *)buf + pos, e - pos) != e - pos) {
-      free(buf);
+      omega__free(buf);
       return omega__seterr(OMEGA_EFORMAT, "%s: line %u is not valid UTF-8", path, id + 1);
     }
     if ((rc = omega__vocab_set(&t->vocab, id, buf + pos, e - pos, 1))) {
-      free(buf);
+      omega__free(buf);
       return omega__prefixerr(rc, "%s", path);
     }
     pos = end + 1;
   }
-  free(buf);
+  omega__free(buf);
 
   t->norm = (omega_bert_norm_t){true, true, chinese, strip_accents, lowercase};
   t->bert_pretokenizer = true;
@@ -471,7 +472,7 @@ int omega_tokenizer_load(const char *path, const omega_tokenizer_opts_t *opts, o
     if (snprintf(file, sizeof file, "%s", path) >= (int)sizeof file)
       return omega__seterr(OMEGA_ERANGE, "path too long: %s", path);
   }
-  omega_tokenizer_t *t = calloc(1, sizeof *t);
+  omega_tokenizer_t *t = omega__calloc(1, sizeof *t);
   if (!t)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   t->cont_root = -1;
@@ -497,7 +498,7 @@ int omega_tokenizer_load(const char *path, const omega_tokenizer_opts_t *opts, o
 }
 
 int omega__tokenizer_from_json(const char *what, const char *buf, size_t len, omega_tokenizer_t **out) {
-  omega_tokenizer_t *t = calloc(1, sizeof *t);
+  omega_tokenizer_t *t = omega__calloc(1, sizeof *t);
   if (!t)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   t->cont_root = -1;

@@ -1,5 +1,6 @@
 /* omega_tokenizer_tokens: an encoding with each token's string and kind, for showing it
  * (HTTP /tokenize) without reaching into the tokenizer's internals. */
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "text/tokenizer_internal.h"
 
@@ -22,7 +23,7 @@ int omega_tokenizer_tokens(const omega_tokenizer_t *t, const char *text, size_t 
                            omega_token_t *tokens, size_t cap, size_t *n_tokens) {
   if (!t || !n_tokens || (!tokens && cap))
     return omega__seterr(OMEGA_EINVAL, "omega_tokenizer_tokens: NULL argument");
-  int32_t *ids = cap ? malloc(cap * sizeof *ids) : NULL;
+  int32_t *ids = cap ? omega__malloc(cap * sizeof *ids) : NULL;
   if (cap && !ids)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   int rc = omega_tokenizer_encode(t, text, len, max_len, flags, ids, cap, n_tokens);
@@ -37,6 +38,6 @@ int omega_tokenizer_tokens(const omega_tokenizer_t *t, const char *text, size_t 
     k->special = is_special(t, ids[i]);
     k->from_template = i < t->n_prefix || i >= *n_tokens - t->n_suffix;
   }
-  free(ids);
+  omega__free(ids);
   return rc;
 }

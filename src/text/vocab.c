@@ -1,5 +1,6 @@
 #include "text/vocab.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static inline int32_t edge_get(const omega_vocab_t *v, int32_t node, unsigned ch
 
 static int edges_grow(omega_vocab_t *v) {
   size_t ncap = v->edges ? (v->edge_mask + 1) * 2 : 1024;
-  omega_trie_edge_t *ne = calloc(ncap, sizeof *ne);
+  omega_trie_edge_t *ne = omega__calloc(ncap, sizeof *ne);
   if (!ne)
     return omega__seterr(OMEGA_ENOMEM, "vocabulary: out of memory");
   for (size_t i = 0; v->edges && i <= v->edge_mask; i++) {
@@ -40,7 +41,7 @@ static int edges_grow(omega_vocab_t *v) {
       j = (j + 1) & (ncap - 1);
     ne[j] = v->edges[i];
   }
-  free(v->edges);
+  omega__free(v->edges);
   v->edges = ne;
   v->edge_mask = ncap - 1;
   return 0;
@@ -49,7 +50,7 @@ static int edges_grow(omega_vocab_t *v) {
 static int32_t new_node(omega_vocab_t *v) {
   if (v->n_nodes == v->cap_nodes) {
     uint32_t nc = v->cap_nodes ? v->cap_nodes * 2 : 1024;
-    int32_t *nt = realloc(v->term, nc * sizeof *nt);
+    int32_t *nt = omega__realloc(v->term, nc * sizeof *nt);
     if (!nt)
       return -1;
     v->term = nt;
@@ -84,10 +85,10 @@ int omega__vocab_init(omega_vocab_t *v, uint32_t n_ids) {
   for (int i = 0; i < 256; i++)
     v->root_child[i] = -1;
   v->n_ids = n_ids;
-  v->tok_off = malloc((n_ids ? n_ids : 1) * sizeof *v->tok_off);
-  v->tok_len = calloc(n_ids ? n_ids : 1, sizeof *v->tok_len);
+  v->tok_off = omega__malloc((n_ids ? n_ids : 1) * sizeof *v->tok_off);
+  v->tok_len = omega__calloc(n_ids ? n_ids : 1, sizeof *v->tok_len);
   v->arena_cap = 4096;
-  v->arena = malloc(v->arena_cap);
+  v->arena = omega__malloc(v->arena_cap);
   if (!v->tok_off || !v->tok_len || !v->arena || new_node(v) != 0 || edges_grow(v) != 0) {
     omega__vocab_free(v);
     return omega__seterr(OMEGA_ENOMEM, "vocabulary of %u tokens: out of memory", n_ids);
@@ -97,11 +98,11 @@ int omega__vocab_init(omega_vocab_t *v, uint32_t n_ids) {
 }
 
 void omega__vocab_free(omega_vocab_t *v) {
-  free(v->arena);
-  free(v->tok_off);
-  free(v->tok_len);
-  free(v->term);
-  free(v->edges);
+  omega__free(v->arena);
+  omega__free(v->tok_off);
+  omega__free(v->tok_len);
+  omega__free(v->term);
+  omega__free(v->edges);
   memset(v, 0, sizeof *v);
 }
 
@@ -114,7 +115,7 @@ int omega__vocab_set(omega_vocab_t *v, uint32_t id, const char *s, size_t len, i
     size_t nc = v->arena_cap;
     while (nc < v->arena_len + len)
       nc *= 2;
-    char *na = realloc(v->arena, nc);
+    char *na = omega__realloc(v->arena, nc);
     if (!na)
       return omega__seterr(OMEGA_ENOMEM, "vocabulary: out of memory");
     v->arena = na;

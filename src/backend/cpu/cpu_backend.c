@@ -1,6 +1,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/encoder.h"
 #include "backend/cpu/packed.h"
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <cblas.h>
@@ -25,7 +26,7 @@ static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, 
   const uint32_t *o = batch->offsets;
   if (o[batch->n_seq] <= CPU_CHUNK_TOKENS)
     return omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, batch, 0, out);
-  uint32_t *off = malloc((batch->n_seq + 1) * sizeof *off);
+  uint32_t *off = omega__malloc((batch->n_seq + 1) * sizeof *off);
   if (!off)
     return omega__seterr(OMEGA_ENOMEM, "cpu backend: out of memory");
   int rc = 0;
@@ -38,7 +39,7 @@ static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, 
     rc = omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, &sub, 0,
                             out + s0 * (size_t)cb->model->dim);
   }
-  free(off);
+  omega__free(off);
   return rc;
 }
 
@@ -51,13 +52,13 @@ static void cpu_destroy(omega_backend_t *b) {
   omega__encoder_ws_free(&cb->ws);
   omega__pool_destroy(cb->ctx.pool);
   omega__cpu_packed_free(cb->packed);
-  free(cb);
+  omega__free(cb);
 }
 
 int omega__cpu_backend_create(const omega_model_t *m, int threads, omega_cpu_precision_t prec, omega_backend_t **out) {
   if ((unsigned)prec >= OMEGA_CPU_PRECISION_COUNT)
     return omega__seterr(OMEGA_EINVAL, "CPU precision %d is not fp32, bf16, bf16x3 or int8", (int)prec);
-  cpu_backend_t *cb = calloc(1, sizeof *cb);
+  cpu_backend_t *cb = omega__calloc(1, sizeof *cb);
   if (!cb)
     return omega__seterr(OMEGA_ENOMEM, "cpu backend: out of memory");
   cb->base.name = "cpu";

@@ -1,6 +1,7 @@
 #include "backend/cpu/encoder.h"
 
 #include "backend/cpu/packed.h"
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/vecmath.h"
 
@@ -9,13 +10,13 @@
 #include <string.h>
 
 void omega__encoder_ws_free(omega_encoder_ws_t *ws) {
-  free(ws->x);
-  free(ws->qkv);
-  free(ws->ctx);
-  free(ws->tmp);
-  free(ws->ff);
-  free(ws->scratch);
-  free(ws->att);
+  omega__free(ws->x);
+  omega__free(ws->qkv);
+  omega__free(ws->ctx);
+  omega__free(ws->tmp);
+  omega__free(ws->ff);
+  omega__free(ws->scratch);
+  omega__free(ws->att);
   memset(ws, 0, sizeof *ws);
 }
 
@@ -36,11 +37,11 @@ int omega__encoder_ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t 
   ws->att = att;
   ws->att_cap = att_cap;
   const size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
-  ws->x = aligned_alloc(64, cap * H * sizeof(float));
-  ws->qkv = aligned_alloc(64, cap * 3 * H * sizeof(float));
-  ws->ctx = aligned_alloc(64, cap * H * sizeof(float));
-  ws->tmp = aligned_alloc(64, cap * H * sizeof(float));
-  ws->ff = aligned_alloc(64, cap * I * sizeof(float));
+  ws->x = omega__aligned_alloc(64, cap * H * sizeof(float));
+  ws->qkv = omega__aligned_alloc(64, cap * 3 * H * sizeof(float));
+  ws->ctx = omega__aligned_alloc(64, cap * H * sizeof(float));
+  ws->tmp = omega__aligned_alloc(64, cap * H * sizeof(float));
+  ws->ff = omega__aligned_alloc(64, cap * I * sizeof(float));
   if (!ws->x || !ws->qkv || !ws->ctx || !ws->tmp || !ws->ff) {
     omega__encoder_ws_free(ws);
     return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate activations for %zu tokens", T);
@@ -80,9 +81,9 @@ static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_
   }
   const size_t need = omega__packed_scratch(pw, M);
   if (need > ws->scratch_cap) {
-    free(ws->scratch);
+    omega__free(ws->scratch);
     ws->scratch_cap = 0;
-    if (!(ws->scratch = malloc(need)))
+    if (!(ws->scratch = omega__malloc(need)))
       return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate %zu bytes of scratch", need);
     ws->scratch_cap = need;
   }
@@ -95,9 +96,9 @@ static int reserve_attention(omega_encoder_ws_t *ws, const omega_cpu_ctx_t *c, c
   const size_t need = (size_t)omega__pool_threads(c->pool) * omega__attention_scratch(b->offsets, b->n_seq, d);
   if (need <= ws->att_cap)
     return 0;
-  free(ws->att);
+  omega__free(ws->att);
   ws->att_cap = 0;
-  if (!(ws->att = aligned_alloc(4096, need * sizeof *ws->att))) /* slots on pages of their own */
+  if (!(ws->att = omega__aligned_alloc(4096, need * sizeof *ws->att))) /* slots on pages of their own */
     return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate %zu bytes of attention scratch",
                          need * sizeof *ws->att);
   ws->att_cap = need;

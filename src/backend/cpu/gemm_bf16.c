@@ -3,6 +3,7 @@
  * accumulates in fp32. Register block: 6 rows x 4 panels = 24 accumulators. */
 #include "backend/cpu/packed.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <stdlib.h>
@@ -27,9 +28,9 @@ void omega__pack_bf16x3_rows(const float *W, size_t r0, size_t r1, size_t K, siz
 static int pack(const float *W, size_t N, size_t K, omega_cpu_precision_t prec, omega_packed_w_t *out) {
   memset(out, 0, sizeof *out);
   const size_t Kp = (K + 31) & ~(size_t)31, Np = (N + 15) & ~(size_t)15, bytes = Np * Kp * sizeof(uint16_t);
-  uint16_t *hi = aligned_alloc(64, bytes), *lo = prec == OMEGA_CPU_BF16X3 ? aligned_alloc(64, bytes) : NULL;
+  uint16_t *hi = omega__aligned_alloc(64, bytes), *lo = prec == OMEGA_CPU_BF16X3 ? omega__aligned_alloc(64, bytes) : NULL;
   if (!hi || (prec == OMEGA_CPU_BF16X3 && !lo)) {
-    free(hi), free(lo);
+    omega__free(hi), omega__free(lo);
     return omega__seterr(OMEGA_ENOMEM, "bf16 weights: out of memory for %zu x %zu", N, K);
   }
   memset(hi, 0, bytes);

@@ -4,6 +4,7 @@
  * 6 rows x 1 panel (two ymm halves); portable: plain loops over one panel. */
 #include "backend/cpu/packed.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 int omega__pack_f32(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
   memset(out, 0, sizeof *out);
   const size_t Np = (N + 15) & ~(size_t)15;
-  float *p = aligned_alloc(64, Np * (K ? K : 1) * sizeof *p);
+  float *p = omega__aligned_alloc(64, Np * (K ? K : 1) * sizeof *p);
   if (!p)
     return omega__seterr(OMEGA_ENOMEM, "fp32 weights: out of memory for %zu x %zu", N, K);
   for (size_t n = 0; n < Np; n++)

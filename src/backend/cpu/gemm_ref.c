@@ -1,6 +1,7 @@
 /* Reference linears of the reduced precisions: inputs rounded exactly as the kernels
  * round them, then double accumulation over the unpacked fp32 weights. */
 #include "backend/cpu/packed.h"
+#include "core/alloc.h"
 
 #include <stdlib.h>
 
@@ -17,8 +18,8 @@ void omega__linear_bf16_ref(size_t M, size_t N, size_t K, const float *A, const 
 
 void omega__linear_int8_ref(size_t M, size_t N, size_t K, const float *A, const float *W, const float *bias,
                             float *C) {
-  int8_t *qa = malloc(M * K + 1), *qw = malloc(N * K + 1);
-  float *sa = malloc((M + 1) * sizeof *sa), *sw = malloc((N + 1) * sizeof *sw);
+  int8_t *qa = omega__malloc(M * K + 1), *qw = omega__malloc(N * K + 1);
+  float *sa = omega__malloc((M + 1) * sizeof *sa), *sw = omega__malloc((N + 1) * sizeof *sw);
   for (size_t i = 0; i < M; i++)
     sa[i] = omega__quant_row(A + i * K, K, qa + i * K);
   for (size_t j = 0; j < N; j++)
@@ -30,7 +31,7 @@ void omega__linear_int8_ref(size_t M, size_t N, size_t K, const float *A, const 
         s += (long long)qa[i * K + k] * qw[j * K + k];
       C[i * N + j] = (float)((double)s * sa[i] * sw[j] + (bias ? bias[j] : 0.0));
     }
-  free(qa), free(qw), free(sa), free(sw);
+  omega__free(qa), omega__free(qw), omega__free(sa), omega__free(sw);
 }
 
 static double bf16_value(float x) { return omega__bf16_float(omega__bf16(x)); }

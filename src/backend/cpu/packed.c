@@ -4,6 +4,7 @@
 
 #include "backend/cpu/ops.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "model/model.h"
 
@@ -21,10 +22,10 @@ const char *omega__precision_unsupported(omega_cpu_precision_t p, const omega_cp
 }
 
 void omega__packed_free(omega_packed_w_t *w) {
-  free(w->w);
-  free(w->w_lo);
-  free(w->scale);
-  free(w->colsum);
+  omega__free(w->w);
+  omega__free(w->w_lo);
+  omega__free(w->scale);
+  omega__free(w->colsum);
   memset(w, 0, sizeof *w);
 }
 
@@ -168,8 +169,8 @@ void omega__cpu_packed_free(omega_cpu_packed_t *p) {
     omega__packed_free(&p->layers[l].ff1);
     omega__packed_free(&p->layers[l].ff2);
   }
-  free(p->layers);
-  free(p);
+  omega__free(p->layers);
+  omega__free(p);
 }
 
 int omega__cpu_packed_create(const omega_model_t *m, omega_cpu_precision_t prec, const omega_cpu_isa_t *isa,
@@ -178,9 +179,9 @@ int omega__cpu_packed_create(const omega_model_t *m, omega_cpu_precision_t prec,
   if (why)
     return omega__seterr(OMEGA_EINVAL, "CPU precision %s is not available on this CPU (%s kernels): %s",
                          omega_cpu_precision_name(prec), omega__isa_name(isa->level), why);
-  omega_cpu_packed_t *p = calloc(1, sizeof *p);
-  if (!p || !(p->layers = calloc((size_t)m->cfg.num_layers, sizeof *p->layers))) {
-    free(p);
+  omega_cpu_packed_t *p = omega__calloc(1, sizeof *p);
+  if (!p || !(p->layers = omega__calloc((size_t)m->cfg.num_layers, sizeof *p->layers))) {
+    omega__free(p);
     return omega__seterr(OMEGA_ENOMEM, "packed weights: out of memory");
   }
   p->prec = prec;

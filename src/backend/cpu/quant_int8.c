@@ -3,6 +3,7 @@
  * instruction) or AVX2 (sign/maddubs/madd), one float rescale per output. */
 #include "backend/cpu/packed.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 
 #include <stdlib.h>
@@ -66,11 +67,11 @@ void omega__quant_rows(omega_isa_t isa, size_t M, const float *A, size_t K, size
 int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out) {
   memset(out, 0, sizeof *out);
   const size_t Kp = (K + 63) & ~(size_t)63, Np = (N + 15) & ~(size_t)15;
-  int8_t *p = aligned_alloc(64, Np * Kp), *row = malloc(K ? K : 1);
-  float *scale = calloc(Np, sizeof *scale);
-  int32_t *colsum = calloc(Np, sizeof *colsum);
+  int8_t *p = omega__aligned_alloc(64, Np * Kp), *row = omega__malloc(K ? K : 1);
+  float *scale = omega__calloc(Np, sizeof *scale);
+  int32_t *colsum = omega__calloc(Np, sizeof *colsum);
   if (!p || !row || !scale || !colsum) {
-    free(p), free(row), free(scale), free(colsum);
+    omega__free(p), omega__free(row), omega__free(scale), omega__free(colsum);
     return omega__seterr(OMEGA_ENOMEM, "int8 weights: out of memory for %zu x %zu", N, K);
   }
   memset(p, 0, Np * Kp);
@@ -81,7 +82,7 @@ int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out) 
       colsum[n] += 128 * row[k];
     }
   }
-  free(row);
+  omega__free(row);
   *out = (omega_packed_w_t){OMEGA_CPU_INT8, N, K, Kp, Np, p, NULL, scale, colsum};
   return 0;
 }

@@ -5,6 +5,7 @@
  * them instead. Faults can be injected here, at the boundary, on any machine. */
 #include "backend/gpu/gpu.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/fault.h"
 #include "core/log.h"
@@ -143,17 +144,17 @@ static void gpu_destroy(omega_backend_t *base) {
   if (atomic_load(&g->healthy) || g->api == omega__cuda_sim_api())
     g->api->encoder_destroy(g->enc);
   pthread_mutex_destroy(&g->mu);
-  free(g);
+  omega__free(g);
 }
 
 int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_opts_t *o, omega_backend_t **out) {
-  gpu_backend_t *g = calloc(1, sizeof *g);
+  gpu_backend_t *g = omega__calloc(1, sizeof *g);
   if (!g)
     return omega__seterr(OMEGA_ENOMEM, "gpu backend: out of memory");
   const omega_bert_config_t *c = &m->cfg;
-  ocu_layer_t *layers = calloc((size_t)c->num_layers, sizeof *layers);
+  ocu_layer_t *layers = omega__calloc((size_t)c->num_layers, sizeof *layers);
   if (!layers) {
-    free(g);
+    omega__free(g);
     return omega__seterr(OMEGA_ENOMEM, "gpu backend: out of memory");
   }
   for (int l = 0; l < c->num_layers; l++) {
@@ -178,9 +179,9 @@ int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_op
                     layers};
   char err[256] = "";
   int st = o->api->encoder_create(&om, o->device, o->dtype, o->slots, &g->enc, err, sizeof err);
-  free(layers); /* the device copied what it needs */
+  omega__free(layers); /* the device copied what it needs */
   if (st != OCU_OK) {
-    free(g);
+    omega__free(g);
     return omega__seterr(st == OCU_OOM ? OMEGA_EDEVICE_OOM : OMEGA_EDEVICE, "GPU encoder on %s: %s",
                          o->device_name ? o->device_name : "the GPU", err);
   }

@@ -4,6 +4,7 @@
  * OMEGA_FAULT_INJECT=gpu_sim:1; never chosen otherwise. */
 #include "backend/cpu/encoder.h"
 #include "backend/gpu/gpu.h"
+#include "core/alloc.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -41,9 +42,9 @@ static int sim_info(int device, ocu_device_t *o, char *err, size_t errn) {
 
 static int sim_enc_create(const ocu_model_t *m, int device, ocu_dtype_t dtype, int slots, void **out, char *err,
                           size_t errn) {
-  sim_enc_t *s = calloc(1, sizeof *s);
-  if (!s || !(s->ws = calloc((size_t)slots, sizeof *s->ws))) {
-    free(s);
+  sim_enc_t *s = omega__calloc(1, sizeof *s);
+  if (!s || !(s->ws = omega__calloc((size_t)slots, sizeof *s->ws))) {
+    omega__free(s);
     snprintf(err, errn, "out of memory");
     return OCU_OOM;
   }
@@ -65,9 +66,9 @@ static int sim_enc_create(const ocu_model_t *m, int device, ocu_dtype_t dtype, i
   /* ocu_layer_t mirrors omega_bert_layer_t field for field; the caller's array is
    * temporary (a real device copies the weights), so keep a copy of the pointers */
   _Static_assert(sizeof(ocu_layer_t) == sizeof(omega_bert_layer_t), "layer layouts differ");
-  if (!(v->layers = malloc((size_t)m->layers * sizeof *v->layers))) {
-    free(s->ws);
-    free(s);
+  if (!(v->layers = omega__malloc((size_t)m->layers * sizeof *v->layers))) {
+    omega__free(s->ws);
+    omega__free(s);
     return OCU_OOM;
   }
   memcpy(v->layers, m->layer, (size_t)m->layers * sizeof *v->layers);
@@ -125,9 +126,9 @@ static int sim_enc_prepare(void *h, int slot, size_t tokens, size_t seqs, char *
   const int32_t ids[2] = {0, 0};
   const uint32_t off[2] = {0, 2};
   const omega_model_t *m = &((sim_enc_t *)h)->model;
-  float *out = malloc((size_t)m->cfg.hidden_size * (size_t)__builtin_popcount(m->st.pooling) * sizeof *out);
+  float *out = omega__malloc((size_t)m->cfg.hidden_size * (size_t)__builtin_popcount(m->st.pooling) * sizeof *out);
   int rc = out ? sim_enc_run(h, slot, ids, off, 1, out, err, errn) : OCU_OOM;
-  free(out);
+  omega__free(out);
   return rc;
 }
 
@@ -153,10 +154,10 @@ static void sim_enc_destroy(void *h) {
     return;
   for (int i = 0; i < s->slots; i++)
     omega__encoder_ws_free(&s->ws[i]);
-  free(s->ws);
-  free(s->model.layers);
+  omega__free(s->ws);
+  omega__free(s->model.layers);
   pthread_mutex_destroy(&s->mu);
-  free(s);
+  omega__free(s);
 }
 
 /* ---- flat index: brute force in double precision ---- */
@@ -168,7 +169,7 @@ typedef struct {
 } sim_flat_t;
 
 static int sim_flat_create(int device, int dim, int metric, int fp16, void **out, char *err, size_t errn) {
-  sim_flat_t *f = calloc(1, sizeof *f);
+  sim_flat_t *f = omega__calloc(1, sizeof *f);
   if (!f)
     return OCU_OOM;
   f->dim = dim;
@@ -189,7 +190,7 @@ static int sim_flat_add(void *h, const float *x, size_t n, char *err, size_t err
     size_t cap = f->cap ? f->cap : 1024;
     while (cap < f->n + n)
       cap *= 2;
-    float *nx = realloc(f->x, cap * (size_t)f->dim * sizeof *nx);
+    float *nx = omega__realloc(f->x, cap * (size_t)f->dim * sizeof *nx);
     if (!nx)
       return OCU_OOM;
     f->x = nx;
@@ -257,8 +258,8 @@ static size_t sim_flat_bytes(void *h) {
 static void sim_flat_destroy(void *h) {
   sim_flat_t *f = h;
   if (f)
-    free(f->x);
-  free(f);
+    omega__free(f->x);
+  omega__free(f);
 }
 
 static const ocu_api_t sim_api = {
