@@ -43,7 +43,9 @@ def exported(lib):
     for line in out.splitlines():
         parts = line.split()
         # Versioned or absolute entries (type A) come from the linker, not from the code.
-        if len(parts) == 3 and parts[1] != "A":
+        # AddressSanitizer adds an ODR indicator (__odr_asan.NAME) beside each exported global:
+        # the compiler's, not the code's.
+        if len(parts) == 3 and parts[1] != "A" and not parts[2].startswith("__odr_asan"):
             syms.add(parts[2].split("@")[0])
     return syms
 
