@@ -9,7 +9,7 @@
 #   - src/backend/cuda/, the CUDA plugin: a separate module with its own heap, nothing it
 #     allocates crosses the plugin boundary;
 #   - struct members and other names ending in one of those words (->free(, .free(,
-#     omega_buf_free();
+#     omega__buf_free();
 #   - every line carrying a "libc:" comment: memory a library allocated with libc's malloc
 #     and the caller frees with libc's free (getdelim's line buffer, open_memstream's text).
 #     Mark such a free with "/* libc: why */" before running this script.

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool omega_cli_parse_size(const char *opt, const char *s, size_t min, size_t max, size_t *out) {
+bool omega__cli_parse_size(const char *opt, const char *s, size_t min, size_t max, size_t *out) {
   char *end;
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
@@ -23,14 +23,14 @@ bool omega_cli_parse_size(const char *opt, const char *s, size_t min, size_t max
   return true;
 }
 
-int omega_cli_fail(const char *what, int rc) { return omega_cli_fail_detail(what, rc, omega_errmsg()); }
+int omega__cli_fail(const char *what, int rc) { return omega__cli_fail_detail(what, rc, omega_errmsg()); }
 
-int omega_cli_fail_detail(const char *what, int rc, const char *detail) {
+int omega__cli_fail_detail(const char *what, int rc, const char *detail) {
   fprintf(stderr, "omega: %s: %s\n", what, detail[0] ? detail : omega_strerror(rc));
   return rc == OMEGA_EUTF8 ? OMEGA_EXIT_DATA : OMEGA_EXIT_FAILURE;
 }
 
-long omega_cli_getline(FILE *f, char **buf, size_t *cap) {
+long omega__cli_getline(FILE *f, char **buf, size_t *cap) {
   ssize_t n = getdelim(buf, cap, '\n', f);
   if (n < 0)
     return -1;
@@ -39,7 +39,7 @@ long omega_cli_getline(FILE *f, char **buf, size_t *cap) {
   return (long)n;
 }
 
-FILE *omega_cli_open(const char *path, const char *mode) {
+FILE *omega__cli_open(const char *path, const char *mode) {
   if (strcmp(path, "-") == 0)
     return mode[0] == 'r' ? stdin : stdout;
   FILE *f = fopen(path, mode);
@@ -48,7 +48,7 @@ FILE *omega_cli_open(const char *path, const char *mode) {
   return f;
 }
 
-int omega_cli_default_max_len(const char *path, size_t *out) {
+int omega__cli_default_max_len(const char *path, size_t *out) {
   *out = 0;
   char cfg[4096];
   if (!omega__is_dir(path) || omega__path_join(cfg, sizeof cfg, path, "config.json") || !omega__is_file(cfg))
@@ -63,7 +63,7 @@ int omega_cli_default_max_len(const char *path, size_t *out) {
   return rc;
 }
 
-bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key, const char *value) {
+bool omega__cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key, const char *value) {
   if (!key && !strchr(value, '=')) {
     fprintf(stderr, "omega %s: --set expects KEY=VALUE, got \"%s\"\n", cmd, value);
     return false;
@@ -79,21 +79,21 @@ bool omega_cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key,
   return true;
 }
 
-void omega_cli_pairs_free(omega_cli_pairs_t *p) {
+void omega__cli_pairs_free(omega_cli_pairs_t *p) {
   for (size_t i = 0; i < p->n; i++)
     free(p->v[i]); /* libc: asprintf's string */
   omega__free(p->v);
   *p = (omega_cli_pairs_t){0};
 }
 
-int omega_cli_settings(const char *cmd, const omega_cli_pairs_t *pairs, omega_settings_t *out) {
+int omega__cli_settings(const char *cmd, const omega_cli_pairs_t *pairs, omega_settings_t *out) {
   omega_config_t *cfg;
-  int rc = omega_config_create(pairs ? (const char *const *)pairs->v : NULL, pairs ? pairs->n : 0, &cfg);
+  int rc = omega__config_create(pairs ? (const char *const *)pairs->v : NULL, pairs ? pairs->n : 0, &cfg);
   if (rc == 0) {
-    omega_config_get(cfg, out);
-    omega_config_free(cfg);
-    omega_log_set_level(out->omega_log_level);
-    rc = omega_config_force_cpu(out);
+    omega__config_get(cfg, out);
+    omega__config_free(cfg);
+    omega__log_set_level(out->omega_log_level);
+    rc = omega__config_force_cpu(out);
   }
   if (rc) {
     fprintf(stderr, "omega %s: %s\n", cmd, omega_errmsg());

@@ -41,7 +41,7 @@ static void usage(FILE *f) {
              "and the options above; an invalid one stops the command (exit 1).\n"
              "Lines are split on \\n only (\\r belongs to the line); every line, empty ones too, gives one\n"
              "output row.\n",
-             omega_config_find("EMBED_MAX_BATCH", NULL)->def, omega_config_find("EMBED_THREADS", NULL)->def);
+             omega__config_find("EMBED_MAX_BATCH", NULL)->def, omega__config_find("EMBED_THREADS", NULL)->def);
 }
 
 typedef struct {
@@ -72,7 +72,7 @@ static long read_chunk(FILE *in, chunk_t *c, size_t max, char **line, size_t *lc
     return -1;
   c->off[0] = 0;
   long n;
-  while (c->n < max && (n = omega_cli_getline(in, line, lcap)) >= 0) {
+  while (c->n < max && (n = omega__cli_getline(in, line, lcap)) >= 0) {
     if (c->len + (size_t)n > c->cap) {
       size_t nc = c->cap ? c->cap * 2 : 65536;
       while (nc < c->len + (size_t)n)
@@ -115,19 +115,19 @@ static int submit_error(const chunk_t *c, int rc) {
     fprintf(stderr, "omega: %s%s\n", what, rest ? rest : "");
     return rc == OMEGA_EUTF8 || rc == OMEGA_ERANGE ? OMEGA_EXIT_DATA : OMEGA_EXIT_FAILURE;
   }
-  return omega_cli_fail("embed", rc);
+  return omega__cli_fail("embed", rc);
 }
 
 /* A numeric option checked against its setting's bounds here, so a bad one is a usage error
  * (exit 2) like the other options'. */
 static bool numeric_pair(omega_cli_pairs_t *p, const char *opt, const char *setting, const char *arg) {
-  const omega_cfg_def_t *d = omega_config_find(setting, NULL);
+  const omega_cfg_def_t *d = omega__config_find(setting, NULL);
   size_t v;
-  return omega_cli_parse_size(opt, arg, (size_t)d->min, (size_t)d->max, &v) &&
-         omega_cli_pairs_add(p, "embed", setting, arg);
+  return omega__cli_parse_size(opt, arg, (size_t)d->min, (size_t)d->max, &v) &&
+         omega__cli_pairs_add(p, "embed", setting, arg);
 }
 
-int omega_cmd_embed(int argc, char **argv) {
+int omega__cmd_embed(int argc, char **argv) {
   static const struct option opts[] = {{"model", required_argument, 0, 'm'},    {"input", required_argument, 0, 'i'},
                                        {"output", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},
                                        {"batch", required_argument, 0, 'b'},    {"threads", required_argument, 0, 't'},
@@ -182,23 +182,23 @@ int omega_cmd_embed(int argc, char **argv) {
       progress = 0;
       break;
     case 'a':
-      ok = omega_cli_pairs_add(&pairs, "embed", "OMEGA_ACCEL", optarg);
+      ok = omega__cli_pairs_add(&pairs, "embed", "OMEGA_ACCEL", optarg);
       break;
     case 'd':
-      ok = omega_cli_pairs_add(&pairs, "embed", "EMBED_GPU_DTYPE", optarg);
+      ok = omega__cli_pairs_add(&pairs, "embed", "EMBED_GPU_DTYPE", optarg);
       break;
     case 'P':
-      ok = omega_cli_pairs_add(&pairs, "embed", "EMBED_CPU_PRECISION", optarg);
+      ok = omega__cli_pairs_add(&pairs, "embed", "EMBED_CPU_PRECISION", optarg);
       break;
     case 'c':
-      ok = omega_cli_pairs_add(&pairs, "embed", "OMEGA_CONFIG_FILE", optarg);
+      ok = omega__cli_pairs_add(&pairs, "embed", "OMEGA_CONFIG_FILE", optarg);
       break;
     case 's':
-      ok = omega_cli_pairs_add(&pairs, "embed", NULL, optarg);
+      ok = omega__cli_pairs_add(&pairs, "embed", NULL, optarg);
       break;
     case 'h':
       usage(stdout);
-      omega_cli_pairs_free(&pairs);
+      omega__cli_pairs_free(&pairs);
       return OMEGA_EXIT_OK;
     default:
       usage(stderr);
@@ -211,19 +211,19 @@ int omega_cmd_embed(int argc, char **argv) {
     ok = false;
   }
   omega_settings_t set;
-  const int invalid = ok ? omega_cli_settings("embed", &pairs, &set) : OMEGA_EXIT_USAGE;
-  omega_cli_pairs_free(&pairs);
+  const int invalid = ok ? omega__cli_settings("embed", &pairs, &set) : OMEGA_EXIT_USAGE;
+  omega__cli_pairs_free(&pairs);
   if (invalid)
     return invalid;
   omega_engine_opts_t eo;
-  omega_config_engine_opts(&set, &set, &eo);
+  omega__config_engine_opts(&set, &set, &eo);
   eo.tuning.queue_capacity = 0; /* unbounded: the two chunks in flight below bound it */
   const size_t batch = eo.tuning.max_batch;
   omega_engine_t *eng;
   int rc = omega_engine_open(model, &eo, &eng);
   if (rc)
-    return omega_cli_fail(model, rc);
-  FILE *in = omega_cli_open(in_path, "r"), *out = in ? omega_cli_open(out_path, f32 ? "wb" : "w") : NULL;
+    return omega__cli_fail(model, rc);
+  FILE *in = omega__cli_open(in_path, "r"), *out = in ? omega__cli_open(out_path, f32 ? "wb" : "w") : NULL;
   if (!in || !out) {
     if (in && in != stdin)
       fclose(in);
@@ -264,7 +264,7 @@ int omega_cmd_embed(int argc, char **argv) {
     if (p->job) {
       size_t rows, dim;
       if ((rc = omega_job_wait(p->job))) {
-        status = omega_cli_fail_detail("embed", rc, omega_job_errmsg(p->job));
+        status = omega__cli_fail_detail("embed", rc, omega_job_errmsg(p->job));
         break;
       }
       const float *v = omega_job_embeddings(p->job, &rows, &dim);

@@ -73,23 +73,23 @@ static int cmd_build(int argc, char **argv) {
     case 'm': metric = optarg; break;
     case 'k': kind = optarg; break;
     case 'd':
-      if (!omega_cli_parse_size("--dim", optarg, 1, 65536, &dim))
+      if (!omega__cli_parse_size("--dim", optarg, 1, 65536, &dim))
         return OMEGA_EXIT_USAGE;
       break;
     case 'M':
-      if (!omega_cli_parse_size("--m", optarg, 2, 256, &m))
+      if (!omega__cli_parse_size("--m", optarg, 2, 256, &m))
         return OMEGA_EXIT_USAGE;
       break;
     case 'e':
-      if (!omega_cli_parse_size("--ef-construction", optarg, 1, 100000, &efc))
+      if (!omega__cli_parse_size("--ef-construction", optarg, 1, 100000, &efc))
         return OMEGA_EXIT_USAGE;
       break;
     case 'E':
-      if (!omega_cli_parse_size("--ef-search", optarg, 1, 100000, &efs))
+      if (!omega__cli_parse_size("--ef-search", optarg, 1, 100000, &efs))
         return OMEGA_EXIT_USAGE;
       break;
     case 't':
-      if (!omega_cli_parse_size("--threads", optarg, 1, 256, &threads))
+      if (!omega__cli_parse_size("--threads", optarg, 1, 256, &threads))
         return OMEGA_EXIT_USAGE;
       break;
     case 'p': progress = 1; break;
@@ -130,13 +130,13 @@ static int cmd_build(int argc, char **argv) {
     name[0] = 'x';
   if ((rc = omega_collection_create(name, &p, NULL, &col))) {
     omega__unmap_file(&in);
-    return omega_cli_fail("index build", rc);
+    return omega__cli_fail("index build", rc);
   }
   /* exactly n slots: the chunks below then never grow (or over-allocate) the index */
   if ((rc = omega_collection_reserve(col, n))) {
     omega__unmap_file(&in);
     omega_collection_close(col);
-    return omega_cli_fail("index build", rc);
+    return omega__cli_fail("index build", rc);
   }
   /* chunks keep the progress bar moving; each chunk is linked in parallel */
   const size_t chunk = 8192;
@@ -156,7 +156,7 @@ static int cmd_build(int argc, char **argv) {
   if (rc == 0)
     rc = omega_collection_save_file(col, out);
   if (rc) {
-    int st = omega_cli_fail("index build", rc);
+    int st = omega__cli_fail("index build", rc);
     omega_collection_close(col);
     return st;
   }
@@ -223,15 +223,15 @@ static int cmd_search(int argc, char **argv) {
     case 'o': output = optarg; break;
     case '1': one = 1; break;
     case 'k':
-      if (!omega_cli_parse_size("--k", optarg, 1, 10000, &k))
+      if (!omega__cli_parse_size("--k", optarg, 1, 10000, &k))
         return OMEGA_EXIT_USAGE;
       break;
     case 'e':
-      if (!omega_cli_parse_size("--ef", optarg, 1, 100000, &ef))
+      if (!omega__cli_parse_size("--ef", optarg, 1, 100000, &ef))
         return OMEGA_EXIT_USAGE;
       break;
     case 't':
-      if (!omega_cli_parse_size("--threads", optarg, 1, 256, &threads))
+      if (!omega__cli_parse_size("--threads", optarg, 1, 256, &threads))
         return OMEGA_EXIT_USAGE;
       break;
     case 'h': search_usage(stdout); return OMEGA_EXIT_OK;
@@ -246,7 +246,7 @@ static int cmd_search(int argc, char **argv) {
   omega_collection_t *col;
   int rc = omega_collection_load_file(index, &col);
   if (rc)
-    return omega_cli_fail("index search", rc);
+    return omega__cli_fail("index search", rc);
   omega_collection_stats_t st;
   omega_collection_stats(col, &st);
   omega_map_t qm;
@@ -285,7 +285,7 @@ static int cmd_search(int argc, char **argv) {
   }
   wall = omega__now_ns() / 1e9 - t0;
   if (rc) {
-    status = omega_cli_fail("index search", rc);
+    status = omega__cli_fail("index search", rc);
     goto out;
   }
   for (size_t i = 0; i < nq; i++)
@@ -302,7 +302,7 @@ static int cmd_search(int argc, char **argv) {
       }
       ids[i * k + r] = (int32_t)x->num;
     }
-  FILE *f = omega_cli_open(output, "wb");
+  FILE *f = omega__cli_open(output, "wb");
   if (!f || fwrite(ids, sizeof *ids, nq * k, f) != nq * k || (f != stdout && fclose(f) != 0)) {
     fprintf(stderr, "omega index search: cannot write %s\n", output);
     status = OMEGA_EXIT_FAILURE;
@@ -337,7 +337,7 @@ static int cmd_stats(int argc, char **argv) {
   omega_collection_t *col;
   int rc = omega_collection_load_file(argv[2], &col);
   if (rc)
-    return omega_cli_fail("index stats", rc);
+    return omega__cli_fail("index stats", rc);
   omega_collection_stats_t st;
   omega_collection_stats(col, &st);
   struct stat sb;
@@ -360,7 +360,7 @@ static int cmd_stats(int argc, char **argv) {
   return OMEGA_EXIT_OK;
 }
 
-int omega_cmd_index(int argc, char **argv) {
+int omega__cmd_index(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(int, char **);
@@ -369,7 +369,7 @@ int omega_cmd_index(int argc, char **argv) {
     if (strcmp(argv[1], cmds[i].name) != 0)
       continue;
     omega_settings_t set; /* for OMEGA_SIMD and OMEGA_CPU_ISA */
-    int rc = omega_cli_settings("index", NULL, &set);
+    int rc = omega__cli_settings("index", NULL, &set);
     return rc ? rc : cmds[i].run(argc - 1, argv + 1);
   }
   FILE *f = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) ? stdout : stderr;

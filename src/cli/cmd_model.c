@@ -13,7 +13,7 @@ static void usage(FILE *f) {
         f);
 }
 
-int omega_cmd_model(int argc, char **argv) {
+int omega__cmd_model(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "info") != 0) {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
       usage(stdout);
@@ -35,7 +35,7 @@ int omega_cmd_model(int argc, char **argv) {
       dir = optarg;
       break;
     case 't':
-      if (!omega_cli_parse_size("--threads", optarg, 1, 1024, &threads))
+      if (!omega__cli_parse_size("--threads", optarg, 1, 1024, &threads))
         return OMEGA_EXIT_USAGE;
       break;
     case 'h':
@@ -58,7 +58,7 @@ int omega_cmd_model(int argc, char **argv) {
   omega_engine_t *e;
   int rc = omega_engine_open(dir, &o, &e);
   if (rc)
-    return omega_cli_fail(dir, rc);
+    return omega__cli_fail(dir, rc);
   omega_engine_info_t i;
   omega_engine_info(e, &i);
   printf("model:               %s\n"

@@ -29,7 +29,7 @@ static void usage(FILE *f) {
         f);
 }
 
-int omega_cmd_serve(int argc, char **argv) {
+int omega__cmd_serve(int argc, char **argv) {
   static const struct option opts[] = {{"model", 1, 0, 'm'},  {"host", 1, 0, 'H'},    {"port", 1, 0, 'p'},
                                        {"unix-socket", 1, 0, 'u'}, {"config", 1, 0, 'c'}, {"profile", 1, 0, 'P'},
                                        {"set", 1, 0, 's'},    {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
@@ -54,7 +54,7 @@ int omega_cmd_serve(int argc, char **argv) {
       usage(stderr);
       goto out;
     }
-    if (!omega_cli_pairs_add(&pairs, "serve", key, optarg))
+    if (!omega__cli_pairs_add(&pairs, "serve", key, optarg))
       goto out;
   }
   if (optind != argc) {
@@ -63,32 +63,32 @@ int omega_cmd_serve(int argc, char **argv) {
     goto out;
   }
   /* before any thread exists, so every thread inherits the mask and only sigwait sees them */
-  omega_server_block_signals();
+  omega__server_block_signals();
   omega_config_t *cfg;
   omega_settings_t boot;
-  int rc = omega_config_create((const char *const *)pairs.v, pairs.n, &cfg);
+  int rc = omega__config_create((const char *const *)pairs.v, pairs.n, &cfg);
   if (rc == 0) {
-    omega_config_get(cfg, &boot);
-    if ((rc = omega_config_force_cpu(&boot))) /* before the engine or a collection runs a kernel */
-      omega_config_free(cfg);
+    omega__config_get(cfg, &boot);
+    if ((rc = omega__config_force_cpu(&boot))) /* before the engine or a collection runs a kernel */
+      omega__config_free(cfg);
   }
   if (rc) {
     fprintf(stderr, "omega serve: %s\n", omega_errmsg());
     status = OMEGA_EXIT_USAGE;
     goto out;
   }
-  status = omega_server_run(cfg) == 0 ? OMEGA_EXIT_OK : OMEGA_EXIT_FAILURE;
-  omega_config_free(cfg);
+  status = omega__server_run(cfg) == 0 ? OMEGA_EXIT_OK : OMEGA_EXIT_FAILURE;
+  omega__config_free(cfg);
 out:
-  omega_cli_pairs_free(&pairs);
+  omega__cli_pairs_free(&pairs);
   return status;
 }
 
-int omega_cmd_config(int argc, char **argv) {
+int omega__cmd_config(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--markdown") == 0) {
     char *md;
     size_t len;
-    omega_config_markdown(&md, &len);
+    omega__config_markdown(&md, &len);
     fwrite(md, 1, len, stdout);
     free(md); /* libc: open_memstream's buffer */
     return OMEGA_EXIT_OK;
@@ -103,17 +103,17 @@ int omega_cmd_config(int argc, char **argv) {
     return strcmp(argv[1], "--help") == 0 ? OMEGA_EXIT_OK : OMEGA_EXIT_USAGE;
   }
   omega_config_t *cfg;
-  if (omega_config_create(NULL, 0, &cfg)) {
+  if (omega__config_create(NULL, 0, &cfg)) {
     fprintf(stderr, "omega config: %s\n", omega_errmsg());
     return OMEGA_EXIT_USAGE;
   }
-  for (size_t i = 0; i < omega_cfg_count; i++) {
+  for (size_t i = 0; i < omega__cfg_count; i++) {
     char v[1100];
     omega_cfg_source_t src;
-    omega_config_value(cfg, i, true, v, sizeof v, &src);
-    printf("%s=%s\t# %s%s\n", omega_cfg_table[i].name, v, omega_config_source_name(src),
-           (omega_cfg_table[i].flags & OMEGA_CFG_HOT) ? "" : ", restart-only");
+    omega__config_value(cfg, i, true, v, sizeof v, &src);
+    printf("%s=%s\t# %s%s\n", omega__cfg_table[i].name, v, omega__config_source_name(src),
+           (omega__cfg_table[i].flags & OMEGA_CFG_HOT) ? "" : ", restart-only");
   }
-  omega_config_free(cfg);
+  omega__config_free(cfg);
   return OMEGA_EXIT_OK;
 }

@@ -26,7 +26,7 @@ static void usage(FILE *f) {
         f);
 }
 
-int omega_cmd_tokenize(int argc, char **argv) {
+int omega__cmd_tokenize(int argc, char **argv) {
   static const struct option opts[] = {{"tokenizer", required_argument, 0, 't'},
                                        {"max-length", required_argument, 0, 'm'},
                                        {"lowercase", no_argument, 0, 'l'},
@@ -47,7 +47,7 @@ int omega_cmd_tokenize(int argc, char **argv) {
       path = optarg;
       break;
     case 'm':
-      if (!omega_cli_parse_size("--max-length", optarg, 0, 1u << 20, &max_len))
+      if (!omega__cli_parse_size("--max-length", optarg, 0, 1u << 20, &max_len))
         return OMEGA_EXIT_USAGE;
       have_max = true;
       break;
@@ -74,18 +74,18 @@ int omega_cmd_tokenize(int argc, char **argv) {
     return OMEGA_EXIT_USAGE;
   }
   int rc;
-  if (!have_max && (rc = omega_cli_default_max_len(path, &max_len)))
-    return omega_cli_fail(path, rc);
+  if (!have_max && (rc = omega__cli_default_max_len(path, &max_len)))
+    return omega__cli_fail(path, rc);
   omega_tokenizer_t *tok;
   if ((rc = omega_tokenizer_load(path, &topts, &tok)))
-    return omega_cli_fail("loading tokenizer", rc);
+    return omega__cli_fail("loading tokenizer", rc);
 
   char *line = NULL;
   size_t cap = 0, ids_cap = 256, lineno = 0;
   int32_t *ids = omega__malloc(ids_cap * sizeof *ids);
   int status = ids ? OMEGA_EXIT_OK : OMEGA_EXIT_FAILURE;
   long n;
-  while (status == OMEGA_EXIT_OK && (n = omega_cli_getline(stdin, &line, &cap)) >= 0) {
+  while (status == OMEGA_EXIT_OK && (n = omega__cli_getline(stdin, &line, &cap)) >= 0) {
     lineno++;
     size_t got;
     rc = omega_tokenizer_encode(tok, line, (size_t)n, max_len, flags, ids, ids_cap, &got);
@@ -102,7 +102,7 @@ int omega_cmd_tokenize(int argc, char **argv) {
     if (rc) {
       char what[64];
       snprintf(what, sizeof what, "stdin line %zu", lineno);
-      status = omega_cli_fail(what, rc);
+      status = omega__cli_fail(what, rc);
       if (rc == OMEGA_EUTF8)
         fputs("omega: hint: pass --utf8-replace to replace invalid bytes with U+FFFD\n", stderr);
       break;

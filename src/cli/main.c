@@ -30,17 +30,17 @@ int main(int argc, char **argv) {
   }
   const char *cmd = argv[1];
   if (strcmp(cmd, "tokenize") == 0)
-    return omega_cmd_tokenize(argc - 1, argv + 1);
+    return omega__cmd_tokenize(argc - 1, argv + 1);
   if (strcmp(cmd, "embed") == 0)
-    return omega_cmd_embed(argc - 1, argv + 1);
+    return omega__cmd_embed(argc - 1, argv + 1);
   if (strcmp(cmd, "model") == 0)
-    return omega_cmd_model(argc - 1, argv + 1);
+    return omega__cmd_model(argc - 1, argv + 1);
   if (strcmp(cmd, "serve") == 0)
-    return omega_cmd_serve(argc - 1, argv + 1);
+    return omega__cmd_serve(argc - 1, argv + 1);
   if (strcmp(cmd, "index") == 0)
-    return omega_cmd_index(argc - 1, argv + 1);
+    return omega__cmd_index(argc - 1, argv + 1);
   if (strcmp(cmd, "config") == 0)
-    return omega_cmd_config(argc - 1, argv + 1);
+    return omega__cmd_config(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("omega %s\n", omega_version());
     return OMEGA_EXIT_OK;

@@ -28,17 +28,17 @@ struct omega_config {
   omega_cfg_stats_t stats;
 };
 
-const omega_cfg_def_t *omega_config_find(const char *name, size_t *idx) {
-  for (size_t i = 0; i < omega_cfg_count; i++)
-    if (strcasecmp(omega_cfg_table[i].name, name) == 0) {
+const omega_cfg_def_t *omega__config_find(const char *name, size_t *idx) {
+  for (size_t i = 0; i < omega__cfg_count; i++)
+    if (strcasecmp(omega__cfg_table[i].name, name) == 0) {
       if (idx)
         *idx = i;
-      return &omega_cfg_table[i];
+      return &omega__cfg_table[i];
     }
   return NULL;
 }
 
-const char *omega_config_source_name(omega_cfg_source_t s) {
+const char *omega__config_source_name(omega_cfg_source_t s) {
   static const char *const n[] = {"default", "profile", "file", "env", "cli", "runtime"};
   return s < OMEGA_SRC_COUNT ? n[s] : "?";
 }
@@ -48,7 +48,7 @@ static const void *cfield(const omega_settings_t *s, const omega_cfg_def_t *d) {
   return (const char *)s + d->offset;
 }
 
-int omega_config_parse_value(const omega_cfg_def_t *d, const char *v, omega_settings_t *s, char *msg, size_t cap) {
+int omega__config_parse_value(const omega_cfg_def_t *d, const char *v, omega_settings_t *s, char *msg, size_t cap) {
   switch (d->type) {
   case OMEGA_CFG_INT: {
     char *end;
@@ -130,7 +130,7 @@ typedef struct {
 static int set_from(layered_t *L, size_t i, const char *v, omega_cfg_source_t src, const char *where, char *msg,
                     size_t cap) {
   char m[512];
-  if (omega_config_parse_value(&omega_cfg_table[i], v, &L->s, m, sizeof m)) {
+  if (omega__config_parse_value(&omega__cfg_table[i], v, &L->s, m, sizeof m)) {
     snprintf(msg, cap, "%s: %s", where, m);
     return OMEGA_EINVAL;
   }
@@ -177,7 +177,7 @@ static int parse_kv_text(layered_t *L, char **ov, const char *what, char *text, 
       val++;
     }
     size_t idx;
-    if (!omega_config_find(key, &idx)) {
+    if (!omega__config_find(key, &idx)) {
       snprintf(msg, cap, "%s: unknown setting %.64s", where, key);
       return OMEGA_EINVAL;
     }
@@ -196,7 +196,7 @@ static int parse_kv_text(layered_t *L, char **ov, const char *what, char *text, 
 }
 
 static void free_overlay(char **o) {
-  for (size_t i = 0; o && i < omega_cfg_count; i++)
+  for (size_t i = 0; o && i < omega__cfg_count; i++)
     omega__free(o[i]);
   omega__free(o);
 }
@@ -226,8 +226,8 @@ int omega__config_parse_text(const char *what, const char *text, size_t len, ome
                              size_t cap) {
   layered_t L;
   memset(&L, 0, sizeof L);
-  for (size_t i = 0; i < omega_cfg_count; i++)
-    if (set_from(&L, i, omega_cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
+  for (size_t i = 0; i < omega__cfg_count; i++)
+    if (set_from(&L, i, omega__cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
       return OMEGA_EINTERNAL;
   char *copy = omega__malloc(len + 1);
   if (!copy) {
@@ -249,13 +249,13 @@ static const char *upper_value(const omega_config_t *c, size_t i) {
     return c->rt[i];
   if (c->cli[i])
     return c->cli[i];
-  return getenv(omega_cfg_table[i].name);
+  return getenv(omega__cfg_table[i].name);
 }
 
 /* The config file's layer as it is now on disk: per setting its value or NULL (all NULL
  * without a file). Nothing is kept on failure. */
 static int load_file_layer(const omega_config_t *c, char ***out, char *msg, size_t cap) {
-  char **ov = omega__calloc(omega_cfg_count, sizeof *ov);
+  char **ov = omega__calloc(omega__cfg_count, sizeof *ov);
   if (!ov) {
     snprintf(msg, cap, "config: out of memory");
     return OMEGA_ENOMEM;
@@ -274,8 +274,8 @@ static int load_file_layer(const omega_config_t *c, char ***out, char *msg, size
  * applied over the file as last loaded, so a file broken since then blocks only reloads. */
 static int build(const omega_config_t *c, char *const *file_layer, layered_t *L, char *msg, size_t cap) {
   memset(L, 0, sizeof *L);
-  for (size_t i = 0; i < omega_cfg_count; i++)
-    if (set_from(L, i, omega_cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
+  for (size_t i = 0; i < omega__cfg_count; i++)
+    if (set_from(L, i, omega__cfg_table[i].def, OMEGA_SRC_DEFAULT, "default", msg, cap))
       return OMEGA_EINTERNAL;
   /* The profile and the config file path can only come from the layers above the file
    * (a file cannot name itself, nor its own profile: it overrides the profile anyway). */
@@ -283,27 +283,27 @@ static int build(const omega_config_t *c, char *const *file_layer, layered_t *L,
   const char *pv = upper_value(c, pi);
   if (pv && set_from(L, pi, pv, OMEGA_SRC_ENV, "OMEGA_PROFILE", msg, cap))
     return OMEGA_EINVAL;
-  const omega_profile_entry_t *p = omega_profiles[L->s.omega_profile];
+  const omega_profile_entry_t *p = omega__profiles[L->s.omega_profile];
   for (; p && p->name; p++) {
     size_t idx;
-    if (!omega_config_find(p->name, &idx) || set_from(L, idx, p->value, OMEGA_SRC_PROFILE, "profile", msg, cap))
+    if (!omega__config_find(p->name, &idx) || set_from(L, idx, p->value, OMEGA_SRC_PROFILE, "profile", msg, cap))
       return OMEGA_EINTERNAL;
   }
   const char *file = upper_value(c, fi);
-  for (size_t i = 0; i < omega_cfg_count; i++)
+  for (size_t i = 0; i < omega__cfg_count; i++)
     if (file_layer[i] && set_from(L, i, file_layer[i], OMEGA_SRC_FILE, file, msg, cap))
       return OMEGA_EINVAL;
-  for (size_t i = 0; i < omega_cfg_count; i++) {
-    const char *e = getenv(omega_cfg_table[i].name);
+  for (size_t i = 0; i < omega__cfg_count; i++) {
+    const char *e = getenv(omega__cfg_table[i].name);
     char where[128];
-    snprintf(where, sizeof where, "environment %s", omega_cfg_table[i].name);
+    snprintf(where, sizeof where, "environment %s", omega__cfg_table[i].name);
     if (e && set_from(L, i, e, OMEGA_SRC_ENV, where, msg, cap))
       return OMEGA_EINVAL;
   }
-  for (size_t i = 0; i < omega_cfg_count; i++)
+  for (size_t i = 0; i < omega__cfg_count; i++)
     if (c->cli[i] && set_from(L, i, c->cli[i], OMEGA_SRC_CLI, "command line", msg, cap))
       return OMEGA_EINVAL;
-  for (size_t i = 0; i < omega_cfg_count; i++)
+  for (size_t i = 0; i < omega__cfg_count; i++)
     if (c->rt[i] && set_from(L, i, c->rt[i], OMEGA_SRC_RUNTIME, "runtime", msg, cap))
       return OMEGA_EINVAL;
   if (pv)
@@ -324,8 +324,8 @@ static bool same_value(const omega_cfg_def_t *d, const omega_settings_t *a, cons
  * applies the rest, and a failing callback rolls everything back. */
 static int commit(omega_config_t *c, layered_t *L, char *msg, size_t cap) {
   size_t k = strlen(msg);
-  for (size_t i = 0; i < omega_cfg_count; i++) {
-    const omega_cfg_def_t *d = &omega_cfg_table[i];
+  for (size_t i = 0; i < omega__cfg_count; i++) {
+    const omega_cfg_def_t *d = &omega__cfg_table[i];
     if ((d->flags & OMEGA_CFG_HOT) || same_value(d, &c->cur, &L->s))
       continue;
     /* keep the running value: copy it back */
@@ -354,12 +354,12 @@ static int commit(omega_config_t *c, layered_t *L, char *msg, size_t cap) {
   return 0;
 }
 
-int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config_t **out) {
+int omega__config_create(const char *const *cli_pairs, size_t n_cli, omega_config_t **out) {
   omega_config_t *c = omega__calloc(1, sizeof *c);
   if (!c)
     return omega__seterr(OMEGA_ENOMEM, "config: out of memory");
-  c->cli = omega__calloc(omega_cfg_count, sizeof *c->cli);
-  c->rt = omega__calloc(omega_cfg_count, sizeof *c->rt);
+  c->cli = omega__calloc(omega__cfg_count, sizeof *c->cli);
+  c->rt = omega__calloc(omega__cfg_count, sizeof *c->rt);
   pthread_mutex_init(&c->mu, NULL);
   int rc = (!c->cli || !c->rt) ? omega__seterr(OMEGA_ENOMEM, "config: out of memory") : 0;
   char msg[1024] = "";
@@ -368,7 +368,7 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
     char key[128];
     size_t idx;
     snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - cli_pairs[i]) : 0, cli_pairs[i]);
-    if (!eq || !omega_config_find(key, &idx)) {
+    if (!eq || !omega__config_find(key, &idx)) {
       rc = omega__seterr(OMEGA_EINVAL, "command line: unknown setting \"%s\"", cli_pairs[i]);
       break;
     }
@@ -381,7 +381,7 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
                   (rc = build(c, c->file, &L, msg, sizeof msg))))
     omega__seterr(rc, "%s", msg);
   if (rc) {
-    omega_config_free(c);
+    omega__config_free(c);
     return rc;
   }
   c->cur = L.s;
@@ -390,10 +390,10 @@ int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config
   return 0;
 }
 
-void omega_config_free(omega_config_t *c) {
+void omega__config_free(omega_config_t *c) {
   if (!c)
     return;
-  for (size_t i = 0; i < omega_cfg_count; i++) {
+  for (size_t i = 0; i < omega__cfg_count; i++) {
     if (c->cli)
       omega__free(c->cli[i]);
     if (c->rt)
@@ -406,21 +406,21 @@ void omega_config_free(omega_config_t *c) {
   omega__free(c);
 }
 
-void omega_config_set_apply(omega_config_t *c, omega_cfg_apply_fn fn, void *user) {
+void omega__config_set_apply(omega_config_t *c, omega_cfg_apply_fn fn, void *user) {
   pthread_mutex_lock(&c->mu);
   c->apply = fn;
   c->user = user;
   pthread_mutex_unlock(&c->mu);
 }
 
-void omega_config_get(const omega_config_t *c, omega_settings_t *out) {
+void omega__config_get(const omega_config_t *c, omega_settings_t *out) {
   omega_config_t *m = (omega_config_t *)c;
   pthread_mutex_lock(&m->mu);
   *out = m->cur;
   pthread_mutex_unlock(&m->mu);
 }
 
-int omega_config_reload(omega_config_t *c, char *msg, size_t cap) {
+int omega__config_reload(omega_config_t *c, char *msg, size_t cap) {
   pthread_mutex_lock(&c->mu);
   layered_t L;
   msg[0] = '\0';
@@ -471,21 +471,21 @@ static void shown(const omega_cfg_def_t *d, const omega_settings_t *s, char *out
  * moves several). */
 static void log_changes(const char *who, const omega_settings_t *old, const omega_settings_t *now) {
   int n = 0;
-  for (size_t i = 0; i < omega_cfg_count; i++) {
-    const omega_cfg_def_t *d = &omega_cfg_table[i];
+  for (size_t i = 0; i < omega__cfg_count; i++) {
+    const omega_cfg_def_t *d = &omega__cfg_table[i];
     if (same_value(d, old, now))
       continue;
     char a[4400], b[4400];
     shown(d, old, a, sizeof a);
     shown(d, now, b, sizeof b);
-    omega_log(OMEGA_LOG_INFO, "runtime change by %s: %s %s -> %s", who, d->name, a, b);
+    omega__log(OMEGA_LOG_INFO, "runtime change by %s: %s %s -> %s", who, d->name, a, b);
     n++;
   }
   if (!n)
-    omega_log(OMEGA_LOG_INFO, "runtime change by %s: no setting changed", who);
+    omega__log(OMEGA_LOG_INFO, "runtime change by %s: no setting changed", who);
 }
 
-int omega_config_set_runtime(omega_config_t *c, const char *who, const char *const *keys, const char *const *values,
+int omega__config_set_runtime(omega_config_t *c, const char *who, const char *const *keys, const char *const *values,
                              size_t n, char *msg, size_t cap) {
   msg[0] = '\0';
   pthread_mutex_lock(&c->mu);
@@ -493,7 +493,7 @@ int omega_config_set_runtime(omega_config_t *c, const char *who, const char *con
   /* Validate every pair on a scratch copy first: all or nothing. */
   omega_settings_t scratch = c->cur;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    const omega_cfg_def_t *d = omega_config_find(keys[i], NULL);
+    const omega_cfg_def_t *d = omega__config_find(keys[i], NULL);
     if (!d) {
       snprintf(msg, cap, "unknown setting %s", keys[i]);
       rc = OMEGA_EINVAL;
@@ -502,18 +502,18 @@ int omega_config_set_runtime(omega_config_t *c, const char *who, const char *con
                d->name);
       rc = OMEGA_EINVAL;
     } else {
-      rc = omega_config_parse_value(d, values[i], &scratch, msg, cap);
+      rc = omega__config_parse_value(d, values[i], &scratch, msg, cap);
     }
   }
-  char **nrt = rc ? NULL : omega__calloc(omega_cfg_count, sizeof *nrt);
+  char **nrt = rc ? NULL : omega__calloc(omega__cfg_count, sizeof *nrt);
   if (rc == 0 && !nrt)
     rc = OMEGA_ENOMEM;
-  for (size_t i = 0; rc == 0 && i < omega_cfg_count; i++)
+  for (size_t i = 0; rc == 0 && i < omega__cfg_count; i++)
     if (c->rt[i] && !(nrt[i] = omega__strdup(c->rt[i])))
       rc = OMEGA_ENOMEM;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     size_t idx;
-    omega_config_find(keys[i], &idx);
+    omega__config_find(keys[i], &idx);
     omega__free(nrt[idx]);
     if (!(nrt[idx] = omega__strdup(values[i])))
       rc = OMEGA_ENOMEM;
@@ -540,7 +540,7 @@ int omega_config_set_runtime(omega_config_t *c, const char *who, const char *con
   }
   if (rc) {
     c->stats.runtime_failed++;
-    omega_log(OMEGA_LOG_WARN, "runtime change by %s rejected: %s", who, msg);
+    omega__log(OMEGA_LOG_WARN, "runtime change by %s rejected: %s", who, msg);
   } else {
     c->stats.runtime_ok++;
   }
@@ -548,17 +548,17 @@ int omega_config_set_runtime(omega_config_t *c, const char *who, const char *con
   return rc;
 }
 
-void omega_config_stats(const omega_config_t *c, omega_cfg_stats_t *s) {
+void omega__config_stats(const omega_config_t *c, omega_cfg_stats_t *s) {
   omega_config_t *m = (omega_config_t *)c;
   pthread_mutex_lock(&m->mu);
   *s = m->stats;
   pthread_mutex_unlock(&m->mu);
 }
 
-void omega_config_value(const omega_config_t *c, size_t idx, bool redact, char *buf, size_t cap,
+void omega__config_value(const omega_config_t *c, size_t idx, bool redact, char *buf, size_t cap,
                         omega_cfg_source_t *src) {
   omega_config_t *m = (omega_config_t *)c;
-  const omega_cfg_def_t *d = &omega_cfg_table[idx];
+  const omega_cfg_def_t *d = &omega__cfg_table[idx];
   pthread_mutex_lock(&m->mu);
   if (redact && (d->flags & OMEGA_CFG_SECRET))
     snprintf(buf, cap, "%s", ((const char *)cfield(&m->cur, d))[0] ? "(set)" : "");
@@ -569,11 +569,11 @@ void omega_config_value(const omega_config_t *c, size_t idx, bool redact, char *
   pthread_mutex_unlock(&m->mu);
 }
 
-void omega_config_markdown(char **out, size_t *len) {
+void omega__config_markdown(char **out, size_t *len) {
   FILE *f = open_memstream(out, len);
   fputs("| Setting | Default | Values | Hot reload | What it does |\n|---|---|---|---|---|\n", f);
-  for (size_t i = 0; i < omega_cfg_count; i++) {
-    const omega_cfg_def_t *d = &omega_cfg_table[i];
+  for (size_t i = 0; i < omega__cfg_count; i++) {
+    const omega_cfg_def_t *d = &omega__cfg_table[i];
     fprintf(f, "| `%s` | %s%s%s | ", d->name, d->def[0] ? "`" : "", d->def[0] ? d->def : "(empty)",
             d->def[0] ? "`" : "");
     switch (d->type) {

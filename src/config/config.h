@@ -44,7 +44,7 @@ typedef enum {
   OMEGA_PROFILE_HIGH_AVAILABILITY,
   OMEGA_PROFILE_COUNT
 } omega_profile_t;
-/* The levels of core/log.h, so the setting goes to omega_log_set_level as it is. */
+/* The levels of core/log.h, so the setting goes to omega__log_set_level as it is. */
 typedef enum {
   OMEGA_CFG_LOG_DEBUG = OMEGA_LOG_DEBUG,
   OMEGA_CFG_LOG_INFO = OMEGA_LOG_INFO,
@@ -55,9 +55,9 @@ typedef enum {
 typedef enum { OMEGA_CFG_FSYNC_ALWAYS, OMEGA_CFG_FSYNC_INTERVAL, OMEGA_CFG_FSYNC_COUNT } omega_cfg_fsync_t;
 
 /* Their names, indexed by the enum and NULL-terminated. */
-extern const char *const omega_profile_names[OMEGA_PROFILE_COUNT + 1];
-extern const char *const omega_cfg_log_level_names[OMEGA_CFG_LOG_COUNT + 1];
-extern const char *const omega_cfg_fsync_names[OMEGA_CFG_FSYNC_COUNT + 1];
+extern const char *const omega__profile_names[OMEGA_PROFILE_COUNT + 1];
+extern const char *const omega__cfg_log_level_names[OMEGA_CFG_LOG_COUNT + 1];
+extern const char *const omega__cfg_fsync_names[OMEGA_CFG_FSYNC_COUNT + 1];
 
 /* Typed values of every setting (settings_list.h): fields named like the settings. */
 typedef struct {
@@ -72,7 +72,7 @@ typedef struct {
 #undef OMEGA_SETTING_STRING
 } omega_settings_t;
 
-/* Index of each setting in omega_cfg_table (OMEGA_CFG_IDX_EMBED_MAX_BATCH, ...), and how many
+/* Index of each setting in omega__cfg_table (OMEGA_CFG_IDX_EMBED_MAX_BATCH, ...), and how many
  * there are. */
 enum {
 #define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help) OMEGA_CFG_IDX_##NAME,
@@ -98,8 +98,8 @@ typedef struct {
   const char *help;
 } omega_cfg_def_t;
 
-extern const omega_cfg_def_t omega_cfg_table[OMEGA_CFG_COUNT];
-extern const size_t omega_cfg_count; /* OMEGA_CFG_COUNT */
+extern const omega_cfg_def_t omega__cfg_table[OMEGA_CFG_COUNT];
+extern const size_t omega__cfg_count; /* OMEGA_CFG_COUNT */
 
 typedef struct omega_config omega_config_t;
 
@@ -110,39 +110,39 @@ typedef int (*omega_cfg_apply_fn)(const omega_settings_t *old, const omega_setti
 
 /* Build the configuration from defaults, profile, the config file (cli/env may name it as
  * OMEGA_CONFIG_FILE), the process environment and command-line KEY=VALUE pairs. */
-int omega_config_create(const char *const *cli_pairs, size_t n_cli, omega_config_t **out);
-void omega_config_free(omega_config_t *c);
-void omega_config_set_apply(omega_config_t *c, omega_cfg_apply_fn fn, void *user);
+int omega__config_create(const char *const *cli_pairs, size_t n_cli, omega_config_t **out);
+void omega__config_free(omega_config_t *c);
+void omega__config_set_apply(omega_config_t *c, omega_cfg_apply_fn fn, void *user);
 /* A consistent copy of the current values (thread-safe). */
-void omega_config_get(const omega_config_t *c, omega_settings_t *out);
+void omega__config_get(const omega_config_t *c, omega_settings_t *out);
 
 /* Re-read the config file and recompute every layer; all or nothing. Restart-only
  * settings that changed are kept at their old values and reported in `msg`. */
-int omega_config_reload(omega_config_t *c, char *msg, size_t cap);
+int omega__config_reload(omega_config_t *c, char *msg, size_t cap);
 /* Runtime changes (PUT /accel/config): n KEY/VALUE pairs, all or nothing, over the config
  * file as last loaded (a file broken since does not block them). Restart-only or unknown
  * keys and invalid values are rejected with OMEGA_EINVAL and a message. Each setting that
  * changes is logged (INFO) with `who`, its old and new value (secrets as "(set)"); a
  * rejected change is logged too (WARN). */
-int omega_config_set_runtime(omega_config_t *c, const char *who, const char *const *keys, const char *const *values,
+int omega__config_set_runtime(omega_config_t *c, const char *who, const char *const *keys, const char *const *values,
                              size_t n, char *msg, size_t cap);
 
 typedef struct {
   unsigned long long reloads_ok, reloads_failed, runtime_ok, runtime_failed;
 } omega_cfg_stats_t;
-void omega_config_stats(const omega_config_t *c, omega_cfg_stats_t *s);
+void omega__config_stats(const omega_config_t *c, omega_cfg_stats_t *s);
 
 /* The current value as text ("" for secrets when redact), and where it came from. */
-void omega_config_value(const omega_config_t *c, size_t idx, bool redact, char *buf, size_t cap,
+void omega__config_value(const omega_config_t *c, size_t idx, bool redact, char *buf, size_t cap,
                         omega_cfg_source_t *src);
-const char *omega_config_source_name(omega_cfg_source_t s);
-const omega_cfg_def_t *omega_config_find(const char *name, size_t *idx);
+const char *omega__config_source_name(omega_cfg_source_t s);
+const omega_cfg_def_t *omega__config_find(const char *name, size_t *idx);
 /* Parse and validate one value for a setting into settings; message on failure. */
-int omega_config_parse_value(const omega_cfg_def_t *d, const char *value, omega_settings_t *s, char *msg, size_t cap);
+int omega__config_parse_value(const omega_cfg_def_t *d, const char *value, omega_settings_t *s, char *msg, size_t cap);
 /* Parse KEY=VALUE text over the defaults (the config-file parser; for tests and fuzzing). */
 int omega__config_parse_text(const char *what, const char *text, size_t len, omega_settings_t *out, char *msg,
                              size_t cap);
 /* The settings table as Markdown (for the README; a test keeps them identical). */
-void omega_config_markdown(char **out, size_t *len);
+void omega__config_markdown(char **out, size_t *len);
 
 #endif

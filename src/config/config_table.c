@@ -9,12 +9,12 @@
 #define TEXT_(x) #x
 #define TEXT(x) TEXT_(x) /* a default's value, its macros expanded */
 
-const char *const omega_profile_names[OMEGA_PROFILE_COUNT + 1] = {
+const char *const omega__profile_names[OMEGA_PROFILE_COUNT + 1] = {
     "NONE", "HIGH_THROUGHPUT", "LOW_LATENCY", "MEMORY_CONSTRAINED", "HIGH_AVAILABILITY", NULL};
-const char *const omega_cfg_log_level_names[OMEGA_CFG_LOG_COUNT + 1] = {"debug", "info", "warn", "error", NULL};
-const char *const omega_cfg_fsync_names[OMEGA_CFG_FSYNC_COUNT + 1] = {"always", "interval", NULL};
+const char *const omega__cfg_log_level_names[OMEGA_CFG_LOG_COUNT + 1] = {"debug", "info", "warn", "error", NULL};
+const char *const omega__cfg_fsync_names[OMEGA_CFG_FSYNC_COUNT + 1] = {"always", "interval", NULL};
 
-const omega_cfg_def_t omega_cfg_table[OMEGA_CFG_COUNT] = {
+const omega_cfg_def_t omega__cfg_table[OMEGA_CFG_COUNT] = {
 #define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help)                                                     \
   {#NAME, OMEGA_CFG_INT, TEXT(def), min, max, NULL, flags, F(field), help},
 #define OMEGA_SETTING_BOOL(NAME, field, def, flags, help)                                                              \
@@ -29,7 +29,7 @@ const omega_cfg_def_t omega_cfg_table[OMEGA_CFG_COUNT] = {
 #undef OMEGA_SETTING_ENUM
 #undef OMEGA_SETTING_STRING
 };
-const size_t omega_cfg_count = OMEGA_CFG_COUNT;
+const size_t omega__cfg_count = OMEGA_CFG_COUNT;
 
 /* What the compiler can check of each row: integer defaults within their bounds, string
  * defaults that fit, and enum fields as wide as the int config.c reads and writes. */
@@ -61,7 +61,7 @@ static const omega_profile_entry_t high_availability[] = {
     {"ACCEL_OOM_CPU_FALLBACK", "true"}, {"EMBED_GPU_SLOTS", "2"}, {"OMEGA_DRAIN_GRACE_MS", "60000"},
     {"OMEGA_REQUEST_TIMEOUT_MS", "60000"}, {"EMBED_QUEUE_CAPACITY", "8192"}, {NULL, NULL}};
 
-const omega_profile_entry_t *const omega_profiles[OMEGA_PROFILE_COUNT] = {
+const omega_profile_entry_t *const omega__profiles[OMEGA_PROFILE_COUNT] = {
     [OMEGA_PROFILE_NONE] = NULL,
     [OMEGA_PROFILE_HIGH_THROUGHPUT] = high_throughput,
     [OMEGA_PROFILE_LOW_LATENCY] = low_latency,

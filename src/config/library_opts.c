@@ -2,7 +2,7 @@
 
 #include "omega/cpu.h"
 
-void omega_config_engine_tuning(const omega_settings_t *s, omega_engine_tuning_t *t) {
+void omega__config_engine_tuning(const omega_settings_t *s, omega_engine_tuning_t *t) {
   *t = (omega_engine_tuning_t){
       .max_batch = (size_t)s->embed_max_batch,
       .max_batch_tokens = (size_t)s->embed_max_batch_tokens,
@@ -17,11 +17,11 @@ void omega_config_engine_tuning(const omega_settings_t *s, omega_engine_tuning_t
   };
 }
 
-void omega_config_engine_opts(const omega_settings_t *boot, const omega_settings_t *now, omega_engine_opts_t *o) {
+void omega__config_engine_opts(const omega_settings_t *boot, const omega_settings_t *now, omega_engine_opts_t *o) {
   omega_engine_opts_init(o);
   o->threads = (int)boot->embed_threads;
   o->cpu_precision = boot->embed_cpu_precision;
-  omega_config_engine_tuning(now, &o->tuning);
+  omega__config_engine_tuning(now, &o->tuning);
   o->accel.mode = boot->omega_accel;
   o->accel.plugin = boot->omega_cuda_plugin;
   o->accel.device = (int)boot->omega_gpu_device;
@@ -30,7 +30,7 @@ void omega_config_engine_opts(const omega_settings_t *boot, const omega_settings
                                                                               : now->embed_gpu_slots);
 }
 
-int omega_config_force_cpu(const omega_settings_t *s) {
+int omega__config_force_cpu(const omega_settings_t *s) {
   int rc = omega_cpu_isa_force(s->omega_cpu_isa);
   return rc ? rc : omega_simd_force(s->omega_simd);
 }

@@ -7,14 +7,14 @@
 #include "omega/engine.h"
 
 /* The settings that can change while the engine runs (omega_engine_tune). */
-void omega_config_engine_tuning(const omega_settings_t *s, omega_engine_tuning_t *t);
+void omega__config_engine_tuning(const omega_settings_t *s, omega_engine_tuning_t *t);
 /* Options to open an engine: restart-only ones from `boot` (the settings at start-up), the
  * tuning from `now` (runtime changes may have come since); the GPU streams created are enough
  * for both EMBED_GPU_MAX_SLOTS and the current EMBED_GPU_SLOTS. The strings point into
  * `boot`, which must outlive omega_engine_open. */
-void omega_config_engine_opts(const omega_settings_t *boot, const omega_settings_t *now, omega_engine_opts_t *o);
+void omega__config_engine_opts(const omega_settings_t *boot, const omega_settings_t *now, omega_engine_opts_t *o);
 /* Cap the CPU kernels as OMEGA_CPU_ISA and OMEGA_SIMD say; call it before anything runs
  * them (opening an engine, an index or a collection). */
-int omega_config_force_cpu(const omega_settings_t *s);
+int omega__config_force_cpu(const omega_settings_t *s);
 
 #endif

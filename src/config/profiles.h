@@ -9,6 +9,6 @@ typedef struct {
 } omega_profile_entry_t;
 
 /* Indexed by omega_profile_t; OMEGA_PROFILE_NONE's is NULL; lists end with {NULL, NULL}. */
-extern const omega_profile_entry_t *const omega_profiles[OMEGA_PROFILE_COUNT];
+extern const omega_profile_entry_t *const omega__profiles[OMEGA_PROFILE_COUNT];
 
 #endif

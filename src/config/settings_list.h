@@ -1,7 +1,7 @@
 /* Every runtime setting of the omega program, declared once (an X-macro list: data only, no
  * include guard). Each includer defines the four row macros, includes this file and undefines
  * them; config.h makes the fields of omega_settings_t and the setting indices of it,
- * config_table.c the rows of omega_cfg_table, and `omega config --markdown` (through
+ * config_table.c the rows of omega__cfg_table, and `omega config --markdown` (through
  * tools/update-readme-settings.sh) the README's table.
  *
  *   OMEGA_SETTING_INT(NAME, field, default, min, max, flags, help)     long long field
@@ -131,9 +131,9 @@ OMEGA_SETTING_INT(OMEGA_NONCE_CACHE, omega_nonce_cache, 0, 0, 1 << 24, OMEGA_CFG
     "Nonces remembered for replay protection (0: sized from OMEGA_HMAC_MAX_RATE and OMEGA_HMAC_WINDOW_S)")
 OMEGA_SETTING_STRING(OMEGA_CONFIG_FILE, omega_config_file, 1024, "", 0,
     "KEY=VALUE file of settings, watched for changes (also --config)")
-OMEGA_SETTING_ENUM(OMEGA_PROFILE, omega_profile, omega_profile_t, "NONE", omega_profile_names, OMEGA_CFG_HOT,
+OMEGA_SETTING_ENUM(OMEGA_PROFILE, omega_profile, omega_profile_t, "NONE", omega__profile_names, OMEGA_CFG_HOT,
     "Tuning preset applied over the defaults; any setting still overrides it")
-OMEGA_SETTING_ENUM(OMEGA_LOG_LEVEL, omega_log_level, omega_cfg_log_level_t, "info", omega_cfg_log_level_names,
+OMEGA_SETTING_ENUM(OMEGA_LOG_LEVEL, omega_log_level, omega_cfg_log_level_t, "info", omega__cfg_log_level_names,
     OMEGA_CFG_HOT,
     "Log verbosity on stderr")
 OMEGA_SETTING_STRING(OMEGA_FAULT_INJECT, omega_fault_inject, 256, "", OMEGA_CFG_HOT,
@@ -142,7 +142,7 @@ OMEGA_SETTING_STRING(OMEGA_FAULT_INJECT, omega_fault_inject, 256, "", OMEGA_CFG_
 /* vector search */
 OMEGA_SETTING_STRING(OMEGA_DATA_DIR, omega_data_dir, 1024, "", 0,
     "Folder of the vector collections (DIR/collections/NAME), reopened at start-up (empty: in memory only)")
-OMEGA_SETTING_ENUM(OMEGA_INDEX_FSYNC, omega_index_fsync, omega_cfg_fsync_t, "always", omega_cfg_fsync_names, 0,
+OMEGA_SETTING_ENUM(OMEGA_INDEX_FSYNC, omega_index_fsync, omega_cfg_fsync_t, "always", omega__cfg_fsync_names, 0,
     "Collection log durability: always (fsync before every acknowledgement) or interval (fsync in the background)")
 OMEGA_SETTING_INT(OMEGA_INDEX_FSYNC_INTERVAL_MS, omega_index_fsync_interval_ms, 1000, 1, 600000, 0,
     "With OMEGA_INDEX_FSYNC=interval: how often the log is fsynced")

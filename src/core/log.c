@@ -7,9 +7,9 @@
 
 static atomic_int log_level = OMEGA_LOG_INFO;
 
-void omega_log_set_level(int level) { atomic_store(&log_level, level); }
+void omega__log_set_level(int level) { atomic_store(&log_level, level); }
 
-void omega_log(int level, const char *fmt, ...) {
+void omega__log(int level, const char *fmt, ...) {
   if (level < atomic_load(&log_level))
     return;
   static const char *const names[] = {"debug", "info", "warn", "error"};

@@ -6,7 +6,7 @@
 
 enum { OMEGA_LOG_DEBUG = 0, OMEGA_LOG_INFO, OMEGA_LOG_WARN, OMEGA_LOG_ERROR };
 
-void omega_log_set_level(int level);
-void omega_log(int level, const char *fmt, ...) OMEGA_PRINTF(2, 3);
+void omega__log_set_level(int level);
+void omega__log(int level, const char *fmt, ...) OMEGA_PRINTF(2, 3);
 
 #endif

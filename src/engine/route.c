@@ -71,14 +71,14 @@ int omega__router_run(omega_router_t *r, int slot, const omega_batch_t *b, float
   snprintf(err, sizeof err, "%s", omega_errmsg());
   if (!usable(r->gpu)) {
     if (!atomic_exchange(&r->lost_logged, true))
-      omega_log(OMEGA_LOG_ERROR,
+      omega__log(OMEGA_LOG_ERROR,
                 "GPU failed with a sticky error (%s): serving on the CPU from now on; restart the process to use the "
                 "GPU again",
                 err);
     return fallback(r, b, out, route);
   }
   const bool retry = rc != OMEGA_EDEVICE_OOM || atomic_load(&r->oom_cpu_fallback);
-  omega_log(OMEGA_LOG_WARN, "GPU batch of %zu sequences failed (%s)%s", b->n_seq, err,
+  omega__log(OMEGA_LOG_WARN, "GPU batch of %zu sequences failed (%s)%s", b->n_seq, err,
             retry ? ": retrying on the CPU" : "");
   if (!retry)
     return omega__seterr(OMEGA_EDEVICE_OOM, "GPU out of memory and ACCEL_OOM_CPU_FALLBACK is off: %s", err);

@@ -239,7 +239,7 @@ static int accept_or_refuse(omega_collection_t *c, int rc, const omega_wal_resul
     snprintf(lost, sizeof lost, "an unknown number of");
   else
     snprintf(lost, sizeof lost, "%zu", res->lost);
-  omega_log(OMEGA_LOG_WARN, "collection %s: accepting the loss: %s; %zu records replayed, %s acknowledged records "
+  omega__log(OMEGA_LOG_WARN, "collection %s: accepting the loss: %s; %zu records replayed, %s acknowledged records "
                             "lost; writing a new snapshot and log",
             c->name, omega_errmsg(), res->records, lost);
   return omega__coll_checkpoint(c, false);
@@ -249,7 +249,7 @@ static int accept_or_refuse(omega_collection_t *c, int rc, const omega_wal_resul
 static int wal_continue(omega_collection_t *c, const char *wal, const omega_wal_head_t *h,
                         const omega_wal_result_t *res) {
   if (res->torn_bytes)
-    omega_log(OMEGA_LOG_INFO, "%s: cut a torn tail of %zu bytes after byte %zu (a write a crash interrupted before it "
+    omega__log(OMEGA_LOG_INFO, "%s: cut a torn tail of %zu bytes after byte %zu (a write a crash interrupted before it "
                               "was acknowledged)",
               wal, res->torn_bytes, res->good_len);
   int fd = open(wal, O_WRONLY | O_CLOEXEC);
@@ -319,7 +319,7 @@ int omega__coll_log_open(omega_collection_t *c, const omega_snap_meta_t *m, omeg
   if (rc)
     return accept_or_refuse(c, rc, &res);
   if (role == OMEGA_WAL_ABSORBED) {
-    omega_log(OMEGA_LOG_INFO, "%s: the log the snapshot absorbed (a checkpoint was cut short): starting the next one",
+    omega__log(OMEGA_LOG_INFO, "%s: the log the snapshot absorbed (a checkpoint was cut short): starting the next one",
               wal);
     return m->version == 1 ? omega__coll_checkpoint(c, false) : wal_start(c);
   }

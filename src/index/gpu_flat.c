@@ -84,10 +84,10 @@ static int gpu_failed(omega_gpu_flat_t *g, int st, const char *err) {
     g->dead_gpu = true;
     g->st.active = 0;
     g->fl = NULL; /* a corrupted context cannot be cleaned up */
-    omega_log(OMEGA_LOG_ERROR, "GPU flat index: sticky GPU error (%s): searching on the CPU from now on", msg);
+    omega__log(OMEGA_LOG_ERROR, "GPU flat index: sticky GPU error (%s): searching on the CPU from now on", msg);
   } else {
     drop_mirror(g);
-    omega_log(OMEGA_LOG_WARN, "GPU flat index: %s: searching on the CPU", msg);
+    omega__log(OMEGA_LOG_WARN, "GPU flat index: %s: searching on the CPU", msg);
   }
   return OMEGA_EDEVICE;
 }

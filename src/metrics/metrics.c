@@ -13,7 +13,7 @@
 #define MAX_BUCKETS 32
 #define MAX_HOOKS 16
 
-struct omega_series {
+struct omega__series {
   char *values[MAX_LABELS];
   _Atomic uint64_t bits; /* double value (counters, gauges) or histogram sum */
   _Atomic uint64_t count;
@@ -75,7 +75,7 @@ static bool has_labels(const omega_family_t *f, const omega_series_t *s, const c
   return true;
 }
 
-int omega_metrics_create(omega_metrics_t **out) {
+int omega__metrics_create(omega_metrics_t **out) {
   omega_metrics_t *m = omega__calloc(1, sizeof *m);
   if (!m)
     return -1;
@@ -84,7 +84,7 @@ int omega_metrics_create(omega_metrics_t **out) {
   return 0;
 }
 
-void omega_metrics_free(omega_metrics_t *m) {
+void omega__metrics_free(omega_metrics_t *m) {
   if (!m)
     return;
   for (omega_family_t *f = m->first, *fn; f; f = fn) {
@@ -104,7 +104,7 @@ void omega_metrics_free(omega_metrics_t *m) {
   omega__free(m);
 }
 
-omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const char *help, omega_metric_type_t type,
+omega_family_t *omega__metrics_family(omega_metrics_t *m, const char *name, const char *help, omega_metric_type_t type,
                                      const char *const *label_names, const double *buckets, size_t n_buckets) {
   omega_family_t *f = omega__calloc(1, sizeof *f);
   if (!f)
@@ -128,19 +128,19 @@ omega_family_t *omega_metrics_family(omega_metrics_t *m, const char *name, const
   return f;
 }
 
-void omega_metrics_register(omega_metrics_t *m, const omega_family_def_t *defs, size_t n, void *out) {
+void omega__metrics_register(omega_metrics_t *m, const omega_family_def_t *defs, size_t n, void *out) {
   for (size_t i = 0; i < n; i++) {
     const omega_family_def_t *d = &defs[i];
-    omega_family_t *f = omega_metrics_family(m, d->name, d->help, d->type, d->labels, d->buckets, d->n_buckets);
+    omega_family_t *f = omega__metrics_family(m, d->name, d->help, d->type, d->labels, d->buckets, d->n_buckets);
     memcpy((char *)out + d->slot, &f, sizeof f);
     if (d->series && !f->n_labels)
-      omega_series(f, NULL, NULL, NULL);
+      omega__series(f, NULL, NULL, NULL);
     for (const char *const *v = d->series; v && f->n_labels && v[0]; v += f->n_labels)
-      omega_series(f, v[0], f->n_labels > 1 ? v[1] : NULL, f->n_labels > 2 ? v[2] : NULL);
+      omega__series(f, v[0], f->n_labels > 1 ? v[1] : NULL, f->n_labels > 2 ? v[2] : NULL);
   }
 }
 
-omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, const char *v3) {
+omega_series_t *omega__series(omega_family_t *f, const char *v1, const char *v2, const char *v3) {
   const char *v[MAX_LABELS] = {v1, v2, v3};
   pthread_mutex_lock(&f->mu);
   for (omega_series_t *s = f->first; s; s = s->next)
@@ -168,7 +168,7 @@ omega_series_t *omega_series(omega_family_t *f, const char *v1, const char *v2, 
   return s;
 }
 
-void omega_series_remove(omega_family_t *f, const char *v1, const char *v2, const char *v3) {
+void omega__series_remove(omega_family_t *f, const char *v1, const char *v2, const char *v3) {
   const char *v[MAX_LABELS] = {v1, v2, v3};
   pthread_mutex_lock(&f->mu);
   for (omega_series_t **pp = &f->first, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
@@ -184,17 +184,17 @@ void omega_series_remove(omega_family_t *f, const char *v1, const char *v2, cons
   pthread_mutex_unlock(&f->mu);
 }
 
-void omega_series_add(omega_series_t *s, double v) {
+void omega__series_add(omega_series_t *s, double v) {
   if (s)
     atomic_add_double(&s->bits, v);
 }
 
-void omega_series_set(omega_series_t *s, double v) {
+void omega__series_set(omega_series_t *s, double v) {
   if (s)
     atomic_store_explicit(&s->bits, to_bits(v), memory_order_relaxed);
 }
 
-void omega_series_observe(omega_series_t *s, double v) {
+void omega__series_observe(omega_series_t *s, double v) {
   if (!s)
     return;
   const omega_family_t *f = s->fam;
@@ -206,7 +206,7 @@ void omega_series_observe(omega_series_t *s, double v) {
   atomic_add_double(&s->bits, v);
 }
 
-double omega_series_value(const omega_series_t *s) {
+double omega__series_value(const omega_series_t *s) {
   if (!s)
     return 0;
   if (s->fam->type == OMEGA_METRIC_HISTOGRAM)
@@ -214,11 +214,11 @@ double omega_series_value(const omega_series_t *s) {
   return from_bits(atomic_load(&((omega_series_t *)s)->bits));
 }
 
-double omega_series_sum(const omega_series_t *s) {
+double omega__series_sum(const omega_series_t *s) {
   return s ? from_bits(atomic_load(&((omega_series_t *)s)->bits)) : 0;
 }
 
-double omega_series_quantile(const omega_series_t *s, double q) {
+double omega__series_quantile(const omega_series_t *s, double q) {
   if (!s)
     return 0;
   const omega_family_t *f = s->fam;
@@ -240,7 +240,7 @@ double omega_series_quantile(const omega_series_t *s, double q) {
   return f->n_bounds ? f->bounds[f->n_bounds - 1] : 0;
 }
 
-void omega_metrics_on_collect(omega_metrics_t *m, omega_collect_fn fn, void *user) {
+void omega__metrics_on_collect(omega_metrics_t *m, omega_collect_fn fn, void *user) {
   pthread_mutex_lock(&m->mu);
   if (m->n_hooks < MAX_HOOKS) {
     m->hooks[m->n_hooks] = fn;
@@ -249,7 +249,7 @@ void omega_metrics_on_collect(omega_metrics_t *m, omega_collect_fn fn, void *use
   pthread_mutex_unlock(&m->mu);
 }
 
-void omega_metrics_collect(omega_metrics_t *m) {
+void omega__metrics_collect(omega_metrics_t *m) {
   pthread_mutex_lock(&m->mu);
   int n = m->n_hooks;
   pthread_mutex_unlock(&m->mu);
@@ -291,9 +291,9 @@ static void write_number(FILE *f, double v) {
     fprintf(f, "%.9g", v);
 }
 
-void omega_metrics_write(omega_metrics_t *m, FILE *f) {
+void omega__metrics_write(omega_metrics_t *m, FILE *f) {
   static const char *const types[] = {"counter", "gauge", "histogram"};
-  omega_metrics_collect(m);
+  omega__metrics_collect(m);
   pthread_mutex_lock(&m->mu);
   for (omega_family_t *fam = m->first; fam; fam = fam->next) {
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name, types[fam->type]);
@@ -303,7 +303,7 @@ void omega_metrics_write(omega_metrics_t *m, FILE *f) {
         fputs(fam->name, f);
         write_labels(f, fam, s, NULL, NULL);
         fputc(' ', f);
-        write_number(f, omega_series_value(s));
+        write_number(f, omega__series_value(s));
         fputc('\n', f);
         continue;
       }
@@ -322,7 +322,7 @@ void omega_metrics_write(omega_metrics_t *m, FILE *f) {
       fprintf(f, "%s_sum", fam->name);
       write_labels(f, fam, s, NULL, NULL);
       fputc(' ', f);
-      write_number(f, omega_series_sum(s));
+      write_number(f, omega__series_sum(s));
       fprintf(f, "\n%s_count", fam->name);
       write_labels(f, fam, s, NULL, NULL);
       fprintf(f, " %llu\n", (unsigned long long)atomic_load(&s->count));

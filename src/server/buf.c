@@ -10,19 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-void omega_buf_free(omega_buf_t *b) {
+void omega__buf_free(omega_buf_t *b) {
   omega__free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
 }
 
-size_t omega_buf_limit(const omega_buf_t *b) { return b->max && b->max < OMEGA_BUF_MAX ? b->max : OMEGA_BUF_MAX; }
+size_t omega__buf_limit(const omega_buf_t *b) { return b->max && b->max < OMEGA_BUF_MAX ? b->max : OMEGA_BUF_MAX; }
 
 /* Room for extra more bytes and the NUL after them. */
 static bool reserve(omega_buf_t *b, size_t extra) {
   if (b->err)
     return false;
-  const size_t max = omega_buf_limit(b);
+  const size_t max = omega__buf_limit(b);
   if (b->len >= max || extra > max - b->len - 1) { /* len + extra + 1 > max, without overflowing */
     b->err = OMEGA_ERANGE;
     return false;
@@ -45,7 +45,7 @@ static bool reserve(omega_buf_t *b, size_t extra) {
   return true;
 }
 
-void omega_buf_put(omega_buf_t *b, const char *s, size_t n) {
+void omega__buf_put(omega_buf_t *b, const char *s, size_t n) {
   if (!reserve(b, n))
     return;
   memcpy(b->data + b->len, s, n);
@@ -53,9 +53,9 @@ void omega_buf_put(omega_buf_t *b, const char *s, size_t n) {
   b->data[b->len] = '\0';
 }
 
-void omega_buf_puts(omega_buf_t *b, const char *s) { omega_buf_put(b, s, strlen(s)); }
+void omega__buf_puts(omega_buf_t *b, const char *s) { omega__buf_put(b, s, strlen(s)); }
 
-void omega_buf_printf(omega_buf_t *b, const char *fmt, ...) {
+void omega__buf_printf(omega_buf_t *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
@@ -84,7 +84,7 @@ static size_t escaped_len(unsigned char c) {
   }
 }
 
-void omega_buf_json_str(omega_buf_t *b, const char *s, size_t n) {
+void omega__buf_json_str(omega_buf_t *b, const char *s, size_t n) {
   /* the exact size first: reserving six bytes a byte would refuse long strings that fit */
   size_t out = 2;
   for (size_t i = 0; i < n && out <= OMEGA_BUF_MAX; i++)
@@ -124,9 +124,9 @@ void omega_buf_json_str(omega_buf_t *b, const char *s, size_t n) {
   b->len = (size_t)(o - b->data);
 }
 
-void omega_buf_float(omega_buf_t *b, float v) {
+void omega__buf_float(omega_buf_t *b, float v) {
   if (!isfinite(v)) { /* JSON has no NaN or Infinity */
-    omega_buf_puts(b, "null");
+    omega__buf_puts(b, "null");
     return;
   }
   if (!reserve(b, 32))
@@ -134,17 +134,17 @@ void omega_buf_float(omega_buf_t *b, float v) {
   b->len += (size_t)snprintf(b->data + b->len, 32, "%.9g", (double)v);
 }
 
-void omega_buf_float_array(omega_buf_t *b, const float *v, size_t n) {
-  omega_buf_put(b, "[", 1);
+void omega__buf_float_array(omega_buf_t *b, const float *v, size_t n) {
+  omega__buf_put(b, "[", 1);
   for (size_t i = 0; i < n && !b->err; i++) {
     if (i)
-      omega_buf_put(b, ",", 1);
-    omega_buf_float(b, v[i]);
+      omega__buf_put(b, ",", 1);
+    omega__buf_float(b, v[i]);
   }
-  omega_buf_put(b, "]", 1);
+  omega__buf_put(b, "]", 1);
 }
 
-void omega_buf_float_base64(omega_buf_t *b, const float *v, size_t n) {
+void omega__buf_float_base64(omega_buf_t *b, const float *v, size_t n) {
   if (n > OMEGA_BUF_MAX / sizeof *v) { /* its base64 could not fit, and n * 4 could overflow */
     if (!b->err)
       b->err = OMEGA_ERANGE;
@@ -161,10 +161,10 @@ void omega_buf_float_base64(omega_buf_t *b, const float *v, size_t n) {
   b->data[b->len] = '\0';
 }
 
-void omega_buf_error(omega_buf_t *b, const char *message, const char *type) {
-  omega_buf_puts(b, "{\"error\":");
-  omega_buf_json_str(b, message, strlen(message));
-  omega_buf_puts(b, ",\"error_type\":");
-  omega_buf_json_str(b, type, strlen(type));
-  omega_buf_puts(b, "}");
+void omega__buf_error(omega_buf_t *b, const char *message, const char *type) {
+  omega__buf_puts(b, "{\"error\":");
+  omega__buf_json_str(b, message, strlen(message));
+  omega__buf_puts(b, ",\"error_type\":");
+  omega__buf_json_str(b, type, strlen(type));
+  omega__buf_puts(b, "}");
 }

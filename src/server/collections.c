@@ -53,9 +53,9 @@ static void collect(void *user) {
   for (omega_coll_t *e = r->head; e; e = e->next) {
     if (e->state != ST_READY)
       continue;
-    omega_series_set(omega_series(r->vectors, e->name, NULL, NULL), (double)e->count);
-    omega_series_set(omega_series(r->bytes, e->name, NULL, NULL), (double)e->bytes);
-    omega_series_set(omega_series(r->wal, e->name, NULL, NULL), (double)e->wal_bytes);
+    omega__series_set(omega__series(r->vectors, e->name, NULL, NULL), (double)e->count);
+    omega__series_set(omega__series(r->bytes, e->name, NULL, NULL), (double)e->bytes);
+    omega__series_set(omega__series(r->wal, e->name, NULL, NULL), (double)e->wal_bytes);
   }
   pthread_mutex_unlock(&r->mu);
 }
@@ -87,8 +87,8 @@ static const omega_family_def_t families[] = {
 };
 
 static void metrics_init(omega_colls_t *r, omega_metrics_t *m) {
-  omega_metrics_register(m, families, sizeof families / sizeof families[0], r);
-  omega_metrics_on_collect(m, collect, r);
+  omega__metrics_register(m, families, sizeof families / sizeof families[0], r);
+  omega__metrics_on_collect(m, collect, r);
 }
 
 static int mkdir_p(const char *path) {
@@ -117,7 +117,7 @@ void omega__coll_refresh(omega_colls_t *r, omega_coll_t *e, omega_collection_sta
   /* snapshots happen inside upserts (log checkpoints) too; only the last duration is known */
   if (st.snapshots > e->snapshots_seen) {
     e->snapshots_seen = st.snapshots;
-    omega_series_observe(omega_series(r->snapshot_s, NULL, NULL, NULL), st.last_snapshot_ms / 1e3);
+    omega__series_observe(omega__series(r->snapshot_s, NULL, NULL, NULL), st.last_snapshot_ms / 1e3);
   }
   /* only the library knows which device ran a gpu_flat query; its counts only grow, but
    * two refreshes may read them in either order */
@@ -125,7 +125,7 @@ void omega__coll_refresh(omega_colls_t *r, omega_coll_t *e, omega_collection_sta
   static const char *const route_names[3] = {"gpu", "cpu", "fallback"};
   for (int i = 0; i < 3 && st.params.kind == OMEGA_INDEX_GPU_FLAT; i++)
     if (routes[i] > e->routes_seen[i]) {
-      omega_series_add(omega_series(r->queries, "gpu_flat", route_names[i], NULL),
+      omega__series_add(omega__series(r->queries, "gpu_flat", route_names[i], NULL),
                        (double)(routes[i] - e->routes_seen[i]));
       e->routes_seen[i] = routes[i];
     }
@@ -172,7 +172,7 @@ static int open_one(omega_colls_t *r, const omega_settings_t *set, const char *n
   snprintf(wal, sizeof wal, "%s/wal.log", dir);
   if (!omega__is_file(snap) && !omega__is_file(wal)) {
     /* a create cut short before its snapshot: it was never acknowledged */
-    omega_log(OMEGA_LOG_WARN, "collections: skipping %s, which holds no snapshot.omg or wal.log", dir);
+    omega__log(OMEGA_LOG_WARN, "collections: skipping %s, which holds no snapshot.omg or wal.log", dir);
     return 0;
   }
   if (strlen(name) >= sizeof ((omega_coll_t *)0)->name)
@@ -199,7 +199,7 @@ static int open_one(omega_colls_t *r, const omega_settings_t *set, const char *n
   e->c = c;
   /* search structures now, so the first search after a restart is not the slow one */
   if (omega_collection_warm(c) != 0)
-    omega_log(OMEGA_LOG_WARN, "collection %s: %s (searches will build it)", name, omega_errmsg());
+    omega__log(OMEGA_LOG_WARN, "collection %s: %s (searches will build it)", name, omega_errmsg());
   omega_collection_stats_t st;
   omega__coll_refresh(r, e, &st);
   pthread_mutex_lock(&r->mu); /* /metrics may already be scraping */
@@ -208,7 +208,7 @@ static int open_one(omega_colls_t *r, const omega_settings_t *set, const char *n
   e->next = r->head;
   r->head = e;
   pthread_mutex_unlock(&r->mu);
-  omega_log(OMEGA_LOG_INFO, "collection %s: %zu vectors (%s, %s, dim %zu), log of %zu bytes", name, st.count,
+  omega__log(OMEGA_LOG_INFO, "collection %s: %zu vectors (%s, %s, dim %zu), log of %zu bytes", name, st.count,
             omega_index_kind_name(st.params.kind), omega_metric_name(st.params.metric), st.params.dim, st.wal_bytes);
   return 0;
 }
@@ -345,9 +345,9 @@ int omega__colls_drop(omega_colls_t *r, const char *name, bool *found) {
   int rc = omega_collection_drop(e->c);
   pthread_mutex_lock(&r->mu);
   unlink_entry(r, e);
-  omega_series_remove(r->vectors, name, NULL, NULL);
-  omega_series_remove(r->bytes, name, NULL, NULL);
-  omega_series_remove(r->wal, name, NULL, NULL);
+  omega__series_remove(r->vectors, name, NULL, NULL);
+  omega__series_remove(r->bytes, name, NULL, NULL);
+  omega__series_remove(r->wal, name, NULL, NULL);
   pthread_mutex_unlock(&r->mu);
   omega__free(e);
   return rc;
@@ -377,9 +377,9 @@ size_t omega__colls_list(omega_colls_t *r, omega_coll_t ***out) {
 }
 
 void omega__colls_observe_search(omega_colls_t *r, omega_coll_t *e, size_t nq, double seconds) {
-  omega_series_observe(omega_series(r->latency, NULL, NULL, NULL), seconds);
+  omega__series_observe(omega__series(r->latency, NULL, NULL, NULL), seconds);
   if (e->params.kind == OMEGA_INDEX_GPU_FLAT)
     omega__coll_refresh(r, e, NULL); /* the library counted them by route */
   else
-    omega_series_add(omega_series(r->queries, omega_index_kind_name(e->params.kind), "cpu", NULL), (double)nq);
+    omega__series_add(omega__series(r->queries, omega_index_kind_name(e->params.kind), "cpu", NULL), (double)nq);
 }

@@ -103,7 +103,7 @@ void omega__respond_buf(omega_req_t *r, int status, omega_buf_t *b) {
     b->len = b->cap = 0;
     return;
   }
-  omega_buf_free(b);
+  omega__buf_free(b);
   switch (b->err) {
   case OMEGA_ENOMEM:
     omega__respond_error(r, 503, "overloaded", "out of memory building the response");
@@ -112,7 +112,7 @@ void omega__respond_buf(omega_req_t *r, int status, omega_buf_t *b) {
     omega__respond_error(r, 500, "response_too_large",
                          "the response would exceed %zu bytes, the most one answer may hold: ask for fewer inputs, "
                          "fewer dimensions or fewer results",
-                         omega_buf_limit(b));
+                         omega__buf_limit(b));
     break;
   default:
     omega__respond_error(r, 500, "internal", "the response could not be formatted");
@@ -126,11 +126,11 @@ void omega__respond_error(omega_req_t *r, int status, const char *type, const ch
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   omega_buf_t b = {0};
-  omega_buf_error(&b, msg, type);
+  omega__buf_error(&b, msg, type);
   if (status == 429 || status == 503)
     snprintf(r->retry_after, sizeof r->retry_after, "%lld", atomic_load(&r->srv->retry_after_s));
   if (b.err) {
-    omega_buf_free(&b);
+    omega__buf_free(&b);
     omega__respond(r, status, "application/json", NULL, 0);
     return;
   }
@@ -146,7 +146,7 @@ void omega__respond_failure(omega_req_t *r, int rc, const char *what, const char
     detail = omega_strerror(rc);
   switch (rc) {
   case OMEGA_EAGAIN:
-    omega_series_add(omega_series(r->srv->m.rejected, "queue_full", NULL, NULL), 1);
+    omega__series_add(omega__series(r->srv->m.rejected, "queue_full", NULL, NULL), 1);
     omega__respond_error(r, 429, "overloaded", "%s: %s", what, detail);
     break;
   case OMEGA_EINVAL:
@@ -155,12 +155,12 @@ void omega__respond_failure(omega_req_t *r, int rc, const char *what, const char
     omega__respond_error(r, 422, "validation", "%s: %s", what, detail);
     break;
   case OMEGA_ETIMEDOUT:
-    omega_series_add(omega_series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
+    omega__series_add(omega__series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
     omega__respond_error(r, 504, "timeout", "%s: deadline exceeded", what);
     break;
   case OMEGA_ECANCELED:
     if (r->deadline_ns && omega__now_ns() >= r->deadline_ns) {
-      omega_series_add(omega_series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
+      omega__series_add(omega__series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
       omega__respond_error(r, 504, "timeout", "%s: deadline exceeded", what);
     } else {
       omega__respond_error(r, 503, "unavailable", "%s: canceled", what);
@@ -276,7 +276,7 @@ static void run_task(void *arg) {
   omega__free(t);
   bool pending = false;
   if (r->deadline_ns && omega__now_ns() >= r->deadline_ns) {
-    omega_series_add(omega_series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
+    omega__series_add(omega__series(r->srv->m.timeouts, NULL, NULL, NULL), 1);
     omega__respond_error(r, 504, "timeout", "deadline exceeded before the request was processed");
   } else {
     pending = fn(r);
@@ -306,7 +306,7 @@ void omega__req_async(omega_req_t *r, omega_step_fn fn) {
   pending_add(r);
   MHD_suspend_connection(r->conn);
   if (schedule(r, fn, false) != 0) {
-    omega_series_add(omega_series(r->srv->m.rejected, "worker_pool_full", NULL, NULL), 1);
+    omega__series_add(omega__series(r->srv->m.rejected, "worker_pool_full", NULL, NULL), 1);
     omega__respond_error(r, 429, "overloaded", "the worker pool is full, retry later");
     req_finish(r);
   }
@@ -362,7 +362,7 @@ static void *watchdog(void *arg) {
         bool late = r->deadline_ns && now >= r->deadline_ns;
         if (late || client_gone(r->fd)) {
           if (!late)
-            omega_series_add(omega_series(s->m.canceled, "client_gone", NULL, NULL), 1);
+            omega__series_add(omega__series(s->m.canceled, "client_gone", NULL, NULL), 1);
           omega_job_cancel(r->job);
           r->cancel_sent = true;
         }
@@ -412,7 +412,7 @@ static bool head_acceptable(omega_req_t *r, const char *target) {
   const size_t max_head = (size_t)s->boot.omega_http_max_head_bytes;
   const size_t max_target = (size_t)s->boot.omega_http_max_target_bytes;
   if (omega__http_framing_check(h.n_cl, h.cl, h.n_te, h.te, &v) == OMEGA_HEAD_BAD) {
-    omega_series_add(omega_series(s->m.rejected, "ambiguous_framing", NULL, NULL), 1);
+    omega__series_add(omega__series(s->m.rejected, "ambiguous_framing", NULL, NULL), 1);
     omega__respond_error(r, v.status, v.type, "%s", v.message);
   } else if (strlen(target) > max_target) {
     omega__respond_error(r, 414, "uri_too_long", "the request target exceeds %zu bytes", max_target);
@@ -420,7 +420,7 @@ static bool head_acceptable(omega_req_t *r, const char *target) {
     omega__respond_error(r, 431, "header_too_large", "the request head exceeds %zu bytes", max_head);
   } else if (r->route->needs_engine && atomic_load(&s->held_bytes) > atomic_load(&s->max_held_bytes)) {
     /* the data plane only: health, readiness and metrics stay answerable (their answers are small) */
-    omega_series_add(omega_series(s->m.rejected, "slow_readers", NULL, NULL), 1);
+    omega__series_add(omega__series(s->m.rejected, "slow_readers", NULL, NULL), 1);
     omega__respond_error(r, 503, "overloaded",
                          "answers of %lld bytes wait for clients that do not read them (OMEGA_MAX_HELD_RESPONSE_BYTES "
                          "%lld); retry later",
@@ -462,7 +462,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long max = atomic_load(&s->max_body);
     if (cl && strtoull(cl, NULL, 10) > (unsigned long long)max) {
-      omega_series_add(omega_series(s->m.rejected, "body_too_large", NULL, NULL), 1);
+      omega__series_add(omega__series(s->m.rejected, "body_too_large", NULL, NULL), 1);
       omega__respond_error(r, 413, "payload_too_large", "request body of %s bytes exceeds the %lld-byte limit", cl,
                            max);
       return queue(r);
@@ -503,7 +503,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
   if (r->suspended)
     return MHD_YES;
   if (r->too_large) {
-    omega_series_add(omega_series(s->m.rejected, "body_too_large", NULL, NULL), 1);
+    omega__series_add(omega__series(s->m.rejected, "body_too_large", NULL, NULL), 1);
     omega__respond_error(r, 413, "payload_too_large", "request body exceeds the %lld-byte limit",
                          atomic_load(&s->max_body));
   } else if (r->route == &not_found) {
@@ -511,7 +511,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
   } else if (r->route == &bad_method) {
     omega__respond_error(r, 405, "method_not_allowed", "%s is not allowed on %s", method, url);
   } else if (r->route->needs_engine && atomic_load(&s->draining)) {
-    omega_series_add(omega_series(s->m.rejected, "draining", NULL, NULL), 1);
+    omega__series_add(omega__series(s->m.rejected, "draining", NULL, NULL), 1);
     omega__respond_error(r, 503, "unavailable", "the server is shutting down");
   } else if (r->route->needs_engine && !atomic_load(&s->ready)) {
     omega__respond_error(r, 503, "unavailable", "not ready: %s", s->not_ready_reason);
@@ -581,7 +581,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   size_t n = strlen(msg);
   while (n && msg[n - 1] == '\n')
     msg[--n] = '\0';
-  omega_log(OMEGA_LOG_DEBUG, "http: %s", msg);
+  omega__log(OMEGA_LOG_DEBUG, "http: %s", msg);
 }
 
 static void connection_notice(void *cls, struct MHD_Connection *conn, void **socket_ctx,

@@ -155,28 +155,28 @@ bool omega__ix_opt_int(omega_req_t *r, const json_t *doc, const char *key, long 
 
 void omega__ix_put_id(omega_buf_t *b, const omega_result_t *res) {
   if (res->is_str)
-    omega_buf_json_str(b, res->str, strlen(res->str));
+    omega__buf_json_str(b, res->str, strlen(res->str));
   else
-    omega_buf_printf(b, "%lld", (long long)res->num);
+    omega__buf_printf(b, "%lld", (long long)res->num);
 }
 
 void omega__ix_describe(omega_buf_t *b, const omega_coll_t *e, const omega_collection_stats_t *st,
                         size_t memory_limit) {
   const omega_index_params_t *p = &st->params;
-  omega_buf_puts(b, "{\"name\":");
-  omega_buf_json_str(b, e->name, strlen(e->name));
-  omega_buf_printf(b, ",\"dim\":%zu,\"metric\":\"%s\",\"kind\":\"%s\"", p->dim, omega_metric_name(p->metric),
+  omega__buf_puts(b, "{\"name\":");
+  omega__buf_json_str(b, e->name, strlen(e->name));
+  omega__buf_printf(b, ",\"dim\":%zu,\"metric\":\"%s\",\"kind\":\"%s\"", p->dim, omega_metric_name(p->metric),
                    omega_index_kind_name(p->kind));
   if (p->kind == OMEGA_INDEX_HNSW)
-    omega_buf_printf(b, ",\"m\":%zu,\"ef_construction\":%zu,\"ef_search\":%zu", p->m, p->ef_construction,
+    omega__buf_printf(b, ",\"m\":%zu,\"ef_construction\":%zu,\"ef_search\":%zu", p->m, p->ef_construction,
                      p->ef_search);
   if (p->kind == OMEGA_INDEX_GPU_FLAT) {
-    omega_buf_printf(b, ",\"gpu\":{\"active\":%s,\"reason\":", st->gpu_active ? "true" : "false");
-    omega_buf_json_str(b, st->gpu_reason, strlen(st->gpu_reason));
-    omega_buf_printf(b, ",\"bytes\":%zu,\"queries\":{\"gpu\":%llu,\"cpu\":%llu,\"fallback\":%llu}}", st->gpu_bytes,
+    omega__buf_printf(b, ",\"gpu\":{\"active\":%s,\"reason\":", st->gpu_active ? "true" : "false");
+    omega__buf_json_str(b, st->gpu_reason, strlen(st->gpu_reason));
+    omega__buf_printf(b, ",\"bytes\":%zu,\"queries\":{\"gpu\":%llu,\"cpu\":%llu,\"fallback\":%llu}}", st->gpu_bytes,
                      st->queries_gpu, st->queries_cpu, st->queries_fallback);
   }
-  omega_buf_printf(b,
+  omega__buf_printf(b,
                    ",\"count\":%zu,\"slots\":%zu,\"deleted\":%zu,\"bytes\":%zu,\"memory_limit_bytes\":%zu,"
                    "\"persistent\":%s,\"wal_bytes\":%zu,\"snapshots\":%llu,\"last_snapshot_ms\":%.3f}",
                    st->count, st->slots, st->deleted, st->bytes, memory_limit, st->persistent ? "true" : "false",

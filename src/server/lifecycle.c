@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void omega_server_block_signals(void) {
+void omega__server_block_signals(void) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -100,7 +100,7 @@ static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
   atomic_store(&s->idle_timeout_s, set->omega_http_idle_timeout_s);
   atomic_store(&s->max_held_bytes, set->omega_max_held_response_bytes);
   atomic_store(&s->tokenize_max_tokens, set->omega_tokenize_max_tokens);
-  omega_log_set_level(set->omega_log_level);
+  omega__log_set_level(set->omega_log_level);
 }
 
 int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now, void *user) {
@@ -120,7 +120,7 @@ int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now
     return rc;
   if (s->engine) {
     omega_engine_tuning_t t;
-    omega_config_engine_tuning(now, &t);
+    omega__config_engine_tuning(now, &t);
     rc = omega_engine_tune(s->engine, &t);
     if (rc)
       return rc;
@@ -131,11 +131,11 @@ int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now
 
 static void reload(omega_server_t *s, const char *why) {
   char msg[2048];
-  int rc = omega_config_reload(s->cfg, msg, sizeof msg);
+  int rc = omega__config_reload(s->cfg, msg, sizeof msg);
   if (rc)
-    omega_log(OMEGA_LOG_WARN, "config reload (%s) rejected, keeping the previous settings: %s", why, msg);
+    omega__log(OMEGA_LOG_WARN, "config reload (%s) rejected, keeping the previous settings: %s", why, msg);
   else
-    omega_log(OMEGA_LOG_INFO, "config reloaded (%s)%s%s", why, msg[0] ? ": " : "", msg);
+    omega__log(OMEGA_LOG_INFO, "config reloaded (%s)%s%s", why, msg[0] ? ": " : "", msg);
 }
 
 /* ---- watching the config file ---- */
@@ -188,7 +188,7 @@ static watcher_t *watch_start(omega_server_t *s, const char *path) {
   w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (w->fd < 0 || inotify_add_watch(w->fd, w->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0 ||
       pthread_create(&w->th, NULL, watch_config, w) != 0) {
-    omega_log(OMEGA_LOG_WARN, "cannot watch %s for changes (%s); SIGHUP still reloads it", path, strerror(errno));
+    omega__log(OMEGA_LOG_WARN, "cannot watch %s for changes (%s); SIGHUP still reloads it", path, strerror(errno));
     if (w->fd >= 0)
       close(w->fd);
     omega__free(w);
@@ -260,7 +260,7 @@ static int clear_unix_path(const char *path) {
     return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: cannot tell whether it is stale: %s", path, strerror(e));
   if (unlink(path) != 0)
     return omega__seterr(OMEGA_EIO, "OMEGA_UNIX_SOCKET %s: cannot remove the stale socket: %s", path, strerror(errno));
-  omega_log(OMEGA_LOG_INFO, "removed the stale socket %s", path);
+  omega__log(OMEGA_LOG_INFO, "removed the stale socket %s", path);
   return 0;
 }
 
@@ -314,7 +314,7 @@ static void raise_fd_limit(const omega_settings_t *set) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   if (rl.rlim_cur != RLIM_INFINITY && (unsigned long long)set->omega_max_connections + 256 > rl.rlim_cur)
-    omega_log(OMEGA_LOG_WARN, "OMEGA_MAX_CONNECTIONS %lld is near the open-files limit %llu: raise the limit (ulimit "
+    omega__log(OMEGA_LOG_WARN, "OMEGA_MAX_CONNECTIONS %lld is near the open-files limit %llu: raise the limit (ulimit "
               "-n, LimitNOFILE=) or connections will be refused earlier", set->omega_max_connections,
               (unsigned long long)rl.rlim_cur);
 }
@@ -330,9 +330,9 @@ static int load_model(omega_server_t *s) {
     nanosleep(&ts, NULL);
   }
   omega_settings_t now;
-  omega_config_get(s->cfg, &now);
+  omega__config_get(s->cfg, &now);
   omega_engine_opts_t o;
-  omega_config_engine_opts(set, &now, &o);
+  omega__config_engine_opts(set, &now, &o);
   int rc = omega_engine_open(set->omega_model, &o, &s->engine);
   if (rc)
     return rc;
@@ -377,7 +377,7 @@ static int load_model(omega_server_t *s) {
 static void drain(omega_server_t *s) {
   atomic_store(&s->draining, 1);
   const long long grace = atomic_load(&s->drain_grace_ms);
-  omega_log(OMEGA_LOG_INFO, "draining: not accepting connections, %ld requests in flight, grace %lld ms",
+  omega__log(OMEGA_LOG_INFO, "draining: not accepting connections, %ld requests in flight, grace %lld ms",
             (long)atomic_load(&s->inflight), grace);
   omega__listener_stop_accepting(s->listener);
   const int64_t until = omega__now_ns() + grace * 1000000;
@@ -386,7 +386,7 @@ static void drain(omega_server_t *s) {
     nanosleep(&ts, NULL);
   }
   if (atomic_load(&s->inflight) > 0) {
-    omega_log(OMEGA_LOG_WARN, "grace period over: canceling %ld requests", (long)atomic_load(&s->inflight));
+    omega__log(OMEGA_LOG_WARN, "grace period over: canceling %ld requests", (long)atomic_load(&s->inflight));
     pthread_mutex_lock(&s->pending_mu);
     for (omega_req_t *r = s->pending; r; r = r->next_pending) {
       pthread_mutex_lock(&r->job_mu);
@@ -416,7 +416,7 @@ static int serve(omega_server_t *s) {
     if (sig == SIGHUP) {
       reload(s, "SIGHUP");
     } else if (sig == SIGTERM || sig == SIGINT) {
-      omega_log(OMEGA_LOG_INFO, "%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      omega__log(OMEGA_LOG_INFO, "%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
     }
   }
@@ -425,67 +425,67 @@ static int serve(omega_server_t *s) {
   return 0;
 }
 
-int omega_server_run(omega_config_t *cfg) {
+int omega__server_run(omega_config_t *cfg) {
   omega_server_t *s = omega__calloc(1, sizeof *s);
   if (!s)
     return 1;
   s->cfg = cfg;
   s->start_ns = omega__now_ns();
-  omega_config_get(cfg, &s->boot);
+  omega__config_get(cfg, &s->boot);
   set_hot_values(s, &s->boot);
   pthread_mutex_init(&s->pending_mu, NULL);
   int rc = 0, status = 1;
   size_t nonces = 0;
   if (!s->boot.omega_model[0]) {
-    omega_log(OMEGA_LOG_ERROR, "no model: pass --model DIR (or set OMEGA_MODEL)");
+    omega__log(OMEGA_LOG_ERROR, "no model: pass --model DIR (or set OMEGA_MODEL)");
     goto out;
   }
-  if (omega_metrics_create(&s->metrics) != 0 ||
+  if (omega__metrics_create(&s->metrics) != 0 ||
       (rc = omega__workq_create((int)s->boot.omega_workers, (size_t)s->boot.omega_worker_queue, &s->wq)) ||
       (rc = nonce_capacity(&s->boot, &nonces)) || (rc = omega__auth_create(nonces, &s->auth)) ||
       (rc = omega__server_load_secret(s, &s->boot)) || (rc = omega__fault_configure(s->boot.omega_fault_inject))) {
-    omega_log(OMEGA_LOG_ERROR, "start-up failed: %s", omega_errmsg());
+    omega__log(OMEGA_LOG_ERROR, "start-up failed: %s", omega_errmsg());
     goto out;
   }
   omega__server_metrics_init(s);
   snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "starting");
   raise_fd_limit(&s->boot);
   if (geteuid() == 0)
-    omega_log(OMEGA_LOG_WARN, "running as root: omega needs no privileges; run it as an unprivileged user");
+    omega__log(OMEGA_LOG_WARN, "running as root: omega needs no privileges; run it as an unprivileged user");
   if ((rc = start_http(s))) {
-    omega_log(OMEGA_LOG_ERROR, "%s", omega_errmsg());
+    omega__log(OMEGA_LOG_ERROR, "%s", omega_errmsg());
     goto out;
   }
-  omega_log(OMEGA_LOG_INFO, "listening on http://%s:%d%s%s", s->boot.omega_host, s->port,
+  omega__log(OMEGA_LOG_INFO, "listening on http://%s:%d%s%s", s->boot.omega_host, s->port,
             s->boot.omega_unix_socket[0] ? " and unix:" : "", s->boot.omega_unix_socket);
   if (!omega__auth_has_secret(s->auth))
-    omega_log(OMEGA_LOG_WARN, "no HMAC secret configured: /invoke and /accel/config answer 503");
+    omega__log(OMEGA_LOG_WARN, "no HMAC secret configured: /invoke and /accel/config answer 503");
   else
-    omega_log(OMEGA_LOG_INFO, "HMAC replay cache: %zu nonces, enough for %.0f signed requests/s sustained", nonces,
+    omega__log(OMEGA_LOG_INFO, "HMAC replay cache: %zu nonces, enough for %.0f signed requests/s sustained", nonces,
               (double)nonces / (double)(2 * s->boot.omega_hmac_window_s + 1));
   if (omega__watchdog_start(s) != 0) {
-    omega_log(OMEGA_LOG_ERROR, "cannot start the watchdog thread");
+    omega__log(OMEGA_LOG_ERROR, "cannot start the watchdog thread");
     goto out;
   }
   snprintf(s->not_ready_reason, sizeof s->not_ready_reason, "opening the collections");
   if ((rc = omega__colls_open(&s->boot, s->metrics, &s->colls))) {
-    omega_log(OMEGA_LOG_ERROR, "cannot open the collections: %s", omega_errmsg());
+    omega__log(OMEGA_LOG_ERROR, "cannot open the collections: %s", omega_errmsg());
     omega__watchdog_stop(s);
     goto out;
   }
   if ((rc = load_model(s))) {
-    omega_log(OMEGA_LOG_ERROR, "cannot serve the model: %s", omega_errmsg());
+    omega__log(OMEGA_LOG_ERROR, "cannot serve the model: %s", omega_errmsg());
     omega__watchdog_stop(s);
     goto out;
   }
-  omega_config_set_apply(cfg, omega__server_apply, s);
+  omega__config_set_apply(cfg, omega__server_apply, s);
   atomic_store(&s->ready, 1);
-  omega_log(OMEGA_LOG_INFO, "ready: model %s (%s, dim %d, max length %d), %d threads", s->model_name,
+  omega__log(OMEGA_LOG_INFO, "ready: model %s (%s, dim %d, max length %d), %d threads", s->model_name,
             s->info.architecture, s->info.dim, s->info.max_seq_length, s->info.threads);
   status = serve(s);
   omega__watchdog_stop(s);
 out:
-  omega_config_set_apply(cfg, NULL, NULL);
+  omega__config_set_apply(cfg, NULL, NULL);
   if (s->listener && s->boot.omega_unix_socket[0])
     unlink(s->boot.omega_unix_socket);
   omega__listener_halt(s->listener);
@@ -497,10 +497,10 @@ out:
   omega__workq_destroy(s->wq);
   omega__colls_close(s->colls); /* after the last request: a checkpoint each */
   omega__auth_free(s->auth);
-  omega_metrics_free(s->metrics);
+  omega__metrics_free(s->metrics);
   pthread_mutex_destroy(&s->pending_mu);
   if (status == 0)
-    omega_log(OMEGA_LOG_INFO, "stopped cleanly");
+    omega__log(OMEGA_LOG_INFO, "stopped cleanly");
   omega__free(s);
   return status;
 }

@@ -62,7 +62,7 @@ void omega__listener_conn_closed(omega_listener_t *l, const struct sockaddr *add
 }
 
 static void refused(omega_listener_t *l, const char *reason) {
-  omega_series_add(omega_series(l->s->m.conns_refused, reason, NULL, NULL), 1);
+  omega__series_add(omega__series(l->s->m.conns_refused, reason, NULL, NULL), 1);
 }
 
 /* One JSON error answer and the end of the connection's writing. */
@@ -73,14 +73,14 @@ static void answer(int fd, int status, const char *type, const char *message, bo
                      : status == 501 ? "Not Implemented" : status == 505 ? "HTTP Version Not Supported"
                                      : "Bad Request";
   omega_buf_t b = {0};
-  omega_buf_error(&b, message, type);
+  omega__buf_error(&b, message, type);
   snprintf(body, sizeof body, "%.*s", b.err ? 0 : (int)b.len, b.err ? "" : b.data);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
   int n = snprintf(resp, sizeof resp,
                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
                    status, text, retry ? "Retry-After: 1\r\n" : "", strlen(body), body);
   if (n > 0 && send(fd, resp, (size_t)n < sizeof resp ? (size_t)n : sizeof resp - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-    omega_log(OMEGA_LOG_DEBUG, "http: answering a refused connection: %s", strerror(errno));
+    omega__log(OMEGA_LOG_DEBUG, "http: answering a refused connection: %s", strerror(errno));
   shutdown(fd, SHUT_WR);
 }
 
@@ -88,7 +88,7 @@ static void warn_limited(omega_listener_t *l, const char *fmt, const char *what)
   const int64_t now = omega__now_ns();
   if (now - l->last_warn_ns > 10000000000LL) { /* once every 10 s: a flood must not flood the log */
     l->last_warn_ns = now;
-    omega_log(OMEGA_LOG_WARN, fmt, what);
+    omega__log(OMEGA_LOG_WARN, fmt, what);
   }
 }
 
@@ -146,7 +146,7 @@ static void pend_refuse(omega_listener_t *l, pending_t *p, const omega_head_verd
   drain_input(p->fd);
   answer(p->fd, v->status, v->type, v->message, false);
   refused(l, v->status == 414 || v->status == 431 ? "head_too_large" : "malformed");
-  omega_log(OMEGA_LOG_DEBUG, "http: refused a request head: %d %s", v->status, v->message);
+  omega__log(OMEGA_LOG_DEBUG, "http: refused a request head: %d %s", v->status, v->message);
   p->state = LINGER;
   p->deadline_ns = omega__now_ns() + (int64_t)LINGER_MS * 1000000;
 }
@@ -298,7 +298,7 @@ static void *run(void *arg) {
       } else if (tag == &l->wake) {
         uint64_t v;
         if (read(l->wake, &v, sizeof v) < 0 && errno != EAGAIN)
-          omega_log(OMEGA_LOG_DEBUG, "http: listener wake-up: %s", strerror(errno));
+          omega__log(OMEGA_LOG_DEBUG, "http: listener wake-up: %s", strerror(errno));
       } else {
         on_pending(l, tag);
       }
@@ -355,7 +355,7 @@ void omega__listener_stop_accepting(omega_listener_t *l) {
   atomic_store(&l->stop_accepting, 1);
   const uint64_t one = 1;
   if (write(l->wake, &one, sizeof one) < 0)
-    omega_log(OMEGA_LOG_DEBUG, "http: waking the listener: %s", strerror(errno));
+    omega__log(OMEGA_LOG_DEBUG, "http: waking the listener: %s", strerror(errno));
 }
 
 void omega__listener_halt(omega_listener_t *l) {

@@ -138,85 +138,85 @@ static void collect_gpu(omega_server_t *s) {
   for (int i = 0; i < n && i < 16; i++) {
     char idx[8];
     snprintf(idx, sizeof idx, "%d", i);
-    omega_series_set(omega_series(m->vram, idx, NULL, NULL), (double)g[i].mem_used / 1048576.0);
-    omega_series_set(omega_series(m->gpu_vram_total, idx, NULL, NULL), (double)g[i].mem_total / 1048576.0);
-    omega_series_set(omega_series(m->gpu_util, idx, NULL, NULL), g[i].util_gpu);
-    omega_series_set(omega_series(m->gpu_temp, idx, NULL, NULL), g[i].temperature_c);
-    omega_series_set(omega_series(m->gpu_power, idx, NULL, NULL), g[i].power_mw / 1000.0);
+    omega__series_set(omega__series(m->vram, idx, NULL, NULL), (double)g[i].mem_used / 1048576.0);
+    omega__series_set(omega__series(m->gpu_vram_total, idx, NULL, NULL), (double)g[i].mem_total / 1048576.0);
+    omega__series_set(omega__series(m->gpu_util, idx, NULL, NULL), g[i].util_gpu);
+    omega__series_set(omega__series(m->gpu_temp, idx, NULL, NULL), g[i].temperature_c);
+    omega__series_set(omega__series(m->gpu_power, idx, NULL, NULL), g[i].power_mw / 1000.0);
   }
   if (!s->engine)
     return;
   omega_engine_accel_t a;
   omega_engine_accel(s->engine, &a);
   const bool on_gpu = strcmp(a.device, "gpu") == 0;
-  omega_series_set(omega_series(m->gpu_healthy, NULL, NULL, NULL), on_gpu && a.healthy);
-  omega_series_set(omega_series(m->cuda_oom, NULL, NULL, NULL), (double)a.oom);
-  omega_series_set(omega_series(m->gpu_events, "oom", NULL, NULL), (double)a.oom);
-  omega_series_set(omega_series(m->gpu_events, "sticky", NULL, NULL), (double)a.sticky);
-  omega_series_set(omega_series(m->gpu_events, "error", NULL, NULL), (double)a.errors);
-  omega_series_set(omega_series(m->gpu_events, "fallback_batch", NULL, NULL), (double)a.fallback_batches);
-  omega_series_set(omega_series(m->gpu_events, "memory_pressure", NULL, NULL), (double)a.pressure_events);
-  omega_series_set(omega_series(m->gpu_events, "graph_capture", NULL, NULL), (double)a.graph_captures);
-  omega_series_set(omega_series(m->gpu_events, "graph_replay", NULL, NULL), (double)a.graph_replays);
-  omega_series_set(omega_series(m->gpu_events, "graph_failure", NULL, NULL), (double)a.graph_failures);
-  omega_series_set(omega_series(m->gpu_events, "buffer_growth", NULL, NULL), (double)a.buffer_growths);
+  omega__series_set(omega__series(m->gpu_healthy, NULL, NULL, NULL), on_gpu && a.healthy);
+  omega__series_set(omega__series(m->cuda_oom, NULL, NULL, NULL), (double)a.oom);
+  omega__series_set(omega__series(m->gpu_events, "oom", NULL, NULL), (double)a.oom);
+  omega__series_set(omega__series(m->gpu_events, "sticky", NULL, NULL), (double)a.sticky);
+  omega__series_set(omega__series(m->gpu_events, "error", NULL, NULL), (double)a.errors);
+  omega__series_set(omega__series(m->gpu_events, "fallback_batch", NULL, NULL), (double)a.fallback_batches);
+  omega__series_set(omega__series(m->gpu_events, "memory_pressure", NULL, NULL), (double)a.pressure_events);
+  omega__series_set(omega__series(m->gpu_events, "graph_capture", NULL, NULL), (double)a.graph_captures);
+  omega__series_set(omega__series(m->gpu_events, "graph_replay", NULL, NULL), (double)a.graph_replays);
+  omega__series_set(omega__series(m->gpu_events, "graph_failure", NULL, NULL), (double)a.graph_failures);
+  omega__series_set(omega__series(m->gpu_events, "buffer_growth", NULL, NULL), (double)a.buffer_growths);
   if (on_gpu && n == 0 && a.mem_total) { /* no NVML: what CUDA reports for our device */
-    omega_series_set(omega_series(m->vram, "0", NULL, NULL), (double)(a.mem_total - a.mem_free) / 1048576.0);
-    omega_series_set(omega_series(m->gpu_vram_total, "0", NULL, NULL), (double)a.mem_total / 1048576.0);
+    omega__series_set(omega__series(m->vram, "0", NULL, NULL), (double)(a.mem_total - a.mem_free) / 1048576.0);
+    omega__series_set(omega__series(m->gpu_vram_total, "0", NULL, NULL), (double)a.mem_total / 1048576.0);
   }
 }
 
 static void collect(void *user) {
   omega_server_t *s = user;
   omega_server_metrics_t *m = &s->m;
-  omega_series_set(omega_series(m->uptime, NULL, NULL, NULL), (double)(omega__now_ns() - s->start_ns) / 1e9);
-  omega_series_set(omega_series(m->rss, NULL, NULL, NULL), rss_bytes());
-  omega_series_set(omega_series(m->inflight_req, NULL, NULL, NULL), (double)atomic_load(&s->inflight));
-  omega_series_set(omega_series(m->conns, NULL, NULL, NULL), (double)omega__listener_open(s->listener));
-  omega_series_set(omega_series(m->held_bytes, NULL, NULL, NULL), (double)atomic_load(&s->held_bytes));
-  omega_series_set(omega_series(m->ready, NULL, NULL, NULL), atomic_load(&s->ready) && !atomic_load(&s->draining));
+  omega__series_set(omega__series(m->uptime, NULL, NULL, NULL), (double)(omega__now_ns() - s->start_ns) / 1e9);
+  omega__series_set(omega__series(m->rss, NULL, NULL, NULL), rss_bytes());
+  omega__series_set(omega__series(m->inflight_req, NULL, NULL, NULL), (double)atomic_load(&s->inflight));
+  omega__series_set(omega__series(m->conns, NULL, NULL, NULL), (double)omega__listener_open(s->listener));
+  omega__series_set(omega__series(m->held_bytes, NULL, NULL, NULL), (double)atomic_load(&s->held_bytes));
+  omega__series_set(omega__series(m->ready, NULL, NULL, NULL), atomic_load(&s->ready) && !atomic_load(&s->draining));
   size_t busy, queued;
   unsigned long long rejected;
   omega__workq_stats(s->wq, &busy, &queued, &rejected);
-  omega_series_set(omega_series(m->pool_busy, NULL, NULL, NULL), (double)busy);
-  omega_series_set(omega_series(m->pool_queued, NULL, NULL, NULL), (double)queued);
-  omega_series_set(omega_series(m->pool_rejected, NULL, NULL, NULL), (double)rejected);
+  omega__series_set(omega__series(m->pool_busy, NULL, NULL, NULL), (double)busy);
+  omega__series_set(omega__series(m->pool_queued, NULL, NULL, NULL), (double)queued);
+  omega__series_set(omega__series(m->pool_rejected, NULL, NULL, NULL), (double)rejected);
   size_t nonces, nonce_cap;
   omega__auth_cache_stats(s->auth, &nonces, &nonce_cap);
-  omega_series_set(omega_series(m->nonce_entries, NULL, NULL, NULL), (double)nonces);
-  omega_series_set(omega_series(m->nonce_capacity, NULL, NULL, NULL), (double)nonce_cap);
+  omega__series_set(omega__series(m->nonce_entries, NULL, NULL, NULL), (double)nonces);
+  omega__series_set(omega__series(m->nonce_capacity, NULL, NULL, NULL), (double)nonce_cap);
   omega_cfg_stats_t cs;
-  omega_config_stats(s->cfg, &cs);
-  omega_series_set(omega_series(m->reloads, "ok", NULL, NULL), (double)(cs.reloads_ok + cs.runtime_ok));
-  omega_series_set(omega_series(m->reloads, "failed", NULL, NULL), (double)(cs.reloads_failed + cs.runtime_failed));
+  omega__config_stats(s->cfg, &cs);
+  omega__series_set(omega__series(m->reloads, "ok", NULL, NULL), (double)(cs.reloads_ok + cs.runtime_ok));
+  omega__series_set(omega__series(m->reloads, "failed", NULL, NULL), (double)(cs.reloads_failed + cs.runtime_failed));
   omega_settings_t set;
-  omega_config_get(s->cfg, &set);
-  omega_series_set(omega_series(m->max_batch, NULL, NULL, NULL), (double)set.embed_max_batch);
-  omega_series_set(omega_series(m->target_latency, NULL, NULL, NULL), (double)set.accel_target_lat_ms);
+  omega__config_get(s->cfg, &set);
+  omega__series_set(omega__series(m->max_batch, NULL, NULL, NULL), (double)set.embed_max_batch);
+  omega__series_set(omega__series(m->target_latency, NULL, NULL, NULL), (double)set.accel_target_lat_ms);
   collect_gpu(s);
   if (!s->engine || !atomic_load(&s->ready))
     return;
   omega_engine_stats_t st;
   omega_engine_stats(s->engine, &st);
-  omega_series_set(omega_series(m->queue_depth, NULL, NULL, NULL), (double)st.queued_seqs);
-  omega_series_set(omega_series(m->queue_jobs, NULL, NULL, NULL), (double)st.queued_jobs);
-  omega_series_set(omega_series(m->inflight_seq, NULL, NULL, NULL), (double)st.inflight_seqs);
-  omega_series_set(omega_series(m->ceiling, NULL, NULL, NULL), (double)st.batch_ceiling);
-  omega_series_set(omega_series(m->ceiling_p95, NULL, NULL, NULL), st.p95_ms);
-  omega_series_set(omega_series(m->run_p95, NULL, NULL, NULL), st.run_p95_ms);
-  omega_series_set(omega_series(m->ceiling_moves, "up", NULL, NULL), (double)st.ceiling_up);
-  omega_series_set(omega_series(m->ceiling_moves, "down", NULL, NULL), (double)st.ceiling_down);
-  omega_series_set(omega_series(m->maybe_async, "sync", NULL, NULL), (double)st.jobs_sync);
-  omega_series_set(omega_series(m->maybe_async, "async", NULL, NULL), (double)st.jobs_async);
+  omega__series_set(omega__series(m->queue_depth, NULL, NULL, NULL), (double)st.queued_seqs);
+  omega__series_set(omega__series(m->queue_jobs, NULL, NULL, NULL), (double)st.queued_jobs);
+  omega__series_set(omega__series(m->inflight_seq, NULL, NULL, NULL), (double)st.inflight_seqs);
+  omega__series_set(omega__series(m->ceiling, NULL, NULL, NULL), (double)st.batch_ceiling);
+  omega__series_set(omega__series(m->ceiling_p95, NULL, NULL, NULL), st.p95_ms);
+  omega__series_set(omega__series(m->run_p95, NULL, NULL, NULL), st.run_p95_ms);
+  omega__series_set(omega__series(m->ceiling_moves, "up", NULL, NULL), (double)st.ceiling_up);
+  omega__series_set(omega__series(m->ceiling_moves, "down", NULL, NULL), (double)st.ceiling_down);
+  omega__series_set(omega__series(m->maybe_async, "sync", NULL, NULL), (double)st.jobs_sync);
+  omega__series_set(omega__series(m->maybe_async, "async", NULL, NULL), (double)st.jobs_async);
 }
 
 void omega__server_metrics_init(omega_server_t *s) {
-  omega_metrics_register(s->metrics, families, sizeof families / sizeof families[0], &s->m);
-  omega_metrics_on_collect(s->metrics, collect, s);
+  omega__metrics_register(s->metrics, families, sizeof families / sizeof families[0], &s->m);
+  omega__metrics_on_collect(s->metrics, collect, s);
 }
 
 void omega__server_metrics_model(omega_server_t *s) {
-  omega_series_set(omega_series(s->m.build_info, omega_version(), s->info.backend, s->model_name), 1);
+  omega__series_set(omega__series(s->m.build_info, omega_version(), s->info.backend, s->model_name), 1);
 }
 
 void omega__observe_request(omega_server_t *s, const omega_req_t *r) {
@@ -224,22 +224,22 @@ void omega__observe_request(omega_server_t *s, const omega_req_t *r) {
   snprintf(status, sizeof status, "%d", r->status ? r->status : 500);
   const char *ep = r->route ? r->route->name : "unknown";
   const double ms = (double)(omega__now_ns() - r->start_ns) / 1e6;
-  omega_series_add(omega_series(s->m.http_requests, ep, status, NULL), 1);
-  omega_series_observe(omega_series(s->m.http_duration, ep, NULL, NULL), ms);
+  omega__series_add(omega__series(s->m.http_requests, ep, status, NULL), 1);
+  omega__series_observe(omega__series(s->m.http_duration, ep, NULL, NULL), ms);
   if (!r->job_done_seen || r->status != 200)
     return;
-  omega_series_observe(omega_series(s->m.latency, NULL, NULL, NULL), ms);
-  omega_series_add(omega_series(s->m.route, r->job_route, NULL, NULL), 1);
-  omega_series_observe(omega_series(s->m.queue_ms, NULL, NULL, NULL), r->job_queue_ms);
-  omega_series_observe(omega_series(s->m.tokenize_ms, NULL, NULL, NULL), r->job_tokenize_ms);
+  omega__series_observe(omega__series(s->m.latency, NULL, NULL, NULL), ms);
+  omega__series_add(omega__series(s->m.route, r->job_route, NULL, NULL), 1);
+  omega__series_observe(omega__series(s->m.queue_ms, NULL, NULL, NULL), r->job_queue_ms);
+  omega__series_observe(omega__series(s->m.tokenize_ms, NULL, NULL, NULL), r->job_tokenize_ms);
 }
 
 void omega__observe_batch(const omega_batch_info_t *b, void *user) {
   omega_server_t *s = user;
-  omega_series_observe(omega_series(s->m.batch_size, NULL, NULL, NULL), (double)b->n_seq);
-  omega_series_observe(omega_series(s->m.batch_tokens, NULL, NULL, NULL), (double)b->tokens);
-  omega_series_observe(omega_series(s->m.inference_ms, omega_route_name(b->route), NULL, NULL), b->infer_ms);
-  omega_series_add(omega_series(s->m.tokens, NULL, NULL, NULL), (double)b->tokens);
-  omega_series_add(omega_series(s->m.sequences, NULL, NULL, NULL), (double)b->n_seq);
-  omega_series_add(omega_series(s->m.batches, omega_route_name(b->route), NULL, NULL), 1);
+  omega__series_observe(omega__series(s->m.batch_size, NULL, NULL, NULL), (double)b->n_seq);
+  omega__series_observe(omega__series(s->m.batch_tokens, NULL, NULL, NULL), (double)b->tokens);
+  omega__series_observe(omega__series(s->m.inference_ms, omega_route_name(b->route), NULL, NULL), b->infer_ms);
+  omega__series_add(omega__series(s->m.tokens, NULL, NULL, NULL), (double)b->tokens);
+  omega__series_add(omega__series(s->m.sequences, NULL, NULL, NULL), (double)b->n_seq);
+  omega__series_add(omega__series(s->m.batches, omega_route_name(b->route), NULL, NULL), 1);
 }

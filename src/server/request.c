@@ -54,7 +54,7 @@ bool omega__req_authenticate(omega_req_t *r) {
       atomic_load(&s->hmac_window_s));
   if (res == OMEGA_AUTH_OK)
     return true;
-  omega_series_add(omega_series(s->m.auth_failures, omega__auth_reason(res), NULL, NULL), 1);
+  omega__series_add(omega__series(s->m.auth_failures, omega__auth_reason(res), NULL, NULL), 1);
   if (res == OMEGA_AUTH_EXPIRED) {
     omega__respond_error(r, 401, "unauthorized", "timestamp outside the allowed window of %lld s",
                          atomic_load(&s->hmac_window_s));

@@ -31,13 +31,13 @@ void omega__route_info(omega_req_t *r) {
   omega_server_t *s = r->srv;
   const omega_engine_info_t *i = &s->info;
   omega_settings_t set;
-  omega_config_get(s->cfg, &set);
+  omega__config_get(s->cfg, &set);
   omega_buf_t b = {0};
-  omega_buf_puts(&b, "{\"model_id\":");
-  omega_buf_json_str(&b, s->model_name, strlen(s->model_name));
-  omega_buf_puts(&b, ",\"model_dir\":");
-  omega_buf_json_str(&b, i->model_dir, strlen(i->model_dir));
-  omega_buf_printf(&b,
+  omega__buf_puts(&b, "{\"model_id\":");
+  omega__buf_json_str(&b, s->model_name, strlen(s->model_name));
+  omega__buf_puts(&b, ",\"model_dir\":");
+  omega__buf_json_str(&b, i->model_dir, strlen(i->model_dir));
+  omega__buf_printf(&b,
                    ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}},\"architecture\":\"%s\","
                    "\"model_dtype\":\"float32\",\"weights_dtype\":\"%s\",\"dim\":%d,\"normalize\":%s,"
                    "\"max_input_length\":%d,\"hidden_size\":%d,\"num_layers\":%d,\"num_heads\":%d,"
@@ -58,7 +58,7 @@ void omega__route_metrics(omega_req_t *r) {
     omega__respond_error(r, 503, "overloaded", "out of memory");
     return;
   }
-  omega_metrics_write(r->srv->metrics, f);
+  omega__metrics_write(r->srv->metrics, f);
   fclose(f);
   /* the body is freed by omega__free, so it moves from libc's heap into the hook's */
   char *body = omega__malloc(len ? len : 1);
@@ -73,7 +73,7 @@ void omega__route_metrics(omega_req_t *r) {
 }
 
 static double metric(omega_family_t *f, const char *label) {
-  return omega_series_value(omega_series(f, label, NULL, NULL));
+  return omega__series_value(omega__series(f, label, NULL, NULL));
 }
 
 /* The CPU flags that matter to Omega's kernels, as the kernel reports them. */
@@ -94,9 +94,9 @@ static void cpu_features(omega_buf_t *b, int threads) {
   }
   if (f)
     fclose(f);
-  omega_buf_puts(b, "{\"model\":");
-  omega_buf_json_str(b, model, strlen(model));
-  omega_buf_puts(b, ",\"features\":[");
+  omega__buf_puts(b, "{\"model\":");
+  omega__buf_json_str(b, model, strlen(model));
+  omega__buf_puts(b, ",\"features\":[");
   int k = 0;
   for (size_t i = 0; flags && i < sizeof want / sizeof want[0]; i++) {
     char pat[64];
@@ -104,22 +104,22 @@ static void cpu_features(omega_buf_t *b, int threads) {
     const char *p = strstr(flags, pat);
     size_t l = strlen(pat);
     if (p && (p[l] == ' ' || p[l] == '\n' || p[l] == '\0'))
-      omega_buf_printf(b, "%s\"%s\"", k++ ? "," : "", want[i]);
+      omega__buf_printf(b, "%s\"%s\"", k++ ? "," : "", want[i]);
   }
-  omega_buf_printf(b, "],\"threads\":%d}", threads);
+  omega__buf_printf(b, "],\"threads\":%d}", threads);
   omega__free(flags);
 }
 
 /* Effective settings (secrets redacted), as {"NAME": "value", ...}. */
 static void settings_object(omega_buf_t *b, omega_config_t *cfg) {
-  omega_buf_puts(b, "{");
-  for (size_t i = 0; i < omega_cfg_count; i++) {
+  omega__buf_puts(b, "{");
+  for (size_t i = 0; i < omega__cfg_count; i++) {
     char v[1100];
-    omega_config_value(cfg, i, true, v, sizeof v, NULL);
-    omega_buf_printf(b, "%s\"%s\":", i ? "," : "", omega_cfg_table[i].name);
-    omega_buf_json_str(b, v, strlen(v));
+    omega__config_value(cfg, i, true, v, sizeof v, NULL);
+    omega__buf_printf(b, "%s\"%s\":", i ? "," : "", omega__cfg_table[i].name);
+    omega__buf_json_str(b, v, strlen(v));
   }
-  omega_buf_puts(b, "}");
+  omega__buf_puts(b, "}");
 }
 
 /* The device block: what was asked for, what serves, why, and the GPU's state. */
@@ -128,16 +128,16 @@ static void accel_device(omega_buf_t *b, omega_server_t *s, const char *requeste
   if (s->engine)
     omega_engine_accel(s->engine, &a);
   const bool gpu = a.device && strcmp(a.device, "gpu") == 0;
-  omega_buf_printf(b, "\"device\":{\"requested\":\"%s\",\"active\":\"%s\",\"gpu_usable\":%s,\"reason\":", requested,
+  omega__buf_printf(b, "\"device\":{\"requested\":\"%s\",\"active\":\"%s\",\"gpu_usable\":%s,\"reason\":", requested,
                    gpu ? (a.healthy ? "gpu" : "cpu") : "cpu", gpu && a.healthy ? "true" : "false");
   const char *why = s->engine ? a.reason : s->accel_reason;
   if (gpu && !a.healthy)
     why = "the GPU failed with a sticky error; serving on the CPU";
-  omega_buf_json_str(b, why, strlen(why));
+  omega__buf_json_str(b, why, strlen(why));
   if (gpu) {
-    omega_buf_puts(b, ",\"gpu\":{\"name\":");
-    omega_buf_json_str(b, a.gpu_name, strlen(a.gpu_name));
-    omega_buf_printf(b,
+    omega__buf_puts(b, ",\"gpu\":{\"name\":");
+    omega__buf_json_str(b, a.gpu_name, strlen(a.gpu_name));
+    omega__buf_printf(b,
                      ",\"compute_capability\":\"%d.%d\",\"dtype\":\"%s\",\"simulated\":%s,\"healthy\":%s,"
                      "\"needs_restart\":%s,\"slots_max\":%d,\"oom\":%llu,\"sticky_errors\":%llu,\"errors\":%llu,"
                      "\"fallback_batches\":%llu,\"memory_pressure_events\":%llu,\"mem_free_bytes\":%zu,"
@@ -147,48 +147,48 @@ static void accel_device(omega_buf_t *b, omega_server_t *s, const char *requeste
                      a.healthy ? "true" : "false", a.needs_restart ? "true" : "false", a.slots_max, a.oom, a.sticky,
                      a.errors, a.fallback_batches, a.pressure_events, a.mem_free, a.mem_total, a.buffer_bytes,
                      a.buffer_growths, a.graph_captures, a.graph_replays, a.graph_failures);
-    omega_buf_json_str(b, a.plugin ? a.plugin : "", a.plugin ? strlen(a.plugin) : 0);
-    omega_buf_puts(b, ",\"last_error\":");
-    omega_buf_json_str(b, a.last_error, strlen(a.last_error));
-    omega_buf_puts(b, "}");
+    omega__buf_json_str(b, a.plugin ? a.plugin : "", a.plugin ? strlen(a.plugin) : 0);
+    omega__buf_puts(b, ",\"last_error\":");
+    omega__buf_json_str(b, a.last_error, strlen(a.last_error));
+    omega__buf_puts(b, "}");
   }
-  omega_buf_puts(b, "},");
+  omega__buf_puts(b, "},");
 }
 
 /* Every GPU NVML sees ([] without NVML). */
 static void nvml_gpus(omega_buf_t *b) {
   omega_nvml_gpu_t g[16];
   const int n = omega__nvml_query(g, 16);
-  omega_buf_puts(b, "[");
+  omega__buf_puts(b, "[");
   for (int i = 0; i < n && i < 16; i++) {
-    omega_buf_printf(b, "%s{\"index\":%d,\"name\":", i ? "," : "", i);
-    omega_buf_json_str(b, g[i].name, strlen(g[i].name));
-    omega_buf_printf(b,
+    omega__buf_printf(b, "%s{\"index\":%d,\"name\":", i ? "," : "", i);
+    omega__buf_json_str(b, g[i].name, strlen(g[i].name));
+    omega__buf_printf(b,
                      ",\"vram_used_mb\":%.1f,\"vram_total_mb\":%.1f,\"utilization_percent\":%u,"
                      "\"memory_utilization_percent\":%u,\"temperature_c\":%u,\"power_w\":%.1f}",
                      (double)g[i].mem_used / 1048576.0, (double)g[i].mem_total / 1048576.0, g[i].util_gpu,
                      g[i].util_mem, g[i].temperature_c, g[i].power_mw / 1000.0);
   }
-  omega_buf_puts(b, "]");
+  omega__buf_puts(b, "]");
 }
 
 void omega__route_accel_health(omega_req_t *r) {
   omega_server_t *s = r->srv;
   omega_server_metrics_t *m = &s->m;
-  omega_metrics_collect(s->metrics); /* the same sampled values /metrics shows */
+  omega__metrics_collect(s->metrics); /* the same sampled values /metrics shows */
   omega_settings_t set;
-  omega_config_get(s->cfg, &set);
+  omega__config_get(s->cfg, &set);
   bool ready = atomic_load(&s->ready), draining = atomic_load(&s->draining);
   omega_buf_t b = {0};
-  omega_buf_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f,",
+  omega__buf_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f,",
                    draining ? "draining" : ready ? "ok" : "starting", omega_version(), metric(m->uptime, NULL));
   accel_device(&b, s, omega_accel_mode_name(s->boot.omega_accel));
-  omega_buf_printf(&b,
+  omega__buf_printf(&b,
                    "\"routes\":{\"gpu\":%.0f,\"cpu\":%.0f,\"fallback\":%.0f},\"cuda_oom_total\":%.0f,"
                    "\"maybe_async\":{\"sync\":%.0f,\"async\":%.0f},",
                    metric(m->route, "gpu"), metric(m->route, "cpu"), metric(m->route, "fallback"),
                    metric(m->cuda_oom, NULL), metric(m->maybe_async, "sync"), metric(m->maybe_async, "async"));
-  omega_buf_printf(&b,
+  omega__buf_printf(&b,
                    "\"batcher\":{\"adaptive\":%s,\"batch_ceiling\":%.0f,\"max_batch\":%.0f,"
                    "\"target_latency_ms\":%.0f,\"window_p95_ms\":%.3f,\"window_batch_run_p95_ms\":%.3f,\"queue_depth\":%.0f,\"queued_requests\":%.0f,"
                    "\"inflight_sequences\":%.0f,\"inflight_requests\":%.0f,\"batches\":%.0f,\"ceiling_up\":%.0f,"
@@ -199,16 +199,16 @@ void omega__route_accel_health(omega_req_t *r) {
                    metric(m->queue_depth, NULL), metric(m->queue_jobs, NULL), metric(m->inflight_seq, NULL),
                    metric(m->inflight_req, NULL), metric(m->batches, "cpu") + metric(m->batches, "gpu") + metric(m->batches, "fallback"), metric(m->ceiling_moves, "up"),
                    metric(m->ceiling_moves, "down"));
-  omega_buf_printf(&b, "\"workers\":{\"size\":%lld,\"busy\":%.0f,\"queued\":%.0f,\"rejected\":%.0f},",
+  omega__buf_printf(&b, "\"workers\":{\"size\":%lld,\"busy\":%.0f,\"queued\":%.0f,\"rejected\":%.0f},",
                    s->boot.omega_workers, metric(m->pool_busy, NULL), metric(m->pool_queued, NULL),
                    metric(m->pool_rejected, NULL));
-  omega_buf_printf(&b, "\"process\":{\"rss_bytes\":%.0f},\"gpu\":", metric(m->rss, NULL));
+  omega__buf_printf(&b, "\"process\":{\"rss_bytes\":%.0f},\"gpu\":", metric(m->rss, NULL));
   nvml_gpus(&b);
-  omega_buf_puts(&b, ",\"cpu\":");
+  omega__buf_puts(&b, ",\"cpu\":");
   cpu_features(&b, s->info.threads);
-  omega_buf_puts(&b, ",\"config\":");
+  omega__buf_puts(&b, ",\"config\":");
   settings_object(&b, s->cfg);
-  omega_buf_puts(&b, "}");
+  omega__buf_puts(&b, "}");
   omega__respond_buf(r, 200, &b);
 }
 
@@ -217,30 +217,30 @@ void omega__route_accel_health(omega_req_t *r) {
 static void config_doc(omega_req_t *r, int status, const char *note) {
   omega_server_t *s = r->srv;
   omega_cfg_stats_t st;
-  omega_config_stats(s->cfg, &st);
+  omega__config_stats(s->cfg, &st);
   omega_buf_t b = {0};
-  omega_buf_puts(&b, "{\"settings\":[");
-  for (size_t i = 0; i < omega_cfg_count; i++) {
-    const omega_cfg_def_t *d = &omega_cfg_table[i];
+  omega__buf_puts(&b, "{\"settings\":[");
+  for (size_t i = 0; i < omega__cfg_count; i++) {
+    const omega_cfg_def_t *d = &omega__cfg_table[i];
     char v[1100];
     omega_cfg_source_t src;
-    omega_config_value(s->cfg, i, true, v, sizeof v, &src);
-    omega_buf_printf(&b, "%s{\"name\":\"%s\",\"value\":", i ? "," : "", d->name);
-    omega_buf_json_str(&b, v, strlen(v));
-    omega_buf_puts(&b, ",\"default\":");
-    omega_buf_json_str(&b, (d->flags & OMEGA_CFG_SECRET) ? "" : d->def, (d->flags & OMEGA_CFG_SECRET) ? 0 : strlen(d->def));
-    omega_buf_printf(&b, ",\"source\":\"%s\",\"hot_reloadable\":%s,\"help\":", omega_config_source_name(src),
+    omega__config_value(s->cfg, i, true, v, sizeof v, &src);
+    omega__buf_printf(&b, "%s{\"name\":\"%s\",\"value\":", i ? "," : "", d->name);
+    omega__buf_json_str(&b, v, strlen(v));
+    omega__buf_puts(&b, ",\"default\":");
+    omega__buf_json_str(&b, (d->flags & OMEGA_CFG_SECRET) ? "" : d->def, (d->flags & OMEGA_CFG_SECRET) ? 0 : strlen(d->def));
+    omega__buf_printf(&b, ",\"source\":\"%s\",\"hot_reloadable\":%s,\"help\":", omega__config_source_name(src),
                      (d->flags & OMEGA_CFG_HOT) ? "true" : "false");
-    omega_buf_json_str(&b, d->help, strlen(d->help));
-    omega_buf_puts(&b, "}");
+    omega__buf_json_str(&b, d->help, strlen(d->help));
+    omega__buf_puts(&b, "}");
   }
-  omega_buf_printf(&b, "],\"reloads\":{\"ok\":%llu,\"failed\":%llu},\"runtime_changes\":{\"ok\":%llu,\"failed\":%llu}",
+  omega__buf_printf(&b, "],\"reloads\":{\"ok\":%llu,\"failed\":%llu},\"runtime_changes\":{\"ok\":%llu,\"failed\":%llu}",
                    st.reloads_ok, st.reloads_failed, st.runtime_ok, st.runtime_failed);
   if (note && note[0]) {
-    omega_buf_puts(&b, ",\"note\":");
-    omega_buf_json_str(&b, note, strlen(note));
+    omega__buf_puts(&b, ",\"note\":");
+    omega__buf_json_str(&b, note, strlen(note));
   }
-  omega_buf_puts(&b, "}");
+  omega__buf_puts(&b, "}");
   omega__respond_buf(r, status, &b);
 }
 
@@ -305,7 +305,7 @@ bool omega__step_config_put(omega_req_t *r) {
   }
   char msg[1024], who[160];
   client_name(r, who, sizeof who);
-  int rc = omega_config_set_runtime(r->srv->cfg, who, keys, vals, n, msg, sizeof msg);
+  int rc = omega__config_set_runtime(r->srv->cfg, who, keys, vals, n, msg, sizeof msg);
   json_decref(doc);
   if (rc) {
     omega__respond_error(r, 422, "validation", "%s", msg);

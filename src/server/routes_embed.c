@@ -185,38 +185,38 @@ static bool format_embeddings(omega_req_t *r) {
   }
   switch (c->kind) {
   case KIND_TEI:
-    omega_buf_puts(&b, "[");
+    omega__buf_puts(&b, "[");
     for (size_t i = 0; i < n; i++) {
       if (i)
-        omega_buf_puts(&b, ",");
-      omega_buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
+        omega__buf_puts(&b, ",");
+      omega__buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
     }
-    omega_buf_puts(&b, "]");
+    omega__buf_puts(&b, "]");
     break;
   case KIND_OPENAI:
-    omega_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    omega__buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < n; i++) {
-      omega_buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
+      omega__buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
       if (c->base64)
-        omega_buf_float_base64(&b, row_out(c, v + i * dim, dim, tmp), d);
+        omega__buf_float_base64(&b, row_out(c, v + i * dim, dim, tmp), d);
       else
-        omega_buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
-      omega_buf_puts(&b, "}");
+        omega__buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
+      omega__buf_puts(&b, "}");
     }
-    omega_buf_puts(&b, "],\"model\":");
-    omega_buf_json_str(&b, s->model_name, strlen(s->model_name));
-    omega_buf_printf(&b, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}", tokens, tokens);
+    omega__buf_puts(&b, "],\"model\":");
+    omega__buf_json_str(&b, s->model_name, strlen(s->model_name));
+    omega__buf_printf(&b, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}", tokens, tokens);
     break;
   case KIND_INVOKE:
-    omega_buf_puts(&b, "{\"action\":\"embed\",\"model\":");
-    omega_buf_json_str(&b, s->model_name, strlen(s->model_name));
-    omega_buf_puts(&b, ",\"embeddings\":[");
+    omega__buf_puts(&b, "{\"action\":\"embed\",\"model\":");
+    omega__buf_json_str(&b, s->model_name, strlen(s->model_name));
+    omega__buf_puts(&b, ",\"embeddings\":[");
     for (size_t i = 0; i < n; i++) {
       if (i)
-        omega_buf_puts(&b, ",");
-      omega_buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
+        omega__buf_puts(&b, ",");
+      omega__buf_float_array(&b, row_out(c, v + i * dim, dim, tmp), d);
     }
-    omega_buf_printf(&b, "],\"usage\":{\"tokens\":%zu}}", tokens);
+    omega__buf_printf(&b, "],\"usage\":{\"tokens\":%zu}}", tokens);
     break;
   }
   omega__free(tmp);
@@ -391,7 +391,7 @@ bool omega__step_tokenize(omega_req_t *r) {
   size_t total = 0, cap = 0;
   omega_token_t *toks = NULL;
   omega_buf_t b = {0};
-  omega_buf_puts(&b, "[");
+  omega__buf_puts(&b, "[");
   for (size_t i = 0; i < c->n; i++) {
     size_t n;
     int rc = tokens_of(tok, &c->texts[i], limit, &toks, &cap, &n);
@@ -400,7 +400,7 @@ bool omega__step_tokenize(omega_req_t *r) {
       snprintf(what, sizeof what, "inputs[%zu]", i);
       omega__respond_status(r, rc, what);
       omega__free(toks);
-      omega_buf_free(&b);
+      omega__buf_free(&b);
       return false;
     }
     size_t shown = 0;
@@ -408,20 +408,20 @@ bool omega__step_tokenize(omega_req_t *r) {
       shown += specials || !toks[k].from_template;
     total += shown;
     if (total > max_tokens) { /* past the bound only count, so the answer can name the request's size */
-      omega_buf_free(&b);
+      omega__buf_free(&b);
       continue;
     }
-    omega_buf_puts(&b, i ? ",[" : "[");
+    omega__buf_puts(&b, i ? ",[" : "[");
     const char *sep = "";
     for (size_t k = 0; k < n; k++) {
       if (!specials && toks[k].from_template)
         continue;
-      omega_buf_printf(&b, "%s{\"id\":%d,\"text\":", sep, toks[k].id);
-      omega_buf_json_str(&b, toks[k].text, toks[k].text_len);
-      omega_buf_printf(&b, ",\"special\":%s}", toks[k].special ? "true" : "false");
+      omega__buf_printf(&b, "%s{\"id\":%d,\"text\":", sep, toks[k].id);
+      omega__buf_json_str(&b, toks[k].text, toks[k].text_len);
+      omega__buf_printf(&b, ",\"special\":%s}", toks[k].special ? "true" : "false");
       sep = ",";
     }
-    omega_buf_puts(&b, "]");
+    omega__buf_puts(&b, "]");
   }
   omega__free(toks);
   if (total > max_tokens) {
@@ -431,7 +431,7 @@ bool omega__step_tokenize(omega_req_t *r) {
                          total, max_tokens);
     return false;
   }
-  omega_buf_puts(&b, "]");
+  omega__buf_puts(&b, "]");
   omega__respond_buf(r, 200, &b);
   return false;
 }

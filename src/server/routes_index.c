@@ -78,16 +78,16 @@ bool omega__step_coll_list(omega_req_t *r) {
     return false;
   }
   omega_buf_t b = {0};
-  omega_buf_puts(&b, "{\"collections\":[");
+  omega__buf_puts(&b, "{\"collections\":[");
   for (size_t i = 0; i < n; i++) {
     omega_collection_stats_t st;
     omega__coll_refresh(r->srv->colls, v[i], &st);
     if (i)
-      omega_buf_puts(&b, ",");
+      omega__buf_puts(&b, ",");
     omega__ix_describe(&b, v[i], &st, omega__colls_memory_limit(r->srv->colls));
     omega__colls_put(r->srv->colls, v[i]);
   }
-  omega_buf_puts(&b, "]}");
+  omega__buf_puts(&b, "]}");
   omega__free(v);
   omega__respond_buf(r, 200, &b);
   return false;
@@ -115,9 +115,9 @@ bool omega__step_coll_drop(omega_req_t *r) {
     omega__ix_respond_lib(r, rc, "drop");
   else {
     omega_buf_t b = {0};
-    omega_buf_puts(&b, "{\"dropped\":");
-    omega_buf_json_str(&b, name, strlen(name));
-    omega_buf_puts(&b, "}");
+    omega__buf_puts(&b, "{\"dropped\":");
+    omega__buf_json_str(&b, name, strlen(name));
+    omega__buf_puts(&b, "}");
     omega__respond_buf(r, 200, &b);
   }
   return false;
@@ -176,7 +176,7 @@ static bool do_upsert(omega_req_t *r, upsert_ctx_t *c) {
     omega__ix_respond_lib(r, rc, "upsert");
   else {
     omega_buf_t b = {0};
-    omega_buf_printf(&b, "{\"upserted\":%zu}", c->n);
+    omega__buf_printf(&b, "{\"upserted\":%zu}", c->n);
     omega__respond_buf(r, 200, &b);
   }
   omega__coll_refresh(r->srv->colls, e, NULL);
@@ -308,7 +308,7 @@ bool omega__step_coll_delete(omega_req_t *r) {
         omega__ix_respond_lib(r, rc, "delete");
       } else {
         omega_buf_t b = {0};
-        omega_buf_printf(&b, "{\"deleted\":%zu}", deleted);
+        omega__buf_printf(&b, "{\"deleted\":%zu}", deleted);
         omega__respond_buf(r, 200, &b);
       }
       omega__coll_refresh(r->srv->colls, e, NULL);

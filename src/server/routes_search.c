@@ -31,20 +31,20 @@ static void search_free(void *p) {
 }
 
 static void put_results(omega_buf_t *b, const omega_result_t *res, const size_t *counts, size_t nq, size_t k) {
-  omega_buf_puts(b, "\"results\":[");
+  omega__buf_puts(b, "\"results\":[");
   for (size_t q = 0; q < nq; q++) {
-    omega_buf_puts(b, q ? ",[" : "[");
+    omega__buf_puts(b, q ? ",[" : "[");
     for (size_t i = 0; i < counts[q]; i++) {
       const omega_result_t *x = &res[q * k + i];
-      omega_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+      omega__buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
       omega__ix_put_id(b, x);
-      omega_buf_puts(b, ",\"score\":");
-      omega_buf_float(b, x->score);
-      omega_buf_puts(b, "}");
+      omega__buf_puts(b, ",\"score\":");
+      omega__buf_float(b, x->score);
+      omega__buf_puts(b, "}");
     }
-    omega_buf_puts(b, "]");
+    omega__buf_puts(b, "]");
   }
-  omega_buf_puts(b, "]");
+  omega__buf_puts(b, "]");
 }
 
 static bool run_search(omega_req_t *r, search_ctx_t *c) {
@@ -69,14 +69,14 @@ static bool run_search(omega_req_t *r, search_ctx_t *c) {
       omega__colls_observe_search(r->srv->colls, e, c->nq, (double)(omega__now_ns() - t0) / 1e9);
       omega_buf_t b = {0};
       if (c->invoke) {
-        omega_buf_puts(&b, "{\"action\":\"search\",\"collection\":");
-        omega_buf_json_str(&b, c->name, strlen(c->name));
-        omega_buf_puts(&b, ",");
+        omega__buf_puts(&b, "{\"action\":\"search\",\"collection\":");
+        omega__buf_json_str(&b, c->name, strlen(c->name));
+        omega__buf_puts(&b, ",");
       } else {
-        omega_buf_puts(&b, "{");
+        omega__buf_puts(&b, "{");
       }
       put_results(&b, res, counts, c->nq, k);
-      omega_buf_puts(&b, "}");
+      omega__buf_puts(&b, "}");
       omega__respond_buf(r, 200, &b);
     }
   }

@@ -7,8 +7,8 @@
 
 /* Blocks until the server has drained after SIGTERM or SIGINT; returns the process exit
  * code (0 after a clean drain). The caller must have blocked SIGTERM, SIGINT and SIGHUP
- * in every thread (omega_server_block_signals) before creating any. */
-int omega_server_run(omega_config_t *cfg);
-void omega_server_block_signals(void);
+ * in every thread (omega__server_block_signals) before creating any. */
+int omega__server_run(omega_config_t *cfg);
+void omega__server_block_signals(void);
 
 #endif

@@ -16,8 +16,8 @@ static char file[4096];
 
 static int setup(void **state) {
   (void)state;
-  for (size_t i = 0; i < omega_cfg_count; i++)
-    unsetenv(omega_cfg_table[i].name);
+  for (size_t i = 0; i < omega__cfg_count; i++)
+    unsetenv(omega__cfg_table[i].name);
   dir = tu_mkdtemp();
   snprintf(file, sizeof file, "%s/omega.env", dir);
   return 0;
@@ -34,7 +34,7 @@ static void write_cfg(const char *text) { tu_write_file(file, text, strlen(text)
 
 static omega_config_t *make(const char *const *cli, size_t n) {
   omega_config_t *c;
-  if (omega_config_create(cli, n, &c))
+  if (omega__config_create(cli, n, &c))
     fail_msg("%s", omega_errmsg());
   return c;
 }
@@ -42,8 +42,8 @@ static omega_config_t *make(const char *const *cli, size_t n) {
 static const char *val(omega_config_t *c, const char *name, omega_cfg_source_t *src) {
   static char buf[1100];
   size_t idx;
-  assert_non_null(omega_config_find(name, &idx));
-  omega_config_value(c, idx, true, buf, sizeof buf, src);
+  assert_non_null(omega__config_find(name, &idx));
+  omega__config_value(c, idx, true, buf, sizeof buf, src);
   return buf;
 }
 
@@ -51,7 +51,7 @@ static void test_defaults(void **state) {
   (void)state;
   omega_config_t *c = make(NULL, 0);
   omega_settings_t s;
-  omega_config_get(c, &s);
+  omega__config_get(c, &s);
   assert_int_equal(s.embed_max_batch, 64);
   assert_int_equal(s.omega_port, 8080);
   assert_true(s.embed_prefer_gpu);
@@ -60,11 +60,11 @@ static void test_defaults(void **state) {
   assert_string_equal(val(c, "ACCEL_TARGET_LAT_MS", &src), "100");
   assert_int_equal(src, OMEGA_SRC_DEFAULT);
   /* every declared default is valid for its own declaration */
-  for (size_t i = 0; i < omega_cfg_count; i++) {
+  for (size_t i = 0; i < omega__cfg_count; i++) {
     char msg[256];
-    assert_int_equal(omega_config_parse_value(&omega_cfg_table[i], omega_cfg_table[i].def, &s, msg, sizeof msg), 0);
+    assert_int_equal(omega__config_parse_value(&omega__cfg_table[i], omega__cfg_table[i].def, &s, msg, sizeof msg), 0);
   }
-  omega_config_free(c);
+  omega__config_free(c);
 }
 
 static void test_layers(void **state) {
@@ -87,7 +87,7 @@ static void test_layers(void **state) {
   assert_string_equal(val(c, "OMEGA_PROFILE", &src), "LOW_LATENCY");
   assert_int_equal(src, OMEGA_SRC_ENV);
   assert_string_equal(val(c, "OMEGA_PORT", &src), "9000");
-  omega_config_free(c);
+  omega__config_free(c);
   unsetenv("OMEGA_CONFIG_FILE");
   unsetenv("OMEGA_PROFILE");
   unsetenv("EMBED_GPU_SLOTS");
@@ -95,7 +95,7 @@ static void test_layers(void **state) {
 
 static void expect_create_error(const char *const *cli, size_t n, const char *msg) {
   omega_config_t *c = NULL;
-  assert_int_equal(omega_config_create(cli, n, &c), OMEGA_EINVAL);
+  assert_int_equal(omega__config_create(cli, n, &c), OMEGA_EINVAL);
   assert_null(c);
   if (!strstr(omega_errmsg(), msg))
     fail_msg("message \"%s\" lacks \"%s\"", omega_errmsg(), msg);
@@ -125,7 +125,7 @@ static void test_invalid_values(void **state) {
 /* An enum setting's choices are the names of its enum, from their one list: count, order and
  * spelling (an index stored for one list and read through another ran bf16x3 as int8 once). */
 static void expect_choices(const char *setting, int count, const char *(*name_of)(int)) {
-  const omega_cfg_def_t *d = omega_config_find(setting, NULL);
+  const omega_cfg_def_t *d = omega__config_find(setting, NULL);
   assert_non_null(d);
   assert_int_equal(d->type, OMEGA_CFG_ENUM);
   for (int i = 0; i < count; i++) {
@@ -139,9 +139,9 @@ static const char *accel_name(int i) { return omega_accel_mode_name((omega_accel
 static const char *dtype_name(int i) { return omega_gpu_dtype_name((omega_gpu_dtype_t)i); }
 static const char *precision_name(int i) { return omega_cpu_precision_name((omega_cpu_precision_t)i); }
 static const char *isa_name(int i) { return omega_isa_cap_names[i]; }
-static const char *profile_name(int i) { return omega_profile_names[i]; }
-static const char *log_name(int i) { return omega_cfg_log_level_names[i]; }
-static const char *fsync_name(int i) { return omega_cfg_fsync_names[i]; }
+static const char *profile_name(int i) { return omega__profile_names[i]; }
+static const char *log_name(int i) { return omega__cfg_log_level_names[i]; }
+static const char *fsync_name(int i) { return omega__cfg_fsync_names[i]; }
 
 static void test_enum_choices(void **state) {
   (void)state;
@@ -155,8 +155,8 @@ static void test_enum_choices(void **state) {
   expect_choices("OMEGA_INDEX_FSYNC", OMEGA_CFG_FSYNC_COUNT, fsync_name);
   /* every enum setting is one of those */
   size_t enums = 0;
-  for (size_t i = 0; i < omega_cfg_count; i++)
-    enums += omega_cfg_table[i].type == OMEGA_CFG_ENUM;
+  for (size_t i = 0; i < omega__cfg_count; i++)
+    enums += omega__cfg_table[i].type == OMEGA_CFG_ENUM;
   assert_int_equal(enums, 8);
   /* a value lands in the typed field as its enum */
   const char *cli[] = {"EMBED_CPU_PRECISION=bf16x3", "OMEGA_ACCEL=cpu", "EMBED_GPU_DTYPE=tf32",
@@ -164,7 +164,7 @@ static void test_enum_choices(void **state) {
                        "OMEGA_INDEX_FSYNC=interval", "OMEGA_PROFILE=LOW_LATENCY"};
   omega_config_t *c = make(cli, sizeof cli / sizeof cli[0]);
   omega_settings_t s;
-  omega_config_get(c, &s);
+  omega__config_get(c, &s);
   assert_int_equal(s.embed_cpu_precision, OMEGA_CPU_BF16X3);
   assert_int_equal(s.omega_accel, OMEGA_ACCEL_CPU);
   assert_int_equal(s.embed_gpu_dtype, OMEGA_GPU_DTYPE_TF32);
@@ -173,7 +173,7 @@ static void test_enum_choices(void **state) {
   assert_int_equal(s.omega_log_level, OMEGA_LOG_WARN);
   assert_int_equal(s.omega_index_fsync, OMEGA_CFG_FSYNC_INTERVAL);
   assert_int_equal(s.omega_profile, OMEGA_PROFILE_LOW_LATENCY);
-  omega_config_free(c);
+  omega__config_free(c);
 }
 
 /* OMEGA_CPU_ISA and OMEGA_SIMD are restart-only settings of the table like any other. */
@@ -181,7 +181,7 @@ static void test_cpu_caps(void **state) {
   (void)state;
   const char *names[] = {"OMEGA_CPU_ISA", "OMEGA_SIMD"};
   for (int k = 0; k < 2; k++) {
-    const omega_cfg_def_t *d = omega_config_find(names[k], NULL);
+    const omega_cfg_def_t *d = omega__config_find(names[k], NULL);
     assert_non_null(d);
     assert_string_equal(d->def, "auto");
     assert_false(d->flags & OMEGA_CFG_HOT);
@@ -198,9 +198,9 @@ static void test_cpu_caps(void **state) {
     omega_config_t *c = make(NULL, 0);
     char msg[1024];
     const char *v[] = {"portable"};
-    assert_int_equal(omega_config_set_runtime(c, "test", &names[k], v, 1, msg, sizeof msg), OMEGA_EINVAL);
+    assert_int_equal(omega__config_set_runtime(c, "test", &names[k], v, 1, msg, sizeof msg), OMEGA_EINVAL);
     assert_non_null(strstr(msg, "restart-only"));
-    omega_config_free(c);
+    omega__config_free(c);
   }
   /* the library takes only its enum */
   assert_int_equal(omega_cpu_isa_force(OMEGA_ISA_CAP_COUNT), OMEGA_EINVAL);
@@ -217,10 +217,10 @@ static void test_engine_defaults(void **state) {
   (void)state;
   omega_config_t *c = make(NULL, 0);
   omega_settings_t s;
-  omega_config_get(c, &s);
+  omega__config_get(c, &s);
   omega_engine_opts_t lib, cfg;
   omega_engine_opts_init(&lib);
-  omega_config_engine_opts(&s, &s, &cfg);
+  omega__config_engine_opts(&s, &s, &cfg);
   assert_int_equal(lib.tuning.queue_capacity, 0);
   assert_int_equal(cfg.tuning.queue_capacity, 4096);
 #define SAME(f) assert_int_equal(lib.f, cfg.f)
@@ -241,7 +241,7 @@ static void test_engine_defaults(void **state) {
   assert_int_equal(lib.accel.mode, cfg.accel.mode);
   assert_string_equal(omega_cpu_precision_name(cfg.cpu_precision), "fp32");
   assert_string_equal(omega_gpu_dtype_name(cfg.accel.dtype), "auto");
-  omega_config_free(c);
+  omega__config_free(c);
 }
 
 typedef struct {
@@ -268,34 +268,34 @@ static void test_reload(void **state) {
   cli[0] = arg;
   omega_config_t *c = make(cli, 1);
   apply_t a = {0};
-  omega_config_set_apply(c, on_apply, &a);
+  omega__config_set_apply(c, on_apply, &a);
   char msg[1024];
   write_cfg("EMBED_MAX_BATCH=20\n");
-  assert_int_equal(omega_config_reload(c, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_reload(c, msg, sizeof msg), 0);
   assert_int_equal(a.last_batch, 20);
   /* invalid file: rejected as a whole, old values kept */
   write_cfg("EMBED_MAX_BATCH=30\nACCEL_TARGET_LAT_MS=-5\n");
-  assert_int_equal(omega_config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega__config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
   assert_non_null(strstr(msg, "omega.env:2"));
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "20");
   /* a restart-only change is reported and not applied; the rest is */
   write_cfg("EMBED_MAX_BATCH=40\nOMEGA_PORT=9999\n");
-  assert_int_equal(omega_config_reload(c, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_reload(c, msg, sizeof msg), 0);
   assert_non_null(strstr(msg, "OMEGA_PORT changed but needs a restart"));
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "40");
   assert_string_equal(val(c, "OMEGA_PORT", NULL), "8080");
   /* the apply callback failing rolls everything back */
   a.fail = 1;
   write_cfg("EMBED_MAX_BATCH=13\nEMBED_GPU_SLOTS=9\n");
-  assert_int_equal(omega_config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega__config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "40");
   assert_string_equal(val(c, "EMBED_GPU_SLOTS", NULL), "2");
   assert_int_equal(a.last_batch, 40); /* the callback saw the rollback */
   omega_cfg_stats_t st;
-  omega_config_stats(c, &st);
+  omega__config_stats(c, &st);
   assert_int_equal(st.reloads_ok, 2);
   assert_int_equal(st.reloads_failed, 2);
-  omega_config_free(c);
+  omega__config_free(c);
 }
 
 static void test_runtime(void **state) {
@@ -303,32 +303,32 @@ static void test_runtime(void **state) {
   omega_config_t *c = make(NULL, 0);
   char msg[1024];
   const char *k1[] = {"EMBED_MAX_BATCH", "ACCEL_TARGET_LAT_MS"}, *v1[] = {"12", "250"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k1, v1, 2, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_set_runtime(c, "test", k1, v1, 2, msg, sizeof msg), 0);
   omega_cfg_source_t src;
   assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "12");
   assert_int_equal(src, OMEGA_SRC_RUNTIME);
   /* all or nothing: one bad value rejects the whole change */
   const char *v2[] = {"30", "nope"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k1, v2, 2, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega__config_set_runtime(c, "test", k1, v2, 2, msg, sizeof msg), OMEGA_EINVAL);
   assert_non_null(strstr(msg, "ACCEL_TARGET_LAT_MS"));
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "12");
   const char *k3[] = {"OMEGA_PORT"}, *v3[] = {"1234"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k3, v3, 1, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega__config_set_runtime(c, "test", k3, v3, 1, msg, sizeof msg), OMEGA_EINVAL);
   assert_non_null(strstr(msg, "restart-only"));
   const char *k4[] = {"NOPE"}, *v4[] = {"1"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k4, v4, 1, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega__config_set_runtime(c, "test", k4, v4, 1, msg, sizeof msg), OMEGA_EINVAL);
   assert_non_null(strstr(msg, "unknown setting NOPE"));
   /* a profile switch at run time re-derives the profile layer; explicit values still win */
   const char *k5[] = {"OMEGA_PROFILE"}, *v5[] = {"HIGH_THROUGHPUT"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k5, v5, 1, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_set_runtime(c, "test", k5, v5, 1, msg, sizeof msg), 0);
   assert_string_equal(val(c, "EMBED_MAX_BATCH_TOKENS", &src), "65536");
   assert_int_equal(src, OMEGA_SRC_PROFILE);
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "12");
   /* secrets are never shown */
   const char *k6[] = {"OMEGA_HMAC_SECRET"}, *v6[] = {"hunter2"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k6, v6, 1, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_set_runtime(c, "test", k6, v6, 1, msg, sizeof msg), 0);
   assert_string_equal(val(c, "OMEGA_HMAC_SECRET", NULL), "(set)");
-  omega_config_free(c);
+  omega__config_free(c);
 }
 
 /* A config file broken after it was loaded blocks reloads, not runtime changes: they go
@@ -340,9 +340,9 @@ static void test_runtime_over_last_good_file(void **state) {
   omega_config_t *c = make(NULL, 0);
   char msg[1024];
   write_cfg("EMBED_MAX_BATCH=30\nbroken line\n");
-  assert_int_equal(omega_config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
+  assert_int_equal(omega__config_reload(c, msg, sizeof msg), OMEGA_EINVAL);
   const char *k[] = {"EMBED_GPU_SLOTS"}, *v[] = {"3"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k, v, 1, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_set_runtime(c, "test", k, v, 1, msg, sizeof msg), 0);
   omega_cfg_source_t src;
   assert_string_equal(val(c, "EMBED_GPU_SLOTS", &src), "3");
   assert_int_equal(src, OMEGA_SRC_RUNTIME);
@@ -353,19 +353,19 @@ static void test_runtime_over_last_good_file(void **state) {
   /* a file gone is no different */
   unlink(file);
   const char *v2[] = {"4"};
-  assert_int_equal(omega_config_set_runtime(c, "test", k, v2, 1, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_set_runtime(c, "test", k, v2, 1, msg, sizeof msg), 0);
   assert_string_equal(val(c, "EMBED_GPU_SLOTS", NULL), "4");
   assert_string_equal(val(c, "EMBED_MAX_BATCH", NULL), "10");
   /* once the file is good again a reload takes it, and the runtime layer stays on top */
   write_cfg("EMBED_MAX_BATCH=20\nEMBED_GPU_SLOTS=9\n");
-  assert_int_equal(omega_config_reload(c, msg, sizeof msg), 0);
+  assert_int_equal(omega__config_reload(c, msg, sizeof msg), 0);
   assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "20");
   assert_int_equal(src, OMEGA_SRC_FILE);
   assert_string_equal(val(c, "ACCEL_TARGET_LAT_MS", &src), "100"); /* no longer in the file */
   assert_int_equal(src, OMEGA_SRC_DEFAULT);
   assert_string_equal(val(c, "EMBED_GPU_SLOTS", &src), "4");
   assert_int_equal(src, OMEGA_SRC_RUNTIME);
-  omega_config_free(c);
+  omega__config_free(c);
   unsetenv("OMEGA_CONFIG_FILE");
 }
 
@@ -375,23 +375,23 @@ static void test_set_every_key_to_itself(void **state) {
   setenv("OMEGA_PROFILE", "MEMORY_CONSTRAINED", 1);
   omega_config_t *c = make(NULL, 0);
   omega_settings_t before, after;
-  omega_config_get(c, &before);
+  omega__config_get(c, &before);
   char msg[1024];
   size_t n = 0;
   const char *keys[64], *vals[64];
   static char bufs[64][1100];
-  for (size_t i = 0; i < omega_cfg_count; i++) {
-    if (!(omega_cfg_table[i].flags & OMEGA_CFG_HOT))
+  for (size_t i = 0; i < omega__cfg_count; i++) {
+    if (!(omega__cfg_table[i].flags & OMEGA_CFG_HOT))
       continue;
-    omega_config_value(c, i, false, bufs[n], sizeof bufs[n], NULL);
-    keys[n] = omega_cfg_table[i].name;
+    omega__config_value(c, i, false, bufs[n], sizeof bufs[n], NULL);
+    keys[n] = omega__cfg_table[i].name;
     vals[n] = bufs[n];
     n++;
   }
-  assert_int_equal(omega_config_set_runtime(c, "test", keys, vals, n, msg, sizeof msg), 0);
-  omega_config_get(c, &after);
+  assert_int_equal(omega__config_set_runtime(c, "test", keys, vals, n, msg, sizeof msg), 0);
+  omega__config_get(c, &after);
   assert_memory_equal(&before, &after, sizeof before);
-  omega_config_free(c);
+  omega__config_free(c);
   unsetenv("OMEGA_PROFILE");
 }
 
@@ -404,7 +404,7 @@ static void test_ops_defaults_file(void **state) {
   assert_string_equal(val(c, "EMBED_MAX_BATCH", &src), "64");
   assert_int_equal(src, OMEGA_SRC_FILE);
   assert_string_equal(val(c, "OMEGA_HOST", NULL), "0.0.0.0");
-  omega_config_free(c);
+  omega__config_free(c);
   unsetenv("OMEGA_CONFIG_FILE");
 }
 
@@ -412,10 +412,10 @@ static void test_markdown(void **state) {
   (void)state;
   char *md;
   size_t len;
-  omega_config_markdown(&md, &len);
-  for (size_t i = 0; i < omega_cfg_count; i++) {
+  omega__config_markdown(&md, &len);
+  for (size_t i = 0; i < omega__cfg_count; i++) {
     char needle[128];
-    snprintf(needle, sizeof needle, "| `%s` |", omega_cfg_table[i].name);
+    snprintf(needle, sizeof needle, "| `%s` |", omega__cfg_table[i].name);
     assert_non_null(strstr(md, needle));
   }
   /* the README carries exactly this table between its markers */

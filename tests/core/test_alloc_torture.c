@@ -242,8 +242,8 @@ static void write_config(const char *text) { tu_write_file(cfg_file, text, strle
 static void expect_setting(omega_config_t *c, const char *name, const char *want) {
   size_t idx;
   char buf[256];
-  assert_non_null(omega_config_find(name, &idx));
-  omega_config_value(c, idx, false, buf, sizeof buf, NULL);
+  assert_non_null(omega__config_find(name, &idx));
+  omega__config_value(c, idx, false, buf, sizeof buf, NULL);
   assert_string_equal(buf, want);
 }
 
@@ -253,26 +253,26 @@ static int run_config(char *msg, size_t cap) {
   snprintf(pair, sizeof pair, "OMEGA_CONFIG_FILE=%s", cfg_file);
   const char *cli[] = {pair, "EMBED_BATCH_WINDOW_MS=3"};
   omega_config_t *c;
-  int rc = omega_config_create(cli, 2, &c);
+  int rc = omega__config_create(cli, 2, &c);
   if (rc)
     return failed_with(rc, omega_errmsg(), msg, cap);
   expect_setting(c, "EMBED_MAX_BATCH", "16");
   write_config("EMBED_MAX_BATCH=24\nOMEGA_REQUEST_TIMEOUT_MS=6000\n");
   msg[0] = '\0';
-  if ((rc = omega_config_reload(c, msg, cap))) {
-    omega_config_free(c);
+  if ((rc = omega__config_reload(c, msg, cap))) {
+    omega__config_free(c);
     return rc;
   }
   expect_setting(c, "EMBED_MAX_BATCH", "24");
   expect_setting(c, "OMEGA_REQUEST_TIMEOUT_MS", "6000");
   const char *keys[] = {"EMBED_MAX_BATCH"}, *values[] = {"40"};
-  if ((rc = omega_config_set_runtime(c, "torture", keys, values, 1, msg, cap))) {
-    omega_config_free(c);
+  if ((rc = omega__config_set_runtime(c, "torture", keys, values, 1, msg, cap))) {
+    omega__config_free(c);
     return rc;
   }
   expect_setting(c, "EMBED_MAX_BATCH", "40");
   expect_setting(c, "EMBED_BATCH_WINDOW_MS", "3");
-  omega_config_free(c);
+  omega__config_free(c);
   return 0;
 }
 
@@ -364,8 +364,8 @@ static int setup(void **state) {
   snprintf(args, sizeof args,
            "--hidden %d --layers 2 --heads 2 --intermediate 64 --max-seq-length 16 --seed 5 --vocab %s", DIM, vocab);
   tu_genmodel(model_dir, args);
-  for (size_t i = 0; i < omega_cfg_count; i++)
-    unsetenv(omega_cfg_table[i].name);
+  for (size_t i = 0; i < omega__cfg_count; i++)
+    unsetenv(omega__cfg_table[i].name);
   return 0;
 }
 
@@ -381,7 +381,7 @@ int main(void) {
     fprintf(stderr, "omega_set_allocator: %s\n", omega_errmsg());
     return 1;
   }
-  omega_log_set_level(OMEGA_LOG_ERROR); /* the config's runtime changes log each run */
+  omega__log_set_level(OMEGA_LOG_ERROR); /* the config's runtime changes log each run */
   if (getenv("OMEGA_TORTURE_ONLY"))
     cmocka_set_test_filter(getenv("OMEGA_TORTURE_ONLY"));
   const struct CMUnitTest tests[] = {

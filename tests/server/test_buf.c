@@ -16,7 +16,7 @@ static void test_growth(void **state) {
   char expect[20000];
   size_t n = 0;
   for (int i = 0; i < 2000; i++) {
-    omega_buf_printf(&b, "%d,", i);
+    omega__buf_printf(&b, "%d,", i);
     n += (size_t)snprintf(expect + n, sizeof expect - n, "%d,", i);
   }
   assert_int_equal(b.err, 0);
@@ -24,7 +24,7 @@ static void test_growth(void **state) {
   assert_true(b.cap > b.len);
   assert_int_equal(b.data[b.len], '\0');
   assert_string_equal(b.data, expect);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
   assert_null(b.data);
   assert_int_equal(b.len + b.cap, 0);
 }
@@ -32,17 +32,17 @@ static void test_growth(void **state) {
 static void test_json_pieces(void **state) {
   (void)state;
   omega_buf_t b = {0};
-  omega_buf_json_str(&b, "a\"b\\c\n\r\t\x01z", 10);
-  omega_buf_puts(&b, " ");
-  omega_buf_float_array(&b, (const float[]){1.5f, NAN, -0.25f}, 3);
-  omega_buf_puts(&b, " ");
-  omega_buf_float_base64(&b, (const float[]){1.0f}, 1);
-  omega_buf_puts(&b, " ");
-  omega_buf_error(&b, "no \"x\"", "validation");
+  omega__buf_json_str(&b, "a\"b\\c\n\r\t\x01z", 10);
+  omega__buf_puts(&b, " ");
+  omega__buf_float_array(&b, (const float[]){1.5f, NAN, -0.25f}, 3);
+  omega__buf_puts(&b, " ");
+  omega__buf_float_base64(&b, (const float[]){1.0f}, 1);
+  omega__buf_puts(&b, " ");
+  omega__buf_error(&b, "no \"x\"", "validation");
   assert_int_equal(b.err, 0);
   assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\r\\t\\u0001z\" [1.5,null,-0.25] \"AACAPw==\" "
                               "{\"error\":\"no \\\"x\\\"\",\"error_type\":\"validation\"}");
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 }
 
 /* Past the cap an append fails whole: the content stays as it was and later appends, small
@@ -50,43 +50,43 @@ static void test_json_pieces(void **state) {
 static void test_cap(void **state) {
   (void)state;
   omega_buf_t b = {.max = 64};
-  assert_int_equal(omega_buf_limit(&b), 64);
+  assert_int_equal(omega__buf_limit(&b), 64);
   char text[64];
   memset(text, 'x', sizeof text);
-  omega_buf_put(&b, text, 40);
-  omega_buf_put(&b, text, 23); /* 63 bytes and the NUL: full */
+  omega__buf_put(&b, text, 40);
+  omega__buf_put(&b, text, 23); /* 63 bytes and the NUL: full */
   assert_int_equal(b.err, 0);
   assert_int_equal(b.len, 63);
   assert_true(b.cap <= 64);
-  omega_buf_puts(&b, "y");
+  omega__buf_puts(&b, "y");
   assert_int_equal(b.err, OMEGA_ERANGE);
   assert_int_equal(b.len, 63);
   assert_int_equal(b.data[63], '\0');
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 
   b = (omega_buf_t){.max = 64};
-  omega_buf_put(&b, text, 10);
-  omega_buf_json_str(&b, text, 60); /* 62 bytes quoted: past the cap */
+  omega__buf_put(&b, text, 10);
+  omega__buf_json_str(&b, text, 60); /* 62 bytes quoted: past the cap */
   assert_int_equal(b.err, OMEGA_ERANGE);
-  omega_buf_puts(&b, "z");
-  omega_buf_printf(&b, "%d", 1);
-  omega_buf_float(&b, 1);
+  omega__buf_puts(&b, "z");
+  omega__buf_printf(&b, "%d", 1);
+  omega__buf_float(&b, 1);
   assert_int_equal(b.len, 10);
   assert_int_equal(memcmp(b.data, text, 10), 0);
   assert_int_equal(b.data[10], '\0');
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 
   /* a string without escapes needs its length and two quotes, not six bytes a byte */
   b = (omega_buf_t){.max = 64};
-  omega_buf_json_str(&b, text, 61);
+  omega__buf_json_str(&b, text, 61);
   assert_int_equal(b.err, 0);
   assert_int_equal(b.len, 63);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 
   /* no max: OMEGA_BUF_MAX; a larger max is held to it */
   b = (omega_buf_t){.max = SIZE_MAX};
-  assert_int_equal(omega_buf_limit(&b), OMEGA_BUF_MAX);
-  assert_int_equal(omega_buf_limit(&(omega_buf_t){0}), OMEGA_BUF_MAX);
+  assert_int_equal(omega__buf_limit(&b), OMEGA_BUF_MAX);
+  assert_int_equal(omega__buf_limit(&(omega_buf_t){0}), OMEGA_BUF_MAX);
 }
 
 /* Sizes that would wrap a size_t are refused before anything is read or written. */
@@ -94,33 +94,33 @@ static void test_overflow_refused(void **state) {
   (void)state;
   const char *small = "0123456789";
   omega_buf_t b = {0};
-  omega_buf_puts(&b, small);
-  omega_buf_put(&b, small, SIZE_MAX); /* len + n + 1 wraps to 10 */
+  omega__buf_puts(&b, small);
+  omega__buf_put(&b, small, SIZE_MAX); /* len + n + 1 wraps to 10 */
   assert_int_equal(b.err, OMEGA_ERANGE);
   assert_int_equal(b.len, 10);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 
   b = (omega_buf_t){0};
-  omega_buf_put(&b, small, SIZE_MAX - 4);
+  omega__buf_put(&b, small, SIZE_MAX - 4);
   assert_int_equal(b.err, OMEGA_ERANGE);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 
   b = (omega_buf_t){0};
-  omega_buf_float_base64(&b, (const float *)small, SIZE_MAX / 2); /* n * 4 wraps */
+  omega__buf_float_base64(&b, (const float *)small, SIZE_MAX / 2); /* n * 4 wraps */
   assert_int_equal(b.err, OMEGA_ERANGE);
   assert_int_equal(b.len, 0);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 
   b = (omega_buf_t){0};
-  omega_buf_float_base64(&b, (const float *)small, OMEGA_BUF_MAX / 4 + 1);
+  omega__buf_float_base64(&b, (const float *)small, OMEGA_BUF_MAX / 4 + 1);
   assert_int_equal(b.err, OMEGA_ERANGE);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 
   b = (omega_buf_t){0};
-  omega_buf_put(&b, small, OMEGA_BUF_MAX); /* with its NUL one byte past the cap */
+  omega__buf_put(&b, small, OMEGA_BUF_MAX); /* with its NUL one byte past the cap */
   assert_int_equal(b.err, OMEGA_ERANGE);
   assert_null(b.data);
-  omega_buf_free(&b);
+  omega__buf_free(&b);
 }
 
 /* An allocation that fails is OMEGA_ENOMEM with the content kept. */
@@ -129,11 +129,11 @@ static int grow_until_out_of_memory(void *arg) {
   omega_buf_t b = {0};
   static char chunk[1 << 16];
   memset(chunk, 'a', sizeof chunk);
-  omega_buf_puts(&b, "kept");
+  omega__buf_puts(&b, "kept");
   while (!b.err && b.len < ((size_t)64 << 20))
-    omega_buf_put(&b, chunk, sizeof chunk);
+    omega__buf_put(&b, chunk, sizeof chunk);
   const size_t len = b.len;
-  omega_buf_puts(&b, "x");
+  omega__buf_puts(&b, "x");
   return b.err == OMEGA_ENOMEM && b.len == len && memcmp(b.data, "kept", 4) == 0 ? 0 : 2;
 }
 
@@ -163,7 +163,7 @@ static void test_server_answers(void **state) {
   omega_req_t r;
 
   omega_buf_t b = {0};
-  omega_buf_puts(&b, "[1,2]");
+  omega__buf_puts(&b, "[1,2]");
   respond(&b, &r, &s);
   assert_int_equal(r.status, 200);
   assert_int_equal(r.resp_len, 5);
@@ -171,9 +171,9 @@ static void test_server_answers(void **state) {
   free(r.resp);
 
   b = (omega_buf_t){.max = 16};
-  omega_buf_puts(&b, "[");
+  omega__buf_puts(&b, "[");
   for (int i = 0; i < 10; i++)
-    omega_buf_float(&b, 0.5f);
+    omega__buf_float(&b, 0.5f);
   respond(&b, &r, &s);
   assert_int_equal(r.status, 500);
   assert_string_equal(r.content_type, "application/json");

@@ -78,7 +78,7 @@ int omega__gpu_backend_open(const omega_model_t *m, const omega_accel_opts_t *o,
       a->slots_max = slots;
       a->mem_total = di.mem_total;
       a->mem_free = di.mem_free;
-      omega_log(OMEGA_LOG_INFO, "accelerator: %s, %s (compute %d.%d, %zu MiB), %s, %d slots%s", a->mode, di.name,
+      omega__log(OMEGA_LOG_INFO, "accelerator: %s, %s (compute %d.%d, %zu MiB), %s, %d slots%s", a->mode, di.name,
                 di.cc_major, di.cc_minor, di.mem_total >> 20, a->dtype, slots,
                 a->simulated ? " [simulated device]" : "");
       return 0;
@@ -88,6 +88,6 @@ int omega__gpu_backend_open(const omega_model_t *m, const omega_accel_opts_t *o,
   snprintf(a->reason, sizeof a->reason, "%s", why);
   if (o->mode == OMEGA_ACCEL_GPU)
     return omega__seterr(OMEGA_EDEVICE, "OMEGA_ACCEL=gpu but no usable GPU: %s", why);
-  omega_log(OMEGA_LOG_INFO, "accelerator: auto, using the CPU (%s)", why);
+  omega__log(OMEGA_LOG_INFO, "accelerator: auto, using the CPU (%s)", why);
   return 0;
 }

@@ -95,7 +95,7 @@ static int gpu_prepare(omega_backend_t *base, int slot, size_t tokens, size_t se
   if (st == OCU_OK)
     return 0;
   /* not fatal: the slot grows its buffers with the batches instead */
-  omega_log(OMEGA_LOG_WARN, "GPU slot %d could not be prepared for %zu tokens (%s)", slot, tokens, err);
+  omega__log(OMEGA_LOG_WARN, "GPU slot %d could not be prepared for %zu tokens (%s)", slot, tokens, err);
   if (st == OCU_STICKY) {
     pthread_mutex_lock(&g->mu);
     snprintf(g->st.last_error, sizeof g->st.last_error, "%s", err);
