@@ -1,10 +1,10 @@
 #include "backend/cpu/cpu_isa.h"
 
 #include "core/error_internal.h"
+#include "core/names.h"
 #include "omega/cpu.h"
 
 #include <pthread.h>
-#include <string.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -81,11 +81,11 @@ void omega__cpu_isa_force(omega_isa_t cap) {
 const char *const omega_isa_cap_names[OMEGA_ISA_CAP_COUNT + 1] = {"auto", "amx", "avx512", "avx2", "portable", NULL};
 
 int omega_isa_cap_parse(const char *name, omega_isa_cap_t *out) {
-  for (int i = 0; name && i < OMEGA_ISA_CAP_COUNT; i++)
-    if (strcmp(name, omega_isa_cap_names[i]) == 0) {
-      *out = (omega_isa_cap_t)i;
-      return 0;
-    }
+  const int i = omega__name_index(omega_isa_cap_names, name);
+  if (i >= 0) {
+    *out = (omega_isa_cap_t)i;
+    return 0;
+  }
   return omega__seterr(OMEGA_EINVAL, "unknown instruction set cap \"%s\"", name ? name : "(null)");
 }
 
