@@ -71,17 +71,20 @@ bool omega__cli_pairs_add(omega_cli_pairs_t *p, const char *cmd, const char *key
   char **v = omega__realloc(p->v, (p->n + 1) * sizeof *v);
   if (v)
     p->v = v;
-  if (!v || asprintf(&p->v[p->n], "%s%s%s", key ? key : "", key ? "=" : "", value) < 0) {
+  const size_t len = (key ? strlen(key) + 1 : 0) + strlen(value) + 1;
+  char *pair = v ? omega__malloc(len) : NULL;
+  if (!pair) {
     fprintf(stderr, "omega %s: out of memory\n", cmd);
     return false;
   }
-  p->n++;
+  snprintf(pair, len, "%s%s%s", key ? key : "", key ? "=" : "", value);
+  p->v[p->n++] = pair;
   return true;
 }
 
 void omega__cli_pairs_free(omega_cli_pairs_t *p) {
   for (size_t i = 0; i < p->n; i++)
-    free(p->v[i]); /* libc: asprintf's string */
+    omega__free(p->v[i]);
   omega__free(p->v);
   *p = (omega_cli_pairs_t){0};
 }
