@@ -7,7 +7,12 @@ pkgs=(build-essential cmake pkg-config ca-certificates curl
   libutf8proc-dev libjansson-dev libopenblas-dev libcmocka-dev libmicrohttpd-dev libssl-dev zlib1g-dev
   # openblas.pc's static flags name -lgfortran: tests/install links libomega.a through pkg-config --static
   libgfortran-12-dev
-  python3 prometheus)
+  python3 prometheus
+  # the go-live package's tests: a real load balancer, promtool, systemd-analyze, YAML parsing
+  haproxy systemd python3-yaml)
+# kustomize renders ops/k8s: kubectl has it built in; Debian's kubernetes-client is one where
+# none is installed.
+command -v kubectl > /dev/null || pkgs+=(kubernetes-client)
 # Node.js runs the official openai client test; keep an existing installation (e.g. NodeSource's,
 # which conflicts with Debian's npm package).
 command -v node > /dev/null && command -v npm > /dev/null || pkgs+=(nodejs npm)
