@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const double ms_buckets[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000};
+/* 15: the p95 SLO (15 ms) is a bucket boundary, so histogram_quantile resolves it exactly */
+static const double ms_buckets[] = {1, 2, 5, 10, 15, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000};
 static const double fine_ms_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000};
 static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 static const double token_buckets[] = {16, 64, 256, 1024, 4096, 16384, 65536};
@@ -58,6 +59,8 @@ static const omega_family_def_t families[] = {
      "Engine jobs by how the caller takes the result: sync (waits) or async (completion callback).", COUNTER,
      .labels = by_route},
     {SLOT(queue_depth), "omega_queue_depth", "Sequences waiting for a batch.", GAUGE},
+    {SLOT(queue_capacity), "omega_queue_capacity", "EMBED_QUEUE_CAPACITY now: sequences that may wait; past it 429.",
+     GAUGE},
     {SLOT(queue_jobs), "omega_queue_requests", "Requests waiting for a batch.", GAUGE},
     {SLOT(inflight_req), "omega_inflight_requests", "HTTP requests being processed.", GAUGE},
     {SLOT(inflight_seq), "omega_inflight_sequences", "Sequences in the running batch window.", GAUGE},
@@ -192,6 +195,7 @@ static void collect(void *user) {
   omega_settings_t set;
   omega__config_get(s->cfg, &set);
   omega__series_set(omega__series(m->max_batch, NULL, NULL, NULL), (double)set.embed_max_batch);
+  omega__series_set(omega__series(m->queue_capacity, NULL, NULL, NULL), (double)set.embed_queue_capacity);
   omega__series_set(omega__series(m->target_latency, NULL, NULL, NULL), (double)set.accel_target_lat_ms);
   collect_gpu(s);
   if (!s->engine || !atomic_load(&s->ready))

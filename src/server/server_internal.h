@@ -83,7 +83,7 @@ struct omega_req {
 
 typedef struct {
   omega_family_t *http_requests, *http_duration, *route, *cuda_oom, *latency, *batch_size, *batch_tokens;
-  omega_family_t *vram, *maybe_async, *queue_depth, *queue_jobs, *inflight_req, *inflight_seq, *queue_ms;
+  omega_family_t *vram, *maybe_async, *queue_depth, *queue_capacity, *queue_jobs, *inflight_req, *inflight_seq, *queue_ms;
   omega_family_t *tokenize_ms, *inference_ms, *tokens, *sequences, *batches, *ceiling, *ceiling_p95;
   omega_family_t *ceiling_moves, *run_p95, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
   omega_family_t *nonce_entries, *nonce_capacity;
