@@ -28,7 +28,7 @@ def free_port():
 
 class Prometheus(unittest.TestCase):
     def test_scraped_series_arrive(self):
-        omega = Server()
+        omega = Server(["--set", "EMBED_QUEUE_CAPACITY=777"])
         tmp = tempfile.mkdtemp(prefix="omega-prom-")
         port = free_port()
         with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
@@ -59,6 +59,10 @@ class Prometheus(unittest.TestCase):
                 'omega_process_resident_memory_bytes': lambda v: v > 1e6,
                 'omega_batch_ceiling': lambda v: v >= 1,
                 'omega_ready': lambda v: v == 1,
+                # the queue's bound, for saturation alerts (ops/prometheus), follows the setting
+                'omega_queue_capacity': lambda v: v == 777,
+                # the 15 ms p95 SLO is a bucket boundary, so histogram_quantile resolves it
+                'omega_embed_latency_ms_bucket{le="15"}': lambda v: v >= 0,
             }
             seen, end = {}, time.time() + 60
             while time.time() < end and len(seen) < len(want):
