@@ -233,9 +233,10 @@ def live_metric_names(omega, genmodel):
     """The metric names a live omega serve exports (families from # TYPE lines)."""
     os.environ["OMEGA_BIN"], os.environ["OMEGA_GENMODEL"] = omega, genmodel
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+    import omega_test_server  # noqa: E402
     from omega_test_server import Server  # noqa: E402
     data = tempfile.mkdtemp(prefix="omega-dash-data-")
-    srv = None
+    srv, rc = None, 0
     try:
         srv = Server(env={"OMEGA_FAULT_INJECT": "gpu_sim:1", "OMEGA_DATA_DIR": data,
                           "OMEGA_HMAC_SECRET": "dashboard-check-secret-0123456789abcdef"})
@@ -250,8 +251,12 @@ def live_metric_names(omega, genmodel):
         text = r.body.decode() if isinstance(r.body, bytes) else r.body
     finally:
         if srv:
-            srv.stop()
+            rc = srv.stop()
+            shutil.rmtree(srv.dir, ignore_errors=True)
         shutil.rmtree(data, ignore_errors=True)
+        if omega_test_server._model_dir:
+            shutil.rmtree(omega_test_server._model_dir, ignore_errors=True)
+    assert rc == 0, f"omega serve exited with {rc} on SIGTERM"
     names = set()
     for m in re.finditer(r"^# TYPE (\S+) (\w+)", text, re.M):
         name, typ = m.groups()
