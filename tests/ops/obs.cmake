@@ -24,3 +24,9 @@ add_test(NAME ops/obs_dashboard COMMAND ${OMEGA_PYTHON} ${CMAKE_CURRENT_SOURCE_D
 set_tests_properties(ops/obs_promtool_check ops/obs_promtool_test ops/obs_alert_rules ops/obs_runbooks
   PROPERTIES LABELS ops SKIP_RETURN_CODE 77 TIMEOUT 120)
 set_tests_properties(ops/obs_dashboard PROPERTIES LABELS ops SKIP_RETURN_CODE 77 TIMEOUT 180)
+
+# the rules in a real Prometheus scraping live servers (simulated GPU with injected OOMs, one
+# with a sticky error, one CPU-only): the expected alerts fire or go pending, none on the CPU-only one
+add_test(NAME ops/obs_rules_live COMMAND ${OMEGA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ops/check_rules_live.py
+  --rules-dir ${OMEGA_OBS_PROM} --omega $<TARGET_FILE:omega> --genmodel $<TARGET_FILE:omega-genmodel>)
+set_tests_properties(ops/obs_rules_live PROPERTIES LABELS ops SKIP_RETURN_CODE 77 TIMEOUT 180)
