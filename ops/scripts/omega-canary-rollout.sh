@@ -84,8 +84,8 @@ fi
 
 hap() { "$OPSCTL" hap "$SOCK" "$1"; }
 hap_set() { # a runtime API command that must not answer with an error
-  local out; out=$(hap "$1")
-  if [ -n "$out" ] && ! grep -qiE '^\s*$|^done|no need to change' <<< "$out"; then
+  local out; out=$(hap "$1" | grep -viE '^\s*$|^done|no need to change' || true)
+  if [ -n "$out" ]; then
     echo "HAProxy refused '$1': $out" >&2; return 1
   fi
 }
@@ -112,35 +112,31 @@ result() { # PASS|FAIL|SKIP text
 }
 
 # weights for P% to the canary: canary c, each stable server s, c / (c + n*s) = P/100
-set_split() {
-  local pct=$1 w
-  w=$(python3 -c '
-import sys
-p, n, full = float(sys.argv[1]) / 100, int(sys.argv[2]), int(sys.argv[3])
-if p >= 1:
-    print(full, 0)
-elif p <= 0:
-    print(0, full)
-else:
-    s = full
-    c = p * n * s / (1 - p)
-    if c > 256:
-        s = max(1, int(256 * (1 - p) / (p * n)))
-        c = p * n * s / (1 - p)
-    print(max(1, min(256, round(c))), s)' "$pct" "$n" "$FULL_WEIGHT")
-  local c=${w% *} s=${w#* } srv
-  for srv in "${stable[@]}"; do hap_set "set weight $BACKEND/$srv $s"; done
-  hap_set "set weight $BACKEND/$CANARY $c"
+# (HAProxy weights are 0..256: s is lowered when c would pass 256)
+split_weights() {
+  awk -v p="$1" -v n="$n" -v full="$FULL_WEIGHT" 'BEGIN {
+    p /= 100
+    if (p >= 1) { print full, 0; exit }
+    if (p <= 0) { print 0, full; exit }
+    s = full; c = p * n * s / (1 - p)
+    if (c > 256) { s = int(256 * (1 - p) / (p * n)); if (s < 1) s = 1; c = p * n * s / (1 - p) }
+    c = int(c + 0.5); if (c < 1) c = 1; if (c > 256) c = 256
+    print c, s }'
+}
+set_split() { # one runtime API call for the whole step
+  local pct=$1 c s srv cmds=""
+  read -r c s < <(split_weights "$pct")
+  for srv in "${stable[@]}"; do cmds+="set weight $BACKEND/$srv $s; "; done
+  hap_set "${cmds}set weight $BACKEND/$CANARY $c"
   echo "step $pct%: weight $BACKEND/$CANARY=$c, each of ${stable[*]}=$s"
 }
 
 rollback() {
-  local srv
-  hap_set "set weight $BACKEND/$CANARY 0" || true
+  local srv cmds="set weight $BACKEND/$CANARY 0"
   for srv in "${stable[@]}"; do
-    hap_set "set server $BACKEND/$srv state ready" || true
-    hap_set "set weight $BACKEND/$srv $FULL_WEIGHT" || true
+    cmds+="; set server $BACKEND/$srv state ready; set weight $BACKEND/$srv $FULL_WEIGHT"
   done
+  hap_set "$cmds" || true
   echo "ROLLED BACK: $BACKEND/$CANARY weight 0, ${stable[*]} at weight $FULL_WEIGHT"
 }
 
@@ -202,10 +198,9 @@ for pct in "${steps[@]}"; do
 done
 
 if [ "$PROMOTE" = 1 ]; then
-  for srv in "${stable[@]}"; do
-    hap_set "set weight $BACKEND/$srv 0"
-    hap_set "set server $BACKEND/$srv state drain"
-  done
+  cmds=""
+  for srv in "${stable[@]}"; do cmds+="set weight $BACKEND/$srv 0; set server $BACKEND/$srv state drain; "; done
+  hap_set "${cmds%; }"
   result PASS "promoted: $BACKEND/$CANARY takes all traffic; ${stable[*]} at weight 0 and draining"
   [ "$cpu_applied" = 1 ] && echo "note: the canary runs with EMBED_PREFER_GPU=false (the automatic CPU fallback)"
 fi
