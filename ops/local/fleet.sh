@@ -411,9 +411,7 @@ cmd_canary() {
   start_instance canary "$port" "$bin"
   wait_instance_ready canary || die "the canary did not become ready"
   # the canary slot takes the new instance's address; weight 0 until the rollout moves it
-  hap "set weight $BACKEND/canary 0" >/dev/null
-  hap "set server $BACKEND/canary addr 127.0.0.1 port $port" >/dev/null
-  hap "set server $BACKEND/canary state ready" >/dev/null
+  hap "set weight $BACKEND/canary 0; set server $BACKEND/canary addr 127.0.0.1 port $port; set server $BACKEND/canary state ready" >/dev/null
   wait_for 20 "HAProxy to see the canary UP" server_up canary || die "the canary slot is not UP"
   write_targets
   write_env
@@ -425,18 +423,15 @@ cmd_canary() {
 cmd_canary_stop() {
   [ $# -ge 1 ] || { usage; exit 2; }
   load_state "$1"
-  local i
+  local i cmds=""
   # the stable servers first, so the backend is never without a server
-  for i in $(seq 1 "$N"); do
-    hap "set weight $BACKEND/s$i 100" >/dev/null
-    hap "set server $BACKEND/s$i state ready" >/dev/null
-  done
+  for i in $(seq 1 "$N"); do cmds+="set weight $BACKEND/s$i 100; set server $BACKEND/s$i state ready; "; done
+  hap "${cmds%; }" >/dev/null
   if [ -f "$DIR/inst/canary/pid" ]; then
     hap "set server $BACKEND/canary state drain" >/dev/null
     wait_for 30 "the canary to have no sessions" no_sessions canary || true
   fi
-  hap "set weight $BACKEND/canary 0" >/dev/null
-  hap "set server $BACKEND/canary state maint" >/dev/null
+  hap "set weight $BACKEND/canary 0; set server $BACKEND/canary state maint" >/dev/null
   stop_pid "$DIR/inst/canary/pid" 20 || true
   write_targets
   write_env

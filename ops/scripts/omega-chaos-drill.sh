@@ -151,7 +151,7 @@ DRILL_S=$((PHASE_S * 8 + 60))
 "$OPSCTL" load --url "$LB_URL" --threads "$THREADS" --duration "$DRILL_S" --stop-file "$WORK/stop" \
   --report "$WORK/load.json" > "$WORK/load.out" 2>&1 &
 LOAD_PID=$!
-"$OPSCTL" writes --url "$VICTIM_URL" --collection "$COLL" --acked "$WORK/acked" --duration "$DRILL_S" \
+"$OPSCTL" writes --url "$VICTIM_URL" --collection "$COLL" --acked "$WORK/acked" --duration "$DRILL_S" --interval-ms 10 \
   --stop-file "$WORK/stop" > "$WORK/writes.out" 2>&1 &
 WRITES_PID=$!
 sleep 1

@@ -90,13 +90,14 @@ validate)
     s=$(script $name)
     if [ -z "$s" ]; then echo "SKIP $name: not on this branch yet (ops/scripts/$name)"; continue; fi
     case $name in
-      omega-smoke-test) args=(--url "$FLEET_URL" --hmac-secret-file "$HMAC_SECRET_FILE") ;;
+      omega-smoke-test) args=(--url "$FLEET_URL" --collections-url "$INSTANCE_1_URL" --hmac-secret-file "$HMAC_SECRET_FILE") ;;
       omega-hardening-test) args=(--url "$INSTANCE_1_URL" --hmac-secret-file "$HMAC_SECRET_FILE") ;;
-      omega-chaos-oom-test) args=(--hmac-secret-file "$HMAC_SECRET_FILE")
+      omega-chaos-oom-test) args=(--hmac-secret-file "$HMAC_SECRET_FILE" --requests 100)
         for i in $(seq 1 "$FLEET_INSTANCES"); do u="INSTANCE_${i}_URL"; args+=(--url "${!u}"); done ;;
     esac
-    t=$SECONDS
-    check "$name against the fleet ($((SECONDS - t)) s)" "$s" "${args[@]}"
+    t=$SECONDS rc=0
+    "$s" "${args[@]}" || rc=$?
+    check "$name against the fleet (exit $rc, $((SECONDS - t)) s)" test $rc = 0
   done
   # the balancer still serves and every instance is still up after them
   check "fleet healthy after the validation scripts" "$OPSCTL" wait-ready --url "$FLEET_URL" --timeout 10
