@@ -168,7 +168,7 @@ rolling)
   ;;
 
 drill)
-  check "chaos drill against the fleet" "$ROOT/ops/scripts/omega-chaos-drill.sh" --fleet-env "$DIR/fleet.env" --phase-seconds 3
+  check "chaos drill against the fleet" "$ROOT/ops/scripts/omega-chaos-drill.sh" --fleet-env "$DIR/fleet.env" --phase-seconds 2
   ;;
 
 *) echo "unknown scenario $scenario" >&2; exit 2 ;;
