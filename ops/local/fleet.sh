@@ -24,7 +24,7 @@ BACKEND=omega
 : "${FLEET_READY_TIMEOUT:=60}"
 
 die() { echo "fleet: $*" >&2; exit 1; }
-log() { echo "fleet: $*" >&2; }
+log() { echo "fleet: [${SECONDS}s] $*" >&2; }
 usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 hap() { "$OPSCTL" hap "$DIR/haproxy.sock" "$1"; }
@@ -281,10 +281,12 @@ cmd_down() {
   [ $# -ge 1 ] || { usage; exit 2; }
   [ -d "$1" ] || return 0
   DIR=$(cd "$1" && pwd)
-  local f rc=0
-  stop_pid "$DIR/prometheus.run.pid" 20 || rc=1
-  stop_pid "$DIR/haproxy.run.pid" 10 || rc=1
-  for f in "$DIR"/inst/*/pid; do
+  local f rc=0 pid
+  # SIGTERM to everything at once, then wait for each (SIGKILL past its time)
+  for f in "$DIR/prometheus.run.pid" "$DIR/haproxy.run.pid" "$DIR"/inst/*/pid; do
+    [ -f "$f" ] && pid=$(cat "$f") && alive "$pid" && kill -TERM "$pid" 2>/dev/null || true
+  done
+  for f in "$DIR/prometheus.run.pid" "$DIR/haproxy.run.pid" "$DIR"/inst/*/pid; do
     [ -f "$f" ] || continue
     stop_pid "$f" 25 || rc=1
   done
@@ -409,10 +411,13 @@ cmd_canary() {
   printf '%s\n' "${sets[@]+"${sets[@]}"}" > "$DIR/inst/canary/sets"
   local port; port=$(free_ports 1)
   start_instance canary "$port" "$bin"
+  write_targets   # Prometheus finds it while it loads
   wait_instance_ready canary || die "the canary did not become ready"
+  log "canary: ready on port $port"
   # the canary slot takes the new instance's address; weight 0 until the rollout moves it
   hap "set weight $BACKEND/canary 0; set server $BACKEND/canary addr 127.0.0.1 port $port; set server $BACKEND/canary state ready" >/dev/null
   wait_for 20 "HAProxy to see the canary UP" server_up canary || die "the canary slot is not UP"
+  log "canary: UP in HAProxy"
   write_targets
   write_env
   wait_for 20 "Prometheus to scrape the canary" prom_equals "count(up{job=\"omega\",server=\"canary\"} == 1)" 1 ||

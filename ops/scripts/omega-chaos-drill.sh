@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OPSCTL="$HERE/omega-opsctl"
 
 LB_URL="" VICTIM_URL="" SECRET_FILE="" PROM="" VICTIM_SEL="" FLEET_SEL='job="omega"' LB_FRONTEND=""
-TERM_CMD="" KILL_CMD="" RESTART_CMD="" PHASE_S=4 THREADS=3 P95_MS=15 AVAILABILITY=0.999
+TERM_CMD="" KILL_CMD="" RESTART_CMD="" PHASE_S=4 THREADS=3 INTERVAL_MS=10 P95_MS=15 AVAILABILITY=0.999
 MAX_FAILED=0 MAX_FAILED_RESTART=50 BASE_FAULTS="gpu_sim:1" SKIP="" READY_TIMEOUT=60
 
 usage() {
@@ -36,6 +36,7 @@ usage: omega-chaos-drill.sh --lb-url URL --instance-url URL --hmac-secret-file F
                           "" on real GPUs). The whole string is replaced by each PUT.
   --phase-seconds S       length of each fault phase (default 4)
   --threads N             load threads (default 3)
+  --interval-ms MS        pause of each load thread between requests (default 10)
   --p95-ms MS             p95 latency SLO over the drill, from Prometheus (default 15)
   --availability A        successful share of client requests at least (default 0.999)
   --max-failed N          client requests allowed to fail outside the SIGTERM and kill -9 phases (default 0)
@@ -69,6 +70,7 @@ while [ $# -gt 0 ]; do
     --base-faults) BASE_FAULTS=$2; shift 2 ;;
     --phase-seconds) PHASE_S=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
+    --interval-ms) INTERVAL_MS=$2; shift 2 ;;
     --p95-ms) P95_MS=$2; shift 2 ;;
     --availability) AVAILABILITY=$2; shift 2 ;;
     --max-failed) MAX_FAILED=$2; shift 2 ;;
@@ -84,7 +86,7 @@ done
 
 passed=0 failed=0 skipped=0
 result() {
-  echo "$1 $2"
+  echo "$1 $2 [${SECONDS}s]"
   case $1 in PASS) passed=$((passed + 1)) ;; FAIL) failed=$((failed + 1)) ;; SKIP) skipped=$((skipped + 1)) ;; esac
 }
 skip() { [[ ",$SKIP," == *",$1,"* ]]; }
@@ -148,7 +150,7 @@ else result FAIL "could not create collection $COLL on the victim: $st"; exit 1;
 
 T0=$(date +%s)
 DRILL_S=$((PHASE_S * 8 + 60))
-"$OPSCTL" load --url "$LB_URL" --threads "$THREADS" --duration "$DRILL_S" --stop-file "$WORK/stop" \
+"$OPSCTL" load --url "$LB_URL" --threads "$THREADS" --interval-ms "$INTERVAL_MS" --duration "$DRILL_S" --stop-file "$WORK/stop" \
   --report "$WORK/load.json" > "$WORK/load.out" 2>&1 &
 LOAD_PID=$!
 "$OPSCTL" writes --url "$VICTIM_URL" --collection "$COLL" --acked "$WORK/acked" --duration "$DRILL_S" --interval-ms 10 \
