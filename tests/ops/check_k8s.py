@@ -107,7 +107,7 @@ def ensure_validators(cache):
     if all(installed(p) == v for p, v in NPM_PINS.items()):
         return None
     os.makedirs(cache, exist_ok=True)
-    r = subprocess.run(["npm", "install", "--prefix", cache, "--no-audit", "--no-fund", "--no-save"]
+    r = subprocess.run(["npm", "install", "--prefix", cache, "--no-audit", "--no-fund"]
                        + [f"{p}@{v}" for p, v in NPM_PINS.items()], capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         err = r.stderr[-600:]
@@ -200,10 +200,13 @@ class Live:
         loading = {p: [] for p in paths}
         end = time.time() + timeout
         while time.time() < end:
+            sample = {p: self.status(p) for p in paths}
+            # Only answers given before a later /ready said 503 count as "while loading" (the
+            # server never turns unready again until it drains).
             if self.status("/ready") == 200:
                 return loading
             for p in paths:
-                loading[p].append(self.status(p))
+                loading[p].append(sample[p])
             time.sleep(0.05)
         raise RuntimeError("omega serve did not become ready: " + self.srv.text()[-2000:])
 
@@ -290,19 +293,25 @@ class Checker:
         self.cancel_wait = cancel_wait_s()
         self.lives = {}
 
-    def live(self, settings):
+    def live(self, where, settings):
+        """A live server with these settings (one per distinct set), or None if it failed."""
         key = json.dumps(settings, sort_keys=True)
         if key not in self.lives:
             self.lives[key] = None
-            lv = Live(settings, self.model)
             try:
-                probe_paths = ["/health", "/ready"]
-                lv.loading = lv.watch(probe_paths + ["/metrics"])
+                lv = Live(settings, self.model)
+            except Exception as e:  # noqa: BLE001 - reported
+                report(False, f"{where}: omega serve starts with the workload's settings", str(e)[-600:])
+                return None
+            try:
+                lv.loading = lv.watch(["/health", "/ready", "/metrics"])
                 lv.metrics = lv.srv.get("/metrics").body.decode()
                 lv.answers = {}
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - reported
                 lv.stop()
-                raise
+                report(False, f"{where}: omega serve gets ready with the workload's settings", str(e)[-600:])
+                return None
+            report(True, f"{where}: omega serve starts and gets ready with the workload's settings")
             self.lives[key] = lv
         return self.lives[key]
 
@@ -489,7 +498,9 @@ class Checker:
             report(threads <= quantity_cores(cpu_lim), f"{where}: EMBED_THREADS {threads} <= cpu limit {cpu_lim}")
 
         # the live server with these settings
-        lv = self.live(settings)
+        lv = self.live(where, settings)
+        if lv is None:
+            return None
         self.probes(where, c, port, lv)
         ann = w["spec"]["template"]["metadata"].get("annotations", {})
         report(ann.get("prometheus.io/scrape") == "true", f"{where}: prometheus.io/scrape annotation")
