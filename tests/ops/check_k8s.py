@@ -187,7 +187,11 @@ class Live:
         env["OMEGA_FAULT_INJECT"] = ",".join(faults)
         env.pop("OMEGA_MODEL", None)           # the Server helper passes --model
         env.pop("OMEGA_CONFIG_FILE", None)
-        self.srv = omega_test_server.Server(env=env, wait_ready=False, model=model)
+        try:
+            self.srv = omega_test_server.Server(env=env, wait_ready=False, model=model)
+        except Exception:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
     def status(self, path):
         try:
