@@ -1,0 +1,8 @@
+# The Kubernetes manifests (ops/k8s): rendered with `kubectl kustomize`, every object validated
+# against the Kubernetes OpenAPI schemas (npm kubernetes-models and
+# @kubernetes-models/prometheus-operator, installed once into build/node-cache), and the
+# cross-references checked against the real omega binary and live servers. Set
+# OMEGA_K8S_EXTRA_KUBECTL=/path/to/another/kubectl to also render with a second kustomize.
+add_test(NAME ops/k8s COMMAND ${OMEGA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ops/check_k8s.py
+  --omega $<TARGET_FILE:omega> --genmodel $<TARGET_FILE:omega-genmodel> --node-cache ${PROJECT_BINARY_DIR}/node-cache)
+set_tests_properties(ops/k8s PROPERTIES LABELS ops TIMEOUT 420 SKIP_RETURN_CODE 77)
