@@ -28,6 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "server"))
+import omega_test_server  # noqa: E402
 from omega_test_server import Server  # noqa: E402
 
 SCRIPTS = os.path.join(ROOT, "ops", "scripts")
@@ -36,6 +37,7 @@ CHAOS = os.path.join(SCRIPTS, "omega-chaos-oom-test")
 HARDENING = os.path.join(SCRIPTS, "omega-hardening-test")
 
 failures = []
+SERVER_DIRS = []  # each Server's log folder, removed at the end
 
 
 def expect(cond, what):
@@ -80,7 +82,9 @@ class Tmp:
 def server(tmp, name, **env):
     e = {"OMEGA_HMAC_SECRET_FILE": tmp.secret, "OMEGA_DATA_DIR": tmp.data(name), "OMEGA_MAX_CONNECTIONS_PER_IP": "0"}
     e.update({k: str(v) for k, v in env.items()})
-    return Server(env=e)
+    s = Server(env=e)
+    SERVER_DIRS.append(s.dir)
+    return s
 
 
 def url(s):
@@ -318,6 +322,9 @@ def main():
             test_chaos(tmp)
     finally:
         shutil.rmtree(tmp.dir, ignore_errors=True)
+        for d in SERVER_DIRS + [omega_test_server._model_dir]:
+            if d:
+                shutil.rmtree(d, ignore_errors=True)
     print(f"# {time.monotonic() - t0:.1f} s")
     if failures:
         print(f"{len(failures)} expectation(s) failed:\n  " + "\n  ".join(failures))
