@@ -16,5 +16,8 @@ command -v kubectl > /dev/null || pkgs+=(kubernetes-client)
 # Node.js runs the official openai client test; keep an existing installation (e.g. NodeSource's,
 # which conflicts with Debian's npm package).
 command -v node > /dev/null && command -v npm > /dev/null || pkgs+=(nodejs npm)
+# OMEGA_DEPS=build: only the compiler and the libraries' -dev packages (the container images' build stage)
+[ "${OMEGA_DEPS:-all}" = build ] && pkgs=(build-essential cmake pkg-config ca-certificates
+  libutf8proc-dev libjansson-dev libopenblas-dev libmicrohttpd-dev libssl-dev zlib1g-dev)
 $SUDO apt-get update
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"
