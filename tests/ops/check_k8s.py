@@ -6,12 +6,17 @@
    must agree up to the generated name hashes);
 2. every rendered object validates against the Kubernetes OpenAPI schemas through the npm
    packages kubernetes-models and @kubernetes-models/prometheus-operator (tests/ops/
-   k8s_validate.mjs); an object of a kind neither knows fails;
+   k8s_validate.mjs), strictly: a field the schema does not declare at its position (a typo
+   such as `readinesProbe`) fails; an object of a kind neither package knows fails;
 3. the cross-references, against the real `omega` binary and a live `omega serve` started with
    each workload's own settings: probe paths and ports, ConfigMap keys and values, the grace
    period against the drain, the Secret mount against OMEGA_HMAC_SECRET_FILE, the HPA's target
    and metric, the selectors of Service/PDB/ServiceMonitor, the StatefulSet's volume against
-   OMEGA_DATA_DIR, the securityContext, the GPU scheduling of the overlays.
+   OMEGA_DATA_DIR, the securityContext, the GPU scheduling of the overlays;
+4. the pods against the image they run (Dockerfile, or Dockerfile.cuda for overlays/gpu), parsed:
+   the command's binary is the ENTRYPOINT's, runAsUser/runAsGroup are the USER, the models and
+   data mounts are VOLUMEs (or ENV OMEGA_DATA_DIR), the container port is CMD's --port and
+   EXPOSEd, and the image's ENV settings count under the pod's own env (as they do in a pod).
 
 One PASS/FAIL line per check, a summary, exit 1 on any failure. Exit 77 (skip) only when no
 kubectl, no node/npm, or the npm registry cannot be reached to install the validators once."""
@@ -21,6 +26,7 @@ import math
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,7 +45,6 @@ import omega_test_server  # noqa: E402
 # The validators, pinned. kubernetes-models 4.5.x (Kubernetes 1.3x schemas) runs on node >= 14;
 # its 5.x line needs node >= 22, newer than Debian 12's.
 NPM_PINS = {"kubernetes-models": "4.5.1", "@kubernetes-models/prometheus-operator": "4.4.4"}
-IMAGE_UID = 10001          # the non-root user of the images (Dockerfile, Dockerfile.cuda)
 GRACE_MARGIN_S = 5         # terminationGracePeriodSeconds >= preStop + drain + cancel wait + this
 LOAD_DELAY_MS = 1500       # load_delay_ms fault: a model load long enough to probe "not ready"
 SETTING_PREFIXES = ("OMEGA_", "EMBED_", "ACCEL_")
@@ -131,6 +136,10 @@ def validate_schemas(cache, renders):
     finally:
         os.unlink(f.name)
     lines = r.stdout.splitlines()
+    st = [ln for ln in lines if ln.startswith(("ok self-test:", "FAIL self-test:"))]
+    report(len(st) == 1 and st[0].startswith("ok "), "schema: the strict unknown-field check catches the typos "
+           "planted in a canary object", st[0] if st else "no self-test line")
+    lines = [ln for ln in lines if ln not in st]
     for ln in lines:
         if ln.startswith("ok "):
             report(True, "schema: " + ln[3:])
@@ -138,6 +147,83 @@ def validate_schemas(cache, renders):
             report(False, "schema: " + ln[5:])
     report(r.returncode == 0 and sum(ln.startswith("ok ") for ln in lines) == len(items),
            f"schema: all {len(items)} rendered objects validated", r.stderr[-800:] + (lines[-1] if lines else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# The images the pods run: their Dockerfiles, parsed
+
+class Dockerfile:
+    """The runtime stage (after the last FROM) of a Dockerfile: ENTRYPOINT and CMD (exec forms,
+    else None), USER (uid, gid), VOLUMEs, EXPOSEd ports and ENV."""
+
+    def __init__(self, path):
+        self.path, self.name = path, os.path.basename(path)
+        self.entrypoint = self.cmd = self.user = None
+        self.volumes, self.expose, self.env, self.errors = [], [], {}, []
+        with open(path) as f:
+            text = f.read()
+        logical, cur = [], ""
+        for ln in text.splitlines():
+            if not cur and ln.lstrip().startswith("#"):
+                continue          # comments (also between continued lines is not Dockerfile syntax)
+            if ln.rstrip().endswith("\\"):
+                cur += ln.rstrip()[:-1] + " "
+                continue
+            cur += ln
+            if cur.strip():
+                logical.append(cur.strip())
+            cur = ""
+        stage = []
+        for ln in logical:
+            word = ln.split(None, 1)[0].upper()
+            if word == "FROM":
+                stage = []
+            stage.append((word, ln.split(None, 1)[1] if " " in ln else ""))
+        for word, rest in stage:
+            if word in ("ENTRYPOINT", "CMD"):
+                try:
+                    v = json.loads(rest)
+                    ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    self.errors.append(f"{word} is not in JSON exec form: {rest}")
+                setattr(self, word.lower(), v if ok else None)
+            elif word == "USER":
+                self.user = rest.strip()
+            elif word == "VOLUME":
+                try:
+                    v = json.loads(rest)
+                except ValueError:
+                    v = rest.split()
+                self.volumes += [x.rstrip("/") for x in ([v] if isinstance(v, str) else v)]
+            elif word == "EXPOSE":
+                self.expose += [int(x.split("/")[0]) for x in rest.split() if x.split("/")[0].isdigit()]
+            elif word == "ENV":
+                parts = shlex.split(rest)
+                if parts and "=" not in parts[0]:        # legacy ENV KEY VALUE
+                    self.env[parts[0]] = rest.split(None, 1)[1] if len(parts) > 1 else ""
+                else:
+                    self.env.update(x.split("=", 1) for x in parts)
+
+    def uid_gid(self):
+        """(uid, gid) of USER when numeric (a pod's runAsUser/runAsGroup are numbers), else None."""
+        m = re.fullmatch(r"(\d+)(?::(\d+))?", self.user or "")
+        return (int(m.group(1)), int(m.group(2)) if m.group(2) else None) if m else (None, None)
+
+    def cmd_port(self):
+        args = self.cmd or []
+        for i, a in enumerate(args):
+            if a == "--port" and i + 1 < len(args) and args[i + 1].isdigit():
+                return int(args[i + 1])
+            if a.startswith("--port=") and a[7:].isdigit():
+                return int(a[7:])
+        return None
+
+
+def image_of(root, render_name):
+    """The Dockerfile whose image a render's pods run: overlays/gpu runs the CUDA image."""
+    return os.path.join(root, "Dockerfile.cuda" if os.path.basename(render_name) == "gpu" else "Dockerfile")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,8 +374,9 @@ def quantity_cores(q):
 
 
 class Checker:
-    def __init__(self, omega, model):
-        self.omega, self.model = omega, model
+    def __init__(self, omega, model, root):
+        self.omega, self.model, self.root = omega, model, root
+        self.images = {}
         rc, table, err = omega_settings(omega)
         if rc != 0 or len(table) < 20:
             raise SystemExit(f"FAIL `omega config` printed {len(table)} settings (rc {rc}): {err}")
@@ -382,6 +469,35 @@ class Checker:
             report(refused and "empty" in log, f"{where}: the shipped placeholder (empty) secret makes omega serve "
                    "refuse to start, so no pod runs on it", log)
 
+    # --- the image the pods run ------------------------------------------------------------------
+    def image(self, render_name):
+        path = image_of(self.root, render_name)
+        if path not in self.images:
+            df = None
+            if report(os.path.isfile(path), f"{render_name}: its pods' image is built by {os.path.basename(path)}"):
+                df = Dockerfile(path)
+                report(not df.errors, f"{df.name}: ENTRYPOINT and CMD in JSON exec form", "; ".join(df.errors))
+            self.images[path] = df
+        return self.images[path]
+
+    def image_volume(self, where, df, what, mount):
+        mount = mount.rstrip("/")
+        allowed = df.volumes + [df.env["OMEGA_DATA_DIR"].rstrip("/")] if df.env.get("OMEGA_DATA_DIR") else df.volumes
+        report(mount in allowed, f"{where}: the {what} mount {mount} is a VOLUME of {df.name} (or its ENV "
+               "OMEGA_DATA_DIR)", f"{df.name} has VOLUME {df.volumes}, OMEGA_DATA_DIR {df.env.get('OMEGA_DATA_DIR')!r}")
+
+    def against_image(self, where, df, c, port):
+        cmd = c.get("command")
+        ep = df.entrypoint or []
+        if cmd:
+            report(bool(ep) and cmd[0] == ep[0], f"{where}: command binary {cmd[0]} is {df.name}'s ENTRYPOINT binary",
+                   f"ENTRYPOINT {ep}")
+        else:
+            report(bool(ep), f"{where}: no command, so {df.name}'s ENTRYPOINT runs", "it has none")
+        cport = df.cmd_port()
+        report(cport == port, f"{where}: container port {port} is the --port of {df.name}'s CMD", f"CMD {df.cmd}")
+        report(port in df.expose, f"{where}: container port {port} is EXPOSEd by {df.name}", f"EXPOSE {df.expose}")
+
     # --- one pod template ----------------------------------------------------------------------
     def workload(self, name, w, objs):
         kind, wname = w["kind"], w["metadata"]["name"]
@@ -398,7 +514,10 @@ class Checker:
         for k in env:
             if k.startswith(SETTING_PREFIXES):
                 report(k in self.table, f"{where}: env {k} is a setting of `omega config`")
-        settings = {k: str(v) for k, v in env.items()}
+        # The image's own ENV is in the container's environment too, under the pod's env.
+        df = self.image(name)
+        image_env = {k: v for k, v in (df.env if df else {}).items() if k.startswith(SETTING_PREFIXES)}
+        settings = {**image_env, **{k: str(v) for k, v in env.items()}}
         get = lambda k: settings.get(k, self.table.get(k, ("", ""))[0])  # noqa: E731
 
         # image and command
@@ -416,7 +535,13 @@ class Checker:
         # security
         psc, csc = pod.get("securityContext", {}), c.get("securityContext", {})
         uid = csc.get("runAsUser", psc.get("runAsUser"))
-        report(uid == IMAGE_UID, f"{where}: runs as the image's fixed non-root uid {IMAGE_UID}", str(uid))
+        gid = csc.get("runAsGroup", psc.get("runAsGroup"))
+        if df:
+            iuid, igid = df.uid_gid()
+            report(iuid not in (None, 0), f"{where}: {df.name} USER is a numeric non-root uid", str(df.user))
+            report(uid == iuid, f"{where}: runAsUser {uid} is {df.name}'s USER uid {iuid}")
+            report(igid is not None and gid == igid, f"{where}: runAsGroup {gid} is {df.name}'s USER gid {igid}",
+                   "" if igid is not None else f"USER {df.user!r} names no group")
         report(psc.get("runAsNonRoot") is True and csc.get("runAsNonRoot", True) is True,
                f"{where}: runAsNonRoot")
         report(csc.get("readOnlyRootFilesystem") is True, f"{where}: readOnlyRootFilesystem")
@@ -440,6 +565,8 @@ class Checker:
         mm = [m for p, m in mounts.items() if model.startswith(p + "/")]
         if report(len(mm) == 1, f"{where}: OMEGA_MODEL {model} lies on a mounted volume"):
             m = mm[0]
+            if df:
+                self.image_volume(where, df, "models", m["mountPath"])
             v = vols.get(m["name"], {})
             report(m.get("readOnly") is True, f"{where}: the models volume is mounted read-only")
             if "persistentVolumeClaim" in v:
@@ -457,14 +584,21 @@ class Checker:
                    f"mounts {sorted(mounts)}, templates {templates}")
             if m:
                 report(not m.get("readOnly"), f"{where}: the data volume is writable")
+                if df:
+                    self.image_volume(where, df, "data", m["mountPath"])
             svc = find(objs, "Service", w["spec"].get("serviceName"))
             report(svc is not None and svc["spec"].get("clusterIP") == "None" and
                    selects(svc["spec"].get("selector", {}), labels),
                    f"{where}: serviceName {w['spec'].get('serviceName')} is a headless Service selecting its pods")
         else:
-            report(not data_dir, f"{where}: a stateless Deployment sets no OMEGA_DATA_DIR", data_dir)
+            report(not data_dir, f"{where}: a stateless Deployment has no OMEGA_DATA_DIR",
+                   f"{data_dir!r}" + (f" from {df.name}'s ENV: omega serve cannot create its collections folder "
+                                      "on the read-only root and exits; set it to \"\" in the pod's env"
+                                      if df and "OMEGA_DATA_DIR" not in env else ""))
 
         self.secret_file(where, pod, c, env, objs)
+        if df:
+            self.against_image(where, df, c, port_of(c, "http"))
 
         # grace period vs drain
         pre = c.get("lifecycle", {}).get("preStop", {})
@@ -665,7 +799,7 @@ def main():
                       for i, k in enumerate(kubectls) for n, o in renders.get(k, [])])
 
     model = omega_test_server.small_model()
-    chk = Checker(os.path.abspath(a.omega), model)
+    chk = Checker(os.path.abspath(a.omega), model, a.root)
     try:
         for name, objs in first:
             chk.render_checks(name, objs)
