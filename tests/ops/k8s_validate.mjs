@@ -100,7 +100,8 @@ function check(cls, object) {
   for (const n of nodes) {
     if (n.array || n.keys.length === 0 || under(n.where, free)) continue;
     if (n.asked.size === 0) {   // the schema says nothing about this object's fields
-      free.push(n.where);
+      if (!n.where) error = (error ? error + "; " : "") + "the validator read none of the object's fields";
+      free.push(n.where || "/");
       continue;
     }
     for (const k of n.keys) {
