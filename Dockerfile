@@ -16,12 +16,12 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DOMEGA_BUILD_TESTS=OFF -DOM
  && cmake --install /build --prefix /opt/omega --strip
 
 # ---- runtime stage: the shared libraries omega links (ldd build/omega: OpenBLAS, jansson,
-# libmicrohttpd, utf8proc, libcrypto, zlib; libgfortran5 comes with libopenblas0) and curl for
+# libmicrohttpd, utf8proc, oniguruma, libcrypto, zlib; libgfortran5 comes with libopenblas0) and curl for
 # the HEALTHCHECK (1.5 MB; its -f exit status is the HTTP status, which is all a probe needs)
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libopenblas0 libjansson4 libmicrohttpd12 libutf8proc2 libssl3 zlib1g curl ca-certificates \
+      libopenblas0 libjansson4 libmicrohttpd12 libutf8proc2 libonig5 libssl3 zlib1g curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 omega \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/omega --no-create-home --shell /usr/sbin/nologin omega \

@@ -5,7 +5,9 @@
 //
 //   node tools/tokdiff.mjs --omega build/omega --peers /tmp/peers --shared ../shared [--n 20000] [--seed 1]
 //
-// --peers is a copy of ../shared/bench/peers with `npm install` done (it provides `tokenizers`).
+// --peers is a folder whose node_modules holds `tokenizers` (npm install tokenizers@0.23.2, the
+// version ../shared/data/tokenizers was made with; 0.13 of ../shared/bench/peers predates the
+// pair-truncation behaviour Omega matches).
 // Exit status 0 when every line of every vocabulary matches, 1 otherwise.
 // --fixture DIR also writes DIR/hostile.txt and DIR/hostile.bert-base-uncased.ids (HF's ids,
 // no truncation) for the project's own regression test, which needs no npm or ../shared.
@@ -102,38 +104,50 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tokdiff-'));
 const input = path.join(tmp, 'in.txt');
 fs.writeFileSync(input, lines.join('\n') + '\n');
 
-const vocabs = [
-  ['bert-base-uncased-tokenizer.json'],
-  ['bert-base-cased-tokenizer.built.json'],
-  ['bert-base-multilingual-cased-tokenizer.built.json'],
+// BERT vocabularies, untruncated; then every family of ../shared/data/tokenizers, single
+// texts and pairs (lines 2k-1, 2k), untruncated and at small and usual lengths.
+const runs = [
+  ['data/vocab/bert-base-uncased-tokenizer.json', false, 0],
+  ['data/vocab/bert-base-cased-tokenizer.built.json', false, 0],
+  ['data/vocab/bert-base-multilingual-cased-tokenizer.built.json', false, 0],
 ];
+for (const fam of ['t5-small', 'roberta-base', 'gpt2', 'qwen3', 'modernbert', 'all-mpnet-base-v2', 'clip-vit-base-patch32'])
+  for (const pairs of [false, true])
+    for (const max of [0, 9, 37, 128]) runs.push([`data/tokenizers/${fam}/tokenizer.json`, pairs, max]);
 let failures = 0;
-for (const [file] of vocabs) {
-  const tpath = path.join(shared, 'data/vocab', file);
+for (const [file, pairs, max] of runs) {
+  const tpath = path.join(shared, file);
+  if (!fs.existsSync(tpath)) { console.log(`${file}: absent, skipped`); continue; }
   const tok = hf.Tokenizer.fromFile(tpath);
   tok.disableTruncation();
   tok.disablePadding();
+  if (max) tok.setTruncation(max);
   const ref = [];
-  for (let i = 0; i < lines.length; i += 512) {
-    const encs = await tok.encodeBatch(lines.slice(i, i + 512));
-    for (const e of encs) ref.push(Array.from(e.getIds()).join(' '));
+  const n = pairs ? Math.floor(lines.length / 2) : lines.length;
+  if (pairs) {
+    for (let k = 0; k < n; k++) ref.push(Array.from((await tok.encode(lines[2 * k], lines[2 * k + 1])).getIds()).join(' '));
+  } else {
+    for (let i = 0; i < n; i += 512) {
+      const encs = await tok.encodeBatch(lines.slice(i, i + 512));
+      for (const e of encs) ref.push(Array.from(e.getIds()).join(' '));
+    }
   }
-  const out = execFileSync(omega, ['tokenize', '--tokenizer', tpath, '--max-length', '0'], {
-    input: fs.readFileSync(input), maxBuffer: 1 << 30,
-  }).toString().split('\n');
+  const cliArgs = ['tokenize', '--tokenizer', tpath, '--max-length', String(max)].concat(pairs ? ['--pairs'] : []);
+  const data = pairs ? lines.slice(0, 2 * n).join('\n') + '\n' : fs.readFileSync(input);
+  const out = execFileSync(omega, cliArgs, { input: data, maxBuffer: 1 << 30 }).toString().split('\n');
   out.pop();
   let bad = 0;
-  for (let i = 0; i < lines.length; i++) {
+  for (let i = 0; i < n; i++) {
     if (out[i] !== ref[i]) {
       if (bad < 5) {
         const cps = Array.from(lines[i]).map((c) => c.codePointAt(0).toString(16)).join(' ');
-        console.log(`${file} line ${i + 1}\n  text: ${cps.slice(0, 600)}\n  hf:    ${ref[i].slice(0, 300)}\n  omega: ${(out[i] || '').slice(0, 300)}`);
+        console.log(`${file} ${pairs ? 'pair' : 'line'} ${i + 1}\n  text: ${cps.slice(0, 600)}\n  hf:    ${ref[i].slice(0, 300)}\n  omega: ${(out[i] || '').slice(0, 300)}`);
       }
       bad++;
     }
   }
-  console.log(`${file}: ${lines.length - bad}/${lines.length} lines match`);
-  if (args.fixture && file.startsWith('bert-base-uncased')) {
+  console.log(`${file}${pairs ? ' pairs' : ''} max ${max}: ${n - bad}/${n} match`);
+  if (args.fixture && file.includes('bert-base-uncased')) {
     fs.mkdirSync(args.fixture, { recursive: true });
     fs.copyFileSync(input, path.join(args.fixture, 'hostile.txt'));
     fs.writeFileSync(path.join(args.fixture, 'hostile.bert-base-uncased.ids'), ref.join('\n') + '\n');

@@ -1,4 +1,6 @@
-/* HuggingFace-exact BERT WordPiece tokenizer. */
+/* HuggingFace-exact tokenizers: whatever tokenizer.json describes (WordPiece, byte-level
+ * and classic BPE, SentencePiece Unigram, with their normalizers, pre-tokenizers and
+ * templates), or a BERT vocab.txt. */
 #ifndef OMEGA_TOKENIZER_H
 #define OMEGA_TOKENIZER_H
 
@@ -61,9 +63,28 @@ typedef struct {
 OMEGA_API int omega_tokenizer_tokens(const omega_tokenizer_t *tok, const char *text, size_t len, size_t max_len,
                                      unsigned flags, omega_token_t *tokens, size_t cap, size_t *n_tokens);
 
+/* How a pair that does not fit max_len is cut (HF's TruncationStrategy). */
+typedef enum {
+  OMEGA_TRUNCATE_LONGEST_FIRST = 0, /* the longer text loses tokens first */
+  OMEGA_TRUNCATE_ONLY_FIRST,        /* only text A; OMEGA_ERANGE if A alone cannot make room */
+  OMEGA_TRUNCATE_ONLY_SECOND        /* only text B (a reranker's passage) */
+} omega_truncation_t;
+
+/* Ids of a pair (a query and a passage, say) in the post-processor's pair template
+ * ([CLS] A [SEP] B [SEP], <s> A </s></s> B </s>, ...), as HF encodes (a, b). type_ids may be
+ * NULL; else it receives one type id per id. max_len > 0 truncates as `how` says, with
+ * the pair's special tokens counted in max_len. OMEGA_ERANGE as omega_tokenizer_encode. */
+OMEGA_API int omega_tokenizer_encode_pair(const omega_tokenizer_t *tok, const char *a, size_t alen, const char *b,
+                                          size_t blen, size_t max_len, omega_truncation_t how, unsigned flags,
+                                          int32_t *ids, int32_t *type_ids, size_t cap, size_t *n_ids);
+
 OMEGA_API size_t omega_tokenizer_vocab_size(const omega_tokenizer_t *tok);
 /* Number of ids the post-processor adds to a single sequence ([CLS] + [SEP] = 2). */
 OMEGA_API size_t omega_tokenizer_num_special(const omega_tokenizer_t *tok);
+/* Number of ids the post-processor adds to a pair. */
+OMEGA_API size_t omega_tokenizer_num_special_pair(const omega_tokenizer_t *tok);
+/* The model: "WordPiece", "BPE" or "Unigram". */
+OMEGA_API const char *omega_tokenizer_model_type(const omega_tokenizer_t *tok);
 /* Token string of an id (not NUL-terminated), or NULL. */
 OMEGA_API const char *omega_tokenizer_id_to_token(const omega_tokenizer_t *tok, int32_t id, size_t *len);
 /* Id of an exact token string (vocabulary or added tokens), or -1. */

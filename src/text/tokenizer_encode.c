@@ -1,7 +1,6 @@
-/* The encode pipeline, in HuggingFace tokenizers' order:
- *   added tokens (raw text) -> BertNormalizer -> added tokens (normalized) ->
- *   BertPreTokenizer -> WordPiece -> truncation -> template.
- * Text is decoded to code points once; every stage works on code point arrays. */
+/* The encode entry points: decode UTF-8 once, split around added tokens, normalize,
+ * pre-tokenize and run the model (normalizer.c, pretokenizer.c, the model files), then
+ * truncate and apply the post-processor's template, single texts and pairs alike. */
 #include "core/alloc.h"
 #include "core/error_internal.h"
 #include "text/tokenizer_internal.h"
@@ -12,33 +11,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  uint32_t *raw;
-  size_t raw_cap;
-  uint32_t *norm;
-  size_t norm_cap;
-  unsigned char *word;
-  size_t word_cap;
-} scratch_t;
+struct omega_tok_scratch {
+  omega_cpbuf_t raw, raw_b;
+  omega_cpbuf_t cp[OMEGA_CP_SLOTS];
+  omega_spans_t spans[OMEGA_TOK_MAX_STEPS];
+  void *bytes[OMEGA_BYTES_SLOTS];
+  size_t bytes_cap[OMEGA_BYTES_SLOTS];
+  omega_idvec_t b_ids; /* the second text of a pair */
+};
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 static void scratch_free(void *p) {
-  scratch_t *s = p;
+  omega_tok_scratch_t *s = p;
   if (!s)
     return;
-  omega__free(s->raw);
-  omega__free(s->norm);
-  omega__free(s->word);
+  omega__free(s->raw.v);
+  omega__free(s->raw_b.v);
+  for (size_t i = 0; i < OMEGA_CP_SLOTS; i++)
+    omega__free(s->cp[i].v);
+  for (size_t i = 0; i < OMEGA_TOK_MAX_STEPS; i++)
+    omega__free(s->spans[i].v);
+  for (size_t i = 0; i < OMEGA_BYTES_SLOTS; i++)
+    omega__free(s->bytes[i]);
+  omega__free(s->b_ids.v);
   omega__free(s);
 }
 
 static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
 
-static scratch_t *scratch_get(void) {
+static omega_tok_scratch_t *scratch_get(void) {
   pthread_once(&scratch_once, scratch_key_init);
-  scratch_t *s = pthread_getspecific(scratch_key);
+  omega_tok_scratch_t *s = pthread_getspecific(scratch_key);
   if (!s) {
     s = omega__calloc(1, sizeof *s);
     if (s && pthread_setspecific(scratch_key, s) != 0) {
@@ -49,18 +54,23 @@ static scratch_t *scratch_get(void) {
   return s;
 }
 
-static int reserve(void **buf, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap)
-    return 0;
-  size_t nc = *cap ? *cap : 256;
-  while (nc < need)
-    nc *= 2;
-  void *nb = omega__realloc(*buf, nc * elem);
-  if (!nb)
-    return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
-  *buf = nb;
-  *cap = nc;
-  return 0;
+omega_cpbuf_t *omega__scratch_cp(omega_tok_scratch_t *s, size_t slot) { return &s->cp[slot]; }
+omega_spans_t *omega__scratch_spans(omega_tok_scratch_t *s, size_t slot) { return &s->spans[slot]; }
+
+void *omega__scratch_bytes(omega_tok_scratch_t *s, size_t slot, size_t need) {
+  if (need > s->bytes_cap[slot]) {
+    size_t nc = s->bytes_cap[slot] ? s->bytes_cap[slot] : 1024;
+    while (nc < need)
+      nc *= 2;
+    void *nb = omega__realloc(s->bytes[slot], nc);
+    if (!nb) {
+      omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
+      return NULL;
+    }
+    s->bytes[slot] = nb;
+    s->bytes_cap[slot] = nc;
+  }
+  return s->bytes[slot];
 }
 
 int omega__idvec_push(omega_idvec_t *iv, int32_t id) {
@@ -76,107 +86,11 @@ int omega__idvec_push(omega_idvec_t *iv, int32_t id) {
   return 0;
 }
 
-/* ---- normalizer ---- */
-
-/* Output of the whole normalizer for an ASCII char, or -1 when clean_text drops it. */
-static int ascii_norm(const omega_bert_norm_t *nm, uint32_t c) {
-  if (nm->clean_text) {
-    if (c == '\t' || c == '\n' || c == '\r')
-      return ' ';
-    if (c == 0 || c < 0x20 || c == 0x7F)
-      return -1;
-  }
-  if (nm->lowercase && c >= 'A' && c <= 'Z')
-    return (int)(c + 32);
-  return (int)c;
-}
-
-/* Append d to out, keeping canonical order among non-starters (NFD's reordering step;
- * reordering after dropping Mn gives the same result as before, since a stable sort
- * commutes with filtering). */
-static void push_ordered(uint32_t *out, size_t *n, size_t floor, uint32_t d) {
-  int ccc = omega__uc_ccc(d);
-  size_t j = *n;
-  if (ccc) {
-    while (j > floor) {
-      int prev = omega__uc_ccc(out[j - 1]);
-      if (prev == 0 || prev <= ccc)
-        break;
-      out[j] = out[j - 1];
-      j--;
-    }
-  }
-  out[j] = d;
-  (*n)++;
-}
-
-int omega__normalize(const omega_bert_norm_t *nm, const uint32_t *in, size_t n, uint32_t **out,
-                     size_t *out_n, size_t *out_cap) {
-  size_t base = *out_n;
-  /* Worst case per input char: " c " around a CJK char, or NFD expansion, or İ -> i + U+0307. */
-  if (reserve((void **)out, out_cap, base + n * (OMEGA_UC_MAX_DECOMP + 2) + 1, sizeof **out))
-    return OMEGA_ENOMEM;
-  uint32_t *o = *out;
-  size_t k = base;
-  if (!nm->enabled) {
-    memcpy(o + k, in, n * sizeof *in);
-    *out_n = k + n;
-    return 0;
-  }
-  for (size_t i = 0; i < n; i++) {
-    uint32_t c = in[i];
-    if (c < 0x80) {
-      int a = ascii_norm(nm, c);
-      if (a >= 0)
-        o[k++] = (uint32_t)a;
-      continue;
-    }
-    if (nm->clean_text) {
-      if (c == 0xFFFD || omega__uc_is_control(c))
-        continue;
-      if (omega__uc_is_whitespace(c)) {
-        o[k++] = ' ';
-        continue;
-      }
-    }
-    bool cjk = nm->handle_chinese_chars && omega__uc_is_cjk(c);
-    if (cjk)
-      o[k++] = ' ';
-    if (nm->strip_accents) {
-      uint32_t d[OMEGA_UC_MAX_DECOMP];
-      int nd = omega__uc_nfd(c, d);
-      for (int j = 0; j < nd; j++) {
-        if (omega__uc_is_nonspacing_mark(d[j]))
-          continue;
-        uint32_t x = d[j];
-        if (nm->lowercase) {
-          /* NFD output never contains U+0130, the only 1->2 lowercase mapping. */
-          uint32_t l[2];
-          omega__uc_lower(x, l);
-          x = l[0];
-        }
-        push_ordered(o, &k, base, x);
-      }
-    } else if (nm->lowercase) {
-      uint32_t l[2];
-      int nl = omega__uc_lower(c, l);
-      for (int j = 0; j < nl; j++)
-        o[k++] = l[j];
-    } else {
-      o[k++] = c;
-    }
-    if (cjk)
-      o[k++] = ' ';
-  }
-  *out_n = k;
-  return 0;
-}
-
 /* ---- added tokens ---- */
 
 /* Longest added token (of the given normalized kind) matching at s[pos..n), or NULL. */
-static const omega_added_token_t *match_added(const omega_tokenizer_t *t, bool normalized,
-                                              const uint32_t *s, size_t pos, size_t n) {
+static const omega_added_token_t *match_added(const omega_tokenizer_t *t, bool normalized, const uint32_t *s,
+                                              size_t pos, size_t n) {
   const omega_added_token_t *best = NULL;
   for (size_t i = 0; i < t->n_added; i++) {
     const omega_added_token_t *a = &t->added[i];
@@ -190,82 +104,15 @@ static const omega_added_token_t *match_added(const omega_tokenizer_t *t, bool n
   return best;
 }
 
-typedef struct {
-  const omega_tokenizer_t *t;
-  scratch_t *s;
-  omega_idvec_t *iv;
-  size_t limit; /* stop once this many text ids exist (0 = no limit) */
-} enc_t;
-
-static inline bool full(const enc_t *e) { return e->limit && e->iv->n >= e->limit; }
-
-/* ---- WordPiece ---- */
-
-static int wordpiece(enc_t *e, const uint32_t *w, size_t n) {
-  const omega_tokenizer_t *t = e->t;
-  if (n > t->max_input_chars_per_word)
-    return omega__idvec_push(e->iv, t->unk_id);
-  if (reserve((void **)&e->s->word, &e->s->word_cap, n * 4, 1))
-    return OMEGA_ENOMEM;
-  unsigned char *b = e->s->word;
-  size_t len = 0;
-  for (size_t i = 0; i < n; i++)
-    len += omega__utf8_encode(w[i], b + len);
-  size_t mark = e->iv->n, start = 0;
-  while (start < len) {
-    int32_t node = start == 0 ? 0 : t->cont_root;
-    size_t m = 0;
-    int32_t id = node < 0 ? -1 : omega__vocab_longest(&t->vocab, node, b + start, len - start, &m);
-    if (id < 0) {
-      e->iv->n = mark; /* any unmatched piece: the whole word is one [UNK] */
-      return omega__idvec_push(e->iv, t->unk_id);
-    }
-    if (omega__idvec_push(e->iv, id))
-      return OMEGA_ENOMEM;
-    start += m;
-  }
-  return 0;
-}
-
-/* ---- pre-tokenizer ---- */
-
-static int pretokenize(enc_t *e, const uint32_t *s, size_t n) {
-  if (!e->t->bert_pretokenizer)
-    return n ? wordpiece(e, s, n) : 0;
-  size_t ws = 0;
-  bool in_word = false;
-  for (size_t i = 0; i < n && !full(e); i++) {
-    uint32_t c = s[i];
-    bool space = c == ' ' || omega__uc_is_whitespace(c);
-    bool punct = !space && omega__uc_is_punct(c);
-    if (!space && !punct) {
-      if (!in_word) {
-        ws = i;
-        in_word = true;
-      }
-      continue;
-    }
-    if (in_word) {
-      if (wordpiece(e, s + ws, i - ws))
-        return OMEGA_ENOMEM;
-      in_word = false;
-    }
-    if (punct && !full(e) && wordpiece(e, s + i, 1))
-      return OMEGA_ENOMEM;
-  }
-  if (in_word && !full(e))
-    return wordpiece(e, s + ws, n - ws);
-  return 0;
-}
-
 /* Split s[0..n) around added tokens of one kind; text pieces go to `piece`. This is
  * HF's find_matches: leftmost-longest, with single_word / lstrip / rstrip. */
-typedef int (*piece_fn)(enc_t *e, const uint32_t *s, size_t n);
+typedef int (*piece_fn)(omega_enc_t *e, const uint32_t *s, size_t n, bool first);
 
-static int split_added(enc_t *e, bool normalized, const uint32_t *s, size_t n, piece_fn piece) {
+static int split_added(omega_enc_t *e, bool normalized, const uint32_t *s, size_t n, bool first, piece_fn piece) {
   const omega_tokenizer_t *t = e->t;
   size_t start = 0, pos = 0;
-  while (pos < n && !full(e)) {
+  int rc;
+  while (pos < n && !omega__enc_full(e)) {
     const omega_added_token_t *a = match_added(t, normalized, s, pos, n);
     if (!a) {
       pos++;
@@ -286,36 +133,37 @@ static int split_added(enc_t *e, bool normalized, const uint32_t *s, size_t n, p
     if (a->rstrip)
       while (me < n && omega__uc_is_whitespace(s[me]))
         me++;
-    if (ms > start && piece(e, s + start, ms - start))
-      return OMEGA_ENOMEM;
-    if (!full(e) && omega__idvec_push(e->iv, a->id))
+    if (ms > start && (rc = piece(e, s + start, ms - start, first && start == 0)))
+      return rc;
+    if (!omega__enc_full(e) && omega__idvec_push(e->iv, a->id))
       return OMEGA_ENOMEM;
     start = pos = me;
   }
-  if (start < n && !full(e))
-    return piece(e, s + start, n - start);
+  if (start < n && !omega__enc_full(e))
+    return piece(e, s + start, n - start, first && start == 0);
   return 0;
 }
 
-static int normalized_piece(enc_t *e, const uint32_t *s, size_t n) {
-  size_t m = 0;
-  if (omega__normalize(&e->t->norm, s, n, &e->s->norm, &m, &e->s->norm_cap))
-    return OMEGA_ENOMEM;
+static int normalized_piece(omega_enc_t *e, const uint32_t *s, size_t n, bool first) {
+  omega_cpbuf_t *out = omega__scratch_cp(e->s, OMEGA_CP_NORM_OUT);
+  int rc = omega__normalize(e->t, s, n, out, omega__scratch_cp(e->s, OMEGA_CP_NORM_A));
+  if (rc)
+    return rc;
   if (e->t->any_normalized_added)
-    return split_added(e, true, e->s->norm, m, pretokenize);
-  return pretokenize(e, e->s->norm, m);
+    return split_added(e, true, out->v, out->n, first, omega__pretokenize);
+  return omega__pretokenize(e, out->v, out->n, first);
 }
 
-/* ---- entry point ---- */
+/* ---- one text ---- */
 
-static int decode(const char *text, size_t len, unsigned flags, scratch_t *s, size_t *n_out) {
-  if (reserve((void **)&s->raw, &s->raw_cap, len + 1, sizeof *s->raw))
+static int decode(const char *text, size_t len, unsigned flags, omega_cpbuf_t *raw) {
+  if (omega__cpbuf_reserve(raw, len + 1))
     return OMEGA_ENOMEM;
   const unsigned char *p = (const unsigned char *)text;
   size_t i = 0, n = 0;
   while (i < len) {
     if (p[i] < 0x80) {
-      s->raw[n++] = p[i++];
+      raw->v[n++] = p[i++];
       continue;
     }
     uint32_t cp;
@@ -327,10 +175,30 @@ static int decode(const char *text, size_t len, unsigned flags, scratch_t *s, si
       cp = 0xFFFD;
       k = bad;
     }
-    s->raw[n++] = cp;
+    raw->v[n++] = cp;
     i += k;
   }
-  *n_out = n;
+  raw->n = n;
+  return 0;
+}
+
+/* Ids of the text alone (no template) appended to iv. With `cut`, encoding stops once iv
+ * holds `limit` ids and drops any past it. Without, it stops after the first word (model
+ * input piece) that ends with `limit` or more ids, as HF's pair encoding does. */
+static int encode_text(const omega_tokenizer_t *t, omega_tok_scratch_t *s, const omega_cpbuf_t *raw,
+                       omega_idvec_t *iv, size_t limit, bool cut) {
+  omega_enc_t e = {t, s, iv, limit, !cut, false};
+  int rc = t->n_added ? split_added(&e, false, raw->v, raw->n, true, normalized_piece)
+                      : normalized_piece(&e, raw->v, raw->n, true);
+  if (rc == 0 && cut && limit && iv->n > limit)
+    iv->n = limit;
+  return rc;
+}
+
+static int push_ids(omega_idvec_t *iv, const int32_t *ids, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (omega__idvec_push(iv, ids[i]))
+      return OMEGA_ENOMEM;
   return 0;
 }
 
@@ -340,26 +208,17 @@ int omega__tokenizer_encode_vec(const omega_tokenizer_t *t, const char *text, si
   if (max_len && max_len < specials)
     return omega__seterr(OMEGA_EINVAL, "max length %zu is shorter than the %zu special tokens", max_len,
                          specials);
-  scratch_t *s = scratch_get();
+  omega_tok_scratch_t *s = scratch_get();
   if (!s)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
-  size_t n = 0;
-  int rc = decode(text, len, flags, s, &n);
+  int rc = decode(text, len, flags, &s->raw);
   if (rc)
     return rc;
   iv->n = 0;
-  for (size_t i = 0; i < t->n_prefix; i++)
-    if (omega__idvec_push(iv, t->prefix_ids[i]))
-      return OMEGA_ENOMEM;
-  enc_t e = {t, s, iv, max_len ? max_len - t->n_suffix : 0};
-  rc = t->n_added ? split_added(&e, false, s->raw, n, normalized_piece) : normalized_piece(&e, s->raw, n);
-  if (rc)
-    return rc;
-  if (e.limit && iv->n > e.limit)
-    iv->n = e.limit;
-  for (size_t i = 0; i < t->n_suffix; i++)
-    if (omega__idvec_push(iv, t->suffix_ids[i]))
-      return OMEGA_ENOMEM;
+  if (push_ids(iv, t->prefix_ids, t->n_prefix) ||
+      (rc = encode_text(t, s, &s->raw, iv, max_len ? max_len - t->n_suffix : 0, true)) ||
+      push_ids(iv, t->suffix_ids, t->n_suffix))
+    return rc ? rc : OMEGA_ENOMEM;
   return 0;
 }
 
@@ -377,5 +236,124 @@ int omega_tokenizer_encode(const omega_tokenizer_t *t, const char *text, size_t 
       memcpy(ids, iv.v, iv.n * sizeof *ids);
   }
   omega__free(iv.v);
+  return rc;
+}
+
+/* ---- pairs ---- */
+
+/* HF truncate_encodings for two sequences whose ids must fit in `room`. */
+static int truncate_pair(size_t room, omega_truncation_t how, size_t *na, size_t *nb) {
+  if (room == 0) {
+    *na = *nb = 0;
+    return 0;
+  }
+  if (*na + *nb <= room)
+    return 0;
+  size_t remove = *na + *nb - room;
+  if (how == OMEGA_TRUNCATE_ONLY_FIRST || how == OMEGA_TRUNCATE_ONLY_SECOND) {
+    size_t *target = how == OMEGA_TRUNCATE_ONLY_FIRST ? na : nb;
+    if (*target <= remove)
+      return omega__seterr(OMEGA_ERANGE,
+                           "truncation %s cannot fit the pair in %zu tokens: the %s text has %zu, %zu must go",
+                           how == OMEGA_TRUNCATE_ONLY_FIRST ? "only_first" : "only_second", room,
+                           how == OMEGA_TRUNCATE_ONLY_FIRST ? "first" : "second", *target, remove);
+    *target -= remove;
+    return 0;
+  }
+  /* longest_first: cut the longer one down to what the shorter leaves; if the shorter
+   * alone takes more than half, both get half (the odd token to the longer) */
+  size_t n1 = *na, n2 = *nb;
+  bool swap = n1 > n2;
+  if (swap) {
+    size_t x = n1;
+    n1 = n2;
+    n2 = x;
+  }
+  n2 = n1 > room ? n1 : (n1 > room - n1 ? n1 : room - n1);
+  if (n1 + n2 > room) {
+    n1 = room / 2;
+    n2 = n1 + room % 2;
+  }
+  if (swap) {
+    size_t x = n1;
+    n1 = n2;
+    n2 = x;
+  }
+  if (*na > n1)
+    *na = n1;
+  if (*nb > n2)
+    *nb = n2;
+  return 0;
+}
+
+int omega__tokenizer_encode_pair_vec(const omega_tokenizer_t *t, const char *a, size_t alen, const char *b,
+                                     size_t blen, size_t max_len, omega_truncation_t how, unsigned flags,
+                                     omega_idvec_t *ids, omega_idvec_t *types) {
+  if (max_len && max_len < t->n_pair_specials)
+    return omega__seterr(OMEGA_EINVAL, "max length %zu is shorter than the %zu special tokens of a pair",
+                         max_len, t->n_pair_specials);
+  omega_tok_scratch_t *s = scratch_get();
+  if (!s)
+    return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
+  /* HF stops encoding each text after the word that brings it to max_len ids, and the
+   * longest_first split compares those partial lengths: a text cut inside a long word
+   * counts as longer than one cut between words. Stopping at the same place splits the
+   * same way (and saves encoding the rest of a long passage). */
+  int rc;
+  omega_idvec_t av = {0};
+  if ((rc = decode(a, alen, flags, &s->raw)) || (rc = decode(b, blen, flags, &s->raw_b)) ||
+      (rc = encode_text(t, s, &s->raw, &av, max_len, false))) {
+    omega__free(av.v);
+    return rc;
+  }
+  s->b_ids.n = 0;
+  if ((rc = encode_text(t, s, &s->raw_b, &s->b_ids, max_len, false))) {
+    omega__free(av.v);
+    return rc;
+  }
+  size_t na = av.n, nb = s->b_ids.n;
+  if (max_len && (rc = truncate_pair(max_len - t->n_pair_specials, how, &na, &nb))) {
+    omega__free(av.v);
+    return rc;
+  }
+  ids->n = 0;
+  if (types)
+    types->n = 0;
+  for (size_t i = 0; i < t->n_pair && rc == 0; i++) {
+    const omega_tmpl_item_t *it = &t->pair[i];
+    const int32_t *src = it->id == OMEGA_TMPL_A ? av.v : it->id == OMEGA_TMPL_B ? s->b_ids.v : &it->id;
+    size_t n = it->id == OMEGA_TMPL_A ? na : it->id == OMEGA_TMPL_B ? nb : 1;
+    for (size_t j = 0; j < n && rc == 0; j++) {
+      rc = omega__idvec_push(ids, src[j]);
+      if (rc == 0 && types)
+        rc = omega__idvec_push(types, (int32_t)it->type_id);
+    }
+  }
+  omega__free(av.v);
+  return rc;
+}
+
+int omega_tokenizer_encode_pair(const omega_tokenizer_t *t, const char *a, size_t alen, const char *b, size_t blen,
+                                size_t max_len, omega_truncation_t how, unsigned flags, int32_t *ids,
+                                int32_t *type_ids, size_t cap, size_t *n_ids) {
+  if (!t || (!a && alen) || (!b && blen) || !n_ids || (!ids && cap))
+    return omega__seterr(OMEGA_EINVAL, "omega_tokenizer_encode_pair: NULL argument");
+  if (how != OMEGA_TRUNCATE_LONGEST_FIRST && how != OMEGA_TRUNCATE_ONLY_FIRST && how != OMEGA_TRUNCATE_ONLY_SECOND)
+    return omega__seterr(OMEGA_EINVAL, "omega_tokenizer_encode_pair: unknown truncation strategy %d", (int)how);
+  omega_idvec_t iv = {0}, tv = {0};
+  int rc = omega__tokenizer_encode_pair_vec(t, a ? a : "", alen, b ? b : "", blen, max_len, how, flags, &iv,
+                                            type_ids ? &tv : NULL);
+  if (rc == 0) {
+    *n_ids = iv.n;
+    if (iv.n > cap) {
+      rc = omega__seterr(OMEGA_ERANGE, "output needs %zu ids, buffer holds %zu", iv.n, cap);
+    } else if (iv.n) {
+      memcpy(ids, iv.v, iv.n * sizeof *ids);
+      if (type_ids)
+        memcpy(type_ids, tv.v, tv.n * sizeof *type_ids);
+    }
+  }
+  omega__free(iv.v);
+  omega__free(tv.v);
   return rc;
 }

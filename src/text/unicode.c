@@ -2,11 +2,12 @@
 
 #include <utf8proc.h>
 
-static const uint32_t after_8_0[][2] = {
+static const uint32_t after_8_0[][3] = {
 #include "text/unicode_age.inc"
 };
 
-bool omega__uc_after_8_0(uint32_t c) {
+/* Major Unicode version that assigned c, if after 8.0; else 0. */
+static uint32_t age_after_8_0(uint32_t c) {
   size_t lo = 0, hi = sizeof after_8_0 / sizeof after_8_0[0];
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
@@ -15,10 +16,14 @@ bool omega__uc_after_8_0(uint32_t c) {
     else if (c > after_8_0[mid][1])
       lo = mid + 1;
     else
-      return true;
+      return after_8_0[mid][2];
   }
-  return false;
+  return 0;
 }
+
+bool omega__uc_after_8_0(uint32_t c) { return c >= 0x0560 && age_after_8_0(c) != 0; }
+
+bool omega__uc_after_9_0(uint32_t c) { return c >= 0x0560 && age_after_8_0(c) > 9; }
 
 /* Category as HF's Unicode 8.0 tables have it. */
 static utf8proc_category_t cat8(uint32_t c) {

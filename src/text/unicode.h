@@ -11,6 +11,9 @@
 #define OMEGA_UC_MAX_DECOMP 8
 
 bool omega__uc_after_8_0(uint32_t c);
+/* Assigned after Unicode 9.0: HF's normalization forms (unicode-normalization tables of 9.0)
+ * leave such a character alone (no decomposition, combining class 0). */
+bool omega__uc_after_9_0(uint32_t c);
 /* clean_text drops these: Cc, Cf, Co (Unicode 8.0) except \t \n \r. */
 bool omega__uc_is_control(uint32_t c);
 /* Rust char::is_whitespace (White_Space property). */

@@ -71,6 +71,22 @@ expect_eq "tokenize: --max-length 0" "$(echo "$long" | "$OMEGA" tokenize --token
 expect_eq "tokenize: --max-length 5" "$(echo "$long" | "$OMEGA" tokenize --tokenizer "$T/m/tokenizer.json" --max-length 5)" \
   "101 2028 2048 2093 102"
 
+# --pairs: lines 2k-1 and 2k are one pair, [CLS] A [SEP] B [SEP]; truncation strategies
+expect_eq "tokenize --pairs" "$(printf 'hello\nworld\n' | "$OMEGA" tokenize --tokenizer "$VOCAB" --lowercase --pairs)" \
+  "101 7592 102 2088 102"
+expect_eq "tokenize --pairs: one line per pair" \
+  "$(printf 'a\nb\nc\nd\n' | "$OMEGA" tokenize --tokenizer "$VOCAB" --pairs | wc -l)" 2
+expect_eq "tokenize --pairs --truncation only_second" "$(printf 'one two\nthree four five\n' |
+  "$OMEGA" tokenize --tokenizer "$VOCAB" --lowercase --pairs --max-length 6 --truncation only_second)" "101 2028 2048 102 2093 102"
+printf 'a\nb\nc\n' > "$T/odd.txt"
+expect_exit 2 "tokenize --pairs: odd line count" "$OMEGA" tokenize --tokenizer "$VOCAB" --pairs --lowercase < "$T/odd.txt"
+expect_grep "tokenize --pairs: names the lone line" "line 3 has no partner" "$T/err"
+expect_exit 2 "tokenize --truncation: unknown" "$OMEGA" tokenize --tokenizer "$VOCAB" --pairs --truncation middle
+printf 'one two three\nfour\n' > "$T/pair.txt"
+expect_exit 1 "tokenize --pairs only_first cannot fit" "$OMEGA" tokenize --tokenizer "$VOCAB" --lowercase --pairs \
+  --max-length 4 --truncation only_first < "$T/pair.txt"
+expect_grep "tokenize --pairs: names the pair" "pair 1" "$T/err"
+
 # invalid UTF-8: exit 3 naming the line, or replaced on request
 printf 'ok\n\xff\n' > "$T/bad.txt"
 expect_exit 3 "tokenize: invalid UTF-8" "$OMEGA" tokenize --tokenizer "$VOCAB" --max-length 0 < "$T/bad.txt"

@@ -20,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       len++;
     omega_tokenizer_encode(t, probes[i], len, 0, 0, ids, 512, &n);
     omega_tokenizer_encode(t, probes[i], len, 8, 0, ids, 512, &n);
+    omega_tokenizer_encode_pair(t, probes[i], len, probes[0], 18, 9, OMEGA_TRUNCATE_LONGEST_FIRST, 0, ids, NULL, 512,
+                                &n);
   }
   omega_tokenizer_free(t);
   return 0;

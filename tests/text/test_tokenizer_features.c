@@ -190,18 +190,18 @@ static void load_err(const char *doc, int want_rc, const char *want_msg) {
 
 static void test_loader_errors(void **state) {
   (void)state;
-  load_err("{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}", OMEGA_EUNSUPPORTED, "BPE");
-  load_err("{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}}", OMEGA_EUNSUPPORTED, "BPE");
+  load_err("{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}", OMEGA_EFORMAT, "empty");
+  load_err("{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": [3]}}", OMEGA_EFORMAT, "merges[0]");
   load_err("{\"model\": {\"vocab\": {\"a\": 0}}}", OMEGA_EFORMAT, "unk_token");
   load_err("{\"model\": {\"vocab\": {\"[UNK]\": -1}}}", OMEGA_EFORMAT, "vocab id");
-  load_err("{\"model\": {\"vocab\": []}}", OMEGA_EFORMAT, "model.vocab");
+  load_err("{\"model\": {\"vocab\": []}}", OMEGA_EFORMAT, "empty"); /* an array: Unigram */
   load_err("{\"model\": 3}", OMEGA_EFORMAT, "\"model\" must be an object");
   load_err("[1,2]", OMEGA_EFORMAT, "top level");
   load_err("{\"model\": {\"vocab\": {\"[UNK]\": 0}", OMEGA_EFORMAT, "invalid JSON");
-  load_err("{\"normalizer\": {\"type\": \"NFKC\"}, \"model\": {\"vocab\": {\"[UNK]\": 0}}}", OMEGA_EUNSUPPORTED,
-           "NFKC");
-  load_err("{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"vocab\": {\"[UNK]\": 0}}}",
-           OMEGA_EUNSUPPORTED, "ByteLevel");
+  load_err("{\"normalizer\": {\"type\": \"Nmt\"}, \"model\": {\"vocab\": {\"[UNK]\": 0}}}", OMEGA_EUNSUPPORTED,
+           "Nmt");
+  load_err("{\"pre_tokenizer\": {\"type\": \"FixedLength\"}, \"model\": {\"vocab\": {\"[UNK]\": 0}}}",
+           OMEGA_EUNSUPPORTED, "FixedLength");
   load_err("{\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": "
            "\"[X]\"}}, {\"Sequence\": {\"id\": \"A\"}}], \"special_tokens\": {}}, \"model\": {\"vocab\": {\"[UNK]\": 0}}}",
            OMEGA_EFORMAT, "[X]");
