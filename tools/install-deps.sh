@@ -9,7 +9,9 @@ pkgs=(build-essential cmake pkg-config ca-certificates curl
   libgfortran-12-dev
   python3 prometheus
   # the go-live package's tests: a real load balancer, promtool, systemd-analyze, YAML parsing
-  haproxy systemd python3-yaml)
+  haproxy systemd python3-yaml
+  # the PyTorch reference of the model families (tools/torch_ref), run with /usr/bin/python3
+  python3-torch python3-numpy)
 # kustomize renders ops/k8s: kubectl has it built in; Debian's kubernetes-client is one where
 # none is installed.
 command -v kubectl > /dev/null || pkgs+=(kubernetes-client)
