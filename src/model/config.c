@@ -42,12 +42,58 @@ int omega__bert_config_load(const char *dir, omega_bert_config_t *c) {
   return rc;
 }
 
+/* BertConfig / RobertaConfig fields. Every hyper-parameter has a default in transformers;
+ * the shape ones must be present here because a silently defaulted shape gives wrong
+ * embeddings. RoBERTa's defaults differ in token types, padding and LayerNorm eps. */
+static int bert_fields(const json_t *j, const char *path, omega_bert_config_t *c, const char **act,
+                       const char **pos_type) {
+  static const char *const required[] = {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                         "intermediate_size"};
+  for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+    if (!json_object_get(j, required[i]))
+      return omega__seterr(OMEGA_EFORMAT, "%s: \"%s\" is missing", path, required[i]);
+  const bool roberta = c->arch == OMEGA_ARCH_ROBERTA;
+  int rc;
+  if ((rc = geti(j, path, "vocab_size", 30522, 1, 1 << 24, &c->vocab_size)) ||
+      (rc = geti(j, path, "hidden_size", 768, 1, DIM_MAX, &c->hidden_size)) ||
+      (rc = geti(j, path, "num_hidden_layers", 12, 1, 1024, &c->num_layers)) ||
+      (rc = geti(j, path, "num_attention_heads", 12, 1, 1024, &c->num_heads)) ||
+      (rc = geti(j, path, "intermediate_size", 3072, 1, 4 * DIM_MAX, &c->intermediate_size)) ||
+      (rc = geti(j, path, "max_position_embeddings", 512, 1, 1 << 20, &c->max_position_embeddings)) ||
+      (rc = geti(j, path, "type_vocab_size", roberta ? 1 : 2, 1, 1 << 16, &c->type_vocab_size)) ||
+      (rc = geti(j, path, "pad_token_id", roberta ? 1 : 0, 0, 1 << 24, &c->pad_token_id)) ||
+      (rc = omega__json_num(j, path, "layer_norm_eps", roberta ? 1e-5 : 1e-12, 0, 1, &c->layer_norm_eps)) ||
+      (rc = omega__json_str(j, path, "hidden_act", "gelu", act)))
+    return rc;
+  return omega__json_str(j, path, "position_embedding_type", "absolute", pos_type);
+}
+
+/* DistilBertConfig: its own names (dim, n_layers, ...), no token types, LayerNorm eps 1e-12. */
+static int distilbert_fields(const json_t *j, const char *path, omega_bert_config_t *c, const char **act) {
+  static const char *const required[] = {"vocab_size", "dim", "n_layers", "n_heads", "hidden_dim"};
+  for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+    if (!json_object_get(j, required[i]))
+      return omega__seterr(OMEGA_EFORMAT, "%s: \"%s\" is missing", path, required[i]);
+  c->layer_norm_eps = 1e-12;
+  c->type_vocab_size = 0;
+  int rc;
+  if ((rc = geti(j, path, "vocab_size", 30522, 1, 1 << 24, &c->vocab_size)) ||
+      (rc = geti(j, path, "dim", 768, 1, DIM_MAX, &c->hidden_size)) ||
+      (rc = geti(j, path, "n_layers", 6, 1, 1024, &c->num_layers)) ||
+      (rc = geti(j, path, "n_heads", 12, 1, 1024, &c->num_heads)) ||
+      (rc = geti(j, path, "hidden_dim", 3072, 1, 4 * DIM_MAX, &c->intermediate_size)) ||
+      (rc = geti(j, path, "max_position_embeddings", 512, 1, 1 << 20, &c->max_position_embeddings)) ||
+      (rc = geti(j, path, "pad_token_id", 0, 0, 1 << 24, &c->pad_token_id)))
+    return rc;
+  return omega__json_str(j, path, "activation", "gelu", act);
+}
+
 int omega__bert_config_parse(const char *path, const json_t *j, omega_bert_config_t *c) {
   memset(c, 0, sizeof *c);
   if (!json_is_object(j))
     return omega__seterr(OMEGA_EFORMAT, "%s: top level must be a JSON object", path);
   int rc;
-  const char *mt, *act, *pos_type;
+  const char *mt, *act = "gelu", *pos_type = "absolute";
   if ((rc = omega__json_str(j, path, "model_type", NULL, &mt)))
     goto out;
   if (!mt) {
@@ -55,31 +101,39 @@ int omega__bert_config_parse(const char *path, const json_t *j, omega_bert_confi
     goto out;
   }
   snprintf(c->model_type, sizeof c->model_type, "%s", mt);
-  if (strcmp(mt, "bert") != 0) {
-    rc = omega__seterr(OMEGA_EUNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: bert)", path, mt);
+  if (strcmp(mt, "bert") == 0)
+    c->arch = OMEGA_ARCH_BERT;
+  else if (strcmp(mt, "roberta") == 0 || strcmp(mt, "xlm-roberta") == 0 || strcmp(mt, "camembert") == 0)
+    c->arch = OMEGA_ARCH_ROBERTA;
+  else if (strcmp(mt, "distilbert") == 0)
+    c->arch = OMEGA_ARCH_DISTILBERT;
+  else if (strcmp(mt, "mpnet") == 0) {
+    rc = omega__seterr(OMEGA_EUNSUPPORTED,
+                       "%s: model_type \"mpnet\" is not supported yet (its relative position bias is not "
+                       "implemented; supported: bert, roberta, xlm-roberta, camembert, distilbert)",
+                       path);
+    goto out;
+  } else {
+    rc = omega__seterr(OMEGA_EUNSUPPORTED,
+                       "%s: model_type \"%s\" is not supported (supported: bert, roberta, xlm-roberta, camembert, "
+                       "distilbert)",
+                       path, mt);
     goto out;
   }
-  /* Every BERT hyper-parameter has a default in transformers' BertConfig; the shape ones
-   * must be present here because a silently defaulted shape gives wrong embeddings. */
-  static const char *const required[] = {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                                         "intermediate_size"};
-  for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-    if (!json_object_get(j, required[i])) {
-      rc = omega__seterr(OMEGA_EFORMAT, "%s: \"%s\" is missing", path, required[i]);
+  rc = c->arch == OMEGA_ARCH_DISTILBERT ? distilbert_fields(j, path, c, &act) : bert_fields(j, path, c, &act, &pos_type);
+  if (rc)
+    goto out;
+  c->pos_rows = c->max_position_embeddings;
+  if (c->arch == OMEGA_ARCH_ROBERTA) {
+    /* RoBERTa numbers real tokens from padding_idx + 1 (create_position_ids_from_input_ids) */
+    c->pos_offset = c->pad_token_id + 1;
+    if (c->pos_offset >= c->pos_rows) {
+      rc = omega__seterr(OMEGA_EFORMAT, "%s: max_position_embeddings %d leaves no position after pad_token_id %d",
+                         path, c->pos_rows, c->pad_token_id);
       goto out;
     }
-  if ((rc = geti(j, path, "vocab_size", 30522, 1, 1 << 24, &c->vocab_size)) ||
-      (rc = geti(j, path, "hidden_size", 768, 1, DIM_MAX, &c->hidden_size)) ||
-      (rc = geti(j, path, "num_hidden_layers", 12, 1, 1024, &c->num_layers)) ||
-      (rc = geti(j, path, "num_attention_heads", 12, 1, 1024, &c->num_heads)) ||
-      (rc = geti(j, path, "intermediate_size", 3072, 1, 4 * DIM_MAX, &c->intermediate_size)) ||
-      (rc = geti(j, path, "max_position_embeddings", 512, 1, 1 << 20, &c->max_position_embeddings)) ||
-      (rc = geti(j, path, "type_vocab_size", 2, 1, 1 << 16, &c->type_vocab_size)) ||
-      (rc = geti(j, path, "pad_token_id", 0, 0, 1 << 24, &c->pad_token_id)) ||
-      (rc = omega__json_num(j, path, "layer_norm_eps", 1e-12, 0, 1, &c->layer_norm_eps)) ||
-      (rc = omega__json_str(j, path, "hidden_act", "gelu", &act)) ||
-      (rc = omega__json_str(j, path, "position_embedding_type", "absolute", &pos_type)))
-    goto out;
+    c->max_position_embeddings = c->pos_rows - c->pos_offset;
+  }
   if (c->hidden_size % c->num_heads) {
     rc = omega__seterr(OMEGA_EFORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path,
                        c->hidden_size, c->num_heads);

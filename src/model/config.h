@@ -9,10 +9,22 @@
 
 typedef enum { OMEGA_ACT_GELU = 0, OMEGA_ACT_GELU_TANH, OMEGA_ACT_RELU } omega_act_t;
 
+/* The encoder families whose layers are BERT's post-LN block; they differ in names, token
+ * types and positions (model.c describes each). */
+typedef enum {
+  OMEGA_ARCH_BERT = 0,
+  OMEGA_ARCH_ROBERTA,    /* roberta, xlm-roberta, camembert: positions from padding_idx + 1 */
+  OMEGA_ARCH_DISTILBERT, /* no token types */
+} omega_arch_t;
+
 typedef struct {
   char model_type[32];
+  omega_arch_t arch;
   int vocab_size, hidden_size, num_layers, num_heads, intermediate_size;
-  int max_position_embeddings, type_vocab_size, pad_token_id;
+  /* max_position_embeddings: positions a sequence may use. The table has pos_rows rows, of
+   * which RoBERTa's first pos_offset (padding_idx + 1) are never a real token's. */
+  int max_position_embeddings, pos_rows, pos_offset;
+  int type_vocab_size, pad_token_id; /* type_vocab_size 0: the family has no token types */
   double layer_norm_eps;
   omega_act_t act;
   char act_name[32];

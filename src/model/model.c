@@ -17,11 +17,58 @@ typedef struct {
   bool sizing;      /* first pass only counts */
 } loader_t;
 
-/* Find a tensor by its HF BertModel name, with the model's prefix and the legacy
- * LayerNorm names (gamma/beta) transformers still accepts. */
+/* How each family names its tensors. The layers are BERT's post-LN block in every family:
+ * fused q, k, v; attention output; LayerNorm; two feed-forward linears; LayerNorm. */
+typedef struct {
+  const char *prefix; /* of a *Model saved inside a task model ("bert.", ...) */
+  const char *qkv;    /* printf(layer, part) */
+  const char *parts[3];
+  const char *layer[10]; /* printf(layer): ao w, b; ln1 g, b; ff1 w, b; ff2 w, b; ln2 g, b */
+} family_names_t;
+
+static const family_names_t bert_names = {
+    "bert.",
+    "encoder.layer.%d.attention.self.%s",
+    {"query", "key", "value"},
+    {"encoder.layer.%d.attention.output.dense.weight", "encoder.layer.%d.attention.output.dense.bias",
+     "encoder.layer.%d.attention.output.LayerNorm.weight", "encoder.layer.%d.attention.output.LayerNorm.bias",
+     "encoder.layer.%d.intermediate.dense.weight", "encoder.layer.%d.intermediate.dense.bias",
+     "encoder.layer.%d.output.dense.weight", "encoder.layer.%d.output.dense.bias",
+     "encoder.layer.%d.output.LayerNorm.weight", "encoder.layer.%d.output.LayerNorm.bias"},
+};
+
+static const family_names_t distilbert_names = {
+    "distilbert.",
+    "transformer.layer.%d.attention.%s",
+    {"q_lin", "k_lin", "v_lin"},
+    {"transformer.layer.%d.attention.out_lin.weight", "transformer.layer.%d.attention.out_lin.bias",
+     "transformer.layer.%d.sa_layer_norm.weight", "transformer.layer.%d.sa_layer_norm.bias",
+     "transformer.layer.%d.ffn.lin1.weight", "transformer.layer.%d.ffn.lin1.bias",
+     "transformer.layer.%d.ffn.lin2.weight", "transformer.layer.%d.ffn.lin2.bias",
+     "transformer.layer.%d.output_layer_norm.weight", "transformer.layer.%d.output_layer_norm.bias"},
+};
+
+static const family_names_t *names_of(omega_arch_t f) {
+  static family_names_t roberta_names;
+  switch (f) {
+  case OMEGA_ARCH_DISTILBERT:
+    return &distilbert_names;
+  case OMEGA_ARCH_ROBERTA:
+    if (!roberta_names.prefix) { /* BERT's names under "roberta." (XLM-R and CamemBERT too) */
+      roberta_names = bert_names;
+      roberta_names.prefix = "roberta.";
+    }
+    return &roberta_names;
+  default:
+    return &bert_names;
+  }
+}
+
+/* Find a tensor by its HF name, with the model's prefix and the legacy LayerNorm names
+ * (gamma/beta) transformers still accepts. */
 static const omega_st_tensor_t *find(loader_t *L, const char *name) {
   char full[256];
-  snprintf(full, sizeof full, "%s%s", L->m->bert_prefix ? "bert." : "", name);
+  snprintf(full, sizeof full, "%s%s", L->m->prefix, name);
   const omega_st_tensor_t *t = omega__safetensors_find(&L->m->file, full);
   if (t || !strstr(name, "LayerNorm."))
     return t;
@@ -38,8 +85,7 @@ static int check(loader_t *L, const char *name, const omega_st_tensor_t *t, int6
   int64_t shape[2] = {d0, d1};
   int nd = d1 < 0 ? 1 : 2;
   if (!t)
-    return omega__seterr(OMEGA_EFORMAT, "%s: tensor \"%s%s\" is missing", L->path, L->m->bert_prefix ? "bert." : "",
-                         name);
+    return omega__seterr(OMEGA_EFORMAT, "%s: tensor \"%s%s\" is missing", L->path, L->m->prefix, name);
   if (t->dtype == OMEGA_DT_OTHER)
     return omega__seterr(OMEGA_EFORMAT, "%s: tensor \"%s\" has dtype %s, expected F32, F16 or BF16", L->path, t->name,
                          t->dtype_name);
@@ -75,12 +121,13 @@ static int load(loader_t *L, const char *name, int64_t d0, int64_t d1, const flo
 /* q, k, v weights [H, H] and biases [H] fused into [3H, H] and [3H]. */
 static int load_qkv(loader_t *L, int layer, omega_bert_layer_t *ly) {
   const int H = L->m->cfg.hidden_size;
-  static const char *const parts[] = {"query", "key", "value"};
+  const family_names_t *fn = names_of(L->m->cfg.arch);
   float *w = take(L, (size_t)3 * H * H), *b = take(L, (size_t)3 * H);
   for (int p = 0; p < 3; p++) {
-    char wn[128], bn[128];
-    snprintf(wn, sizeof wn, "encoder.layer.%d.attention.self.%s.weight", layer, parts[p]);
-    snprintf(bn, sizeof bn, "encoder.layer.%d.attention.self.%s.bias", layer, parts[p]);
+    char base[128], wn[160], bn[160];
+    snprintf(base, sizeof base, fn->qkv, layer, fn->parts[p]);
+    snprintf(wn, sizeof wn, "%s.weight", base);
+    snprintf(bn, sizeof bn, "%s.bias", base);
     const omega_st_tensor_t *tw = find(L, wn), *tb = find(L, bn);
     int rc;
     if ((rc = check(L, wn, tw, H, H)) || (rc = check(L, bn, tb, H, -1)))
@@ -98,16 +145,10 @@ static int load_qkv(loader_t *L, int layer, omega_bert_layer_t *ly) {
 
 static int load_layer(loader_t *L, int i, omega_bert_layer_t *ly) {
   const int H = L->m->cfg.hidden_size, I = L->m->cfg.intermediate_size;
-  char n[16][128];
-  static const char *const fmt[] = {
-      "encoder.layer.%d.attention.output.dense.weight",     "encoder.layer.%d.attention.output.dense.bias",
-      "encoder.layer.%d.attention.output.LayerNorm.weight", "encoder.layer.%d.attention.output.LayerNorm.bias",
-      "encoder.layer.%d.intermediate.dense.weight",         "encoder.layer.%d.intermediate.dense.bias",
-      "encoder.layer.%d.output.dense.weight",               "encoder.layer.%d.output.dense.bias",
-      "encoder.layer.%d.output.LayerNorm.weight",           "encoder.layer.%d.output.LayerNorm.bias",
-  };
+  char n[10][128];
+  const family_names_t *fn = names_of(L->m->cfg.arch);
   for (int k = 0; k < 10; k++)
-    snprintf(n[k], sizeof n[k], fmt[k], i);
+    snprintf(n[k], sizeof n[k], fn->layer[k], i);
   int rc;
   if ((rc = load_qkv(L, i, ly)) || (rc = load(L, n[0], H, H, &ly->ao_w)) || (rc = load(L, n[1], H, -1, &ly->ao_b)) ||
       (rc = load(L, n[2], H, -1, &ly->ln1_g)) || (rc = load(L, n[3], H, -1, &ly->ln1_b)) ||
@@ -140,9 +181,22 @@ static int load_weights(loader_t *L) {
     m->n_params += we->nelem;
     snprintf(m->weight_dtype, sizeof m->weight_dtype, "%s", we->dtype_name);
   }
-  if ((rc = load(L, "embeddings.position_embeddings.weight", c->max_position_embeddings, H, &m->pos_emb)) ||
-      (rc = load(L, "embeddings.token_type_embeddings.weight", c->type_vocab_size, H, &m->type_emb)) ||
-      (rc = load(L, "embeddings.LayerNorm.weight", H, -1, &m->emb_ln_g)) ||
+  /* The position table in full; pos_emb starts at the first row a real token uses. */
+  const float *pos = NULL;
+  if ((rc = load(L, "embeddings.position_embeddings.weight", c->pos_rows, H, &pos)))
+    return rc;
+  if (!L->sizing)
+    m->pos_emb = pos + (size_t)c->pos_offset * H;
+  if (c->type_vocab_size) {
+    rc = load(L, "embeddings.token_type_embeddings.weight", c->type_vocab_size, H, &m->type_emb);
+  } else { /* no token types (DistilBERT): type 0 adds zeros */
+    float *z = take(L, (size_t)H);
+    if (!L->sizing) {
+      memset(z, 0, (size_t)H * sizeof *z);
+      m->type_emb = z;
+    }
+  }
+  if (rc || (rc = load(L, "embeddings.LayerNorm.weight", H, -1, &m->emb_ln_g)) ||
       (rc = load(L, "embeddings.LayerNorm.bias", H, -1, &m->emb_ln_b)))
     return rc;
   for (int i = 0; i < c->num_layers; i++)
@@ -189,8 +243,12 @@ int omega__model_load(const char *dir, omega_model_t **out) {
   }
   if ((rc = omega__safetensors_open(path, &m->file)))
     goto fail;
-  m->bert_prefix = !omega__safetensors_find(&m->file, "embeddings.word_embeddings.weight") &&
-                   omega__safetensors_find(&m->file, "bert.embeddings.word_embeddings.weight");
+  char prefixed[128];
+  snprintf(prefixed, sizeof prefixed, "%sembeddings.word_embeddings.weight", names_of(m->cfg.arch)->prefix);
+  m->prefix = !omega__safetensors_find(&m->file, "embeddings.word_embeddings.weight") &&
+                      omega__safetensors_find(&m->file, prefixed)
+                  ? names_of(m->cfg.arch)->prefix
+                  : "";
   if (!(m->layers = omega__calloc((size_t)m->cfg.num_layers, sizeof *m->layers))) {
     rc = omega__seterr(OMEGA_ENOMEM, "model: out of memory");
     goto fail;

@@ -23,11 +23,11 @@ typedef struct omega_model {
   omega_tokenizer_t *tok;
   omega_safetensors_t file;
   char weight_dtype[12]; /* dtype of the checkpoint's weights: F32, F16, BF16 */
-  bool bert_prefix;      /* tensor names carried a "bert." prefix */
+  const char *prefix;    /* of the tensor names: "" or the family's ("bert.", "roberta.", ...) */
   size_t n_params;
   const float *word_emb; /* [vocab, H]: points into the mapping when F32 and aligned */
-  const float *pos_emb;  /* [max_pos, H] */
-  const float *type_emb; /* [type_vocab, H]; Omega uses token type 0 */
+  const float *pos_emb;  /* [max_pos, H]: the row of position 0 (RoBERTa: padding_idx + 1) */
+  const float *type_emb; /* [type_vocab, H]; Omega uses token type 0 (zeros without types) */
   const float *emb_ln_g, *emb_ln_b;
   omega_bert_layer_t *layers;
   int dim; /* output dimension: hidden * number of pooling modes */

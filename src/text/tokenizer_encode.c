@@ -91,6 +91,9 @@ int omega__idvec_push(omega_idvec_t *iv, int32_t id) {
 /* Longest added token (of the given normalized kind) matching at s[pos..n), or NULL. */
 static const omega_added_token_t *match_added(const omega_tokenizer_t *t, bool normalized, const uint32_t *s,
                                               size_t pos, size_t n) {
+  uint32_t c = s[pos];
+  if (c < 0x10000 ? !(t->added_first[normalized][c >> 6] >> (c & 63) & 1) : !t->added_first_astral[normalized])
+    return NULL;
   const omega_added_token_t *best = NULL;
   for (size_t i = 0; i < t->n_added; i++) {
     const omega_added_token_t *a = &t->added[i];

@@ -138,6 +138,10 @@ struct omega_tokenizer {
   omega_added_token_t *added;
   size_t n_added;
   bool any_normalized_added;
+  /* per kind (raw, normalized): the first characters of its added tokens below U+10000,
+   * so most positions are ruled out without scanning the list */
+  uint64_t added_first[2][1024];
+  bool added_first_astral[2];
   /* templates; pair_default: the post-processor has no pair form of its own, so the pair
    * is A B with type ids 0 and 1 (HF's default, and what ByteLevel / null give) */
   omega_tmpl_item_t *single, *pair;

@@ -101,6 +101,12 @@ int omega__tokenizer_add_token(omega_tokenizer_t *t, const char *what, const cha
   t->n_added++;
   if (normalized)
     t->any_normalized_added = true;
+  if (n) {
+    if (cps[0] < 0x10000)
+      t->added_first[normalized][cps[0] >> 6] |= 1ull << (cps[0] & 63);
+    else
+      t->added_first_astral[normalized] = true;
+  }
   return 0;
 }
 

@@ -119,7 +119,9 @@ static void test_bad_config(void **state) {
     int rc;
     const char *msg;
   } cases[] = {
-      {"\"model_type\": \"bert\"", "\"model_type\": \"roberta\"", OMEGA_EUNSUPPORTED, "\"roberta\" is not supported"},
+      {"\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"", OMEGA_EUNSUPPORTED, "\"gpt2\" is not supported"},
+      {"\"model_type\": \"bert\"", "\"model_type\": \"mpnet\"", OMEGA_EUNSUPPORTED, "relative position bias"},
+      {"\"model_type\": \"bert\"", "\"model_type\": \"distilbert\"", OMEGA_EFORMAT, "\"dim\" is missing"},
       {"\"hidden_act\": \"gelu\"", "\"hidden_act\": \"swish\"", OMEGA_EUNSUPPORTED, "swish"},
       {"\"num_attention_heads\": 2", "\"num_attention_heads\": 3", OMEGA_EFORMAT, "not a multiple"},
       {"\"hidden_size\": 32,", "", OMEGA_EFORMAT, "\"hidden_size\" is missing"},
@@ -136,6 +138,13 @@ static void test_bad_config(void **state) {
     tu_rmtree(d);
     free(d);
   }
+  /* RoBERTa's positions start after padding_idx: a padding id past the table leaves none */
+  char *d = copy_model();
+  edit(d, "config.json", "\"model_type\": \"bert\"", "\"model_type\": \"roberta\"");
+  edit(d, "config.json", "\"pad_token_id\": 0", "\"pad_token_id\": 4000");
+  expect_fail(d, OMEGA_EFORMAT, "leaves no position", "config.json");
+  tu_rmtree(d);
+  free(d);
 }
 
 static void test_bad_weights(void **state) {

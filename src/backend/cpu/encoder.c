@@ -115,14 +115,20 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
   int rc = omega__encoder_check(m, b);
   if (rc || (rc = omega__encoder_ws_reserve(ws, cfg, T)) || (rc = reserve_attention(ws, c, b, d)))
     return rc;
-  /* Embeddings: word + position + token type 0, then LayerNorm. */
-  for (size_t s = 0; s < b->n_seq; s++)
+  /* Embeddings: word + position + token type 0, then LayerNorm. RoBERTa gives a token equal
+   * to the padding id the padding position and does not count it (HF's
+   * create_position_ids_from_input_ids); its table starts one row before pos_emb. */
+  const bool pad_positions = cfg->arch == OMEGA_ARCH_ROBERTA;
+  for (size_t s = 0; s < b->n_seq; s++) {
+    size_t pos = 0;
     for (uint32_t t = b->offsets[s]; t < b->offsets[s + 1]; t++) {
-      const float *w = m->word_emb + (size_t)b->ids[t] * H, *p = m->pos_emb + (t - b->offsets[s]) * H;
+      const bool pad = pad_positions && b->ids[t] == cfg->pad_token_id;
+      const float *w = m->word_emb + (size_t)b->ids[t] * H, *p = pad ? m->pos_emb - H : m->pos_emb + pos++ * H;
       float *x = ws->x + (size_t)t * H;
       for (size_t i = 0; i < H; i++)
         x[i] = w[i] + p[i] + m->type_emb[i];
     }
+  }
   ops->add_layernorm(c, T, H, ws->x, NULL, m->emb_ln_g, m->emb_ln_b, eps);
   for (int l = 0; l < cfg->num_layers; l++) {
     const omega_bert_layer_t *L = &m->layers[l];
