@@ -107,16 +107,12 @@ int omega__bert_config_parse(const char *path, const json_t *j, omega_bert_confi
     c->arch = OMEGA_ARCH_ROBERTA;
   else if (strcmp(mt, "distilbert") == 0)
     c->arch = OMEGA_ARCH_DISTILBERT;
-  else if (strcmp(mt, "mpnet") == 0) {
-    rc = omega__seterr(OMEGA_EUNSUPPORTED,
-                       "%s: model_type \"mpnet\" is not supported yet (its relative position bias is not "
-                       "implemented; supported: bert, roberta, xlm-roberta, camembert, distilbert)",
-                       path);
-    goto out;
-  } else {
+  else if (strcmp(mt, "mpnet") == 0)
+    c->arch = OMEGA_ARCH_MPNET;
+  else {
     rc = omega__seterr(OMEGA_EUNSUPPORTED,
                        "%s: model_type \"%s\" is not supported (supported: bert, roberta, xlm-roberta, camembert, "
-                       "distilbert)",
+                       "distilbert, mpnet)",
                        path, mt);
     goto out;
   }
@@ -124,8 +120,15 @@ int omega__bert_config_parse(const char *path, const json_t *j, omega_bert_confi
   if (rc)
     goto out;
   c->pos_rows = c->max_position_embeddings;
-  if (c->arch == OMEGA_ARCH_ROBERTA) {
-    /* RoBERTa numbers real tokens from padding_idx + 1 (create_position_ids_from_input_ids) */
+  if (c->arch == OMEGA_ARCH_MPNET) {
+    /* MPNet: no token types, its embeddings' padding_idx fixed at 1, 32 buckets at least */
+    c->type_vocab_size = 0;
+    c->pad_token_id = 1;
+    if ((rc = geti(j, path, "relative_attention_num_buckets", 32, 32, 1 << 16, &c->rel_buckets)))
+      goto out;
+  }
+  if (c->arch == OMEGA_ARCH_ROBERTA || c->arch == OMEGA_ARCH_MPNET) {
+    /* RoBERTa and MPNet number real tokens from padding_idx + 1 (create_position_ids_from_input_ids) */
     c->pos_offset = c->pad_token_id + 1;
     if (c->pos_offset >= c->pos_rows) {
       rc = omega__seterr(OMEGA_EFORMAT, "%s: max_position_embeddings %d leaves no position after pad_token_id %d",

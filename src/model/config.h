@@ -15,6 +15,7 @@ typedef enum {
   OMEGA_ARCH_BERT = 0,
   OMEGA_ARCH_ROBERTA,    /* roberta, xlm-roberta, camembert: positions from padding_idx + 1 */
   OMEGA_ARCH_DISTILBERT, /* no token types */
+  OMEGA_ARCH_MPNET,      /* positions from padding_idx + 1, a relative position bias in attention */
 } omega_arch_t;
 
 typedef struct {
@@ -25,6 +26,7 @@ typedef struct {
    * which RoBERTa's first pos_offset (padding_idx + 1) are never a real token's. */
   int max_position_embeddings, pos_rows, pos_offset;
   int type_vocab_size, pad_token_id; /* type_vocab_size 0: the family has no token types */
+  int rel_buckets; /* MPNet: rows of the relative attention bias table (0: none) */
   double layer_norm_eps;
   omega_act_t act;
   char act_name[32];

@@ -48,11 +48,24 @@ static const family_names_t distilbert_names = {
      "transformer.layer.%d.output_layer_norm.weight", "transformer.layer.%d.output_layer_norm.bias"},
 };
 
+static const family_names_t mpnet_names = {
+    "mpnet.",
+    "encoder.layer.%d.attention.attn.%s",
+    {"q", "k", "v"},
+    {"encoder.layer.%d.attention.attn.o.weight", "encoder.layer.%d.attention.attn.o.bias",
+     "encoder.layer.%d.attention.LayerNorm.weight", "encoder.layer.%d.attention.LayerNorm.bias",
+     "encoder.layer.%d.intermediate.dense.weight", "encoder.layer.%d.intermediate.dense.bias",
+     "encoder.layer.%d.output.dense.weight", "encoder.layer.%d.output.dense.bias",
+     "encoder.layer.%d.output.LayerNorm.weight", "encoder.layer.%d.output.LayerNorm.bias"},
+};
+
 static const family_names_t *names_of(omega_arch_t f) {
   static family_names_t roberta_names;
   switch (f) {
   case OMEGA_ARCH_DISTILBERT:
     return &distilbert_names;
+  case OMEGA_ARCH_MPNET:
+    return &mpnet_names;
   case OMEGA_ARCH_ROBERTA:
     if (!roberta_names.prefix) { /* BERT's names under "roberta." (XLM-R and CamemBERT too) */
       roberta_names = bert_names;
@@ -202,6 +215,8 @@ static int load_weights(loader_t *L) {
   for (int i = 0; i < c->num_layers; i++)
     if ((rc = load_layer(L, i, &m->layers[i])))
       return rc;
+  if (c->rel_buckets)
+    return load(L, "encoder.relative_attention_bias.weight", c->rel_buckets, c->num_heads, &m->rel_bias);
   return 0;
 }
 

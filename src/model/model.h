@@ -30,6 +30,7 @@ typedef struct omega_model {
   const float *type_emb; /* [type_vocab, H]; Omega uses token type 0 (zeros without types) */
   const float *emb_ln_g, *emb_ln_b;
   omega_bert_layer_t *layers;
+  const float *rel_bias; /* MPNet: [rel_buckets, heads], shared by every layer; else NULL */
   int dim; /* output dimension: hidden * number of pooling modes */
   float *arena;
 } omega_model_t;

@@ -157,9 +157,16 @@ static void test_attention_once(void) {
       const size_t T = off[n_seq], H = (size_t)heads * d;
       float *qkv = rnd(T * 3 * H, 2), *got = rnd(T * H, 1), *want = rnd(T * H, 1);
       float *sf = attn_scratch(&c, off, n_seq, d), *sr = attn_scratch(NULL, off, n_seq, d);
-      omega__cpu_ops_fast.attention(&c, qkv, off, n_seq, heads, d, got, sf);
-      omega__cpu_ops_ref.attention(NULL, qkv, off, n_seq, heads, d, want, sr);
+      omega__cpu_ops_fast.attention(&c, qkv, off, n_seq, heads, d, NULL, got, sf);
+      omega__cpu_ops_ref.attention(NULL, qkv, off, n_seq, heads, d, NULL, want, sr);
       close_enough("attention", got, want, T * H, FP32_TOL);
+      /* with a relative position bias (MPNet), the longest sequence deciding its width */
+      float *rel = rnd((size_t)heads * (2 * 128 - 1), 3);
+      const omega_attn_bias_t bias = {rel, 2 * 128 - 1, 127};
+      omega__cpu_ops_fast.attention(&c, qkv, off, n_seq, heads, d, &bias, got, sf);
+      omega__cpu_ops_ref.attention(NULL, qkv, off, n_seq, heads, d, &bias, want, sr);
+      close_enough("attention with a relative bias", got, want, T * H, FP32_TOL);
+      free(rel);
       free(qkv), free(got), free(want), free(sf), free(sr);
     }
     omega__pool_destroy(pool);
@@ -178,10 +185,10 @@ static void test_attention_isolation(void **state) {
   const int heads = 2, d = 8;
   const size_t T = 12, H = 16;
   float *qkv = rnd(T * 3 * H, 1), *a = rnd(T * H, 1), *b = rnd(T * H, 1), *sc = attn_scratch(NULL, off, 2, d);
-  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, a, sc);
+  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, NULL, a, sc);
   for (size_t i = 5 * 3 * H; i < T * 3 * H; i++)
     qkv[i] = tu_randf(&rng);
-  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, b, sc);
+  omega__cpu_ops_fast.attention(&(omega_cpu_ctx_t){NULL}, qkv, off, 2, heads, d, NULL, b, sc);
   assert_memory_equal(a, b, 5 * H * sizeof *a);
   free(qkv), free(a), free(b), free(sc);
 }

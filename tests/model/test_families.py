@@ -2,11 +2,12 @@
 """Every encoder family Omega loads, on every CPU precision, against the PyTorch reference
 (tools/torch_ref, written from the published architectures, independent of the C code).
 
-For bert, roberta, xlm-roberta and distilbert: omega-genmodel writes a random-weight folder
+For bert, roberta, xlm-roberta, distilbert and mpnet: omega-genmodel writes a random-weight folder
 (the real tokenizer.json of the family from ../shared, or the BERT vocab), `omega tokenize`
 gives the ids the engine will see, tools/torch_ref/ref.py embeds those ids, and `omega embed`
 embeds the texts at fp32, bf16x3, bf16 and int8. Bounds: fp32 cosine >= 0.99999 and
-max |diff| <= 1e-4 per row; bf16x3 cosine >= 0.99999; bf16 and int8 cosine >= 0.999 (the BERT
+max |diff| <= 1e-5 per row (the issue asks 1e-4; Omega measures about 1e-7, and a single wrong
+MPNet bucket at distance 90 shows as 7e-5); bf16x3 cosine >= 0.99999; bf16 and int8 cosine >= 0.999 (the BERT
 path's bounds, tests/model/test_precision.c). The texts include the hostile corpus and a
 literal "<pad>" (RoBERTa gives the padding id the padding position and does not count it).
 
@@ -24,7 +25,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 REF = os.path.join(ROOT, "tools", "torch_ref", "ref.py")
-FAMILIES = ["bert", "roberta", "xlm-roberta", "distilbert"]
+FAMILIES = ["bert", "roberta", "xlm-roberta", "distilbert", "mpnet"]
 BOUNDS = {"fp32": 0.99999, "bf16x3": 0.99999, "bf16": 0.999, "int8": 0.999}
 
 
@@ -64,7 +65,7 @@ def main():
         for fam in FAMILIES:
             d = os.path.join(tmp, fam)
             subprocess.run([args.genmodel, "--out", d, "--family", fam, "--shape", "tiny", "--seed", "11",
-                            "--max-seq-length", "64"], check=True, capture_output=True, env=env)
+                            "--max-seq-length", "128"], check=True, capture_output=True, env=env)
             ids = os.path.join(tmp, fam + ".ids")
             with open(inp, "rb") as fi, open(ids, "wb") as fo:
                 subprocess.run([args.omega, "tokenize", "--tokenizer", d], stdin=fi, stdout=fo, check=True)
@@ -93,8 +94,8 @@ def main():
                 print(f"{fam} {prec}: {len(got)} rows, min cosine {worst:.9f}, max |diff| {diff:.2e}")
                 if worst < bound:
                     failures.append(f"{fam} {prec}: min cosine {worst:.9f} < {bound} (row {cos.index(worst) + 1})")
-                if prec == "fp32" and diff > 1e-4:
-                    failures.append(f"{fam} fp32: max |diff| {diff:.2e} > 1e-4")
+                if prec == "fp32" and diff > 1e-5:
+                    failures.append(f"{fam} fp32: max |diff| {diff:.2e} > 1e-5")
     for f in failures:
         print("FAIL", f)
     sys.exit(1 if failures else 0)

@@ -17,6 +17,7 @@ void omega__encoder_ws_free(omega_encoder_ws_t *ws) {
   omega__free(ws->ff);
   omega__free(ws->scratch);
   omega__free(ws->att);
+  omega__free(ws->rel);
   memset(ws, 0, sizeof *ws);
 }
 
@@ -27,15 +28,18 @@ int omega__encoder_ws_reserve(omega_encoder_ws_t *ws, const omega_bert_config_t 
   while (cap < T)
     cap *= 2;
   void *scratch = ws->scratch;
-  float *att = ws->att;
-  const size_t scratch_cap = ws->scratch_cap, att_cap = ws->att_cap;
+  float *att = ws->att, *rel = ws->rel;
+  const size_t scratch_cap = ws->scratch_cap, att_cap = ws->att_cap, rel_cap = ws->rel_cap;
   ws->scratch = NULL;
   ws->att = NULL;
+  ws->rel = NULL;
   omega__encoder_ws_free(ws);
   ws->scratch = scratch;
   ws->scratch_cap = scratch_cap;
   ws->att = att;
   ws->att_cap = att_cap;
+  ws->rel = rel;
+  ws->rel_cap = rel_cap;
   const size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
   ws->x = omega__aligned_alloc(64, cap * H * sizeof(float));
   ws->qkv = omega__aligned_alloc(64, cap * 3 * H * sizeof(float));
@@ -91,6 +95,47 @@ static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_
   return 0;
 }
 
+/* MPNet's bucket of a relative position key - query (T5-style, bidirectional; 32 buckets, max
+ * distance 128, as the published code fixes them): keys after the query in the upper half;
+ * distances below 8 exact, then logarithmic. The thresholds are where the published fp32
+ * log formula steps (checked against it for every distance to 20,000). */
+static int mpnet_bucket(long rel) {
+  static const long steps[] = {12, 16, 23, 32, 46, 64, 91};
+  int base = rel > 0 ? 16 : 0;
+  long n = rel < 0 ? -rel : rel;
+  if (n < 8)
+    return base + (int)n;
+  int b = 8;
+  for (size_t k = 0; k < sizeof steps / sizeof steps[0] && n >= steps[k]; k++)
+    b++;
+  return base + b;
+}
+
+/* The batch's relative attention bias, head by head over key - query in
+ * [-(Lmax - 1), Lmax - 1]. */
+static int relative_bias(const omega_model_t *m, omega_encoder_ws_t *ws, const omega_batch_t *b,
+                         omega_attn_bias_t *out) {
+  size_t Lmax = 1;
+  for (size_t s = 0; s < b->n_seq; s++)
+    if (b->offsets[s + 1] - b->offsets[s] > Lmax)
+      Lmax = b->offsets[s + 1] - b->offsets[s];
+  const size_t heads = (size_t)m->cfg.num_heads, stride = 2 * Lmax - 1;
+  if (heads * stride > ws->rel_cap) {
+    omega__free(ws->rel);
+    ws->rel_cap = 0;
+    if (!(ws->rel = omega__malloc(heads * stride * sizeof *ws->rel)))
+      return omega__seterr(OMEGA_ENOMEM, "encoder: cannot allocate the relative attention bias");
+    ws->rel_cap = heads * stride;
+  }
+  for (size_t k = 0; k < stride; k++) {
+    const int bucket = mpnet_bucket((long)k - (long)(Lmax - 1));
+    for (size_t h = 0; h < heads; h++)
+      ws->rel[h * stride + k] = m->rel_bias[(size_t)bucket * heads + h];
+  }
+  *out = (omega_attn_bias_t){ws->rel, stride, Lmax - 1};
+  return 0;
+}
+
 /* Attention's scratch for every pool thread, sized by the batch's longest sequence. */
 static int reserve_attention(omega_encoder_ws_t *ws, const omega_cpu_ctx_t *c, const omega_batch_t *b, int d) {
   const size_t need = (size_t)omega__pool_threads(c->pool) * omega__attention_scratch(b->offsets, b->n_seq, d);
@@ -118,7 +163,7 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
   /* Embeddings: word + position + token type 0, then LayerNorm. RoBERTa gives a token equal
    * to the padding id the padding position and does not count it (HF's
    * create_position_ids_from_input_ids); its table starts one row before pos_emb. */
-  const bool pad_positions = cfg->arch == OMEGA_ARCH_ROBERTA;
+  const bool pad_positions = cfg->pos_offset > 0;
   for (size_t s = 0; s < b->n_seq; s++) {
     size_t pos = 0;
     for (uint32_t t = b->offsets[s]; t < b->offsets[s + 1]; t++) {
@@ -130,12 +175,16 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
     }
   }
   ops->add_layernorm(c, T, H, ws->x, NULL, m->emb_ln_g, m->emb_ln_b, eps);
+  omega_attn_bias_t bias;
+  if (m->rel_bias && (rc = relative_bias(m, ws, b, &bias)))
+    return rc;
   for (int l = 0; l < cfg->num_layers; l++) {
     const omega_bert_layer_t *L = &m->layers[l];
     const omega_packed_layer_t *P = c->packed ? &c->packed->layers[l] : NULL;
     if ((rc = linear(ops, c, ws, T, 3 * H, H, ws->x, L->qkv_w, P ? &P->qkv : NULL, L->qkv_b, NULL, ws->qkv)))
       return rc;
-    ops->attention(c, ws->qkv, b->offsets, b->n_seq, cfg->num_heads, d, ws->ctx, ws->att);
+    ops->attention(c, ws->qkv, b->offsets, b->n_seq, cfg->num_heads, d, m->rel_bias ? &bias : NULL, ws->ctx,
+                   ws->att);
     if ((rc = linear(ops, c, ws, T, H, H, ws->ctx, L->ao_w, P ? &P->ao : NULL, L->ao_b, NULL, ws->tmp)))
       return rc;
     ops->add_layernorm(c, T, H, ws->x, ws->tmp, L->ln1_g, L->ln1_b, eps);

@@ -13,6 +13,8 @@ typedef struct {
   size_t scratch_cap;
   float *att; /* attention's per-thread scratch */
   size_t att_cap; /* floats */
+  float *rel;     /* MPNet: the batch's relative attention bias [heads][2 Lmax - 1] */
+  size_t rel_cap; /* floats */
 } omega_encoder_ws_t;
 
 /* Check a batch against the model (ids in the vocabulary, lengths within the positions). */

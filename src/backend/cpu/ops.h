@@ -10,6 +10,14 @@
 #include <stdint.h>
 
 struct omega_cpu_packed;
+
+/* An additive attention bias that depends only on key - query (MPNet's relative position
+ * bias): head h, query i, key j adds v[h * stride + center + j - i]. */
+typedef struct {
+  const float *v;
+  size_t stride, center;
+} omega_attn_bias_t;
+
 typedef struct {
   omega_pool_t *pool;                     /* NULL: single-threaded */
   const struct omega_cpu_packed *packed; /* NULL: fp32 linears through the table's `linear` */
@@ -26,12 +34,13 @@ typedef struct {
   /* x[n] = act(x) elementwise. */
   void (*activation)(omega_cpu_ctx_t *c, size_t n, float *x, omega_act_t act);
   /* Self-attention per sequence over packed tokens: qkv[T, 3H] holds q | k | v for each
-   * token; ctx[T, H] gets softmax(q k^T / sqrt(d)) v per head. Sequence s covers tokens
+   * token; ctx[T, H] gets softmax(q k^T / sqrt(d) + bias) v per head (bias may be NULL).
+   * Sequence s covers tokens
    * offsets[s] .. offsets[s+1]; tokens never attend across sequences (the padding mask).
    * `scratch` (64-byte aligned) holds omega__attention_scratch(offsets, n_seq, head_dim)
    * floats for each of the pool's threads: kernels do not allocate, so they cannot fail. */
   void (*attention)(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
-                    int head_dim, float *ctx, float *scratch);
+                    int head_dim, const omega_attn_bias_t *bias, float *ctx, float *scratch);
 } omega_cpu_ops_t;
 
 /* Floats of attention scratch per thread for this batch (its longest sequence decides; the

@@ -198,6 +198,7 @@ typedef struct {
   const float *qkv;
   const uint32_t *offsets;
   int heads, d;
+  const omega_attn_bias_t *bias;
   float *ctx;
   float *scratch; /* per thread: probabilities of ATT_Q queries, then the transposed keys */
   size_t scratch_floats;
@@ -344,6 +345,12 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
       }
       for (size_t j0 = 0; j0 < Lp; j0 += 32)
         scores4x32(q, d, kt, Lp, j0, scale, p);
+      if (a->bias)
+        for (size_t qi = 0; qi < nq; qi++) {
+          const float *row = a->bias->v + h * a->bias->stride + a->bias->center - (i0 + qi);
+          for (size_t j = 0; j < L; j++)
+            p[qi * Lp + j] += row[j];
+        }
       for (size_t qi = 0; qi < ATT_Q; qi++)
         inv[qi] = qi < nq ? softmax_row(p + qi * Lp, L, Lp) : 0.0f;
       size_t e0 = 0;
@@ -367,8 +374,8 @@ BODY void attn_tasks(void *arg, size_t k0, size_t k1) {
 ISA_VARIANTS(attn_tasks)
 
 static void attention_fast(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
-                           int d, float *ctx, float *scratch) {
-  attn_args_t a = {qkv, offsets, heads, d, ctx, scratch, omega__attention_scratch(offsets, n_seq, d)};
+                           int d, const omega_attn_bias_t *bias, float *ctx, float *scratch) {
+  attn_args_t a = {qkv, offsets, heads, d, bias, ctx, scratch, omega__attention_scratch(offsets, n_seq, d)};
   /* Several (sequence, head) pairs per hand-out when there are many (fewer hand-offs), still
    * eight hand-outs per thread to even out the lengths. */
   const size_t tasks = n_seq * (size_t)heads, per = tasks / (8 * (size_t)omega__pool_threads(c->pool));

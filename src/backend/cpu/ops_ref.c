@@ -54,7 +54,7 @@ static void activation_ref(omega_cpu_ctx_t *c, size_t n, float *x, omega_act_t a
 }
 
 static void attention_ref(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *offsets, size_t n_seq, int heads,
-                          int d, float *ctx, float *scratch) {
+                          int d, const omega_attn_bias_t *bias, float *ctx, float *scratch) {
   const size_t H = (size_t)heads * d, ld = 3 * H;
   const double scale = 1.0 / sqrt((double)d);
   double *p = (double *)(void *)scratch; /* L doubles fit: 2L <= (d + 4) * L floats */
@@ -70,6 +70,8 @@ static void attention_ref(omega_cpu_ctx_t *c, const float *qkv, const uint32_t *
           for (int e = 0; e < d; e++)
             dot += (double)q[e] * k[e];
           p[j] = dot * scale;
+          if (bias)
+            p[j] += bias->v[(size_t)h * bias->stride + bias->center + j - i];
           if (p[j] > mx)
             mx = p[j];
         }

@@ -152,6 +152,11 @@ int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_op
   if (!g)
     return omega__seterr(OMEGA_ENOMEM, "gpu backend: out of memory");
   const omega_bert_config_t *c = &m->cfg;
+  if (m->rel_bias) { /* the plugin's attention has no bias term yet: the CPU runs MPNet */
+    omega__free(g);
+    return omega__seterr(OMEGA_EUNSUPPORTED, "GPU encoder: %s's relative attention bias runs on the CPU only",
+                         c->model_type);
+  }
   ocu_layer_t *layers = omega__calloc((size_t)c->num_layers, sizeof *layers);
   if (!layers) {
     omega__free(g);
