@@ -137,7 +137,7 @@ typedef struct {
 
 typedef struct {
   const char *model_dir;
-  const char *architecture; /* "bert" */
+  const char *architecture; /* config.json's model_type: "bert", "xlm-roberta", "mpnet", ... */
   int hidden_size, num_layers, num_heads, intermediate_size, vocab_size;
   int max_position_embeddings, max_seq_length;
   int dim;                  /* output dimension */
@@ -149,6 +149,9 @@ typedef struct {
   const char *backend;      /* "gpu" or "cpu" */
   int threads;
   const char *cpu_precision; /* what the CPU backend runs: omega_cpu_precision_name() */
+  size_t n_prompts;                /* config_sentence_transformers.json's prompts (omega_engine_prompt) */
+  const char *default_prompt_name; /* NULL: none */
+  const char *tokenizer;           /* the tokenizer's model: "WordPiece", "BPE", "Unigram" */
 } omega_engine_info_t;
 
 /* Embedding flags (OMEGA_TOK_UTF8_REPLACE also applies). */
@@ -168,6 +171,8 @@ OMEGA_API void omega_engine_close(omega_engine_t *e);
 OMEGA_API void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info);
 OMEGA_API void omega_engine_accel(const omega_engine_t *e, omega_engine_accel_t *out);
 OMEGA_API const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e);
+/* Prompt i (< info.n_prompts) of the model: its name and text; OMEGA_ERANGE past the last. */
+OMEGA_API int omega_engine_prompt(const omega_engine_t *e, size_t i, const char **name, const char **text);
 /* Change the tuning while running; invalid values (zero batch sizes) give OMEGA_EINVAL. */
 OMEGA_API int omega_engine_tune(omega_engine_t *e, const omega_engine_tuning_t *t);
 
@@ -188,6 +193,11 @@ typedef struct {
   size_t n;
   unsigned flags;
   unsigned timeout_ms; /* 0: none. Past it, unstarted work is dropped and the job fails with OMEGA_ETIMEDOUT */
+  /* Text put in front of every input (sentence-transformers' prompts, e.g. "query: "): `prompt`
+   * itself, else the model's prompt named `prompt_name` (unknown: OMEGA_EINVAL), else the
+   * model's default_prompt_name if it has one. Texts only: a prompt with ids is OMEGA_EINVAL. */
+  const char *prompt;
+  const char *prompt_name;
 } omega_request_t;
 
 /* Submit a request. cb may be NULL. If job_out is not NULL the caller owns a reference and

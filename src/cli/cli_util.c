@@ -58,8 +58,10 @@ int omega__cli_default_max_len(const char *path, size_t *out) {
   int rc = omega__bert_config_load(path, &b);
   if (rc == 0)
     rc = omega__st_config_load(path, &b, &st);
-  if (rc == 0)
+  if (rc == 0) {
     *out = (size_t)st.max_seq_length;
+    omega__st_config_free(&st);
+  }
   return rc;
 }
 

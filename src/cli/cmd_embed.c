@@ -14,7 +14,7 @@ static void usage(FILE *f) {
   fprintf(f, "usage: omega embed --model DIR [--input FILE|-] [--output FILE|-] [--format jsonl|f32]\n"
              "                   [--batch N] [--threads N] [--no-truncate] [--utf8-replace] [--progress|--quiet]\n"
              "                   [--accel auto|gpu|cpu] [--dtype auto|bf16|fp16|fp32|tf32] [--precision P]\n"
-             "                   [--config FILE] [--set KEY=VALUE]...\n"
+             "                   [--prompt-name NAME | --prompt TEXT] [--config FILE] [--set KEY=VALUE]...\n"
              "\n"
              "Embeds each input line with the model and writes one row per line, in input order.\n"
              "\n"
@@ -29,6 +29,9 @@ static void usage(FILE *f) {
              "                     cpu: never touch CUDA\n"
              "  --dtype T          GPU precision (EMBED_GPU_DTYPE, default auto = bf16 on sm_80+)\n"
              "  --precision P      CPU precision (EMBED_CPU_PRECISION): fp32 (default), bf16, bf16x3, int8\n"
+             "  --prompt-name NAME one of the model's prompts (config_sentence_transformers.json, e.g.\n"
+             "                     query) in front of every line; default: the model's default_prompt_name\n"
+             "  --prompt TEXT      this text in front of every line instead\n"
              "  --config FILE      KEY=VALUE settings file (OMEGA_CONFIG_FILE)\n"
              "  --set KEY=VALUE    any setting (see `omega config`), e.g. OMEGA_CPU_ISA=avx2\n"
              "  --no-truncate      fail (exit 3) on a line longer than the model's max_seq_length\n"
@@ -136,8 +139,10 @@ int omega__cmd_embed(int argc, char **argv) {
                                        {"accel", required_argument, 0, 'a'},    {"dtype", required_argument, 0, 'd'},
                                        {"precision", required_argument, 0, 'P'}, {"config", required_argument, 0, 'c'},
                                        {"set", required_argument, 0, 's'},      {"help", no_argument, 0, 'h'},
+                                       {"prompt-name", required_argument, 0, 'N'},
+                                       {"prompt", required_argument, 0, 'T'},
                                        {0, 0, 0, 0}};
-  const char *model = NULL, *in_path = "-", *out_path = "-";
+  const char *model = NULL, *in_path = "-", *out_path = "-", *prompt = NULL, *prompt_name = NULL;
   int f32 = 0, progress = isatty(2);
   omega_cli_pairs_t pairs = {0};
   unsigned flags = 0;
@@ -196,6 +201,12 @@ int omega__cmd_embed(int argc, char **argv) {
     case 's':
       ok = omega__cli_pairs_add(&pairs, "embed", NULL, optarg);
       break;
+    case 'N':
+      prompt_name = optarg;
+      break;
+    case 'T':
+      prompt = optarg;
+      break;
     case 'h':
       usage(stdout);
       omega__cli_pairs_free(&pairs);
@@ -253,7 +264,9 @@ int omega__cmd_embed(int argc, char **argv) {
         omega_job_release(k->job);
         k->job = NULL;
       }
-      rc = omega_engine_submit(eng, k->texts, k->n, flags, NULL, NULL, &k->job);
+      const omega_request_t req = {
+          .texts = k->texts, .n = k->n, .flags = flags, .prompt = prompt, .prompt_name = prompt_name};
+      rc = omega_engine_submit_request(eng, &req, NULL, NULL, &k->job);
       if (rc) {
         status = submit_error(k, rc);
         break;

@@ -167,9 +167,22 @@ void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info) {
   info->backend = omega__router_primary(&e->router)->name;
   info->threads = e->threads;
   info->cpu_precision = omega_cpu_precision_name(omega__cpu_backend_precision(e->router.cpu));
+  info->n_prompts = m->st.n_prompts;
+  info->default_prompt_name = m->st.default_prompt >= 0 ? m->st.prompts[m->st.default_prompt].name : NULL;
+  info->tokenizer = omega_tokenizer_model_type(m->tok);
 }
 
 const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e) { return e->model->tok; }
+
+int omega_engine_prompt(const omega_engine_t *e, size_t i, const char **name, const char **text) {
+  if (!e || i >= e->model->st.n_prompts)
+    return omega__seterr(OMEGA_ERANGE, "the model has %zu prompts", e ? e->model->st.n_prompts : 0);
+  if (name)
+    *name = e->model->st.prompts[i].name;
+  if (text)
+    *text = e->model->st.prompts[i].text;
+  return 0;
+}
 
 void omega_engine_stats(const omega_engine_t *e, omega_engine_stats_t *st) {
   omega_engine_t *m = (omega_engine_t *)e;

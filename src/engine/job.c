@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "text/tokenizer_internal.h"
+#include "text/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -135,9 +136,41 @@ static int grow_ids(omega_job_t *j, size_t *cap, size_t need) {
   return 0;
 }
 
+/* The prompt in front of every text of the request: its own, its named one, else the
+ * model's default (sentence-transformers' order); NULL for none. */
+static int resolve_prompt(const omega_engine_t *e, const omega_request_t *r, const char **out) {
+  const omega_st_config_t *st = &e->model->st;
+  *out = NULL;
+  if ((r->prompt || r->prompt_name) && !r->texts)
+    return omega__seterr(OMEGA_EINVAL, "a prompt applies to texts, not to token ids");
+  if (r->prompt) {
+    size_t len = strlen(r->prompt);
+    if (omega__utf8_validate((const unsigned char *)r->prompt, len) != len)
+      return omega__seterr(OMEGA_EUTF8, "the prompt is not valid UTF-8");
+    *out = r->prompt;
+    return 0;
+  }
+  if (r->prompt_name) {
+    if (!(*out = omega__st_prompt(st, r->prompt_name))) {
+      char names[512] = "";
+      size_t k = 0;
+      for (size_t i = 0; i < st->n_prompts && k < sizeof names - 1; i++)
+        k += (size_t)snprintf(names + k, sizeof names - k, "%s\"%s\"", i ? ", " : "", st->prompts[i].name);
+      return omega__seterr(OMEGA_EINVAL, "unknown prompt_name \"%.80s\" (%s%s)", r->prompt_name,
+                           st->n_prompts ? "the model's prompts: " : "the model defines no prompts", names);
+    }
+    return 0;
+  }
+  if (r->texts && st->default_prompt >= 0)
+    *out = st->prompts[st->default_prompt].text;
+  return 0;
+}
+
 typedef struct {
   const omega_tokenizer_t *tok;
   const omega_request_t *r;
+  const char *prompt;
+  size_t prompt_len;
   size_t limit;
   omega_idvec_t *vecs;
   int *rcs;
@@ -147,7 +180,8 @@ static void tok_range(void *arg, size_t begin, size_t end) {
   tok_par_t *p = arg;
   for (size_t i = begin; i < end; i++) {
     const omega_text_t *t = &p->r->texts[i];
-    p->rcs[i] = omega__tokenizer_encode_vec(p->tok, t->ptr ? t->ptr : "", t->len, p->limit, p->r->flags, &p->vecs[i]);
+    p->rcs[i] = omega__tokenizer_encode_prompted_vec(p->tok, p->prompt, p->prompt_len, t->ptr ? t->ptr : "", t->len,
+                                                     p->limit, p->r->flags, &p->vecs[i]);
   }
 }
 
@@ -155,11 +189,16 @@ static void tok_range(void *arg, size_t begin, size_t end) {
  * thousands of sentences a second: one thread cannot tokenize that fast). Returns 1 when it
  * filled the job, 0 to let the sequential path do it (pool busy, or an input failed: the
  * sequential path then reports the first failure with its message). */
-static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_request_t *r) {
+static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_request_t *r, const char *prompt) {
   if (!r->texts || r->n < 64 || !e->tok_pool || pthread_mutex_trylock(&e->tok_mu) != 0)
     return 0;
-  tok_par_t p = {e->model->tok, r, (r->flags & OMEGA_EMBED_NO_TRUNCATE) ? 0 : (size_t)e->max_len,
-                 omega__calloc(r->n, sizeof(omega_idvec_t)), omega__calloc(r->n, sizeof(int))};
+  tok_par_t p = {e->model->tok,
+                 r,
+                 prompt,
+                 prompt ? strlen(prompt) : 0,
+                 (r->flags & OMEGA_EMBED_NO_TRUNCATE) ? 0 : (size_t)e->max_len,
+                 omega__calloc(r->n, sizeof(omega_idvec_t)),
+                 omega__calloc(r->n, sizeof(int))};
   int ok = p.vecs && p.rcs;
   if (ok)
     omega__pool_for(e->tok_pool, r->n, 16, tok_range, &p);
@@ -191,7 +230,12 @@ static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_requ
 
 /* Tokenize texts (or copy and check ids) into one packed array. */
 static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r) {
-  if (job_fill_parallel(e, j, r))
+  const char *prompt;
+  int prc = resolve_prompt(e, r, &prompt);
+  if (prc)
+    return prc;
+  const size_t plen = prompt ? strlen(prompt) : 0;
+  if (job_fill_parallel(e, j, r, prompt))
     return 0;
   const omega_tokenizer_t *tok = e->model->tok;
   omega_idvec_t iv = {0};
@@ -204,7 +248,8 @@ static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r)
     if (r->texts) {
       const size_t limit = (r->flags & OMEGA_EMBED_NO_TRUNCATE) ? 0 : (size_t)e->max_len;
       const omega_text_t *t = &r->texts[i];
-      if ((rc = omega__tokenizer_encode_vec(tok, t->ptr ? t->ptr : "", t->len, limit, r->flags, &iv))) {
+      if ((rc = omega__tokenizer_encode_prompted_vec(tok, prompt, plen, t->ptr ? t->ptr : "", t->len, limit, r->flags,
+                                                     &iv))) {
         char detail[900];
         snprintf(detail, sizeof detail, "%s", omega_errmsg()[0] ? omega_errmsg() : omega_strerror(rc));
         rc = omega__seterr(rc, "input %zu: %s", i, detail);

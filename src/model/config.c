@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
 #include "core/json_util.h"
@@ -194,6 +195,10 @@ static int load_pooling(const char *dir, const char *sub, const omega_bert_confi
                        b->hidden_size);
   if (rc == 0 && *pool == 0)
     rc = omega__seterr(OMEGA_EFORMAT, "%s: no pooling mode is enabled", path);
+  bool include_prompt = true;
+  if (rc == 0 && (rc = omega__json_bool(j, path, "include_prompt", true, &include_prompt)) == 0 && !include_prompt)
+    rc = omega__seterr(OMEGA_EUNSUPPORTED,
+                       "%s: include_prompt false (pooling without the prompt's tokens) is not supported", path);
   json_decref(j);
   return rc;
 }
@@ -245,9 +250,79 @@ static int load_modules(const char *dir, const omega_bert_config_t *b, omega_st_
   return rc;
 }
 
+void omega__st_config_free(omega_st_config_t *st) {
+  for (size_t i = 0; i < st->n_prompts; i++) {
+    omega__free(st->prompts[i].name);
+    omega__free(st->prompts[i].text);
+  }
+  omega__free(st->prompts);
+  st->prompts = NULL;
+  st->n_prompts = 0;
+  st->default_prompt = -1;
+}
+
+const char *omega__st_prompt(const omega_st_config_t *st, const char *name) {
+  for (size_t i = 0; name && i < st->n_prompts; i++)
+    if (strcmp(st->prompts[i].name, name) == 0)
+      return st->prompts[i].text;
+  return NULL;
+}
+
+static char *dup_cstr(const char *s) {
+  size_t n = strlen(s);
+  char *d = omega__malloc(n + 1);
+  if (d)
+    memcpy(d, s, n + 1);
+  return d;
+}
+
+/* config_sentence_transformers.json: the named prompts and the one used by default. */
+static int load_prompts(const char *dir, omega_st_config_t *st) {
+  char path[4096];
+  json_t *j;
+  int rc = omega__path_join(path, sizeof path, dir, "config_sentence_transformers.json");
+  if (rc || !omega__is_file(path))
+    return rc;
+  if ((rc = load_json_in(dir, "config_sentence_transformers.json", &j, path, sizeof path)))
+    return rc;
+  const json_t *prompts = json_object_get(j, "prompts");
+  const char *def = NULL;
+  if (prompts && !json_is_null(prompts) && !json_is_object(prompts))
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: \"prompts\" must be an object of name -> text", path);
+  if (rc == 0)
+    rc = omega__json_str(j, path, "default_prompt_name", NULL, &def);
+  size_t n = json_is_object(prompts) ? json_object_size(prompts) : 0;
+  if (rc == 0 && n > 1024)
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: more than 1024 prompts", path);
+  if (rc == 0 && n && !(st->prompts = omega__calloc(n, sizeof *st->prompts)))
+    rc = omega__seterr(OMEGA_ENOMEM, "%s: out of memory", path);
+  const char *key;
+  const json_t *val;
+  if (rc == 0 && n)
+    json_object_foreach((json_t *)prompts, key, val) {
+      if (!json_is_string(val)) {
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: prompt \"%.60s\" must be a string", path, key);
+        break;
+      }
+      omega_prompt_t *p = &st->prompts[st->n_prompts++];
+      if (!(p->name = dup_cstr(key)) || !(p->text = dup_cstr(json_string_value(val)))) {
+        rc = omega__seterr(OMEGA_ENOMEM, "%s: out of memory", path);
+        break;
+      }
+    }
+  for (size_t i = 0; rc == 0 && def && i < st->n_prompts; i++)
+    if (strcmp(st->prompts[i].name, def) == 0)
+      st->default_prompt = (int)i;
+  if (rc == 0 && def && st->default_prompt < 0)
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: default_prompt_name \"%.60s\" is not one of the prompts", path, def);
+  json_decref(j);
+  return rc;
+}
+
 int omega__st_config_load(const char *dir, const omega_bert_config_t *b, omega_st_config_t *st) {
   char path[4096];
   memset(st, 0, sizeof *st);
+  st->default_prompt = -1;
   st->max_seq_length = b->max_position_embeddings;
   int rc = omega__path_join(path, sizeof path, dir, "modules.json");
   if (rc)
@@ -278,7 +353,9 @@ int omega__st_config_load(const char *dir, const omega_bert_config_t *b, omega_s
   /* sentence-transformers never feeds more positions than the model has. */
   if (st->max_seq_length > b->max_position_embeddings)
     st->max_seq_length = b->max_position_embeddings;
-  return 0;
+  if ((rc = load_prompts(dir, st)))
+    omega__st_config_free(st);
+  return rc;
 }
 
 int omega__pool_count(unsigned pooling) { return __builtin_popcount(pooling); }

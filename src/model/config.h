@@ -41,11 +41,19 @@ enum {
   OMEGA_POOL_LAST = 1u << 5,
 };
 
+/* A named prompt of config_sentence_transformers.json ("query" -> "query: "). */
+typedef struct {
+  char *name, *text;
+} omega_prompt_t;
+
 typedef struct {
   unsigned pooling; /* OMEGA_POOL_* bits; several are concatenated in this order */
   bool normalize;
   int max_seq_length;
   bool has_modules_json; /* false: a plain HF folder, mean pooling by default */
+  omega_prompt_t *prompts;
+  size_t n_prompts;
+  int default_prompt; /* index into prompts used when a request names none, or -1 */
 } omega_st_config_t;
 
 int omega__bert_config_load(const char *model_dir, omega_bert_config_t *cfg);
@@ -53,6 +61,9 @@ int omega__bert_config_load(const char *model_dir, omega_bert_config_t *cfg);
 int omega__bert_config_parse(const char *what, const json_t *doc, omega_bert_config_t *cfg);
 /* Needs the BERT config for defaults and bounds (max_position_embeddings). */
 int omega__st_config_load(const char *model_dir, const omega_bert_config_t *bert, omega_st_config_t *st);
+void omega__st_config_free(omega_st_config_t *st);
+/* The text of a named prompt, or NULL. */
+const char *omega__st_prompt(const omega_st_config_t *st, const char *name);
 /* Number of pooling modes set, times hidden size = output dimension. */
 int omega__pool_count(unsigned pooling);
 /* "mean", "cls+max", ... into buf. */

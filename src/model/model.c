@@ -224,6 +224,7 @@ void omega__model_free(omega_model_t *m) {
   if (!m)
     return;
   omega_tokenizer_free(m->tok);
+  omega__st_config_free(&m->st);
   omega__safetensors_close(&m->file);
   omega__free(m->layers);
   omega__free(m->arena);

@@ -42,11 +42,28 @@ void omega__route_info(omega_req_t *r) {
                    "\"model_dtype\":\"float32\",\"weights_dtype\":\"%s\",\"dim\":%d,\"normalize\":%s,"
                    "\"max_input_length\":%d,\"hidden_size\":%d,\"num_layers\":%d,\"num_heads\":%d,"
                    "\"vocab_size\":%d,\"parameters\":%zu,\"max_batch_tokens\":%lld,\"max_client_batch_size\":%lld,"
-                   "\"backend\":\"%s\",\"cpu_precision\":\"%s\",\"threads\":%d,\"version\":\"%s\"}",
+                   "\"backend\":\"%s\",\"cpu_precision\":\"%s\",\"threads\":%d,\"version\":\"%s\"",
                    i->pooling, i->architecture, i->weight_dtype, i->dim, i->normalize ? "true" : "false",
                    i->max_seq_length, i->hidden_size, i->num_layers, i->num_heads, i->vocab_size, i->n_params,
                    set.embed_max_batch_tokens, set.omega_max_inputs, i->backend, i->cpu_precision, i->threads,
                    omega_version());
+  /* Omega's additions: the tokenizer's kind and the prompts a request may name */
+  omega__buf_printf(&b, ",\"tokenizer\":\"%s\",\"prompts\":{", i->tokenizer ? i->tokenizer : "");
+  for (size_t k = 0; k < i->n_prompts; k++) {
+    const char *name, *text;
+    if (omega_engine_prompt(s->engine, k, &name, &text))
+      break;
+    omega__buf_puts(&b, k ? "," : "");
+    omega__buf_json_str(&b, name, strlen(name));
+    omega__buf_puts(&b, ":");
+    omega__buf_json_str(&b, text, strlen(text));
+  }
+  omega__buf_puts(&b, "},\"default_prompt_name\":");
+  if (i->default_prompt_name)
+    omega__buf_json_str(&b, i->default_prompt_name, strlen(i->default_prompt_name));
+  else
+    omega__buf_puts(&b, "null");
+  omega__buf_puts(&b, "}");
   omega__respond_buf(r, 200, &b);
 }
 

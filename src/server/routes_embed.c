@@ -22,6 +22,7 @@ typedef struct {
   size_t dims; /* 0: the model's dimension */
   bool base64;
   bool normalized; /* the output rows are unit length */
+  const char *prompt, *prompt_name; /* borrowed from doc */
 } embed_ctx_t;
 
 static void embed_ctx_free(void *p) {
@@ -232,12 +233,40 @@ static bool submit_embed(omega_req_t *r) {
                         .ids = (const int32_t *const *)c->ids,
                         .id_lens = c->id_lens,
                         .n = c->n,
-                        .flags = c->flags};
+                        .flags = c->flags,
+                        .prompt = c->prompt,
+                        .prompt_name = c->prompt_name};
   int rc = omega__req_submit(r, &er, format_embeddings);
   if (rc == 0)
     return true; /* the job's completion owns the request now */
   omega__respond_status(r, rc, c->kind == KIND_OPENAI ? "input" : "inputs");
   return false;
+}
+
+/* "prompt_name" (one of the model's prompts) and "prompt" (the text itself): optional
+ * strings; which applies, and an unknown name, the engine decides (422 naming it). */
+static bool opt_prompts(omega_req_t *r, embed_ctx_t *c) {
+  static const char *const keys[] = {"prompt_name", "prompt"};
+  const char **dst[] = {&c->prompt_name, &c->prompt};
+  for (int i = 0; i < 2; i++) {
+    const json_t *v = json_object_get(c->doc, keys[i]);
+    if (!v || json_is_null(v))
+      continue;
+    if (!json_is_string(v) || (i == 0 && json_string_length(v) == 0)) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "\"%s\" must be a%s string", keys[i], i == 0 ? " non-empty" : "");
+      omega__respond_error(r, 422, "validation", msg);
+      return false;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "\"%s\" must not contain NUL", keys[i]);
+      omega__respond_error(r, 422, "validation", msg);
+      return false;
+    }
+    *dst[i] = json_string_value(v);
+  }
+  return true;
 }
 
 /* ---- /embed (TEI) ---- */
@@ -261,11 +290,8 @@ bool omega__step_embed(omega_req_t *r) {
     omega__respond_error(r, 422, "validation", "\"truncation_direction\" supports only \"right\"");
     return false;
   }
-  const json_t *pn = json_object_get(c->doc, "prompt_name");
-  if (pn && !json_is_null(pn)) {
-    omega__respond_error(r, 422, "validation", "\"prompt_name\" is not supported: the model defines no prompts");
+  if (!opt_prompts(r, c))
     return false;
-  }
   c->flags = (normalize ? OMEGA_EMBED_NORMALIZE : OMEGA_EMBED_NO_NORMALIZE) | (truncate ? 0 : OMEGA_EMBED_NO_TRUNCATE);
   return submit_embed(r);
 }
@@ -300,7 +326,7 @@ bool omega__step_openai(omega_req_t *r) {
     return false;
   }
   bool truncate;
-  if (!opt_dims(r, c->doc, c) || !opt_bool(r, c->doc, "truncate", false, &truncate))
+  if (!opt_dims(r, c->doc, c) || !opt_bool(r, c->doc, "truncate", false, &truncate) || !opt_prompts(r, c))
     return false;
   c->flags = truncate ? 0 : OMEGA_EMBED_NO_TRUNCATE;
   return submit_embed(r);

@@ -159,11 +159,13 @@ static int normalized_piece(omega_enc_t *e, const uint32_t *s, size_t n, bool fi
 
 /* ---- one text ---- */
 
-static int decode(const char *text, size_t len, unsigned flags, omega_cpbuf_t *raw) {
-  if (omega__cpbuf_reserve(raw, len + 1))
+/* Decode UTF-8 into raw, after what raw holds when `append`. */
+static int decode_into(const char *text, size_t len, unsigned flags, omega_cpbuf_t *raw, bool append) {
+  size_t n = append ? raw->n : 0;
+  if (omega__cpbuf_reserve(raw, n + len + 1))
     return OMEGA_ENOMEM;
   const unsigned char *p = (const unsigned char *)text;
-  size_t i = 0, n = 0;
+  size_t i = 0;
   while (i < len) {
     if (p[i] < 0x80) {
       raw->v[n++] = p[i++];
@@ -183,6 +185,10 @@ static int decode(const char *text, size_t len, unsigned flags, omega_cpbuf_t *r
   }
   raw->n = n;
   return 0;
+}
+
+static int decode(const char *text, size_t len, unsigned flags, omega_cpbuf_t *raw) {
+  return decode_into(text, len, flags, raw, false);
 }
 
 /* Ids of the text alone (no template) appended to iv. With `cut`, encoding stops once iv
@@ -207,6 +213,11 @@ static int push_ids(omega_idvec_t *iv, const int32_t *ids, size_t n) {
 
 int omega__tokenizer_encode_vec(const omega_tokenizer_t *t, const char *text, size_t len, size_t max_len,
                                 unsigned flags, omega_idvec_t *iv) {
+  return omega__tokenizer_encode_prompted_vec(t, NULL, 0, text, len, max_len, flags, iv);
+}
+
+int omega__tokenizer_encode_prompted_vec(const omega_tokenizer_t *t, const char *prompt, size_t plen, const char *text,
+                                         size_t len, size_t max_len, unsigned flags, omega_idvec_t *iv) {
   size_t specials = t->n_prefix + t->n_suffix;
   if (max_len && max_len < specials)
     return omega__seterr(OMEGA_EINVAL, "max length %zu is shorter than the %zu special tokens", max_len,
@@ -214,8 +225,9 @@ int omega__tokenizer_encode_vec(const omega_tokenizer_t *t, const char *text, si
   omega_tok_scratch_t *s = scratch_get();
   if (!s)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
-  int rc = decode(text, len, flags, &s->raw);
-  if (rc)
+  /* a prompt is text in front of the input, as sentence-transformers concatenates them */
+  int rc = decode_into(prompt ? prompt : "", prompt ? plen : 0, 0, &s->raw, false);
+  if (rc || (rc = decode_into(text, len, flags, &s->raw, true)))
     return rc;
   iv->n = 0;
   if (push_ids(iv, t->prefix_ids, t->n_prefix) ||

@@ -163,6 +163,11 @@ int omega__idvec_push(omega_idvec_t *iv, int32_t id);
 int omega__tokenizer_encode_vec(const omega_tokenizer_t *t, const char *text, size_t len, size_t max_len,
                                 unsigned flags, omega_idvec_t *iv);
 
+/* The same for prompt + text (a sentence-transformers prompt in front of the input; the
+ * prompt must be valid UTF-8). */
+int omega__tokenizer_encode_prompted_vec(const omega_tokenizer_t *t, const char *prompt, size_t plen, const char *text,
+                                         size_t len, size_t max_len, unsigned flags, omega_idvec_t *iv);
+
 /* Load a tokenizer.json document from memory; `what` names it in errors. */
 int omega__tokenizer_from_json(const char *what, const char *buf, size_t len, omega_tokenizer_t **out);
 

@@ -333,6 +333,67 @@ class Api(unittest.TestCase):
         self.assertEqual(h["status"], "ok")
 
 
+class Prompts(unittest.TestCase):
+    """sentence-transformers prompts: "prompt_name" and "prompt" on /embed and /v1/embeddings,
+    the model's default_prompt_name when a request names none, /info listing them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.model = tempfile.mkdtemp(prefix="omega-prompts-")
+        subprocess.run(["cp", "-r", small_model() + "/.", cls.model], check=True)
+        with open(os.path.join(cls.model, "config_sentence_transformers.json"), "w") as f:
+            json.dump({"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": "passage"}, f)
+        cls.s = Server(model=cls.model)
+        cls.plain = Server()  # the same weights without prompts: what each prompted text must equal
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.s.stop() == 0
+        assert cls.plain.stop() == 0
+
+    def same(self, a, b):
+        self.assertEqual(len(a), len(b))
+        for x, y in zip(a, b):
+            self.assertAlmostEqual(x, y, places=6)
+
+    def test_named_default_and_explicit(self):
+        text = "what is the capital of France"
+        want = {p: self.plain.post("/embed", {"inputs": p + text}).json()[0] for p in ("query: ", "passage: ", "Q> ")}
+        self.same(self.s.post("/embed", {"inputs": text, "prompt_name": "query"}).json()[0], want["query: "])
+        self.same(self.s.post("/embed", {"inputs": text}).json()[0], want["passage: "])  # the default
+        self.same(self.s.post("/embed", {"inputs": text, "prompt": "Q> "}).json()[0], want["Q> "])
+        bare = self.plain.post("/embed", {"inputs": text}).json()[0]
+        self.same(self.s.post("/embed", {"inputs": text, "prompt": ""}).json()[0], bare)  # "" overrides the default
+        oa = self.s.post("/v1/embeddings", {"input": [text], "prompt_name": "query"}).json()["data"][0]["embedding"]
+        self.same(oa, want["query: "])
+
+    def test_errors_name_the_problem(self):
+        r = self.s.post("/embed", {"inputs": "x", "prompt_name": "nope"})
+        self.assertEqual(r.status, 422, r.body)
+        self.assertIn("nope", r.json()["error"])
+        self.assertIn("query", r.json()["error"])
+        r = self.plain.post("/embed", {"inputs": "x", "prompt_name": "query"})
+        self.assertEqual(r.status, 422, r.body)
+        self.assertIn("no prompts", r.json()["error"])
+        for bad in (3, ["query"], ""):
+            r = self.s.post("/embed", {"inputs": "x", "prompt_name": bad})
+            self.assertEqual(r.status, 422, r.body)
+            self.assertIn("prompt_name", r.json()["error"])
+        r = self.s.post("/v1/embeddings", {"input": [[101, 102]], "prompt": "query: "})
+        self.assertEqual(r.status, 422, r.body)
+        self.assertIn("token ids", r.json()["error"])
+
+    def test_info_lists_prompts(self):
+        info = self.s.get("/info").json()
+        self.assertEqual(info["prompts"], {"query": "query: ", "passage": "passage: "})
+        self.assertEqual(info["default_prompt_name"], "passage")
+        self.assertEqual(info["tokenizer"], "WordPiece")
+        self.assertEqual(info["architecture"], "bert")
+        plain = self.plain.get("/info").json()
+        self.assertEqual(plain["prompts"], {})
+        self.assertIsNone(plain["default_prompt_name"])
+
+
 class NoSecret(unittest.TestCase):
     def test_fail_closed(self):
         s = Server()
