@@ -105,6 +105,9 @@ typedef struct {
    * INT8 (dynamic quantisation; AMX, VNNI or AVX2). Weights are packed once at open; a mode
    * the CPU cannot run fails the open with OMEGA_EINVAL. */
   omega_cpu_precision_t cpu_precision;
+  /* Pooling instead of the folder's ("cls", "mean", "max", "mean_sqrt_len", "weightedmean",
+   * "lasttoken", or several joined by '+'); NULL: the folder's. */
+  const char *pooling;
   omega_engine_tuning_t tuning;
   omega_accel_opts_t accel;
 } omega_engine_opts_t;

@@ -14,7 +14,8 @@ static void usage(FILE *f) {
   fprintf(f, "usage: omega embed --model DIR [--input FILE|-] [--output FILE|-] [--format jsonl|f32]\n"
              "                   [--batch N] [--threads N] [--no-truncate] [--utf8-replace] [--progress|--quiet]\n"
              "                   [--accel auto|gpu|cpu] [--dtype auto|bf16|fp16|fp32|tf32] [--precision P]\n"
-             "                   [--prompt-name NAME | --prompt TEXT] [--config FILE] [--set KEY=VALUE]...\n"
+             "                   [--pooling P] [--prompt-name NAME | --prompt TEXT] [--config FILE]\n"
+             "                   [--set KEY=VALUE]...\n"
              "\n"
              "Embeds each input line with the model and writes one row per line, in input order.\n"
              "\n"
@@ -29,6 +30,8 @@ static void usage(FILE *f) {
              "                     cpu: never touch CUDA\n"
              "  --dtype T          GPU precision (EMBED_GPU_DTYPE, default auto = bf16 on sm_80+)\n"
              "  --precision P      CPU precision (EMBED_CPU_PRECISION): fp32 (default), bf16, bf16x3, int8\n"
+             "  --pooling P        instead of the folder's pooling (EMBED_POOLING): cls, mean, max,\n"
+             "                     mean_sqrt_len, weightedmean, lasttoken, or several joined by +\n"
              "  --prompt-name NAME one of the model's prompts (config_sentence_transformers.json, e.g.\n"
              "                     query) in front of every line; default: the model's default_prompt_name\n"
              "  --prompt TEXT      this text in front of every line instead\n"
@@ -141,6 +144,7 @@ int omega__cmd_embed(int argc, char **argv) {
                                        {"set", required_argument, 0, 's'},      {"help", no_argument, 0, 'h'},
                                        {"prompt-name", required_argument, 0, 'N'},
                                        {"prompt", required_argument, 0, 'T'},
+                                       {"pooling", required_argument, 0, 'O'},
                                        {0, 0, 0, 0}};
   const char *model = NULL, *in_path = "-", *out_path = "-", *prompt = NULL, *prompt_name = NULL;
   int f32 = 0, progress = isatty(2);
@@ -206,6 +210,9 @@ int omega__cmd_embed(int argc, char **argv) {
       break;
     case 'T':
       prompt = optarg;
+      break;
+    case 'O':
+      ok = omega__cli_pairs_add(&pairs, "embed", "EMBED_POOLING", optarg);
       break;
     case 'h':
       usage(stdout);

@@ -21,6 +21,7 @@ void omega__config_engine_opts(const omega_settings_t *boot, const omega_setting
   omega_engine_opts_init(o);
   o->threads = (int)boot->embed_threads;
   o->cpu_precision = boot->embed_cpu_precision;
+  o->pooling = boot->embed_pooling[0] ? boot->embed_pooling : NULL;
   omega__config_engine_tuning(now, &o->tuning);
   o->accel.mode = boot->omega_accel;
   o->accel.plugin = boot->omega_cuda_plugin;

@@ -63,6 +63,9 @@ OMEGA_SETTING_ENUM(EMBED_CPU_PRECISION, embed_cpu_precision, omega_cpu_precision
     "two bf16 parts, three AMX products: fp32-class accuracy, PyTorch's float32 matmul precision \"high\"), int8 "
     "(dynamic quantisation; AMX, VNNI or AVX2); weights are packed at start-up, and a mode the CPU cannot run stops "
     "the start with the reason")
+OMEGA_SETTING_STRING(EMBED_POOLING, embed_pooling, 96, "", 0,
+    "Pooling instead of the model folder's 1_Pooling: cls, mean, max, mean_sqrt_len, weightedmean or lasttoken, "
+    "or several joined by + (concatenated in sentence-transformers' order); empty: the folder's")
 OMEGA_SETTING_ENUM(OMEGA_CPU_ISA, omega_cpu_isa, omega_isa_cap_t, "auto", omega_isa_cap_names, 0,
     "Instruction sets the embedding kernels may use: auto (the best the CPU has), amx (the same today), avx512 "
     "(AVX-512 without the AMX tiles), avx2 (with FMA) or portable (plain C); a CPU without the set named runs the "

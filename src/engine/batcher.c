@@ -153,11 +153,16 @@ static void run_batch(omega_engine_t *e, omega_runner_t *r) {
   char detail[sizeof items->job->errmsg] = "";
   if (rc)
     snprintf(detail, sizeof detail, "%s", omega_errmsg());
-  const size_t dim = (size_t)e->model->dim;
+  const omega_model_t *m = e->model;
+  const size_t dim = (size_t)m->dim, pool_dim = (size_t)m->pool_dim;
+  float post_tmp[m->st.n_post ? omega__model_post_scratch(m) : 1]; /* the Dense chain's two rows */
   for (size_t i = 0; i < k && rc == 0; i++) {
     const omega_job_t *j = items[i].job;
     float *row = j->out + items[i].seq * dim; /* rows are disjoint: no lock */
-    memcpy(row, r->out + i * dim, dim * sizeof *row);
+    if (m->st.n_post)
+      omega__model_post(m, r->out + i * pool_dim, row, post_tmp);
+    else
+      memcpy(row, r->out + i * dim, dim * sizeof *row);
     bool norm = (j->flags & OMEGA_EMBED_NORMALIZE) ||
                 (e->model->st.normalize && !(j->flags & OMEGA_EMBED_NO_NORMALIZE));
     if (norm)
@@ -275,7 +280,7 @@ static void dispatch(omega_engine_t *e, omega_item_t *items, size_t k, size_t to
   }
   r->busy = true;
   pthread_mutex_unlock(&e->mu);
-  if (omega__fault_take(OMEGA_FAULT_BATCH_BUFFERS_OOM) || runner_reserve(r, k, tokens, (size_t)e->model->dim) != 0) {
+  if (omega__fault_take(OMEGA_FAULT_BATCH_BUFFERS_OOM) || runner_reserve(r, k, tokens, (size_t)e->model->pool_dim) != 0) {
     fail_unrun(e, r, items, k, tokens);
     return;
   }

@@ -117,7 +117,7 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   omega__router_init(&e->router);
   if (e->threads > 1 && (rc = omega__pool_create(e->threads, &e->tok_pool)))
     goto fail;
-  if ((rc = omega__model_load(model_dir, &e->model)))
+  if ((rc = omega__model_load(model_dir, o.pooling, &e->model)))
     goto fail;
   e->max_len = e->model->st.max_seq_length;
   if ((rc = omega__cpu_backend_create(e->model, e->threads, o.cpu_precision, &e->router.cpu)) ||

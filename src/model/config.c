@@ -203,6 +203,45 @@ static int load_pooling(const char *dir, const char *sub, const omega_bert_confi
   return rc;
 }
 
+/* A Dense module's config.json: sizes, bias, activation (a torch class name). */
+static int load_dense(const char *dir, const char *sub, omega_post_step_t *d) {
+  char ddir[4096], path[4096];
+  json_t *j;
+  int rc = omega__path_join(ddir, sizeof ddir, dir, sub);
+  if (rc || (rc = load_json_in(ddir, "config.json", &j, path, sizeof path)))
+    return rc;
+  const char *act = NULL;
+  if ((rc = geti(j, path, "in_features", 0, 1, DIM_MAX, &d->in)) || (rc = geti(j, path, "out_features", 0, 1, DIM_MAX, &d->out)) ||
+      (rc = omega__json_bool(j, path, "bias", true, &d->bias)) ||
+      (rc = omega__json_str(j, path, "activation_function", "torch.nn.modules.activation.Tanh", &act))) {
+    json_decref(j);
+    return rc;
+  }
+  static const struct {
+    const char *name;
+    omega_dense_act_t act;
+  } acts[] = {{"Identity", OMEGA_DENSE_IDENTITY}, {"Tanh", OMEGA_DENSE_TANH}, {"ReLU", OMEGA_DENSE_RELU},
+              {"Sigmoid", OMEGA_DENSE_SIGMOID},   {"GELU", OMEGA_DENSE_GELU}};
+  const char *dot = strrchr(act, '.');
+  const char *cls = dot ? dot + 1 : act;
+  size_t k = 0;
+  while (k < sizeof acts / sizeof acts[0] && strcmp(cls, acts[k].name) != 0)
+    k++;
+  if (k == sizeof acts / sizeof acts[0])
+    rc = omega__seterr(OMEGA_EUNSUPPORTED,
+                       "%s: activation_function \"%s\" is not supported (supported: Identity, Tanh, ReLU, Sigmoid, "
+                       "GELU)",
+                       path, act);
+  else
+    d->act = acts[k].act;
+  if (rc == 0 && (!d->in || !d->out))
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: in_features and out_features are required", path);
+  if (rc == 0 && snprintf(d->dir, sizeof d->dir, "%s", sub) >= (int)sizeof d->dir)
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: module path \"%s\" is too long", path, sub);
+  json_decref(j);
+  return rc;
+}
+
 static int load_modules(const char *dir, const omega_bert_config_t *b, omega_st_config_t *st) {
   char path[4096];
   json_t *j;
@@ -235,14 +274,31 @@ static int load_modules(const char *dir, const omega_bert_config_t *b, omega_st_
       if ((rc = load_pooling(dir, sub, b, &st->pooling)))
         break;
       seen_pool = true;
-    } else if (strcmp(kind, "Normalize") == 0 && seen_pool) {
-      st->normalize = true;
+    } else if ((strcmp(kind, "Normalize") == 0 || strcmp(kind, "Dense") == 0) && seen_pool) {
+      if (st->n_post == OMEGA_MAX_POST) {
+        rc = omega__seterr(OMEGA_EUNSUPPORTED, "%s: more than %d modules after Pooling", path, OMEGA_MAX_POST);
+        break;
+      }
+      omega_post_step_t *d = &st->post[st->n_post++];
+      d->normalize = kind[0] == 'N';
+      if (!d->normalize && (!sub || !*sub || strstr(sub, ".."))) {
+        rc = omega__seterr(OMEGA_EFORMAT, "%s: Dense module %zu needs a \"path\" inside the folder", path, i);
+        break;
+      }
+      if (!d->normalize && (rc = load_dense(dir, sub, d)))
+        break;
     } else {
       rc = omega__seterr(OMEGA_EUNSUPPORTED,
-                         "%s: module %zu \"%s\" is not supported here (supported: Transformer, Pooling, Normalize)",
+                         "%s: module %zu \"%s\" is not supported here (supported: Transformer, Pooling, Dense, "
+                         "Normalize)",
                          path, i, type);
       break;
     }
+  }
+  /* a last Normalize is the model's normalisation, which a request may turn off */
+  if (rc == 0 && st->n_post && st->post[st->n_post - 1].normalize) {
+    st->n_post--;
+    st->normalize = true;
   }
   if (rc == 0 && (!seen_transformer || !seen_pool))
     rc = omega__seterr(OMEGA_EFORMAT, "%s: needs a Transformer module followed by a Pooling module", path);
@@ -359,6 +415,30 @@ int omega__st_config_load(const char *dir, const omega_bert_config_t *b, omega_s
 }
 
 int omega__pool_count(unsigned pooling) { return __builtin_popcount(pooling); }
+
+int omega__pool_parse(const char *s, unsigned *out) {
+  static const char *const names[] = {"cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken"};
+  unsigned bits = 0;
+  const char *p = s;
+  while (*p) {
+    size_t n = strcspn(p, "+,");
+    size_t k = 0;
+    while (k < 6 && !(strlen(names[k]) == n && strncmp(p, names[k], n) == 0))
+      k++;
+    if (k == 6)
+      return omega__seterr(OMEGA_EINVAL,
+                           "pooling \"%.*s\" is not one of cls, mean, max, mean_sqrt_len, weightedmean, lasttoken",
+                           (int)n, p);
+    bits |= 1u << k;
+    p += n;
+    if (*p)
+      p++;
+  }
+  if (!bits)
+    return omega__seterr(OMEGA_EINVAL, "pooling \"%s\" names no mode", s);
+  *out = bits;
+  return 0;
+}
 
 const char *omega__pool_name(unsigned pooling, char *buf, size_t cap) {
   static const char *const names[] = {"cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken"};

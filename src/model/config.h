@@ -41,6 +41,21 @@ enum {
   OMEGA_POOL_LAST = 1u << 5,
 };
 
+/* sentence-transformers modules after Pooling: Dense layers (their activation) and a
+ * Normalize that is not the last module (the last one is `normalize`, which a request may
+ * turn off as TEI's "normalize" does). */
+typedef enum { OMEGA_DENSE_IDENTITY = 0, OMEGA_DENSE_TANH, OMEGA_DENSE_RELU, OMEGA_DENSE_SIGMOID, OMEGA_DENSE_GELU } omega_dense_act_t;
+
+#define OMEGA_MAX_POST 8
+
+typedef struct {
+  bool normalize; /* a Normalize step; else Dense */
+  int in, out;
+  bool bias;
+  omega_dense_act_t act;
+  char dir[64]; /* the module's folder, e.g. "2_Dense" */
+} omega_post_step_t;
+
 /* A named prompt of config_sentence_transformers.json ("query" -> "query: "). */
 typedef struct {
   char *name, *text;
@@ -51,6 +66,8 @@ typedef struct {
   bool normalize;
   int max_seq_length;
   bool has_modules_json; /* false: a plain HF folder, mean pooling by default */
+  omega_post_step_t post[OMEGA_MAX_POST];
+  int n_post;
   omega_prompt_t *prompts;
   size_t n_prompts;
   int default_prompt; /* index into prompts used when a request names none, or -1 */
@@ -66,6 +83,8 @@ void omega__st_config_free(omega_st_config_t *st);
 const char *omega__st_prompt(const omega_st_config_t *st, const char *name);
 /* Number of pooling modes set, times hidden size = output dimension. */
 int omega__pool_count(unsigned pooling);
+/* "mean", "cls+max", "cls,max" into OMEGA_POOL_* bits; an unknown name is OMEGA_EINVAL naming it. */
+int omega__pool_parse(const char *s, unsigned *out);
 /* "mean", "cls+max", ... into buf. */
 const char *omega__pool_name(unsigned pooling, char *buf, size_t cap);
 

@@ -3,7 +3,9 @@
 #include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
+#include "core/vecmath.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +84,7 @@ static const family_names_t *names_of(omega_arch_t f) {
 static const omega_st_tensor_t *find(loader_t *L, const char *name) {
   char full[256];
   snprintf(full, sizeof full, "%s%s", L->m->prefix, name);
-  const omega_st_tensor_t *t = omega__safetensors_find(&L->m->file, full);
+  const omega_st_tensor_t *t = omega__weights_find(&L->m->weights, full);
   if (t || !strstr(name, "LayerNorm."))
     return t;
   size_t n = strlen(full);
@@ -90,7 +92,7 @@ static const omega_st_tensor_t *find(loader_t *L, const char *name) {
     snprintf(full + n - 7, sizeof full - (n - 7), ".gamma");
   else if (n > 5 && strcmp(full + n - 5, ".bias") == 0)
     snprintf(full + n - 5, sizeof full - (n - 5), ".beta");
-  return omega__safetensors_find(&L->m->file, full);
+  return omega__weights_find(&L->m->weights, full);
 }
 
 static int check(loader_t *L, const char *name, const omega_st_tensor_t *t, int64_t d0, int64_t d1) {
@@ -220,18 +222,116 @@ static int load_weights(loader_t *L) {
   return 0;
 }
 
+/* One Dense module's weights from its folder (linear.weight [out, in], linear.bias [out]). */
+static int load_dense_weights(omega_model_t *m, int i, const omega_post_step_t *d) {
+  char dir[4096];
+  omega_weights_t w;
+  int rc = omega__path_join(dir, sizeof dir, m->dir, d->dir);
+  if (rc || (rc = omega__weights_open(dir, &w)))
+    return rc;
+  const omega_st_tensor_t *tw = omega__weights_find(&w, "linear.weight");
+  const omega_st_tensor_t *tb = d->bias ? omega__weights_find(&w, "linear.bias") : NULL;
+  if (!tw || tw->ndim != 2 || tw->shape[0] != d->out || tw->shape[1] != d->in || tw->dtype == OMEGA_DT_OTHER)
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: \"linear.weight\" must be a [%d, %d] float tensor", w.path, d->out, d->in);
+  else if (d->bias && (!tb || tb->ndim != 1 || tb->shape[0] != d->out || tb->dtype == OMEGA_DT_OTHER))
+    rc = omega__seterr(OMEGA_EFORMAT, "%s: \"linear.bias\" must be a [%d] float tensor", w.path, d->out);
+  else if (!(m->post_w[i] = omega__malloc(tw->nelem * sizeof(float))) ||
+           (tb && !(m->post_b[i] = omega__malloc(tb->nelem * sizeof(float)))))
+    rc = omega__seterr(OMEGA_ENOMEM, "%s: out of memory", w.path);
+  if (rc == 0) {
+    omega__tensor_to_f32(tw, m->post_w[i]);
+    if (tb)
+      omega__tensor_to_f32(tb, m->post_b[i]);
+    m->n_params += tw->nelem + (tb ? tb->nelem : 0);
+  }
+  omega__weights_close(&w);
+  return rc;
+}
+
+/* The Dense chain: each module's input must be what comes before it. */
+static int load_post(omega_model_t *m) {
+  int dim = m->pool_dim;
+  for (int i = 0; i < m->st.n_post; i++) {
+    const omega_post_step_t *d = &m->st.post[i];
+    if (d->normalize)
+      continue;
+    if (d->in != dim)
+      return omega__seterr(OMEGA_EFORMAT, "%s/%s: in_features %d, but what comes before it has %d dimensions", m->dir,
+                           d->dir, d->in, dim);
+    int rc = load_dense_weights(m, i, d);
+    if (rc)
+      return rc;
+    dim = d->out;
+  }
+  m->dim = dim;
+  return 0;
+}
+
+size_t omega__model_post_scratch(const omega_model_t *m) {
+  size_t w = (size_t)m->pool_dim;
+  for (int i = 0; i < m->st.n_post; i++)
+    if (!m->st.post[i].normalize && (size_t)m->st.post[i].out > w)
+      w = (size_t)m->st.post[i].out;
+  return 2 * w;
+}
+
+static float dense_act(omega_dense_act_t a, float x) {
+  switch (a) {
+  case OMEGA_DENSE_TANH:
+    return tanhf(x);
+  case OMEGA_DENSE_RELU:
+    return x > 0 ? x : 0;
+  case OMEGA_DENSE_SIGMOID:
+    return 1.0f / (1.0f + expf(-x));
+  case OMEGA_DENSE_GELU:
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+  default:
+    return x;
+  }
+}
+
+void omega__model_post(const omega_model_t *m, const float *in, float *out, float *tmp) {
+  size_t dim = (size_t)m->pool_dim, half = omega__model_post_scratch(m) / 2;
+  float *cur = tmp, *next = tmp + half;
+  memcpy(cur, in, dim * sizeof *cur);
+  for (int i = 0; i < m->st.n_post; i++) {
+    const omega_post_step_t *d = &m->st.post[i];
+    if (d->normalize) {
+      omega__l2_normalize(cur, dim);
+      continue;
+    }
+    const float *W = m->post_w[i], *b = m->post_b[i];
+    for (int o = 0; o < d->out; o++) {
+      double acc = b ? b[o] : 0.0; /* rows are short: a double sum keeps this the reference */
+      const float *w = W + (size_t)o * (size_t)d->in;
+      for (int k = 0; k < d->in; k++)
+        acc += (double)w[k] * cur[k];
+      next[o] = dense_act(d->act, (float)acc);
+    }
+    float *t = cur;
+    cur = next;
+    next = t;
+    dim = (size_t)d->out;
+  }
+  memcpy(out, cur, dim * sizeof *out);
+}
+
 void omega__model_free(omega_model_t *m) {
   if (!m)
     return;
   omega_tokenizer_free(m->tok);
   omega__st_config_free(&m->st);
-  omega__safetensors_close(&m->file);
+  omega__weights_close(&m->weights);
+  for (int i = 0; i < OMEGA_MAX_POST; i++) {
+    omega__free(m->post_w[i]);
+    omega__free(m->post_b[i]);
+  }
   omega__free(m->layers);
   omega__free(m->arena);
   omega__free(m);
 }
 
-int omega__model_load(const char *dir, omega_model_t **out) {
+int omega__model_load(const char *dir, const char *pooling, omega_model_t **out) {
   omega_model_t *m = omega__calloc(1, sizeof *m);
   if (!m)
     return omega__seterr(OMEGA_ENOMEM, "model: out of memory");
@@ -244,25 +344,17 @@ int omega__model_load(const char *dir, omega_model_t **out) {
   }
   if ((rc = omega__bert_config_load(dir, &m->cfg)) || (rc = omega__st_config_load(dir, &m->cfg, &m->st)))
     goto fail;
+  if (pooling && (rc = omega__pool_parse(pooling, &m->st.pooling)))
+    goto fail;
   if ((rc = omega_tokenizer_load(dir, NULL, &m->tok)))
     goto fail;
-  if ((rc = omega__path_join(path, sizeof path, dir, "model.safetensors")))
+  if ((rc = omega__weights_open(dir, &m->weights)))
     goto fail;
-  if (!omega__is_file(path)) {
-    char bin[4096];
-    omega__path_join(bin, sizeof bin, dir, "pytorch_model.bin");
-    rc = omega__seterr(OMEGA_ENOENT, "%s: not found%s", path,
-                       omega__is_file(bin) ? " (pytorch_model.bin is not supported: convert the model to "
-                                             "safetensors, e.g. with transformers' save_pretrained)"
-                                           : "");
-    goto fail;
-  }
-  if ((rc = omega__safetensors_open(path, &m->file)))
-    goto fail;
+  snprintf(path, sizeof path, "%s", m->weights.path);
   char prefixed[128];
   snprintf(prefixed, sizeof prefixed, "%sembeddings.word_embeddings.weight", names_of(m->cfg.arch)->prefix);
-  m->prefix = !omega__safetensors_find(&m->file, "embeddings.word_embeddings.weight") &&
-                      omega__safetensors_find(&m->file, prefixed)
+  m->prefix = !omega__weights_find(&m->weights, "embeddings.word_embeddings.weight") &&
+                      omega__weights_find(&m->weights, prefixed)
                   ? names_of(m->cfg.arch)->prefix
                   : "";
   if (!(m->layers = omega__calloc((size_t)m->cfg.num_layers, sizeof *m->layers))) {
@@ -287,7 +379,9 @@ int omega__model_load(const char *dir, omega_model_t **out) {
                        tok_vocab, m->cfg.vocab_size);
     goto fail;
   }
-  m->dim = m->cfg.hidden_size * omega__pool_count(m->st.pooling);
+  m->pool_dim = m->dim = m->cfg.hidden_size * omega__pool_count(m->st.pooling);
+  if ((rc = load_post(m)))
+    goto fail;
   *out = m;
   return 0;
 fail:

@@ -5,6 +5,7 @@
 
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "model/weights.h"
 #include "omega/tokenizer.h"
 
 typedef struct {
@@ -21,7 +22,7 @@ typedef struct omega_model {
   omega_bert_config_t cfg;
   omega_st_config_t st;
   omega_tokenizer_t *tok;
-  omega_safetensors_t file;
+  omega_weights_t weights;
   char weight_dtype[12]; /* dtype of the checkpoint's weights: F32, F16, BF16 */
   const char *prefix;    /* of the tensor names: "" or the family's ("bert.", "roberta.", ...) */
   size_t n_params;
@@ -31,11 +32,19 @@ typedef struct omega_model {
   const float *emb_ln_g, *emb_ln_b;
   omega_bert_layer_t *layers;
   const float *rel_bias; /* MPNet: [rel_buckets, heads], shared by every layer; else NULL */
-  int dim; /* output dimension: hidden * number of pooling modes */
+  int pool_dim; /* what a backend returns per sequence: hidden * number of pooling modes */
+  int dim;      /* output dimension: the last Dense module's, else pool_dim */
+  float *post_w[OMEGA_MAX_POST], *post_b[OMEGA_MAX_POST]; /* Dense modules' [out, in], [out] (bias NULL: none) */
   float *arena;
 } omega_model_t;
 
-int omega__model_load(const char *dir, omega_model_t **out);
+/* pooling: NULL, or modes that replace the folder's ("cls+max"; see omega__pool_parse). */
+int omega__model_load(const char *dir, const char *pooling, omega_model_t **out);
+/* The modules after Pooling (Dense, a Normalize before the last) on one pooled row: in has
+ * pool_dim floats, out gets dim; tmp holds 2 * the widest step. in may equal neither. */
+void omega__model_post(const omega_model_t *m, const float *in, float *out, float *tmp);
+/* Floats of tmp omega__model_post needs. */
+size_t omega__model_post_scratch(const omega_model_t *m);
 void omega__model_free(omega_model_t *m);
 
 #endif

@@ -80,7 +80,7 @@ static void check_model(const char *genargs, int maxlen) {
   char *dir = tu_mkdtemp();
   tu_genmodel(dir, genargs);
   omega_model_t *m;
-  assert_int_equal(omega__model_load(dir, &m), 0);
+  assert_int_equal(omega__model_load(dir, NULL, &m), 0);
   const size_t n = simulated ? 8 : 48, dim = (size_t)m->dim;
   batch_t b = random_batch(n, maxlen, m->cfg.vocab_size, 7);
   float *ref = malloc(n * dim * sizeof *ref), *out = malloc(n * dim * sizeof *out);
@@ -147,7 +147,7 @@ static enc_fixture_t enc_open(int seed, int slots) {
   char args[64];
   snprintf(args, sizeof args, "--shape %s --seed %d", simulated ? "tiny" : "minilm", seed);
   tu_genmodel(f.dir, args);
-  assert_int_equal(omega__model_load(f.dir, &f.m), 0);
+  assert_int_equal(omega__model_load(f.dir, NULL, &f.m), 0);
   f.layers = calloc((size_t)f.m->cfg.num_layers, sizeof *f.layers);
   ocu_model_t om = describe(f.m, f.layers);
   char err[256];

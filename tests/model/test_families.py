@@ -34,9 +34,184 @@ def skip(why):
     sys.exit(77)
 
 
+def read_safetensors(path):
+    """{name: (header entry, bytes)} of a safetensors file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    return {k: (v, body[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items() if k != "__metadata__"}
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name, (entry, blob) in tensors.items():
+        header[name] = {"dtype": entry["dtype"], "shape": entry["shape"], "data_offsets": [off, off + len(blob)]}
+        blobs.append(blob)
+        off += len(blob)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def shard(model_dir, out_dir, index_override=None):
+    """model_dir's weights as two shards and an index (transformers' sharded layout)."""
+    subprocess.run(["cp", "-r", model_dir + "/.", out_dir], check=True)
+    tensors = read_safetensors(os.path.join(out_dir, "model.safetensors"))
+    os.remove(os.path.join(out_dir, "model.safetensors"))
+    names = sorted(tensors)
+    halves = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    weight_map = {}
+    for fname, part in halves.items():
+        write_safetensors(os.path.join(out_dir, fname), {k: tensors[k] for k in part})
+        weight_map.update({k: fname for k in part})
+    if index_override:
+        index_override(weight_map)
+    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f)
+
+
+def check_sharded(args, tmp, inp, failures):
+    """A sharded checkpoint embeds exactly as the single file does; a wrong index is refused."""
+    d = os.path.join(tmp, "bert")
+    one = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--accel", "cpu"],
+                         capture_output=True, check=True).stdout
+    sd = os.path.join(tmp, "bert-sharded")
+    os.mkdir(sd)
+    shard(d, sd)
+    p = subprocess.run([args.omega, "embed", "--model", sd, "--input", inp, "--quiet", "--accel", "cpu"],
+                       capture_output=True)
+    if p.returncode or p.stdout != one:
+        failures.append(f"sharded weights: rc {p.returncode}, same output {p.stdout == one}: {p.stderr[:300]}")
+    else:
+        print("sharded weights: two shards and an index embed byte for byte as the single file")
+
+    def misplace(m):
+        k = sorted(m)[0]
+        m[k] = "model-00002-of-00002.safetensors" if m[k].startswith("model-00001") else "model-00001-of-00002.safetensors"
+
+    def escape(m):
+        m[sorted(m)[0]] = "../model.safetensors"
+
+    for what, edit, want in (("misplaced", misplace, "where the index puts it"),
+                             ("escaping", escape, "not a file name in the folder")):
+        bd = os.path.join(tmp, "bert-" + what)
+        os.mkdir(bd)
+        shard(d, bd, edit)
+        p = subprocess.run([args.omega, "embed", "--model", bd, "--input", inp, "--quiet", "--accel", "cpu"],
+                           capture_output=True)
+        if p.returncode == 0 or want not in p.stderr.decode():
+            failures.append(f"{what} shard index: rc {p.returncode}, stderr {p.stderr.decode()[:300]!r}")
+        else:
+            print(f"{what} shard index refused: {want}")
+
+
+def f32_blob(values):
+    import struct
+    return struct.pack("<%df" % len(values), *values)
+
+
+def add_dense(model_dir, out_dir, normalize_between):
+    """model_dir with two Dense modules after Pooling (128 -> 48 Tanh with bias, 48 -> 24
+    Identity with bias, so a Normalize between them shows), a Normalize between them when asked, and Normalize last."""
+    import random
+    subprocess.run(["cp", "-r", model_dir + "/.", out_dir], check=True)
+    rng = random.Random(5)
+    with open(os.path.join(out_dir, "config.json")) as f:
+        hidden = json.load(f)["hidden_size"]
+    dims = [(hidden, 48, True, "torch.nn.modules.activation.Tanh"), (48, 24, True, "torch.nn.modules.linear.Identity")]
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    for k, (i, o, bias, act) in enumerate(dims):
+        sub = f"{2 + k}_Dense"
+        os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+        with open(os.path.join(out_dir, sub, "config.json"), "w") as f:
+            json.dump({"in_features": i, "out_features": o, "bias": bias, "activation_function": act}, f)
+        t = {"linear.weight": ({"dtype": "F32", "shape": [o, i]}, f32_blob([rng.gauss(0, 0.3) for _ in range(o * i)]))}
+        if bias:
+            t["linear.bias"] = ({"dtype": "F32", "shape": [o]}, f32_blob([rng.gauss(0, 0.3) for _ in range(o)]))
+        write_safetensors(os.path.join(out_dir, sub, "model.safetensors"), t)
+        modules.append({"idx": len(modules), "name": str(len(modules)), "path": sub,
+                        "type": "sentence_transformers.models.Dense"})
+        if k == 0 and normalize_between:
+            modules.append({"idx": len(modules), "name": str(len(modules)), "path": "",
+                            "type": "sentence_transformers.models.Normalize"})
+    modules.append({"idx": len(modules), "name": str(len(modules)), "path": "4_Normalize",
+                    "type": "sentence_transformers.models.Normalize"})
+    with open(os.path.join(out_dir, "modules.json"), "w") as f:
+        json.dump(modules, f)
+
+
+def check_pooling_override(args, tmp, inp, failures):
+    """--pooling replaces the folder's pooling (here cls+max, concatenated), as the reference's."""
+    d = os.path.join(tmp, "roberta")
+    ref_out = d + ".pool.ref"
+    subprocess.run(["/usr/bin/python3", REF, d, "--ids-file", os.path.join(tmp, "roberta.ids"), "--pooling",
+                    "cls,max", "--out", ref_out], check=True)
+    with open(ref_out) as f:
+        ref = [json.loads(line)["embedding"] for line in f]
+    p = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--accel", "cpu", "--pooling",
+                        "cls+max"], capture_output=True)
+    got = [json.loads(line) for line in p.stdout.decode().splitlines()] if p.returncode == 0 else []
+    if len(got) != len(ref) or any(len(a) != len(b) for a, b in zip(got, ref)):
+        failures.append(f"--pooling cls+max: rc {p.returncode}, {p.stderr.decode()[:200]}")
+        return
+    diff = max(max(abs(x - y) for x, y in zip(a, b)) for a, b in zip(ref, got))
+    print(f"--pooling cls+max: {len(got)} rows of {len(got[0])}, max |diff| {diff:.2e}")
+    if diff > 1e-5:
+        failures.append(f"--pooling cls+max: max |diff| {diff:.2e} > 1e-5")
+    p = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--pooling", "median"],
+                       capture_output=True)
+    if p.returncode == 0 or "median" not in p.stderr.decode():
+        failures.append(f"--pooling median: rc {p.returncode}, {p.stderr.decode()[:200]}")
+
+
+def check_dense(args, tmp, inp, failures):
+    """Dense modules (and a Normalize between them) against the reference, every precision."""
+    for between in (False, True):
+        d = os.path.join(tmp, "bert-dense" + ("-norm" if between else ""))
+        os.mkdir(d)
+        add_dense(os.path.join(tmp, "bert"), d, between)
+        ids = os.path.join(tmp, "bert.ids")
+        ref_out = d + ".ref"
+        subprocess.run(["/usr/bin/python3", REF, d, "--ids-file", ids, "--out", ref_out], check=True)
+        with open(ref_out) as f:
+            ref = [json.loads(line)["embedding"] for line in f]
+        compare(args, "dense" + ("+normalize" if between else ""), d, inp, ref, failures)
+
+
 def cosine(a, b):
     dot = sum(x * y for x, y in zip(a, b))
     return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+def compare(args, fam, d, inp, ref, failures):
+    """omega embed of inp with the folder d at every CPU precision against ref's rows."""
+    for prec, bound in BOUNDS.items():
+        p = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--accel", "cpu",
+                            "--precision", prec], capture_output=True)
+        if p.returncode:
+            err = p.stderr.decode()[:300]
+            if "not available on this CPU" in err:
+                print(f"{fam} {prec}: refused on this CPU, not checked")
+                continue
+            failures.append(f"{fam} {prec}: omega embed failed: {err}")
+            continue
+        got = [json.loads(line) for line in p.stdout.decode().splitlines()]
+        if len(got) != len(ref) or any(len(a) != len(b) for a, b in zip(got, ref)):
+            failures.append(f"{fam} {prec}: {len(got)} rows of {len(got[0]) if got else 0}, wanted {len(ref)} of "
+                            f"{len(ref[0])}")
+            continue
+        cos = [cosine(a, b) for a, b in zip(ref, got)]
+        worst = min(cos)
+        diff = max(max(abs(x - y) for x, y in zip(a, b)) for a, b in zip(ref, got))
+        print(f"{fam} {prec}: {len(got)} rows of {len(got[0])}, min cosine {worst:.9f}, max |diff| {diff:.2e}")
+        if worst < bound:
+            failures.append(f"{fam} {prec}: min cosine {worst:.9f} < {bound} (row {cos.index(worst) + 1})")
+        if prec == "fp32" and diff > 1e-5:
+            failures.append(f"{fam} fp32: max |diff| {diff:.2e} > 1e-5")
 
 
 def main():
@@ -74,28 +249,10 @@ def main():
             with open(ref_out) as f:
                 ref = [json.loads(line)["embedding"] for line in f]
             assert len(ref) == len(texts), (fam, len(ref))
-            for prec, bound in BOUNDS.items():
-                p = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--accel", "cpu",
-                                    "--precision", prec], capture_output=True)
-                if p.returncode:
-                    err = p.stderr.decode()[:300]
-                    if "not supported on this CPU" in err or "needs" in err:
-                        print(f"{fam} {prec}: refused on this CPU ({err.strip()}), not checked")
-                        continue
-                    failures.append(f"{fam} {prec}: omega embed failed: {err}")
-                    continue
-                got = [json.loads(line) for line in p.stdout.decode().splitlines()]
-                if len(got) != len(ref):
-                    failures.append(f"{fam} {prec}: {len(got)} rows, wanted {len(ref)}")
-                    continue
-                cos = [cosine(a, b) for a, b in zip(ref, got)]
-                worst = min(cos)
-                diff = max(max(abs(x - y) for x, y in zip(a, b)) for a, b in zip(ref, got))
-                print(f"{fam} {prec}: {len(got)} rows, min cosine {worst:.9f}, max |diff| {diff:.2e}")
-                if worst < bound:
-                    failures.append(f"{fam} {prec}: min cosine {worst:.9f} < {bound} (row {cos.index(worst) + 1})")
-                if prec == "fp32" and diff > 1e-5:
-                    failures.append(f"{fam} fp32: max |diff| {diff:.2e} > 1e-5")
+            compare(args, fam, d, inp, ref, failures)
+        check_sharded(args, tmp, inp, failures)
+        check_dense(args, tmp, inp, failures)
+        check_pooling_override(args, tmp, inp, failures)
     for f in failures:
         print("FAIL", f)
     sys.exit(1 if failures else 0)

@@ -34,7 +34,7 @@ static char *copy_model(void) {
 
 static void expect_fail(const char *dir, int want_rc, const char *want1, const char *want2) {
   omega_model_t *m = NULL;
-  int rc = omega__model_load(dir, &m);
+  int rc = omega__model_load(dir, NULL, &m);
   assert_null(m);
   if (rc != want_rc || !strstr(omega_errmsg(), want1) || (want2 && !strstr(omega_errmsg(), want2)))
     fail_msg("rc %s, message \"%s\"; wanted %s with \"%s\"%s%s", omega_err_name(rc), omega_errmsg(),
@@ -64,7 +64,7 @@ static void edit(const char *dir, const char *file, const char *from, const char
 static void test_loads(void **state) {
   (void)state;
   omega_model_t *m;
-  if (omega__model_load(base, &m))
+  if (omega__model_load(base, NULL, &m))
     fail_msg("%s", omega_errmsg());
   assert_int_equal(m->cfg.hidden_size, 32);
   assert_int_equal(m->cfg.num_layers, 2);
@@ -190,12 +190,36 @@ static void test_bad_weights(void **state) {
 
 static void test_bad_modules(void **state) {
   (void)state;
+  /* Dense modules: their folder, sizes and activation are checked */
+  static const struct {
+    const char *config;
+    int rc;
+    const char *msg;
+  } dense[] = {
+      {NULL, OMEGA_EFORMAT, "needs a \"path\""},
+      {"{\"in_features\": 32, \"out_features\": 8, \"activation_function\": \"torch.nn.Softplus\"}", OMEGA_EUNSUPPORTED,
+       "Softplus"},
+      {"{\"in_features\": 16, \"out_features\": 8}", OMEGA_EFORMAT, "in_features 16"},
+      {"{\"in_features\": 32, \"out_features\": 8}", OMEGA_ENOENT, "model.safetensors"},
+  };
+  for (size_t i = 0; i < sizeof dense / sizeof dense[0]; i++) {
+    char *dd = copy_model(), p[4096];
+    if (dense[i].config) {
+      edit(dd, "modules.json", "sentence_transformers.models.Normalize", "sentence_transformers.models.Dense");
+      edit(dd, "modules.json", "\"path\": \"2_Normalize\"", "\"path\": \"2_Dense\"");
+      snprintf(p, sizeof p, "%s/2_Dense", dd);
+      assert_int_equal(tu_system("mkdir -p '%s'", p), 0);
+      snprintf(p, sizeof p, "%s/2_Dense/config.json", dd);
+      tu_write_file(p, dense[i].config, strlen(dense[i].config));
+    } else {
+      edit(dd, "modules.json", "sentence_transformers.models.Normalize", "sentence_transformers.models.Dense");
+      edit(dd, "modules.json", "\"path\": \"2_Normalize\"", "\"path\": \"\"");
+    }
+    expect_fail(dd, dense[i].rc, dense[i].msg, NULL);
+    tu_rmtree(dd);
+    free(dd);
+  }
   char *d = copy_model();
-  edit(d, "modules.json", "sentence_transformers.models.Normalize", "sentence_transformers.models.Dense");
-  expect_fail(d, OMEGA_EUNSUPPORTED, "sentence_transformers.models.Dense", "modules.json");
-  tu_rmtree(d);
-  free(d);
-  d = copy_model();
   edit(d, "1_Pooling/config.json", "\"pooling_mode_mean_tokens\": true", "\"pooling_mode_mean_tokens\": false");
   expect_fail(d, OMEGA_EFORMAT, "no pooling mode", "1_Pooling/config.json");
   tu_rmtree(d);
@@ -209,7 +233,7 @@ static void test_bad_modules(void **state) {
   d = copy_model();
   edit(d, "sentence_bert_config.json", "\"max_seq_length\": 64", "\"max_seq_length\": 4096");
   omega_model_t *m;
-  assert_int_equal(omega__model_load(d, &m), 0);
+  assert_int_equal(omega__model_load(d, NULL, &m), 0);
   assert_int_equal(m->st.max_seq_length, 512);
   omega__model_free(m);
   tu_rmtree(d);

@@ -94,7 +94,7 @@ static void ref_pool(const float *x, size_t L, size_t H, unsigned modes, int nor
 
 static float *reference_embed(const char *dir, size_t dim) {
   omega_model_t *m;
-  if (omega__model_load(dir, &m))
+  if (omega__model_load(dir, NULL, &m))
     fail_msg("load %s: %s", dir, omega_errmsg());
   float *out = malloc(N_TEXTS * dim * sizeof *out);
   omega_encoder_ws_t ws = {0};

@@ -37,7 +37,7 @@ static int cpu_encode(omega_backend_t *b, int slot, const omega_batch_t *batch, 
       off[s - s0] = o[s] - o[s0];
     const omega_batch_t sub = {batch->ids + o[s0], off, s1 - s0};
     rc = omega__encoder_run(cb->model, &omega__cpu_ops_fast, &cb->ctx, &cb->ws, &sub, 0,
-                            out + s0 * (size_t)cb->model->dim);
+                            out + s0 * (size_t)cb->model->pool_dim);
   }
   omega__free(off);
   return rc;
