@@ -155,6 +155,10 @@ typedef struct {
   size_t n_prompts;                /* config_sentence_transformers.json's prompts (omega_engine_prompt) */
   const char *default_prompt_name; /* NULL: none */
   const char *tokenizer;           /* the tokenizer's model: "WordPiece", "BPE", "Unigram" */
+  /* A *ForSequenceClassification model (a cross-encoder): dim is its number of labels, a row
+   * is raw logits, and requests are pairs (omega_request_t.texts_b) or texts to classify. */
+  const char *classifier;          /* its architecture, NULL for an embedding model */
+  const char *score_activation;    /* CrossEncoder's: "sigmoid", "identity", "softmax", "tanh" */
 } omega_engine_info_t;
 
 /* Embedding flags (OMEGA_TOK_UTF8_REPLACE also applies). */
@@ -174,6 +178,11 @@ OMEGA_API void omega_engine_close(omega_engine_t *e);
 OMEGA_API void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info);
 OMEGA_API void omega_engine_accel(const omega_engine_t *e, omega_engine_accel_t *out);
 OMEGA_API const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e);
+/* Apply a classifier model's CrossEncoder activation to rows x dim logits in place (sigmoid,
+ * softmax over each row, tanh, or nothing); an embedding model's rows are left alone. */
+OMEGA_API void omega_engine_activate(const omega_engine_t *e, float *logits, size_t rows);
+/* Label i (< info.dim) of a classifier model (id2label); NULL otherwise. */
+OMEGA_API const char *omega_engine_label(const omega_engine_t *e, size_t i);
 /* Prompt i (< info.n_prompts) of the model: its name and text; OMEGA_ERANGE past the last. */
 OMEGA_API int omega_engine_prompt(const omega_engine_t *e, size_t i, const char **name, const char **text);
 /* Change the tuning while running; invalid values (zero batch sizes) give OMEGA_EINVAL. */
@@ -201,6 +210,10 @@ typedef struct {
    * model's default_prompt_name if it has one. Texts only: a prompt with ids is OMEGA_EINVAL. */
   const char *prompt;
   const char *prompt_name;
+  /* Pairs for a cross-encoder (reranker, pair classifier): texts[i] with texts_b[i] (a query
+   * and a passage), in the tokenizer's pair template with its type ids, cut by longest_first
+   * to max_seq_length. Each output row is the head's raw logits. NULL: single texts. */
+  const omega_text_t *texts_b;
 } omega_request_t;
 
 /* Submit a request. cb may be NULL. If job_out is not NULL the caller owns a reference and

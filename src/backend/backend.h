@@ -13,7 +13,11 @@
 #include <stdint.h>
 
 /* Sequences of one batch, packed without padding: sequence s is
- * ids[offsets[s] .. offsets[s+1]). */
+ * ids[offsets[s] .. offsets[s+1]). Each entry holds the token id in its low OMEGA_ID_BITS
+ * bits and the token type above them (1 for a cross-encoder pair's second text under BERT's
+ * template; 0 everywhere else), so pairs need no second array through the engine. */
+#define OMEGA_ID_BITS 24
+#define OMEGA_ID_MASK ((int32_t)((1u << OMEGA_ID_BITS) - 1))
 typedef struct {
   const int32_t *ids;
   const uint32_t *offsets; /* n_seq + 1 entries, offsets[0] == 0 */

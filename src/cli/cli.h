@@ -21,6 +21,7 @@ int omega__cmd_model(int argc, char **argv);
 int omega__cmd_serve(int argc, char **argv);
 int omega__cmd_config(int argc, char **argv);
 int omega__cmd_index(int argc, char **argv);
+int omega__cmd_rerank(int argc, char **argv);
 
 /* Parse a non-negative integer option value; prints a usage error and returns false. */
 bool omega__cli_parse_size(const char *opt, const char *s, size_t min, size_t max, size_t *out);
@@ -34,6 +35,8 @@ int omega__cli_fail_detail(const char *what, int rc, const char *detail);
 long omega__cli_getline(FILE *f, char **buf, size_t *cap);
 /* Open "-" as stdin/stdout, else the file. */
 FILE *omega__cli_open(const char *path, const char *mode);
+/* s as a JSON string (quotes, backslashes and control characters escaped; UTF-8 kept). */
+void omega__cli_json_str(FILE *f, const char *s, size_t len);
 /* Max sequence length implied by a tokenizer path: a model folder's max_seq_length, else 0. */
 int omega__cli_default_max_len(const char *tokenizer_path, size_t *out);
 

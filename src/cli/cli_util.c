@@ -106,3 +106,16 @@ int omega__cli_settings(const char *cmd, const omega_cli_pairs_t *pairs, omega_s
   }
   return 0;
 }
+
+void omega__cli_json_str(FILE *f, const char *s, size_t len) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + len; p++) {
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p < 0x20 || *p == 0x7F)
+      fprintf(f, "\\u%04x", *p);
+    else
+      fputc(*p, f);
+  }
+  fputc('"', f);
+}

@@ -10,6 +10,7 @@ static void usage(FILE *f) {
         "Commands:\n"
         "  serve       the HTTP server (TEI and OpenAI embeddings, metrics, health, HMAC /invoke)\n"
         "  embed       embed text lines with a model folder (jsonl or float32 output)\n"
+        "  rerank      score passages against a query with a cross-encoder, best first\n"
         "  tokenize    print token ids of text lines, exactly as HuggingFace tokenizers\n"
         "  model info  describe a model folder\n"
         "  index       build, search and describe vector indices (flat, HNSW)\n"
@@ -39,6 +40,8 @@ int main(int argc, char **argv) {
     return omega__cmd_serve(argc - 1, argv + 1);
   if (strcmp(cmd, "index") == 0)
     return omega__cmd_index(argc - 1, argv + 1);
+  if (strcmp(cmd, "rerank") == 0)
+    return omega__cmd_rerank(argc - 1, argv + 1);
   if (strcmp(cmd, "config") == 0)
     return omega__cmd_config(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

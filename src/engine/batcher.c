@@ -155,11 +155,11 @@ static void run_batch(omega_engine_t *e, omega_runner_t *r) {
     snprintf(detail, sizeof detail, "%s", omega_errmsg());
   const omega_model_t *m = e->model;
   const size_t dim = (size_t)m->dim, pool_dim = (size_t)m->pool_dim;
-  float post_tmp[m->st.n_post ? omega__model_post_scratch(m) : 1]; /* the Dense chain's two rows */
+  float post_tmp[omega__model_has_post(m) ? omega__model_post_scratch(m) : 1]; /* Dense chain or head */
   for (size_t i = 0; i < k && rc == 0; i++) {
     const omega_job_t *j = items[i].job;
     float *row = j->out + items[i].seq * dim; /* rows are disjoint: no lock */
-    if (m->st.n_post)
+    if (omega__model_has_post(m))
       omega__model_post(m, r->out + i * pool_dim, row, post_tmp);
     else
       memcpy(row, r->out + i * dim, dim * sizeof *row);

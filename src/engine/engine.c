@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -170,6 +171,41 @@ void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info) {
   info->n_prompts = m->st.n_prompts;
   info->default_prompt_name = m->st.default_prompt >= 0 ? m->st.prompts[m->st.default_prompt].name : NULL;
   info->tokenizer = omega_tokenizer_model_type(m->tok);
+  if (m->cfg.head.present) {
+    static const char *const acts[] = {"identity", "sigmoid", "softmax", "tanh"};
+    info->classifier = m->cfg.head.architecture;
+    info->score_activation = acts[m->cfg.head.act];
+  }
+}
+
+void omega_engine_activate(const omega_engine_t *e, float *x, size_t rows) {
+  const omega_head_config_t *h = &e->model->cfg.head;
+  if (!h->present)
+    return;
+  const size_t n = (size_t)h->num_labels;
+  for (size_t r = 0; r < rows; r++) {
+    float *row = x + r * n;
+    if (h->act == OMEGA_SCORE_SOFTMAX) {
+      float mx = row[0];
+      for (size_t i = 1; i < n; i++)
+        mx = row[i] > mx ? row[i] : mx;
+      double sum = 0;
+      for (size_t i = 0; i < n; i++)
+        sum += (row[i] = expf(row[i] - mx));
+      for (size_t i = 0; i < n; i++)
+        row[i] = (float)(row[i] / sum);
+      continue;
+    }
+    for (size_t i = 0; i < n; i++)
+      row[i] = h->act == OMEGA_SCORE_SIGMOID ? 1.0f / (1.0f + expf(-row[i]))
+               : h->act == OMEGA_SCORE_TANH  ? tanhf(row[i])
+                                             : row[i];
+  }
+}
+
+const char *omega_engine_label(const omega_engine_t *e, size_t i) {
+  const omega_head_config_t *h = &e->model->cfg.head;
+  return h->present && i < (size_t)h->num_labels ? h->labels[i] : NULL;
 }
 
 const omega_tokenizer_t *omega_engine_tokenizer(const omega_engine_t *e) { return e->model->tok; }

@@ -143,6 +143,10 @@ static int resolve_prompt(const omega_engine_t *e, const omega_request_t *r, con
   *out = NULL;
   if ((r->prompt || r->prompt_name) && !r->texts)
     return omega__seterr(OMEGA_EINVAL, "a prompt applies to texts, not to token ids");
+  if ((r->prompt || r->prompt_name) && r->texts_b)
+    return omega__seterr(OMEGA_EINVAL, "a prompt applies to single texts, not to pairs");
+  if (r->texts_b)
+    return 0;
   if (r->prompt) {
     size_t len = strlen(r->prompt);
     if (omega__utf8_validate((const unsigned char *)r->prompt, len) != len)
@@ -190,7 +194,7 @@ static void tok_range(void *arg, size_t begin, size_t end) {
  * filled the job, 0 to let the sequential path do it (pool busy, or an input failed: the
  * sequential path then reports the first failure with its message). */
 static int job_fill_parallel(omega_engine_t *e, omega_job_t *j, const omega_request_t *r, const char *prompt) {
-  if (!r->texts || r->n < 64 || !e->tok_pool || pthread_mutex_trylock(&e->tok_mu) != 0)
+  if (!r->texts || r->texts_b || r->n < 64 || !e->tok_pool || pthread_mutex_trylock(&e->tok_mu) != 0)
     return 0;
   tok_par_t p = {e->model->tok,
                  r,
@@ -238,7 +242,7 @@ static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r)
   if (job_fill_parallel(e, j, r, prompt))
     return 0;
   const omega_tokenizer_t *tok = e->model->tok;
-  omega_idvec_t iv = {0};
+  omega_idvec_t iv = {0}, tv = {0};
   size_t cap = 0, used = 0;
   int rc = 0;
   j->offsets[0] = 0;
@@ -247,9 +251,21 @@ static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r)
     size_t len;
     if (r->texts) {
       const size_t limit = (r->flags & OMEGA_EMBED_NO_TRUNCATE) ? 0 : (size_t)e->max_len;
-      const omega_text_t *t = &r->texts[i];
-      if ((rc = omega__tokenizer_encode_prompted_vec(tok, prompt, plen, t->ptr ? t->ptr : "", t->len, limit, r->flags,
-                                                     &iv))) {
+      const omega_text_t *t = &r->texts[i], *b = r->texts_b ? &r->texts_b[i] : NULL;
+      rc = b ? omega__tokenizer_encode_pair_vec(tok, t->ptr ? t->ptr : "", t->len, b->ptr ? b->ptr : "", b->len,
+                                                limit, OMEGA_TRUNCATE_LONGEST_FIRST, r->flags, &iv, &tv)
+             : omega__tokenizer_encode_prompted_vec(tok, prompt, plen, t->ptr ? t->ptr : "", t->len, limit, r->flags,
+                                                    &iv);
+      /* the type rides in the id's high bits; a model with one type row or none (RoBERTa,
+       * DistilBERT, MPNet) is not fed types, as its tokenizer's model_input_names has none */
+      const bool typed = b && e->model->cfg.type_vocab_size > 1;
+      for (size_t k = 0; rc == 0 && typed && k < iv.n; k++) {
+        if (tv.v[k] < 0 || tv.v[k] > 127)
+          rc = omega__seterr(OMEGA_EINVAL, "token type %d of the pair template is out of range", tv.v[k]);
+        else
+          iv.v[k] |= tv.v[k] << OMEGA_ID_BITS;
+      }
+      if (rc) {
         char detail[900];
         snprintf(detail, sizeof detail, "%s", omega_errmsg()[0] ? omega_errmsg() : omega_strerror(rc));
         rc = omega__seterr(rc, "input %zu: %s", i, detail);
@@ -285,6 +301,7 @@ static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r)
     j->offsets[i + 1] = (uint32_t)used;
   }
   omega__free(iv.v);
+  omega__free(tv.v);
   return rc;
 }
 

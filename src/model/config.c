@@ -89,6 +89,68 @@ static int distilbert_fields(const json_t *j, const char *path, omega_bert_confi
   return omega__json_str(j, path, "activation", "gelu", act);
 }
 
+/* "architectures" naming a *ForSequenceClassification: its labels (id2label, else num_labels,
+ * else transformers' default of 2) and CrossEncoder's activation (config.json's
+ * sentence_transformers.activation_fn, else sbert_ce_default_activation_function, else
+ * Sigmoid for one label and Identity for more). */
+static int head_fields(const json_t *j, const char *path, omega_head_config_t *h) {
+  const json_t *archs = json_object_get(j, "architectures");
+  size_t i;
+  const json_t *a;
+  json_array_foreach(archs, i, a) {
+    const char *name = json_string_value(a);
+    size_t n = name ? strlen(name) : 0;
+    if (n > 25 && strcmp(name + n - 25, "ForSequenceClassification") == 0) {
+      h->present = true;
+      snprintf(h->architecture, sizeof h->architecture, "%s", name);
+    }
+  }
+  if (!h->present)
+    return 0;
+  const json_t *id2label = json_object_get(j, "id2label");
+  int n = 2, rc;
+  if (json_is_object(id2label) && json_object_size(id2label))
+    n = (int)json_object_size(id2label);
+  else if ((rc = geti(j, path, "num_labels", 2, 1, OMEGA_MAX_LABELS, &n)))
+    return rc;
+  if (n > OMEGA_MAX_LABELS)
+    return omega__seterr(OMEGA_EUNSUPPORTED, "%s: %d labels, more than %d", path, n, OMEGA_MAX_LABELS);
+  h->num_labels = n;
+  for (int k = 0; k < n; k++) {
+    char key[16];
+    snprintf(key, sizeof key, "%d", k);
+    const char *label = json_string_value(json_object_get(id2label, key));
+    if (json_is_object(id2label) && json_object_size(id2label) && !label)
+      return omega__seterr(OMEGA_EFORMAT, "%s: id2label has no label for id %d", path, k);
+    snprintf(h->labels[k], sizeof h->labels[k], "%s", label ? label : "");
+    if (!label)
+      snprintf(h->labels[k], sizeof h->labels[k], "LABEL_%d", k);
+  }
+  const char *act = json_string_value(json_object_get(json_object_get(j, "sentence_transformers"), "activation_fn"));
+  if (!act)
+    act = json_string_value(json_object_get(j, "sbert_ce_default_activation_function"));
+  h->act = n == 1 ? OMEGA_SCORE_SIGMOID : OMEGA_SCORE_IDENTITY;
+  if (act) {
+    const char *dot = strrchr(act, '.');
+    const char *cls = dot ? dot + 1 : act;
+    static const struct {
+      const char *name;
+      omega_score_act_t act;
+    } acts[] = {{"Sigmoid", OMEGA_SCORE_SIGMOID}, {"Identity", OMEGA_SCORE_IDENTITY}, {"Softmax", OMEGA_SCORE_SOFTMAX},
+                {"Tanh", OMEGA_SCORE_TANH}};
+    size_t k = 0;
+    while (k < 4 && strcmp(cls, acts[k].name) != 0)
+      k++;
+    if (k == 4)
+      return omega__seterr(OMEGA_EUNSUPPORTED,
+                           "%s: cross-encoder activation \"%s\" is not supported (supported: Sigmoid, Identity, "
+                           "Softmax, Tanh)",
+                           path, act);
+    h->act = acts[k].act;
+  }
+  return 0;
+}
+
 int omega__bert_config_parse(const char *path, const json_t *j, omega_bert_config_t *c) {
   memset(c, 0, sizeof *c);
   if (!json_is_object(j))
@@ -118,7 +180,7 @@ int omega__bert_config_parse(const char *path, const json_t *j, omega_bert_confi
     goto out;
   }
   rc = c->arch == OMEGA_ARCH_DISTILBERT ? distilbert_fields(j, path, c, &act) : bert_fields(j, path, c, &act, &pos_type);
-  if (rc)
+  if (rc || (rc = head_fields(j, path, &c->head)))
     goto out;
   c->pos_rows = c->max_position_embeddings;
   if (c->arch == OMEGA_ARCH_MPNET) {
@@ -383,7 +445,9 @@ int omega__st_config_load(const char *dir, const omega_bert_config_t *b, omega_s
   int rc = omega__path_join(path, sizeof path, dir, "modules.json");
   if (rc)
     return rc;
-  if (omega__is_file(path)) {
+  if (b->head.present) {
+    st->pooling = OMEGA_POOL_CLS; /* the head reads the first token's hidden state */
+  } else if (omega__is_file(path)) {
     st->has_modules_json = true;
     if ((rc = load_modules(dir, b, st)))
       return rc;

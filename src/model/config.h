@@ -18,9 +18,23 @@ typedef enum {
   OMEGA_ARCH_MPNET,      /* positions from padding_idx + 1, a relative position bias in attention */
 } omega_arch_t;
 
+/* A *ForSequenceClassification head (a cross-encoder reranker or a classifier): its labels
+ * and the activation sentence-transformers' CrossEncoder applies to the logits. */
+#define OMEGA_MAX_LABELS 64
+typedef enum { OMEGA_SCORE_IDENTITY = 0, OMEGA_SCORE_SIGMOID, OMEGA_SCORE_SOFTMAX, OMEGA_SCORE_TANH } omega_score_act_t;
+
+typedef struct {
+  bool present;
+  int num_labels;
+  char labels[OMEGA_MAX_LABELS][48];
+  char architecture[64];   /* "BertForSequenceClassification", ... */
+  omega_score_act_t act;   /* CrossEncoder's default activation */
+} omega_head_config_t;
+
 typedef struct {
   char model_type[32];
   omega_arch_t arch;
+  omega_head_config_t head;
   int vocab_size, hidden_size, num_layers, num_heads, intermediate_size;
   /* max_position_embeddings: positions a sequence may use. The table has pos_rows rows, of
    * which RoBERTa's first pos_offset (padding_idx + 1) are never a real token's. */

@@ -174,6 +174,43 @@ static int load_layer(loader_t *L, int i, omega_bert_layer_t *ly) {
   return 0;
 }
 
+/* A tensor of the task model itself (the classifier), outside the base model's prefix. */
+static int load_bare(loader_t *L, const char *name, int64_t d0, int64_t d1, const float **out) {
+  const char *saved = L->m->prefix;
+  L->m->prefix = "";
+  int rc = load(L, name, d0, d1, out);
+  L->m->prefix = saved;
+  return rc;
+}
+
+/* The *ForSequenceClassification head: BERT's pooler then classifier; RoBERTa's and MPNet's
+ * classifier.dense then out_proj; DistilBERT's pre_classifier then classifier. */
+static int load_head(loader_t *L) {
+  omega_model_t *m = L->m;
+  const int H = m->cfg.hidden_size, n = m->cfg.head.num_labels;
+  int rc;
+  switch (m->cfg.arch) {
+  case OMEGA_ARCH_BERT:
+    if ((rc = load(L, "pooler.dense.weight", H, H, &m->head_w1)) || (rc = load(L, "pooler.dense.bias", H, -1, &m->head_b1)))
+      return rc;
+    return (rc = load_bare(L, "classifier.weight", n, H, &m->head_w2)) ? rc
+                                                                         : load_bare(L, "classifier.bias", n, -1, &m->head_b2);
+  case OMEGA_ARCH_DISTILBERT:
+    m->head_relu = true;
+    if ((rc = load_bare(L, "pre_classifier.weight", H, H, &m->head_w1)) ||
+        (rc = load_bare(L, "pre_classifier.bias", H, -1, &m->head_b1)))
+      return rc;
+    return (rc = load_bare(L, "classifier.weight", n, H, &m->head_w2)) ? rc
+                                                                         : load_bare(L, "classifier.bias", n, -1, &m->head_b2);
+  default: /* RoBERTa, XLM-R, CamemBERT, MPNet */
+    if ((rc = load_bare(L, "classifier.dense.weight", H, H, &m->head_w1)) ||
+        (rc = load_bare(L, "classifier.dense.bias", H, -1, &m->head_b1)) ||
+        (rc = load_bare(L, "classifier.out_proj.weight", n, H, &m->head_w2)))
+      return rc;
+    return load_bare(L, "classifier.out_proj.bias", n, -1, &m->head_b2);
+  }
+}
+
 static int load_weights(loader_t *L) {
   omega_model_t *m = L->m;
   const omega_bert_config_t *c = &m->cfg;
@@ -217,9 +254,10 @@ static int load_weights(loader_t *L) {
   for (int i = 0; i < c->num_layers; i++)
     if ((rc = load_layer(L, i, &m->layers[i])))
       return rc;
-  if (c->rel_buckets)
-    return load(L, "encoder.relative_attention_bias.weight", c->rel_buckets, c->num_heads, &m->rel_bias);
-  return 0;
+  if (c->rel_buckets && (rc = load(L, "encoder.relative_attention_bias.weight", c->rel_buckets, c->num_heads,
+                                   &m->rel_bias)))
+    return rc;
+  return c->head.present ? load_head(L) : 0;
 }
 
 /* One Dense module's weights from its folder (linear.weight [out, in], linear.bias [out]). */
@@ -251,6 +289,10 @@ static int load_dense_weights(omega_model_t *m, int i, const omega_post_step_t *
 /* The Dense chain: each module's input must be what comes before it. */
 static int load_post(omega_model_t *m) {
   int dim = m->pool_dim;
+  if (m->cfg.head.present) {
+    m->dim = m->cfg.head.num_labels;
+    return 0;
+  }
   for (int i = 0; i < m->st.n_post; i++) {
     const omega_post_step_t *d = &m->st.post[i];
     if (d->normalize)
@@ -269,6 +311,8 @@ static int load_post(omega_model_t *m) {
 
 size_t omega__model_post_scratch(const omega_model_t *m) {
   size_t w = (size_t)m->pool_dim;
+  if (m->cfg.head.present)
+    return 2 * (w > (size_t)m->cfg.head.num_labels ? w : (size_t)m->cfg.head.num_labels);
   for (int i = 0; i < m->st.n_post; i++)
     if (!m->st.post[i].normalize && (size_t)m->st.post[i].out > w)
       w = (size_t)m->st.post[i].out;
@@ -290,7 +334,28 @@ static float dense_act(omega_dense_act_t a, float x) {
   }
 }
 
+/* logits of the classifier head from the first token's hidden state h */
+static void head_logits(const omega_model_t *m, const float *h, float *out, float *t) {
+  const size_t H = (size_t)m->cfg.hidden_size;
+  for (size_t o = 0; o < H; o++) {
+    double acc = m->head_b1[o];
+    for (size_t k = 0; k < H; k++)
+      acc += (double)m->head_w1[o * H + k] * h[k];
+    t[o] = m->head_relu ? (acc > 0 ? (float)acc : 0.0f) : tanhf((float)acc);
+  }
+  for (int o = 0; o < m->cfg.head.num_labels; o++) {
+    double acc = m->head_b2[o];
+    for (size_t k = 0; k < H; k++)
+      acc += (double)m->head_w2[(size_t)o * H + k] * t[k];
+    out[o] = (float)acc;
+  }
+}
+
 void omega__model_post(const omega_model_t *m, const float *in, float *out, float *tmp) {
+  if (m->cfg.head.present) {
+    head_logits(m, in, out, tmp);
+    return;
+  }
   size_t dim = (size_t)m->pool_dim, half = omega__model_post_scratch(m) / 2;
   float *cur = tmp, *next = tmp + half;
   memcpy(cur, in, dim * sizeof *cur);
@@ -344,6 +409,11 @@ int omega__model_load(const char *dir, const char *pooling, omega_model_t **out)
   }
   if ((rc = omega__bert_config_load(dir, &m->cfg)) || (rc = omega__st_config_load(dir, &m->cfg, &m->st)))
     goto fail;
+  if (pooling && m->cfg.head.present) {
+    rc = omega__seterr(OMEGA_EINVAL, "%s: a pooling override does not apply to a classifier (%s reads the first token)",
+                       dir, m->cfg.head.architecture);
+    goto fail;
+  }
   if (pooling && (rc = omega__pool_parse(pooling, &m->st.pooling)))
     goto fail;
   if ((rc = omega_tokenizer_load(dir, NULL, &m->tok)))

@@ -35,13 +35,19 @@ typedef struct omega_model {
   int pool_dim; /* what a backend returns per sequence: hidden * number of pooling modes */
   int dim;      /* output dimension: the last Dense module's, else pool_dim */
   float *post_w[OMEGA_MAX_POST], *post_b[OMEGA_MAX_POST]; /* Dense modules' [out, in], [out] (bias NULL: none) */
+  /* *ForSequenceClassification (cfg.head.present): logits = W2 act(W1 h[0] + b1) + b2, act tanh
+   * (BERT's pooler, RoBERTa's and MPNet's classifier.dense) or ReLU (DistilBERT) */
+  const float *head_w1, *head_b1, *head_w2, *head_b2; /* [H, H], [H], [labels, H], [labels] */
+  bool head_relu;
   float *arena;
 } omega_model_t;
 
 /* pooling: NULL, or modes that replace the folder's ("cls+max"; see omega__pool_parse). */
 int omega__model_load(const char *dir, const char *pooling, omega_model_t **out);
-/* The modules after Pooling (Dense, a Normalize before the last) on one pooled row: in has
- * pool_dim floats, out gets dim; tmp holds 2 * the widest step. in may equal neither. */
+/* What follows the backend's pooled row: the modules after Pooling (Dense, a Normalize
+ * before the last), or a classifier head (raw logits). in has pool_dim floats, out gets dim;
+ * tmp holds omega__model_post_scratch floats. */
+static inline bool omega__model_has_post(const omega_model_t *m) { return m->st.n_post || m->cfg.head.present; }
 void omega__model_post(const omega_model_t *m, const float *in, float *out, float *tmp);
 /* Floats of tmp omega__model_post needs. */
 size_t omega__model_post_scratch(const omega_model_t *m);

@@ -168,6 +168,57 @@ def check_pooling_override(args, tmp, inp, failures):
         failures.append(f"--pooling median: rc {p.returncode}, {p.stderr.decode()[:200]}")
 
 
+def check_rerankers(args, tmp, texts, failures, env):
+    """Cross-encoders (*ForSequenceClassification, one label) of every family: omega rerank's
+    raw logits and sigmoid scores against the reference's, pair by pair, with BERT's token
+    types (1 from the first [SEP] on)."""
+    queries = [b"what is the capital of France", texts[3][:200], b"<pad> query with a pad"]
+    passages = [t for t in texts[:40] if t.strip()]
+    pin = os.path.join(tmp, "passages.txt")
+    with open(pin, "wb") as f:
+        f.write(b"\n".join(passages) + b"\n")
+    for fam in FAMILIES:
+        d = os.path.join(tmp, "rr-" + fam)
+        subprocess.run([args.genmodel, "--out", d, "--family", fam, "--head", "rerank", "--shape", "tiny", "--seed",
+                        "13", "--max-seq-length", "128"], check=True, capture_output=True, env=env)
+        worst = 0.0
+        for qi, q in enumerate(queries):
+            pairs = b"".join(q + b"\n" + p + b"\n" for p in passages)
+            ids = subprocess.run([args.omega, "tokenize", "--tokenizer", d, "--pairs", "--max-length", "128"],
+                                 input=pairs, capture_output=True, check=True).stdout.decode().splitlines()
+            lines = []
+            for row in ids:
+                v = [int(x) for x in row.split()]
+                sep = v.index(102) if fam == "bert" else len(v)
+                lines.append(" ".join(map(str, v)) + " | " + " ".join("0" if k <= sep else "1" for k in range(len(v))))
+            idf = os.path.join(tmp, f"rr-{fam}-{qi}.ids")
+            with open(idf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            ref = subprocess.run(["/usr/bin/python3", REF, d, "--ids-file", idf, "--pairs"], capture_output=True,
+                                 check=True).stdout.decode().splitlines()
+            ref = [json.loads(x) for x in ref]
+            out = {}
+            for raw in (True, False):
+                p = subprocess.run([args.omega, "rerank", "--model", d, "--query", q.decode(), "--input", pin,
+                                    "--accel", "cpu"] + (["--raw-scores"] if raw else []), capture_output=True)
+                if p.returncode:
+                    failures.append(f"rerank {fam}: {p.stderr.decode()[:300]}")
+                    break
+                rows = [json.loads(x) for x in p.stdout.decode().splitlines()]
+                if [r["score"] for r in rows] != sorted((r["score"] for r in rows), reverse=True):
+                    failures.append(f"rerank {fam}: not sorted best first")
+                out[raw] = {r["index"]: r["score"] for r in rows}
+            if len(out) != 2 or len(out[True]) != len(ref):
+                failures.append(f"rerank {fam}: {len(out.get(True, {}))} scores for {len(ref)} pairs")
+                continue
+            for i, r in enumerate(ref):
+                worst = max(worst, abs(out[True][i] - r["logits"][0]), abs(out[False][i] - r["scores"][0]))
+        print(f"rerank {fam}: {len(queries)} queries x {len(passages)} passages, max |diff| {worst:.2e} "
+              "(logits and sigmoid scores)")
+        if worst > 1e-5:
+            failures.append(f"rerank {fam}: max |diff| {worst:.2e} > 1e-5")
+
+
 def check_dense(args, tmp, inp, failures):
     """Dense modules (and a Normalize between them) against the reference, every precision."""
     for between in (False, True):
@@ -253,6 +304,7 @@ def main():
         check_sharded(args, tmp, inp, failures)
         check_dense(args, tmp, inp, failures)
         check_pooling_override(args, tmp, inp, failures)
+        check_rerankers(args, tmp, texts, failures, env)
     for f in failures:
         print("FAIL", f)
     sys.exit(1 if failures else 0)

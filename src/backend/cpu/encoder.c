@@ -65,10 +65,14 @@ int omega__encoder_check(const omega_model_t *m, const omega_batch_t *b) {
       return omega__seterr(OMEGA_EINVAL, "sequence %zu has %u tokens, the model has %d positions", s, L,
                            m->cfg.max_position_embeddings);
   }
-  for (size_t t = 0; t < b->offsets[b->n_seq]; t++)
-    if (b->ids[t] < 0 || b->ids[t] >= m->cfg.vocab_size)
-      return omega__seterr(OMEGA_EINVAL, "token id %d is outside the vocabulary (size %d)", b->ids[t],
-                           m->cfg.vocab_size);
+  const int types = m->cfg.type_vocab_size > 0 ? m->cfg.type_vocab_size : 1;
+  for (size_t t = 0; t < b->offsets[b->n_seq]; t++) {
+    const int32_t id = b->ids[t] & OMEGA_ID_MASK, type = b->ids[t] >> OMEGA_ID_BITS;
+    if (b->ids[t] < 0 || id >= m->cfg.vocab_size)
+      return omega__seterr(OMEGA_EINVAL, "token id %d is outside the vocabulary (size %d)", id, m->cfg.vocab_size);
+    if (type >= types)
+      return omega__seterr(OMEGA_EINVAL, "token type %d is outside the model's %d token types", type, types);
+  }
   return 0;
 }
 
@@ -167,11 +171,13 @@ int omega__encoder_hidden(const omega_model_t *m, const omega_cpu_ops_t *ops, om
   for (size_t s = 0; s < b->n_seq; s++) {
     size_t pos = 0;
     for (uint32_t t = b->offsets[s]; t < b->offsets[s + 1]; t++) {
-      const bool pad = pad_positions && b->ids[t] == cfg->pad_token_id;
-      const float *w = m->word_emb + (size_t)b->ids[t] * H, *p = pad ? m->pos_emb - H : m->pos_emb + pos++ * H;
+      const int32_t id = b->ids[t] & OMEGA_ID_MASK;
+      const bool pad = pad_positions && id == cfg->pad_token_id;
+      const float *w = m->word_emb + (size_t)id * H, *p = pad ? m->pos_emb - H : m->pos_emb + pos++ * H;
+      const float *ty = m->type_emb + (size_t)(b->ids[t] >> OMEGA_ID_BITS) * H;
       float *x = ws->x + (size_t)t * H;
       for (size_t i = 0; i < H; i++)
-        x[i] = w[i] + p[i] + m->type_emb[i];
+        x[i] = w[i] + p[i] + ty[i];
     }
   }
   ops->add_layernorm(c, T, H, ws->x, NULL, m->emb_ln_g, m->emb_ln_b, eps);

@@ -157,6 +157,11 @@ int omega__gpu_backend_create(const omega_model_t *m, const omega_gpu_backend_op
     return omega__seterr(OMEGA_EUNSUPPORTED, "GPU encoder: %s's relative attention bias runs on the CPU only",
                          c->model_type);
   }
+  if (c->head.present) { /* the plugin reads token type 0 only: pairs need the CPU's embeddings */
+    omega__free(g);
+    return omega__seterr(OMEGA_EUNSUPPORTED, "GPU encoder: %s (a cross-encoder) runs on the CPU only",
+                         c->head.architecture);
+  }
   ocu_layer_t *layers = omega__calloc((size_t)c->num_layers, sizeof *layers);
   if (!layers) {
     omega__free(g);
