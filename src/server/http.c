@@ -21,6 +21,8 @@ static const omega_http_route_t routes[] = {
     {"POST", "/embed", "embed", .step = omega__step_embed, .needs_engine = true},
     {"POST", "/v1/embeddings", "v1_embeddings", .step = omega__step_openai, .needs_engine = true},
     {"POST", "/tokenize", "tokenize", .step = omega__step_tokenize, .needs_engine = true},
+    {"POST", "/rerank", "rerank", .step = omega__step_rerank, .needs_engine = true},
+    {"POST", "/predict", "predict", .step = omega__step_predict, .needs_engine = true},
     {"POST", "/invoke", "invoke", .step = omega__step_invoke, .needs_engine = true},
     {"GET", "/info", "info", .fn = omega__route_info, .needs_engine = true},
     {"GET", "/health", "health", .fn = omega__route_health},

@@ -37,13 +37,25 @@ void omega__route_info(omega_req_t *r) {
   omega__buf_json_str(&b, s->model_name, strlen(s->model_name));
   omega__buf_puts(&b, ",\"model_dir\":");
   omega__buf_json_str(&b, i->model_dir, strlen(i->model_dir));
+  /* TEI's model_type: an embedding model's pooling, or a cross-encoder's labels */
+  if (i->classifier) {
+    omega__buf_printf(&b, ",\"model_type\":{\"%s\":{\"id2label\":{", i->dim == 1 ? "reranker" : "classifier");
+    for (int k = 0; k < i->dim; k++) {
+      const char *label = omega_engine_label(s->engine, (size_t)k);
+      omega__buf_printf(&b, "%s\"%d\":", k ? "," : "", k);
+      omega__buf_json_str(&b, label ? label : "", label ? strlen(label) : 0);
+    }
+    omega__buf_printf(&b, "}}},\"classifier\":\"%s\",\"score_activation\":\"%s\"", i->classifier, i->score_activation);
+  } else {
+    omega__buf_printf(&b, ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}}", i->pooling);
+  }
   omega__buf_printf(&b,
-                   ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}},\"architecture\":\"%s\","
+                   ",\"architecture\":\"%s\","
                    "\"model_dtype\":\"float32\",\"weights_dtype\":\"%s\",\"dim\":%d,\"normalize\":%s,"
                    "\"max_input_length\":%d,\"hidden_size\":%d,\"num_layers\":%d,\"num_heads\":%d,"
                    "\"vocab_size\":%d,\"parameters\":%zu,\"max_batch_tokens\":%lld,\"max_client_batch_size\":%lld,"
                    "\"backend\":\"%s\",\"cpu_precision\":\"%s\",\"threads\":%d,\"version\":\"%s\"",
-                   i->pooling, i->architecture, i->weight_dtype, i->dim, i->normalize ? "true" : "false",
+                   i->architecture, i->weight_dtype, i->dim, i->normalize ? "true" : "false",
                    i->max_seq_length, i->hidden_size, i->num_layers, i->num_heads, i->vocab_size, i->n_params,
                    set.embed_max_batch_tokens, set.omega_max_inputs, i->backend, i->cpu_precision, i->threads,
                    omega_version());

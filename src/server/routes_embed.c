@@ -142,6 +142,11 @@ static bool opt_dims(omega_req_t *r, const json_t *doc, embed_ctx_t *c) {
 }
 
 static embed_ctx_t *new_ctx(omega_req_t *r, kind_t kind) {
+  if (r->srv->info.classifier) {
+    omega__respond_error(r, 400, "validation", "%s is a cross-encoder (%s), not an embedding model: use /rerank or /predict",
+                         r->srv->model_name, r->srv->info.classifier);
+    return NULL;
+  }
   embed_ctx_t *c = omega__calloc(1, sizeof *c);
   if (!c) {
     omega__respond_error(r, 503, "overloaded", "out of memory");

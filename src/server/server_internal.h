@@ -155,6 +155,8 @@ void omega__route_metrics(omega_req_t *r);
  * collections (routes_index.c, routes_search.c). */
 bool omega__step_embed(omega_req_t *r);
 bool omega__step_openai(omega_req_t *r);
+bool omega__step_rerank(omega_req_t *r);
+bool omega__step_predict(omega_req_t *r);
 bool omega__step_tokenize(omega_req_t *r);
 bool omega__step_invoke(omega_req_t *r);
 bool omega__step_config_get(omega_req_t *r);

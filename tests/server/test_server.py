@@ -5,6 +5,7 @@ HMAC, hot reload under load, back-pressure, deadlines, client disconnects and SI
 """
 import base64
 import json
+import math
 import os
 import signal
 import socket
@@ -392,6 +393,107 @@ class Prompts(unittest.TestCase):
         plain = self.plain.get("/info").json()
         self.assertEqual(plain["prompts"], {})
         self.assertIsNone(plain["default_prompt_name"])
+
+
+class CrossEncoder(unittest.TestCase):
+    """TEI's /rerank and /predict with cross-encoders (a one-label reranker and a three-label
+    pair classifier), against `omega rerank` and each other; the embedding routes refuse them."""
+
+    @classmethod
+    def setUpClass(cls):
+        from omega_test_server import GENMODEL
+        cls.rr_dir = tempfile.mkdtemp(prefix="omega-rr-")
+        cls.cls_dir = tempfile.mkdtemp(prefix="omega-cls-")
+        for d, labels in ((cls.rr_dir, "1"), (cls.cls_dir, "3")):
+            subprocess.run([GENMODEL, "--out", d, "--family", "bert", "--head", "rerank", "--num-labels", labels,
+                            "--hidden", "64", "--layers", "2", "--heads", "2", "--intermediate", "128",
+                            "--max-seq-length", "32", "--seed", "5"], check=True, stderr=subprocess.DEVNULL)
+        cls.rr = Server(model=cls.rr_dir)
+        cls.cls = Server(model=cls.cls_dir)
+        cls.emb = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in (cls.rr, cls.cls, cls.emb):
+            assert s.stop() == 0
+
+    def test_rerank_sorted_and_equal_to_the_cli(self):
+        texts = ["Paris is the capital of France.", "Berlin is in Germany.", "", "cats", "Paris"]
+        r = self.rr.post("/rerank", {"query": "capital of France", "texts": texts, "return_text": True})
+        self.assertEqual(r.status, 200, r.body)
+        rows = r.json()
+        self.assertEqual(sorted(x["index"] for x in rows), list(range(len(texts))))
+        scores = [x["score"] for x in rows]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        for x in rows:
+            self.assertEqual(x["text"], texts[x["index"]])
+            self.assertTrue(0.0 < x["score"] < 1.0)  # sigmoid
+        raw = {x["index"]: x["score"] for x in self.rr.post("/rerank", {"query": "capital of France", "texts": texts,
+                                                                         "raw_scores": True}).json()}
+        for x in rows:
+            self.assertAlmostEqual(x["score"], 1.0 / (1.0 + math.exp(-raw[x["index"]])), places=6)
+            self.assertNotIn("text", self.rr.post("/rerank", {"query": "q", "texts": ["a"]}).json()[0])
+        cli = subprocess.run([OMEGA, "rerank", "--model", self.rr_dir, "--query", "capital of France", "--accel", "cpu"],
+                             input="\n".join(texts).encode() + b"\n", capture_output=True, check=True).stdout
+        cli_rows = [json.loads(line) for line in cli.decode().splitlines()]
+        self.assertEqual([x["index"] for x in cli_rows], [x["index"] for x in rows])
+        for a, b in zip(cli_rows, rows):
+            self.assertAlmostEqual(a["score"], b["score"], places=6)
+
+    def test_predict_texts_pairs_and_batches(self):
+        one = self.cls.post("/predict", {"inputs": "a text to classify"})
+        self.assertEqual(one.status, 200, one.body)
+        labels = one.json()
+        self.assertEqual(sorted(x["label"] for x in labels), ["LABEL_0", "LABEL_1", "LABEL_2"])
+        self.assertAlmostEqual(sum(x["score"] for x in labels), 1.0, places=5)  # softmax
+        self.assertEqual([x["score"] for x in labels], sorted((x["score"] for x in labels), reverse=True))
+        pair = self.cls.post("/predict", {"inputs": ["a question", "an answer"]}).json()
+        self.assertEqual(len(pair), 3)
+        batch = self.cls.post("/predict", {"inputs": [["a question", "an answer"], ["b", "c"]]}).json()
+        self.assertEqual(len(batch), 2)
+        self.assertEqual(batch[0], pair)
+        texts = self.cls.post("/predict", {"inputs": ["x", "y", "z"]}).json()
+        self.assertEqual(len(texts), 3)
+        raw = self.cls.post("/predict", {"inputs": "a text to classify", "raw_scores": True}).json()
+        self.assertGreater(abs(sum(x["score"] for x in raw) - 1.0), 1e-3)
+        # a one-label model: sigmoid, as TEI
+        rr = self.rr.post("/predict", {"inputs": ["capital of France", "Paris"]}).json()
+        want = self.rr.post("/rerank", {"query": "capital of France", "texts": ["Paris"]}).json()[0]["score"]
+        self.assertAlmostEqual(rr[0]["score"], want, places=6)
+
+    def test_info_describes_the_head(self):
+        info = self.cls.get("/info").json()
+        self.assertEqual(info["model_type"], {"classifier": {"id2label": {"0": "LABEL_0", "1": "LABEL_1",
+                                                                          "2": "LABEL_2"}}})
+        self.assertEqual(info["classifier"], "BertForSequenceClassification")
+        self.assertIn("reranker", self.rr.get("/info").json()["model_type"])
+
+    def test_errors_name_the_problem(self):
+        for body, word in (({"texts": ["a"]}, "query"), ({"query": "q"}, "texts"), ({"query": "q", "texts": []}, "empty"),
+                           ({"query": "q", "texts": ["a", 3]}, "texts\"[1]"), ({"query": 3, "texts": ["a"]}, "query"),
+                           ({"query": "q", "texts": ["a"], "raw_scores": "yes"}, "raw_scores")):
+            r = self.rr.post("/rerank", body)
+            self.assertEqual(r.status, 422, (body, r.body))
+            self.assertIn(word, r.json()["error"])
+        r = self.cls.post("/predict", {"inputs": ["a", ["b", "c"], "d"]})
+        self.assertEqual(r.status, 422, r.body)
+        self.assertIn("all texts or all pairs", r.json()["error"])
+        r = self.cls.post("/predict", {"inputs": 3})
+        self.assertEqual(r.status, 422, r.body)
+        r = self.rr.post("/embed", {"inputs": "x"})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertIn("/rerank", r.json()["error"])
+        r = self.emb.post("/rerank", {"query": "q", "texts": ["a"]})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertIn("embedding model", r.json()["error"])
+        r = self.cls.post("/rerank", {"query": "q", "texts": ["a"]})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertIn("several labels", r.json()["error"])
+        long = " ".join(["word"] * 600)  # past the 512 positions (a cross-encoder folder has no max_seq_length)
+        r = self.rr.post("/rerank", {"query": "q", "texts": [long]})
+        self.assertEqual(r.status, 422, r.body)  # as /embed
+        self.assertIn("max_seq_length 512", r.json()["error"])
+        self.assertEqual(self.rr.post("/rerank", {"query": "q", "texts": [long], "truncate": True}).status, 200)
 
 
 class NoSecret(unittest.TestCase):
