@@ -12,7 +12,9 @@
  *               [--target-ms T]      the latency target of the open-loop run (ACCEL_TARGET_LAT_MS)
  *               [--peak R]           the open loop's peak rate (sentences/s) instead of the measured one,
  *                                    so runs that differ in a setting see the same load (--batches "")
- *               [--graph-tokens N]   EMBED_CUDA_GRAPH_TOKENS (default 256; 0: no CUDA graphs) */
+ *               [--graph-tokens N]   EMBED_CUDA_GRAPH_TOKENS (default 256; 0: no CUDA graphs)
+ *               [--pairs]            a cross-encoder's workload: corpus lines 2k and 2k+1 are one pair
+ *                                    (query, passage); rates and latencies are per pair */
 #include "bench_common.h"
 #include "omega/omega.h"
 
@@ -31,6 +33,24 @@ static unsigned slots = 2, target_ms = 100, graph_tokens = 256;
 static int bad_choice(const char *what, const char *value, const char *choices) {
   fprintf(stderr, "bench_embed: %s \"%s\" is not %s\n", what, value, choices);
   return 1;
+}
+
+/* k items: texts a[0..k) alone, or the pairs (a[i], b[i]) when b is not NULL */
+static int run_items(omega_engine_t *e, const omega_text_t *a, const omega_text_t *b, size_t k, float *out) {
+  if (!b)
+    return omega_engine_embed(e, a, k, 0, out);
+  const omega_request_t req = {.texts = a, .texts_b = b, .n = k};
+  omega_job_t *job;
+  int rc = omega_engine_submit_request(e, &req, NULL, NULL, &job);
+  if (rc)
+    return rc;
+  if ((rc = omega_job_wait(job)) == 0) {
+    size_t rows, dim;
+    const float *v = omega_job_embeddings(job, &rows, &dim);
+    memcpy(out, v, rows * dim * sizeof *out);
+  }
+  omega_job_release(job);
+  return rc;
 }
 
 static omega_engine_t *open_engine(const char *model, int threads, size_t batch) {
@@ -174,10 +194,10 @@ int main(int argc, char **argv) {
                                        {"dtype", 1, 0, 'd'},     {"slots", 1, 0, 's'},   {"whole", 0, 0, 'w'},
                                        {"load-fraction", 1, 0, 'f'}, {"target-ms", 1, 0, 'T'},
                                        {"precision", 1, 0, 'p'}, {"peak", 1, 0, 'P'},
-                                       {"graph-tokens", 1, 0, 'g'},
+                                       {"graph-tokens", 1, 0, 'g'}, {"pairs", 0, 0, 'x'},
                                        {0, 0, 0, 0}};
   bench_cpu_caps_from_env();
-  int whole = 0;
+  int whole = 0, pairs = 0;
   double load_fraction = 0, given_peak = 0;
   const char *model = NULL, *corpus = NULL, *batches = "32,128", *out = NULL;
   int lat_n = 300, repeats = 3, threads = 2;
@@ -211,6 +231,7 @@ int main(int argc, char **argv) {
       break;
     case 'P': given_peak = atof(optarg); break;
     case 'g': graph_tokens = (unsigned)atoi(optarg); break;
+    case 'x': pairs = 1; break;
     default: fprintf(stderr, "see the header of bench/bench_embed.c\n"); return 2;
     }
   }
@@ -222,11 +243,20 @@ int main(int argc, char **argv) {
   char *buf;
   char **lines;
   size_t *lens;
-  size_t n_all = bench_read_lines(corpus, 0, &buf, &lines, &lens);
+  size_t n_lines = bench_read_lines(corpus, 0, &buf, &lines, &lens);
+  const size_t n_all = pairs ? n_lines / 2 : n_lines; /* items: sentences, or pairs */
   size_t n = limit && limit < n_all ? limit : n_all;
-  omega_text_t *texts = malloc(n_all * sizeof *texts);
-  for (size_t i = 0; i < n_all; i++)
-    texts[i] = (omega_text_t){lines[i], lens[i]};
+  omega_text_t *texts = malloc(n_all * sizeof *texts), *texts_b = pairs ? malloc(n_all * sizeof *texts_b) : NULL;
+  for (size_t i = 0; i < n_all; i++) {
+    const size_t l = pairs ? 2 * i : i;
+    texts[i] = (omega_text_t){lines[l], lens[l]};
+    if (pairs)
+      texts_b[i] = (omega_text_t){lines[l + 1], lens[l + 1]};
+  }
+  if (pairs && load_fraction > 0) {
+    fprintf(stderr, "bench_embed: --load-fraction measures single sentences, not --pairs\n");
+    return 2;
+  }
 
   FILE *js = out ? fopen(out, "w") : NULL;
   if (out && !js) {
@@ -248,8 +278,8 @@ int main(int argc, char **argv) {
   if (js)
     fprintf(js,
             "{\"engine\": \"omega\", \"device\": \"%s\", \"gpu\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-            "\"sentences\": %zu, \"whole\": %d, \"graph_tokens\": %u, \"throughput\": {",
-            acc.device, acc.gpu_name, precision, threads, n, whole, graph_tokens);
+            "\"sentences\": %zu, \"pairs\": %d, \"whole\": %d, \"graph_tokens\": %u, \"throughput\": {",
+            acc.device, acc.gpu_name, precision, threads, n, pairs, whole, graph_tokens);
   double peak = 0;
   int first = 1;
   for (const char *p = batches; *p;) {
@@ -259,20 +289,20 @@ int main(int argc, char **argv) {
     if (!B)
       continue;
     omega_engine_t *e = open_engine(model, threads, B);
-    omega_engine_embed(e, texts, B < n ? B : n, 0, emb); /* warm-up */
+    run_items(e, texts, texts_b, B < n ? B : n, emb); /* warm-up */
     if (whole)
-      omega_engine_embed(e, texts, n, 0, emb);
+      run_items(e, texts, texts_b, n, emb);
     double *rates = malloc((size_t)repeats * sizeof *rates);
     for (int r = 0; r < repeats; r++) {
       double t0 = bench_now();
       for (size_t i = 0; i < n && whole; i = n)
-        if (omega_engine_embed(e, texts, n, 0, emb)) {
+        if (run_items(e, texts, texts_b, n, emb)) {
           fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
           return 1;
         }
       for (size_t i = 0; i < n && !whole; i += B) {
         size_t k = i + B <= n ? B : n - i;
-        if (omega_engine_embed(e, texts + i, k, 0, emb + i * (size_t)info.dim)) {
+        if (run_items(e, texts + i, texts_b ? texts_b + i : NULL, k, emb + i * (size_t)info.dim)) {
           fprintf(stderr, "bench_embed: %s\n", omega_errmsg());
           return 1;
         }
@@ -287,7 +317,7 @@ int main(int argc, char **argv) {
     }
     double med = bench_median(rates, (size_t)repeats);
     peak = med > peak ? med : peak;
-    printf("  batch %4zu: %8.1f sentences/s [%.1f-%.1f]\n", B, med, mn, mx);
+    printf("  batch %4zu: %8.1f %s/s [%.1f-%.1f]\n", B, med, pairs ? "pairs" : "sentences", mn, mx);
     if (js)
       fprintf(js, "%s\"%zu\": {\"sent_per_s\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}", first ? "" : ", ", B,
               med, mn, mx);
@@ -299,11 +329,11 @@ int main(int argc, char **argv) {
     size_t m = (size_t)lat_n < n_all ? (size_t)lat_n : n_all;
     double *lat = malloc(m * sizeof *lat), *p50 = malloc((size_t)repeats * sizeof *p50),
            *p95 = malloc((size_t)repeats * sizeof *p95);
-    omega_engine_embed(e, texts, 1, 0, emb);
+    run_items(e, texts, texts_b, 1, emb);
     for (int r = 0; r < repeats; r++) {
       for (size_t i = 0; i < m; i++) {
         double t0 = bench_now();
-        omega_engine_embed(e, texts + i, 1, 0, emb);
+        run_items(e, texts + i, texts_b ? texts_b + i : NULL, 1, emb);
         lat[i] = (bench_now() - t0) * 1e3;
       }
       p95[r] = bench_percentile(lat, m, 95);
@@ -330,6 +360,7 @@ int main(int argc, char **argv) {
   }
   free(emb);
   free(texts);
+  free(texts_b);
   free(lines);
   free(lens);
   free(buf);

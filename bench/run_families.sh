@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The model families next to ONNX Runtime and PyTorch on the same random-weight folders, corpus
 # and threads, in one run: XLM-RoBERTa-base and MPNet-base shapes (768 x 12, omega-genmodel with
-# the real tokenizer files of ../shared), batch 32 / 128 throughput and single-sentence latency.
+# the real tokenizer files of ../shared), batch 32 / 128 throughput and single-sentence latency;
+# then a MiniLM-L6-shaped BERT cross-encoder (384 x 6, one label) scoring (query, passage) pairs
+# (corpus lines 2k and 2k+1): pairs/s and single-pair latency. CROSS_ENCODER=0 skips it.
 #   bench/run_families.sh          (after bench/setup_peers.sh, or a $PEERS_DIR with its npm install done)
-# Env: FAMILIES (default "xlm-roberta mpnet"), MODES (Omega's CPU precisions, default
+# Env: FAMILIES (default "xlm-roberta mpnet"; empty: only the cross-encoder), MODES (Omega's CPU precisions, default
 #      "fp32 bf16x3 bf16 int8"; one a CPU cannot run is skipped), THREADS (2), REPEATS (3),
 #      LIMIT (500 corpus lines for throughput, as the peers' harness uses for base shapes),
 #      PEERS_DIR (/tmp/omega-peers). The peers: onnxruntime-node on an ONNX export of the PyTorch
@@ -13,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED_DIR=$(realpath "${SHARED_DIR:-$ROOT/../shared}")
 PEERS=${PEERS_DIR:-/tmp/omega-peers}
-FAMILIES=${FAMILIES:-"xlm-roberta mpnet"}
+FAMILIES=${FAMILIES-"xlm-roberta mpnet"}
 MODES=${MODES:-"fp32 bf16x3 bf16 int8"}
 THREADS=${THREADS:-2}
 REPEATS=${REPEATS:-3}
@@ -47,6 +49,30 @@ for f in $FAMILIES; do
     --repeats "$REPEATS" --limit "$LIMIT" --out "$OUT/fam_${f}_torch.json" > /dev/null
 done
 
+if [ "${CROSS_ENCODER:-1}" = 1 ]; then
+  f=ce-minilm
+  dir=$PEERS/models/$f
+  if [ ! -f "$dir/onnx/model.onnx" ]; then
+    rm -rf "$dir"
+    mkdir -p "$(dirname "$dir")"
+    "$BUILD/omega-genmodel" --out "$dir" --family bert --head rerank --shape minilm --seed 9 > /dev/null
+    /usr/bin/python3 "$ROOT/bench/families/export_onnx.py" "$dir" > /dev/null
+  fi
+  for m in $MODES; do
+    echo "== omega $f $m" >&2
+    "$BUILD/bench/bench_embed" --model "$dir" --corpus "$CORPUS" --pairs --threads "$THREADS" --repeats "$REPEATS" \
+      --limit "$LIMIT" --precision "$m" --out "$OUT/fam_${f}_omega-$m.json" >&2 ||
+      { echo "omega $m skipped on this CPU" >&2; rm -f "$OUT/fam_${f}_omega-$m.json"; }
+  done
+  echo "== onnxruntime $f" >&2
+  node "$ROOT/bench/families/bench_ort_pairs.mjs" "$PEERS" "$dir" "$CORPUS" --threads "$THREADS" --repeats "$REPEATS" \
+    --limit "$LIMIT" --out "$OUT/fam_${f}_ort.json" > /dev/null
+  echo "== pytorch $f" >&2
+  /usr/bin/python3 "$ROOT/bench/families/bench_torch.py" "$dir" "$CORPUS" --peers "$PEERS" --pairs \
+    --threads "$THREADS" --repeats "$REPEATS" --limit "$LIMIT" --out "$OUT/fam_${f}_torch.json" > /dev/null
+  FAMILIES="$FAMILIES $f"
+fi
+
 /usr/bin/python3 - "$OUT" "$FAMILIES" <<'PY'
 import datetime, glob, json, os, sys
 out, fams = sys.argv[1], sys.argv[2].split()
@@ -58,7 +84,7 @@ def lat(r, k):
     l = r.get("latency") or {}
     return l[k]["median"] if k in l else None
 print(f"date {datetime.date.today()}, {cpu}, {os.cpu_count()} CPUs")
-print("| model (768 x 12) | engine | b32 sent/s | b128 sent/s | 1-sentence p50 ms | p95 ms |")
+print("| model | engine | b32 sent (pairs)/s | b128 | 1-input p50 ms | p95 ms |")
 print("|---|---|---|---|---|---|")
 rows = []
 for f in fams:

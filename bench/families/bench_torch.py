@@ -5,7 +5,10 @@ timing by HF's tokenizers (the peers' hf_tok.mjs), corpus in file order, batches
 their longest row; sentences/s, then single-sentence latency p50/p95.
 
   /usr/bin/python3 bench/families/bench_torch.py MODEL_DIR CORPUS --peers PEERS_DIR [--threads 2]
-        [--batches 32,128] [--latency-n 300] [--repeats 3] [--limit N] [--out result.json]
+        [--batches 32,128] [--latency-n 300] [--repeats 3] [--limit N] [--pairs] [--out result.json]
+
+--pairs: a cross-encoder's workload (lines 2k and 2k+1 are one pair, tokenized as a pair with its
+token types); the head's logits instead of embeddings; rates per pair.
 """
 import argparse
 import json
@@ -42,35 +45,48 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", default="")
+    ap.add_argument("--pairs", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = torchref.Model(a.model)
     # ids with specials, truncated to max_seq_length, from HF tokenizers (node)
-    js = (""
-          "const {loadTokenizer,encodeAll,readLines}=await import(process.argv[1]+'/hf_tok.mjs');"
-          "const fs=await import('node:fs');"
-          "let t=readLines(process.argv[3]); if (+process.argv[5]) t=t.slice(0,+process.argv[5]);"
-          "const ids=await encodeAll(loadTokenizer(process.argv[2]),t,+process.argv[4]);"
-          "process.stdout.write(JSON.stringify(ids));")
-    max_len = model.max_seq_length or 512
+    js = ("const {loadTokenizer,encodeAll,readLines}=await import(process.argv[1]+'/hf_tok.mjs');"
+          "let t=readLines(process.argv[3]); const tok=loadTokenizer(process.argv[2]);"
+          "let out=[];"
+          "if (process.argv[6]==='1') { tok.setTruncation(+process.argv[4]); tok.disablePadding();"
+          "  for (let k=0; 2*k+1<t.length && (!+process.argv[5] || k<+process.argv[5]); k++) {"
+          "    const e=await tok.encode(t[2*k], t[2*k+1]); out.push([Array.from(e.getIds()), Array.from(e.getTypeIds())]); } }"
+          "else { if (+process.argv[5]) t=t.slice(0,+process.argv[5]);"
+          "  out=(await encodeAll(tok,t,+process.argv[4])).map(x=>[x,null]); }"
+          "process.stdout.write(JSON.stringify(out));")
+    # ids with specials, cut to what the model can take (RoBERTa/MPNet lose padding_idx + 1 positions)
+    max_len = model.max_seq_length or (model.enc.max_pos - (model.enc.pad_id + 1 if model.enc.family in
+                                                            ("roberta", "mpnet") else 0))
     out = subprocess.run(["node", "--input-type=module", "-e", js, os.path.abspath(a.peers), a.model, a.corpus,
-                          str(max_len), str(a.limit)], capture_output=True, check=True).stdout
+                          str(max_len), str(a.limit), "1" if a.pairs else "0"], capture_output=True, check=True).stdout
     ids = json.loads(out)
     pad = model.enc.pad_id
+    typed = model.enc.type_vocab > 1
 
     def embed(rows):
-        L = max(len(r) for r in rows)
+        L = max(len(r[0]) for r in rows)
         x = torch.full((len(rows), L), pad, dtype=torch.long)
         m = torch.zeros((len(rows), L), dtype=torch.long)
-        for i, r in enumerate(rows):
+        tt = torch.zeros((len(rows), L), dtype=torch.long)
+        for i, (r, t) in enumerate(rows):
             x[i, :len(r)] = torch.tensor(r)
             m[i, :len(r)] = 1
-        h = model.enc.forward(x, m, torch.zeros_like(x))
+            if t is not None and typed:
+                tt[i, :len(t)] = torch.tensor(t)
+        h = model.enc.forward(x, m, tt)
+        if a.pairs:
+            return torchref.classify(model.enc, h)
         mf = m.unsqueeze(-1).float()
         v = (h * mf).sum(1) / mf.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(v, dim=-1)
 
-    res = {"engine": f"PyTorch {torch.__version__} fp32 (tools/torch_ref)", "threads": a.threads, "throughput": {}}
+    res = {"engine": f"PyTorch {torch.__version__} fp32 (tools/torch_ref)", "threads": a.threads, "pairs": int(a.pairs),
+           "throughput": {}}
     with torch.inference_mode():
         embed(ids[:8])
         for b in [int(x) for x in a.batches.split(",") if x]:

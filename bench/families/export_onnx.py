@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Export a model folder's encoder to MODEL_DIR/onnx/model.onnx for the ONNX Runtime peer,
+"""Export a model folder's encoder (or a cross-encoder with its head: inputs input_ids,
+attention_mask, token_type_ids, output logits) to MODEL_DIR/onnx/model.onnx for the ONNX Runtime peer,
 from the PyTorch reference (tools/torch_ref, any family it reads): inputs input_ids and
 attention_mask (int64 [batch, length]), output last_hidden_state, as ../shared/bench/peers'
 gen_model.py exports BERT. The peer's harness (bench_ort.mjs) then pools and normalises.
@@ -13,6 +14,17 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "torch_ref"))
 import torchref  # noqa: E402
+
+
+class WrapClassifier(torch.nn.Module):
+    """A cross-encoder: the pair's ids, mask and token types -> the head's logits."""
+
+    def __init__(self, enc):
+        super().__init__()
+        self.enc = enc
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return torchref.classify(self.enc, self.enc.forward(input_ids, attention_mask, token_type_ids))
 
 
 class Wrap(torch.nn.Module):
@@ -38,10 +50,18 @@ def main():
     path = os.path.join(folder, "onnx", "model.onnx")
     dyn = {0: "batch_size", 1: "sequence_length"}
     with torch.no_grad():
-        torch.onnx.export(Wrap(model.enc), (ids, mask), path, input_names=["input_ids", "attention_mask"],
-                          output_names=["last_hidden_state"],
-                          dynamic_axes={"input_ids": dyn, "attention_mask": dyn, "last_hidden_state": dyn},
-                          opset_version=14, do_constant_folding=True)
+        if model.is_classifier:
+            tt = torch.zeros_like(ids)
+            torch.onnx.export(WrapClassifier(model.enc), (ids, mask, tt), path,
+                              input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
+                              dynamic_axes={"input_ids": dyn, "attention_mask": dyn, "token_type_ids": dyn,
+                                            "logits": {0: "batch_size"}},
+                              opset_version=14, do_constant_folding=True)
+        else:
+            torch.onnx.export(Wrap(model.enc), (ids, mask), path, input_names=["input_ids", "attention_mask"],
+                              output_names=["last_hidden_state"],
+                              dynamic_axes={"input_ids": dyn, "attention_mask": dyn, "last_hidden_state": dyn},
+                              opset_version=14, do_constant_folding=True)
     import onnx
     onnx.checker.check_model(onnx.load(path))
     print(path)
