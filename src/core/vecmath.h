@@ -10,5 +10,7 @@
  * the two differ only below that, where an embedding is noise, and a cosine index needs unit
  * length there too. */
 void omega__l2_normalize(float *v, size_t n);
+/* v = softmax(v) in place: exponentials shifted by the maximum, their sum in double. */
+void omega__softmax(float *v, size_t n);
 
 #endif

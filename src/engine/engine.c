@@ -2,6 +2,7 @@
  * reports (info, stats, the accelerator). The work itself is in job.c (requests into jobs)
  * and batcher.c (jobs into batches); route.c decides where a batch runs. */
 #include "core/alloc.h"
+#include "core/vecmath.h"
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
@@ -186,14 +187,7 @@ void omega_engine_activate(const omega_engine_t *e, float *x, size_t rows) {
   for (size_t r = 0; r < rows; r++) {
     float *row = x + r * n;
     if (h->act == OMEGA_SCORE_SOFTMAX) {
-      float mx = row[0];
-      for (size_t i = 1; i < n; i++)
-        mx = row[i] > mx ? row[i] : mx;
-      double sum = 0;
-      for (size_t i = 0; i < n; i++)
-        sum += (row[i] = expf(row[i] - mx));
-      for (size_t i = 0; i < n; i++)
-        row[i] = (float)(row[i] / sum);
+      omega__softmax(row, n);
       continue;
     }
     for (size_t i = 0; i < n; i++)

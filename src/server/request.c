@@ -1,5 +1,5 @@
 /* The checks route steps make on their request, shared so that every route answers them
- * alike: the body as a JSON object, and the HMAC signature of the gated routes (/invoke,
+ * alike: the body as a JSON object, an optional boolean field, and the HMAC signature of the gated routes (/invoke,
  * /accel/config). */
 #include "server/server_internal.h"
 
@@ -19,6 +19,20 @@ json_t *omega__req_json(omega_req_t *r) {
     return NULL;
   }
   return doc;
+}
+
+bool omega__req_opt_bool(omega_req_t *r, const json_t *doc, const char *key, bool def, bool *out) {
+  const json_t *v = json_object_get(doc, key);
+  if (!v || json_is_null(v)) {
+    *out = def;
+    return true;
+  }
+  if (!json_is_boolean(v)) {
+    omega__respond_error(r, 422, "validation", "\"%s\" must be true or false", key);
+    return false;
+  }
+  *out = json_is_true(v);
+  return true;
 }
 
 /* The answer to each refusal but OMEGA_AUTH_EXPIRED, which names the window. */

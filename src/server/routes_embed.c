@@ -114,20 +114,6 @@ static bool take_ids(omega_req_t *r, embed_ctx_t *c, const json_t *v) {
   return true;
 }
 
-static bool opt_bool(omega_req_t *r, const json_t *doc, const char *key, bool def, bool *out) {
-  const json_t *v = json_object_get(doc, key);
-  if (!v || json_is_null(v)) {
-    *out = def;
-    return true;
-  }
-  if (!json_is_boolean(v)) {
-    omega__respond_error(r, 422, "validation", "\"%s\" must be true or false", key);
-    return false;
-  }
-  *out = json_is_true(v);
-  return true;
-}
-
 static bool opt_dims(omega_req_t *r, const json_t *doc, embed_ctx_t *c) {
   const json_t *v = json_object_get(doc, "dimensions");
   if (!v || json_is_null(v))
@@ -286,8 +272,8 @@ bool omega__step_embed(omega_req_t *r) {
     return false;
   }
   bool normalize, truncate;
-  if (!take_texts(r, c, in, "inputs") || !opt_bool(r, c->doc, "normalize", true, &normalize) ||
-      !opt_bool(r, c->doc, "truncate", false, &truncate) || !opt_dims(r, c->doc, c))
+  if (!take_texts(r, c, in, "inputs") || !omega__req_opt_bool(r, c->doc, "normalize", true, &normalize) ||
+      !omega__req_opt_bool(r, c->doc, "truncate", false, &truncate) || !opt_dims(r, c->doc, c))
     return false;
   const json_t *dir = json_object_get(c->doc, "truncation_direction");
   if (dir && !json_is_null(dir) &&
@@ -331,7 +317,7 @@ bool omega__step_openai(omega_req_t *r) {
     return false;
   }
   bool truncate;
-  if (!opt_dims(r, c->doc, c) || !opt_bool(r, c->doc, "truncate", false, &truncate) || !opt_prompts(r, c))
+  if (!opt_dims(r, c->doc, c) || !omega__req_opt_bool(r, c->doc, "truncate", false, &truncate) || !opt_prompts(r, c))
     return false;
   c->flags = truncate ? 0 : OMEGA_EMBED_NO_TRUNCATE;
   return submit_embed(r);
@@ -379,8 +365,8 @@ static bool invoke_embed(omega_req_t *r, embed_ctx_t *c) {
     omega__respond_error(r, 422, "validation", "\"inputs\" is required");
     return false;
   }
-  if (!take_texts(r, c, in, "inputs") || !opt_bool(r, c->doc, "normalize", r->srv->info.normalize, &normalize) ||
-      !opt_bool(r, c->doc, "truncate", true, &truncate) || !opt_dims(r, c->doc, c))
+  if (!take_texts(r, c, in, "inputs") || !omega__req_opt_bool(r, c->doc, "normalize", r->srv->info.normalize, &normalize) ||
+      !omega__req_opt_bool(r, c->doc, "truncate", true, &truncate) || !opt_dims(r, c->doc, c))
     return false;
   c->flags = (normalize ? OMEGA_EMBED_NORMALIZE : OMEGA_EMBED_NO_NORMALIZE) | (truncate ? 0 : OMEGA_EMBED_NO_TRUNCATE);
   return submit_embed(r);
@@ -412,8 +398,8 @@ bool omega__step_tokenize(omega_req_t *r) {
     omega__respond_error(r, 422, "validation", "\"inputs\" is required");
     return false;
   }
-  if (!take_texts(r, c, in, "inputs") || !opt_bool(r, c->doc, "add_special_tokens", true, &specials) ||
-      !opt_bool(r, c->doc, "truncate", false, &truncate))
+  if (!take_texts(r, c, in, "inputs") || !omega__req_opt_bool(r, c->doc, "add_special_tokens", true, &specials) ||
+      !omega__req_opt_bool(r, c->doc, "truncate", false, &truncate))
     return false;
   const omega_tokenizer_t *tok = omega_engine_tokenizer(r->srv->engine);
   /* the answer is about 40 bytes a token, 20 times its text: bound it, not only the body */

@@ -2,6 +2,7 @@
  * first) and POST /predict (classify texts or pairs). Both need a *ForSequenceClassification
  * model; the embedding routes refuse one. Pairs go through the engine's batcher like texts. */
 #include "core/alloc.h"
+#include "core/vecmath.h"
 #include "server/server_internal.h"
 
 #include <math.h>
@@ -24,19 +25,6 @@ static void ce_ctx_free(void *p) {
   omega__free(c->a);
   omega__free(c->b);
   omega__free(c);
-}
-
-static bool opt_flag(omega_req_t *r, const json_t *doc, const char *key, bool *out) {
-  const json_t *v = json_object_get(doc, key);
-  *out = false;
-  if (!v || json_is_null(v))
-    return true;
-  if (!json_is_boolean(v)) {
-    omega__respond_error(r, 422, "validation", "\"%s\" must be true or false", key);
-    return false;
-  }
-  *out = json_is_true(v);
-  return true;
 }
 
 static ce_ctx_t *start(omega_req_t *r, bool rerank) {
@@ -95,22 +83,13 @@ static int by_score(const void *x, const void *y) {
 
 /* TEI's scores: sigmoid for one label, softmax over several; raw: the logits. */
 static void activate(const float *logits, size_t n, bool raw, float *out) {
-  if (raw) {
-    memcpy(out, logits, n * sizeof *out);
+  memcpy(out, logits, n * sizeof *out);
+  if (raw)
     return;
-  }
-  if (n == 1) {
+  if (n == 1)
     out[0] = 1.0f / (1.0f + expf(-logits[0]));
-    return;
-  }
-  float mx = logits[0];
-  for (size_t i = 1; i < n; i++)
-    mx = logits[i] > mx ? logits[i] : mx;
-  double sum = 0;
-  for (size_t i = 0; i < n; i++)
-    sum += (out[i] = expf(logits[i] - mx));
-  for (size_t i = 0; i < n; i++)
-    out[i] = (float)(out[i] / sum);
+  else
+    omega__softmax(out, n);
 }
 
 static bool format_scores(omega_req_t *r) {
@@ -174,7 +153,7 @@ static bool format_scores(omega_req_t *r) {
 
 static bool submit(omega_req_t *r, ce_ctx_t *c) {
   bool truncate;
-  if (!opt_flag(r, c->doc, "raw_scores", &c->raw) || !opt_flag(r, c->doc, "truncate", &truncate))
+  if (!omega__req_opt_bool(r, c->doc, "raw_scores", false, &c->raw) || !omega__req_opt_bool(r, c->doc, "truncate", false, &truncate))
     return false;
   const json_t *dir = json_object_get(c->doc, "truncation_direction");
   if (dir && !json_is_null(dir) &&
@@ -205,7 +184,7 @@ bool omega__step_rerank(omega_req_t *r) {
     omega__respond_error(r, 422, "validation", "\"texts\" must be an array of strings");
     return false;
   }
-  if (!alloc_inputs(r, c, json_array_size(texts), true, "texts") || !opt_flag(r, c->doc, "return_text", &c->return_text))
+  if (!alloc_inputs(r, c, json_array_size(texts), true, "texts") || !omega__req_opt_bool(r, c->doc, "return_text", false, &c->return_text))
     return false;
   for (size_t i = 0; i < c->n; i++) {
     const json_t *t = json_array_get(texts, i);

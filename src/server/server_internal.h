@@ -175,6 +175,9 @@ bool omega__invoke_search(omega_req_t *r, json_t *doc);
 /* Request checks for steps (request.c). The body as a JSON object; answers 400 (not JSON) or
  * 422 (not an object) and returns NULL. */
 json_t *omega__req_json(omega_req_t *r);
+/* doc[key] as a boolean, def when absent or null; answers 422 naming the key and returns false
+ * when it is something else. */
+bool omega__req_opt_bool(omega_req_t *r, const json_t *doc, const char *key, bool def, bool *out);
 /* The HMAC headers; answers 401/503 itself and returns false on failure. */
 bool omega__req_authenticate(omega_req_t *r);
 
