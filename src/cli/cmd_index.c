@@ -146,6 +146,7 @@ static int cmd_build(int argc, char **argv) {
     size_t k = n - i < chunk ? n - i : chunk;
     for (size_t j = 0; j < k; j++)
       ids[j] = (omega_id_t){0, (int64_t)(i + j), NULL, 0};
+    /* cppcheck-suppress invalidPointerCast ; the mapped .f32 file is little-endian fp32 rows, page-aligned */
     rc = omega_collection_upsert(col, ids, (const float *)in.data + i * dim, k, (int)threads);
     if (progress)
       progress_bar(i + k, n, t0, i + k == n);
@@ -273,6 +274,7 @@ static int cmd_search(int argc, char **argv) {
   }
   double t0 = omega__now_ns() / 1e9, wall;
   if (one) {
+    /* cppcheck-suppress invalidPointerCast ; the mapped .f32 file is little-endian fp32 rows, page-aligned */
     one_job_t j = {.col = col, .qs = (const float *)qm.data, .dim = st.params.dim, .nq = nq, .k = k, .ef = ef,
                    .res = res, .counts = counts, .lat = lat};
     atomic_init(&j.next, 0);
@@ -281,6 +283,7 @@ static int cmd_search(int argc, char **argv) {
     rc = atomic_load(&j.rc);
   } else {
     omega_search_opts_t o = {.k = k, .ef = ef, .threads = (int)threads};
+    /* cppcheck-suppress invalidPointerCast ; the mapped .f32 file is little-endian fp32 rows, page-aligned */
     rc = omega_collection_search(col, (const float *)qm.data, nq, &o, res, counts);
   }
   wall = omega__now_ns() / 1e9 - t0;

@@ -132,6 +132,20 @@ OMEGA_SETTING_INT(OMEGA_HMAC_MAX_RATE, omega_hmac_max_rate, 1000, 1, 1 << 20, OM
     "OMEGA_HMAC_WINDOW_S + 1) nonces (about 90 bytes each when full); past that signed requests get 503")
 OMEGA_SETTING_INT(OMEGA_NONCE_CACHE, omega_nonce_cache, 0, 0, 1 << 24, OMEGA_CFG_HOT,
     "Nonces remembered for replay protection (0: sized from OMEGA_HMAC_MAX_RATE and OMEGA_HMAC_WINDOW_S)")
+OMEGA_SETTING_STRING(OMEGA_API_KEYS_FILE, omega_api_keys_file, 1024, "", OMEGA_CFG_HOT,
+    "File of API keys for the data plane, one `NAME read|write KEY` (or sha256:HEX) per line, sent as "
+    "Authorization: Bearer (re-read on reload); empty: the data plane is open to anyone who reaches the port")
+OMEGA_SETTING_STRING(OMEGA_API_KEYS_PUBLIC, omega_api_keys_public, 256, "health,ready,metrics", OMEGA_CFG_HOT,
+    "Endpoints answered without a key when keys are set, comma-separated (of health, ready, metrics, info, "
+    "accel_health; empty: none)")
+OMEGA_SETTING_INT(OMEGA_AUTH_MAX_FAILURES, omega_auth_max_failures, 20, 1, 1000000, OMEGA_CFG_HOT,
+    "Failed authentications (API keys and HMAC) one client address may make per minute; past them it gets 429 "
+    "until its allowance refills")
+OMEGA_SETTING_STRING(OMEGA_TLS_CERT_FILE, omega_tls_cert_file, 1024, "", 0,
+    "PEM certificate chain for HTTPS (with OMEGA_TLS_KEY_FILE; both files re-read on SIGHUP and config reloads); "
+    "empty: plain HTTP")
+OMEGA_SETTING_STRING(OMEGA_TLS_KEY_FILE, omega_tls_key_file, 1024, "", 0,
+    "PEM private key of OMEGA_TLS_CERT_FILE")
 OMEGA_SETTING_STRING(OMEGA_CONFIG_FILE, omega_config_file, 1024, "", 0,
     "KEY=VALUE file of settings, watched for changes (also --config)")
 OMEGA_SETTING_ENUM(OMEGA_PROFILE, omega_profile, omega_profile_t, "NONE", omega__profile_names, OMEGA_CFG_HOT,

@@ -490,7 +490,7 @@ static int insert(omega_vindex_t *ix, uint32_t node, scratch_t *s) {
     s->nbrs = nb;
     s->nbrs_cap = need;
   }
-  size_t counts[MAX_LEVEL + 1];
+  size_t counts[MAX_LEVEL + 1] = {0};
   visited_t *vis = visited_get(g, ix->n);
   int rc = vis ? 0 : omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
   for (int l = first; l >= 0 && rc == 0; l--) {

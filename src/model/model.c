@@ -221,6 +221,7 @@ static int load_weights(loader_t *L) {
   if (rc)
     return rc;
   if (we->dtype == OMEGA_DT_F32 && ((uintptr_t)we->data & 3) == 0) {
+    /* cppcheck-suppress invalidPointerCast ; F32 safetensors data (little-endian), alignment checked above */
     m->word_emb = (const float *)we->data;
   } else {
     float *dst = take(L, we->nelem);

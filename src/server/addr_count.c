@@ -38,8 +38,7 @@ void omega__addr_count_free(omega_addr_count_t *t) {
   pthread_mutex_destroy(&t->mu);
 }
 
-/* The 16-byte key of an IP address; false for other families. */
-static bool key_of(const struct sockaddr *a, unsigned char key[16]) {
+bool omega__addr_key(const struct sockaddr *a, unsigned char key[16]) {
   if (a && a->sa_family == AF_INET) {
     memset(key, 0, 10);
     key[10] = key[11] = 0xFF;
@@ -73,7 +72,7 @@ static size_t find(const omega_addr_count_t *t, const unsigned char key[16]) {
 /* room: how many distinct addresses may be in the table after this one */
 static bool take(omega_addr_count_t *t, const struct sockaddr *addr, size_t limit, size_t room) {
   unsigned char key[16];
-  if (!key_of(addr, key))
+  if (!omega__addr_key(addr, key))
     return true;
   pthread_mutex_lock(&t->mu);
   const size_t i = find(t, key);
@@ -101,7 +100,7 @@ void omega__addr_count_add(omega_addr_count_t *t, const struct sockaddr *addr) {
 
 void omega__addr_count_release(omega_addr_count_t *t, const struct sockaddr *addr) {
   unsigned char key[16];
-  if (!key_of(addr, key))
+  if (!omega__addr_key(addr, key))
     return;
   pthread_mutex_lock(&t->mu);
   size_t i = find(t, key);
@@ -125,7 +124,7 @@ void omega__addr_count_release(omega_addr_count_t *t, const struct sockaddr *add
 
 size_t omega__addr_count_get(omega_addr_count_t *t, const struct sockaddr *addr) {
   unsigned char key[16];
-  if (!key_of(addr, key))
+  if (!omega__addr_key(addr, key))
     return 0;
   pthread_mutex_lock(&t->mu);
   const size_t n = t->slots[find(t, key)].count;

@@ -18,6 +18,9 @@ typedef struct {
   uint64_t seed; /* random: clients choose their IPv6 addresses, so they may not choose collisions */
 } omega_addr_count_t;
 
+/* The 16-byte key of an IP address (IPv4 mapped into IPv6); false for other families. */
+bool omega__addr_key(const struct sockaddr *addr, unsigned char key[16]);
+
 /* Room for max_addrs distinct addresses at once. */
 int omega__addr_count_init(omega_addr_count_t *t, size_t max_addrs);
 void omega__addr_count_free(omega_addr_count_t *t);

@@ -314,3 +314,28 @@ const char *omega__auth_reason(omega_auth_result_t r) {
   }
   return "unknown";
 }
+
+void omega__auth_response_method(int status, char out[16]) { snprintf(out, 16, "RESPONSE %d", status); }
+
+int omega__auth_sign_response(omega_auth_t *a, const char *ts, const char *nonce, int status, const char *target,
+                              const void *body, size_t body_len, char out[68]) {
+  pthread_mutex_lock(&a->mu);
+  size_t klen = a->secret_len;
+  unsigned char *key = klen ? omega__malloc(klen) : NULL;
+  if (key)
+    memcpy(key, a->secret, klen);
+  pthread_mutex_unlock(&a->mu);
+  if (!key)
+    return klen ? OMEGA_ENOMEM : OMEGA_EINVAL;
+  char method[16];
+  omega__auth_response_method(status, method);
+  unsigned char m[32];
+  int rc = mac(key, klen, ts, nonce, method, target, body, body_len, m);
+  OPENSSL_cleanse(key, klen);
+  omega__free(key);
+  if (rc)
+    return rc;
+  memcpy(out, "v1=", 3);
+  hex(m, 32, out + 3);
+  return 0;
+}

@@ -3,7 +3,15 @@
  *   X-Omega-Signature: v1=<hex HMAC-SHA256(secret, ts "\n" nonce "\n" METHOD "\n" target "\n" hex(SHA-256(body)))>
  * target: the request target exactly as sent on the request line, query string included
  * (a signature for /invoke does not cover /invoke?x=1). The whole secret is the key, however
- * long. A clock window, a nonce replay cache and a constant-time comparison. */
+ * long. A clock window, a nonce replay cache and a constant-time comparison.
+ *
+ * The answer to an authenticated request is signed with the same secret and scheme, so that a
+ * client can trust the answer as the server trusts the request:
+ *   X-Omega-Timestamp: the server's unix seconds   X-Omega-Nonce: the request's nonce
+ *   X-Omega-Signature: v1=<hex HMAC-SHA256(secret, ts "\n" nonce "\n" "RESPONSE " status "\n" target "\n"
+ *                                           hex(SHA-256(response body)))>
+ * "RESPONSE 200" stands where a request has its method (which cannot hold a blank), so that no
+ * signed answer is a signed request; the nonce ties the answer to the one request. */
 #ifndef OMEGA_SERVER_AUTH_H
 #define OMEGA_SERVER_AUTH_H
 
@@ -43,5 +51,12 @@ const char *omega__auth_reason(omega_auth_result_t r);
  * of memory). */
 void omega__auth_sign(const char *secret, size_t secret_len, const char *timestamp, const char *nonce,
                       const char *method, const char *target, const void *body, size_t body_len, char out[68]);
+
+/* The signature header value of an answer (above) with the secret now: 0, or OMEGA_EINVAL
+ * without a secret, OMEGA_ENOMEM. */
+int omega__auth_sign_response(omega_auth_t *a, const char *timestamp, const char *nonce, int status,
+                              const char *target, const void *body, size_t body_len, char out[68]);
+/* What stands for the method in an answer's signature: "RESPONSE <status>". */
+void omega__auth_response_method(int status, char out[16]);
 
 #endif

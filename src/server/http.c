@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "server/http_head.h"
 #include "server/listener.h"
+#include "server/tls.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,30 +19,30 @@
 #include <unistd.h>
 
 static const omega_http_route_t routes[] = {
-    {"POST", "/embed", "embed", .step = omega__step_embed, .needs_engine = true},
-    {"POST", "/v1/embeddings", "v1_embeddings", .step = omega__step_openai, .needs_engine = true},
-    {"POST", "/tokenize", "tokenize", .step = omega__step_tokenize, .needs_engine = true},
-    {"POST", "/rerank", "rerank", .step = omega__step_rerank, .needs_engine = true},
-    {"POST", "/predict", "predict", .step = omega__step_predict, .needs_engine = true},
+    {"POST", "/embed", "embed", .step = omega__step_embed, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"POST", "/v1/embeddings", "v1_embeddings", .step = omega__step_openai, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"POST", "/tokenize", "tokenize", .step = omega__step_tokenize, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"POST", "/rerank", "rerank", .step = omega__step_rerank, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"POST", "/predict", "predict", .step = omega__step_predict, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
     {"POST", "/invoke", "invoke", .step = omega__step_invoke, .needs_engine = true},
-    {"GET", "/info", "info", .fn = omega__route_info, .needs_engine = true},
-    {"GET", "/health", "health", .fn = omega__route_health},
-    {"GET", "/ready", "ready", .fn = omega__route_ready},
-    {"GET", "/accel/health", "accel_health", .fn = omega__route_accel_health},
-    {"GET", "/metrics", "metrics", .fn = omega__route_metrics},
+    {"GET", "/info", "info", .fn = omega__route_info, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"GET", "/health", "health", .fn = omega__route_health, .scope = OMEGA_SCOPE_READ},
+    {"GET", "/ready", "ready", .fn = omega__route_ready, .scope = OMEGA_SCOPE_READ},
+    {"GET", "/accel/health", "accel_health", .fn = omega__route_accel_health, .scope = OMEGA_SCOPE_READ},
+    {"GET", "/metrics", "metrics", .fn = omega__route_metrics, .scope = OMEGA_SCOPE_READ},
     {"GET", "/accel/config", "accel_config", .step = omega__step_config_get},
     {"PUT", "/accel/config", "accel_config", .step = omega__step_config_put},
     /* vector search; "*" stands for one path segment, the collection's name */
-    {"POST", "/collections", "collections", .step = omega__step_coll_create, .needs_engine = true},
-    {"GET", "/collections", "collections", .step = omega__step_coll_list, .needs_engine = true},
-    {"GET", "/collections/*", "collection", .step = omega__step_coll_get, .needs_engine = true},
-    {"DELETE", "/collections/*", "collection", .step = omega__step_coll_drop, .needs_engine = true},
-    {"POST", "/collections/*/upsert", "collection_upsert", .step = omega__step_coll_upsert, .needs_engine = true},
-    {"POST", "/collections/*/delete", "collection_delete", .step = omega__step_coll_delete, .needs_engine = true},
-    {"POST", "/collections/*/search", "collection_search", .step = omega__step_coll_search, .needs_engine = true},
-    {"POST", "/collections/*/compact", "collection_compact", .step = omega__step_coll_compact, .needs_engine = true},
+    {"POST", "/collections", "collections", .step = omega__step_coll_create, .needs_engine = true, .scope = OMEGA_SCOPE_WRITE},
+    {"GET", "/collections", "collections", .step = omega__step_coll_list, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"GET", "/collections/*", "collection", .step = omega__step_coll_get, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"DELETE", "/collections/*", "collection", .step = omega__step_coll_drop, .needs_engine = true, .scope = OMEGA_SCOPE_WRITE},
+    {"POST", "/collections/*/upsert", "collection_upsert", .step = omega__step_coll_upsert, .needs_engine = true, .scope = OMEGA_SCOPE_WRITE},
+    {"POST", "/collections/*/delete", "collection_delete", .step = omega__step_coll_delete, .needs_engine = true, .scope = OMEGA_SCOPE_WRITE},
+    {"POST", "/collections/*/search", "collection_search", .step = omega__step_coll_search, .needs_engine = true, .scope = OMEGA_SCOPE_READ},
+    {"POST", "/collections/*/compact", "collection_compact", .step = omega__step_coll_compact, .needs_engine = true, .scope = OMEGA_SCOPE_WRITE},
     {"POST", "/collections/*/snapshot", "collection_snapshot", .step = omega__step_coll_snapshot,
-     .needs_engine = true},
+     .needs_engine = true, .scope = OMEGA_SCOPE_WRITE},
 };
 
 static const omega_http_route_t not_found = {.method = "", .path = "", .name = "not_found"};
@@ -96,6 +97,13 @@ void omega__respond(omega_req_t *r, int status, const char *content_type, char *
   r->resp = body;
   r->resp_len = len;
   r->responded = true;
+  if (r->sign_response) {
+    /* here, on the worker pool where an authenticated request's answers are made */
+    snprintf(r->sign_ts, sizeof r->sign_ts, "%lld", (long long)time(NULL));
+    if (omega__auth_sign_response(r->srv->auth, r->sign_ts, r->sign_nonce, status, r->target ? r->target : r->path,
+                                  body, body ? len : 0, r->signature))
+      r->signature[0] = '\0'; /* the secret was removed meanwhile: the client sees the answer unsigned */
+  }
 }
 
 void omega__respond_buf(omega_req_t *r, int status, omega_buf_t *b) {
@@ -197,6 +205,13 @@ static enum MHD_Result queue(omega_req_t *r) {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (r->retry_after[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+  if (r->www_authenticate)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"omega\"");
+  if (r->signature[0]) {
+    MHD_add_response_header(resp, "X-Omega-Timestamp", r->sign_ts);
+    MHD_add_response_header(resp, "X-Omega-Nonce", r->sign_nonce);
+    MHD_add_response_header(resp, "X-Omega-Signature", r->signature);
+  }
   if (r->status == 405) {
     char allow[64];
     allowed_methods(r->path, allow, sizeof allow);
@@ -461,6 +476,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)atomic_load(&s->body_timeout_s));
     if (!head_acceptable(r, r->target ? r->target : url))
       return queue(r);
+    /* before the body is read: a client without a key does not get to send one */
+    if (!omega__req_access(r)) {
+      r->close_after = true;
+      return queue(r);
+    }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long max = atomic_load(&s->max_body);
     if (cl && strtoull(cl, NULL, 10) > (unsigned long long)max) {
@@ -615,10 +635,16 @@ struct MHD_Daemon *omega__http_start(omega_server_t *s) {
    * 0.2 ms here (bench/http_connect.py), so the 16 KiB default head limit stays within it. */
   const size_t twice = (size_t)s->boot.omega_http_max_head_bytes * 2;
   const size_t memory = twice > 32768 ? twice : 32768;
-  return MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                          MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION, connection_notice, s,
-                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->boot.omega_max_connections + 64),
-                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->boot.omega_http_idle_timeout_s,
-                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                          MHD_OPTION_URI_LOG_CALLBACK, on_request_target, NULL, MHD_OPTION_END);
+  struct MHD_OptionItem tls[] = {
+      {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, omega__tls_callback()},
+      {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)OMEGA_TLS_PRIORITIES},
+      {MHD_OPTION_END, 0, NULL},
+  };
+  return MHD_start_daemon(flags | (s->tls ? MHD_USE_TLS : 0), 0, NULL, NULL, handler, s, MHD_OPTION_THREAD_POOL_SIZE,
+                          threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+                          connection_notice, s, MHD_OPTION_CONNECTION_LIMIT,
+                          (unsigned)(s->boot.omega_max_connections + 64), MHD_OPTION_CONNECTION_TIMEOUT,
+                          (unsigned)s->boot.omega_http_idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
+                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_request_target,
+                          NULL, MHD_OPTION_ARRAY, s->tls ? tls : &tls[2], MHD_OPTION_END);
 }

@@ -8,6 +8,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "server/listener.h"
+#include "server/tls.h"
 #include "server/server_internal.h"
 
 #include <errno.h>
@@ -100,6 +101,7 @@ static void set_hot_values(omega_server_t *s, const omega_settings_t *set) {
   atomic_store(&s->idle_timeout_s, set->omega_http_idle_timeout_s);
   atomic_store(&s->max_held_bytes, set->omega_max_held_response_bytes);
   atomic_store(&s->tokenize_max_tokens, set->omega_tokenize_max_tokens);
+  atomic_store(&s->auth_max_failures, set->omega_auth_max_failures);
   omega__log_set_level(set->omega_log_level);
 }
 
@@ -108,25 +110,47 @@ int omega__server_apply(const omega_settings_t *old, const omega_settings_t *now
   int rc = omega__fault_configure(now->omega_fault_inject);
   if (rc)
     return rc;
+  /* the keys file is read on every reload too: adding or revoking a key is editing it */
+  omega_access_t access;
+  if ((rc = omega__access_prepare(now, &access)))
+    return rc;
   /* the file is read on every reload, not only when its path changes: rotating a secret is
    * rewriting the file and sending SIGHUP */
   if (now->omega_hmac_secret_file[0] || strcmp(old->omega_hmac_secret_file, now->omega_hmac_secret_file) != 0 ||
       strcmp(old->omega_hmac_secret, now->omega_hmac_secret) != 0) {
     if ((rc = omega__server_load_secret(s, now)))
-      return rc;
+      goto fail;
   }
   size_t nonces = 0;
   if ((rc = nonce_capacity(now, &nonces)) || (rc = omega__auth_set_capacity(s->auth, nonces)))
-    return rc;
+    goto fail;
   if (s->engine) {
     omega_engine_tuning_t t;
     omega__config_engine_tuning(now, &t);
-    rc = omega_engine_tune(s->engine, &t);
-    if (rc)
-      return rc;
+    if ((rc = omega_engine_tune(s->engine, &t)))
+      goto fail;
   }
+  omega__access_commit(s, &access);
   set_hot_values(s, now);
   return 0;
+fail:
+  omega__apikeys_free(access.keys);
+  return rc;
+}
+
+/* The certificate files are read again apart from the settings: a renewed certificate is in
+ * use whatever the settings' reload decided, and a bad one fails alone. */
+static void reload_tls(omega_server_t *s) {
+  int changed = 0;
+  if (omega__tls_reload(s->tls, &changed)) {
+    omega__series_add(omega__series(s->m.tls_reloads, "rejected", NULL, NULL), 1);
+    omega__log(OMEGA_LOG_WARN, "TLS: keeping the certificate in use: %s", omega_errmsg());
+    return;
+  }
+  omega__series_add(omega__series(s->m.tls_reloads, changed ? "changed" : "unchanged", NULL, NULL), 1);
+  if (changed)
+    omega__log(OMEGA_LOG_INFO, "TLS: new certificate from %s (expires in %.1f days)", s->boot.omega_tls_cert_file,
+               (double)(omega__tls_not_after(s->tls) - (int64_t)time(NULL)) / 86400.0);
 }
 
 static void reload(omega_server_t *s, const char *why) {
@@ -136,6 +160,8 @@ static void reload(omega_server_t *s, const char *why) {
     omega__log(OMEGA_LOG_WARN, "config reload (%s) rejected, keeping the previous settings: %s", why, msg);
   else
     omega__log(OMEGA_LOG_INFO, "config reloaded (%s)%s%s", why, msg[0] ? ": " : "", msg);
+  if (s->tls)
+    reload_tls(s);
 }
 
 /* ---- watching the config file ---- */
@@ -374,6 +400,10 @@ static int load_model(omega_server_t *s) {
   return 0;
 }
 
+static bool is_loopback(const char *host) {
+  return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+}
+
 static void drain(omega_server_t *s) {
   atomic_store(&s->draining, 1);
   const long long grace = atomic_load(&s->drain_grace_ms);
@@ -434,8 +464,10 @@ int omega__server_run(omega_config_t *cfg) {
   omega__config_get(cfg, &s->boot);
   set_hot_values(s, &s->boot);
   pthread_mutex_init(&s->pending_mu, NULL);
+  pthread_rwlock_init(&s->access_lock, NULL);
   int rc = 0, status = 1;
   size_t nonces = 0;
+  omega_access_t access = {0};
   if (!s->boot.omega_model[0]) {
     omega__log(OMEGA_LOG_ERROR, "no model: pass --model DIR (or set OMEGA_MODEL)");
     goto out;
@@ -443,7 +475,14 @@ int omega__server_run(omega_config_t *cfg) {
   if (omega__metrics_create(&s->metrics) != 0 ||
       (rc = omega__workq_create((int)s->boot.omega_workers, (size_t)s->boot.omega_worker_queue, &s->wq)) ||
       (rc = nonce_capacity(&s->boot, &nonces)) || (rc = omega__auth_create(nonces, &s->auth)) ||
-      (rc = omega__server_load_secret(s, &s->boot)) || (rc = omega__fault_configure(s->boot.omega_fault_inject))) {
+      (rc = omega__server_load_secret(s, &s->boot)) || (rc = omega__fault_configure(s->boot.omega_fault_inject)) ||
+      (rc = omega__auth_limit_create(&s->auth_limit)) || (rc = omega__access_prepare(&s->boot, &access))) {
+    omega__log(OMEGA_LOG_ERROR, "start-up failed: %s", omega_errmsg());
+    goto out;
+  }
+  omega__access_commit(s, &access);
+  if ((s->boot.omega_tls_cert_file[0] || s->boot.omega_tls_key_file[0]) &&
+      (rc = omega__tls_create(s->boot.omega_tls_cert_file, s->boot.omega_tls_key_file, &s->tls))) {
     omega__log(OMEGA_LOG_ERROR, "start-up failed: %s", omega_errmsg());
     goto out;
   }
@@ -456,8 +495,20 @@ int omega__server_run(omega_config_t *cfg) {
     omega__log(OMEGA_LOG_ERROR, "%s", omega_errmsg());
     goto out;
   }
-  omega__log(OMEGA_LOG_INFO, "listening on http://%s:%d%s%s", s->boot.omega_host, s->port,
+  if (s->tls) {
+    const double days = (double)(omega__tls_not_after(s->tls) - (int64_t)time(NULL)) / 86400.0;
+    omega__log(days < 14 ? OMEGA_LOG_WARN : OMEGA_LOG_INFO, "TLS: certificate %s expires in %.1f days",
+               s->boot.omega_tls_cert_file, days);
+  }
+  omega__log(OMEGA_LOG_INFO, "listening on %s://%s:%d%s%s", s->tls ? "https" : "http", s->boot.omega_host, s->port,
             s->boot.omega_unix_socket[0] ? " and unix:" : "", s->boot.omega_unix_socket);
+  if (s->access.keys)
+    omega__log(OMEGA_LOG_INFO, "API keys: %zu from %s; public endpoints: %s", omega__apikeys_count(s->access.keys),
+               s->boot.omega_api_keys_file, s->boot.omega_api_keys_public[0] ? s->boot.omega_api_keys_public : "none");
+  else
+    omega__log(is_loopback(s->boot.omega_host) ? OMEGA_LOG_INFO : OMEGA_LOG_WARN,
+               "no API keys (OMEGA_API_KEYS_FILE): the data plane is open to anyone who reaches %s",
+               s->boot.omega_host);
   if (!omega__auth_has_secret(s->auth))
     omega__log(OMEGA_LOG_WARN, "no HMAC secret configured: /invoke and /accel/config answer 503");
   else
@@ -497,6 +548,10 @@ out:
   omega__workq_destroy(s->wq);
   omega__colls_close(s->colls); /* after the last request: a checkpoint each */
   omega__auth_free(s->auth);
+  omega__auth_limit_free(s->auth_limit);
+  omega__tls_free(s->tls);
+  omega__apikeys_free(s->access.keys);
+  pthread_rwlock_destroy(&s->access_lock);
   omega__metrics_free(s->metrics);
   pthread_mutex_destroy(&s->pending_mu);
   if (status == 0)

@@ -184,6 +184,18 @@ static void on_pending(omega_listener_t *l, pending_t *p) {
   }
   if (n < 0)
     return;
+  if (l->s->tls) {
+    /* HTTPS: libmicrohttpd does the handshake, and the heads are judged once decrypted (in
+     * http.c's head_acceptable). A plain-HTTP client (its first byte a method's letter, not a
+     * TLS record's 0x16) is told so instead of getting a failed handshake. */
+    if ((unsigned char)l->peek[0] == 0x16) {
+      pend_hand_over(l, p);
+    } else {
+      const omega_head_verdict_t plain = {400, "bad_request", "this server speaks HTTPS: use an https:// URL"};
+      pend_refuse(l, p, &plain);
+    }
+    return;
+  }
   omega_head_verdict_t v;
   const omega_head_state_t st =
       omega__http_head_check(l->peek, (size_t)n, (size_t)l->s->boot.omega_http_max_head_bytes,

@@ -3,6 +3,7 @@
 #include "backend/gpu/gpu.h"
 #include "omega/version.h"
 #include "server/listener.h"
+#include "server/tls.h"
 #include "server/server_internal.h"
 
 #include <stddef.h>
@@ -22,13 +23,13 @@ static const char *const by_endpoint_status[] = {"endpoint", "status", NULL},
                          *const by_endpoint[] = {"endpoint", NULL}, *const by_route[] = {"route", NULL},
                          *const by_gpu[] = {"gpu_index", NULL}, *const by_result[] = {"result", NULL},
                          *const by_reason[] = {"reason", NULL}, *const by_direction[] = {"direction", NULL},
-                         *const by_event[] = {"event", NULL},
+                         *const by_event[] = {"event", NULL}, *const by_key[] = {"key", NULL},
                          *const build_labels[] = {"version", "backend", "model", NULL};
 
 /* the series that must exist from the first scrape */
 static const char *const routes[] = {"gpu", "cpu", "fallback", NULL};
 static const char *const gpu_events[] = {"oom", "sticky", "error", "fallback_batch", "memory_pressure", NULL};
-static const char *const auth_reasons[] = {"bad_signature", "nonce_cache_full", NULL};
+static const char *const auth_reasons[] = {"bad_signature", "nonce_cache_full", "unknown_key", "rate_limited", NULL};
 static const char *const queue_full[] = {"queue_full", NULL}, *const client_gone[] = {"client_gone", NULL};
 static const char *const refusals[] = {"limit", "per_address_limit", "head_timeout", "malformed", "head_too_large",
                                        NULL};
@@ -82,8 +83,12 @@ static const omega_family_def_t families[] = {
     {SLOT(target_latency), "omega_target_latency_ms", "ACCEL_TARGET_LAT_MS now.", GAUGE},
     {SLOT(reloads), "omega_config_reloads_total", "Configuration reloads and runtime changes by result.", COUNTER,
      .labels = by_result},
-    {SLOT(auth_failures), "omega_auth_failures_total", "Rejected HMAC authentications by reason.", COUNTER,
-     .labels = by_reason, .series = auth_reasons},
+    {SLOT(auth_failures), "omega_auth_failures_total",
+     "Rejected authentications by reason: HMAC (bad_signature, replayed_nonce, ...), API keys (missing_key, "
+     "malformed_key, unknown_key, scope) and rate_limited (an address past OMEGA_AUTH_MAX_FAILURES).",
+     COUNTER, .labels = by_reason, .series = auth_reasons},
+    {SLOT(key_requests), "omega_api_key_requests_total", "Requests admitted by API key, by the key's name.", COUNTER,
+     .labels = by_key},
     {SLOT(nonce_entries), "omega_auth_nonce_cache_entries",
      "Nonces the replay cache remembers now; at its capacity signed requests get 503.", GAUGE},
     {SLOT(nonce_capacity), "omega_auth_nonce_cache_capacity",
@@ -118,6 +123,11 @@ static const omega_family_def_t families[] = {
      "head_too_large).",
      COUNTER, .labels = by_reason, .series = refusals},
     {SLOT(held_bytes), "omega_http_held_response_bytes", "Bytes of answers queued and not yet sent whole.", GAUGE},
+    {SLOT(tls_expiry), "omega_tls_certificate_expiry_timestamp_seconds",
+     "When the HTTPS certificate in use expires, unix seconds (no series without HTTPS).", GAUGE},
+    {SLOT(tls_reloads), "omega_tls_certificate_reloads_total",
+     "Reloads of the HTTPS certificate files by result (changed, unchanged, rejected).", COUNTER,
+     .labels = by_result},
 };
 
 
@@ -174,6 +184,8 @@ static void collect(void *user) {
   omega_server_metrics_t *m = &s->m;
   omega__series_set(omega__series(m->uptime, NULL, NULL, NULL), (double)(omega__now_ns() - s->start_ns) / 1e9);
   omega__series_set(omega__series(m->rss, NULL, NULL, NULL), rss_bytes());
+  if (s->tls)
+    omega__series_set(omega__series(m->tls_expiry, NULL, NULL, NULL), (double)omega__tls_not_after(s->tls));
   omega__series_set(omega__series(m->inflight_req, NULL, NULL, NULL), (double)atomic_load(&s->inflight));
   omega__series_set(omega__series(m->conns, NULL, NULL, NULL), (double)omega__listener_open(s->listener));
   omega__series_set(omega__series(m->held_bytes, NULL, NULL, NULL), (double)atomic_load(&s->held_bytes));

@@ -4,6 +4,7 @@
 #include "server/server_internal.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <time.h>
 
 json_t *omega__req_json(omega_req_t *r) {
@@ -57,6 +58,8 @@ static const struct {
 
 bool omega__req_authenticate(omega_req_t *r) {
   omega_server_t *s = r->srv;
+  if (omega__req_auth_limited(r))
+    return false;
   /* The precise clock: time() reads the kernel's coarse one, which can still show the previous
    * second for a few milliseconds after a client's clock has moved on, and so accept a
    * timestamp one second past the window. */
@@ -66,9 +69,16 @@ bool omega__req_authenticate(omega_req_t *r) {
       s->auth, omega__req_header(r, "X-Omega-Timestamp"), omega__req_header(r, "X-Omega-Nonce"),
       omega__req_header(r, "X-Omega-Signature"), r->method, r->target, r->body, r->body_len, (int64_t)now.tv_sec,
       atomic_load(&s->hmac_window_s));
-  if (res == OMEGA_AUTH_OK)
+  if (res == OMEGA_AUTH_OK) {
+    /* from now on every answer to it is signed (omega__respond) */
+    snprintf(r->sign_nonce, sizeof r->sign_nonce, "%s", omega__req_header(r, "X-Omega-Nonce"));
+    r->sign_response = true;
     return true;
+  }
   omega__series_add(omega__series(s->m.auth_failures, omega__auth_reason(res), NULL, NULL), 1);
+  /* the server's own trouble (no secret, a full cache, memory) is not the client's failure */
+  if (res != OMEGA_AUTH_NO_SECRET && res != OMEGA_AUTH_CACHE_FULL && res != OMEGA_AUTH_NO_MEMORY)
+    omega__req_auth_failed(r);
   if (res == OMEGA_AUTH_EXPIRED) {
     omega__respond_error(r, 401, "unauthorized", "timestamp outside the allowed window of %lld s",
                          atomic_load(&s->hmac_window_s));

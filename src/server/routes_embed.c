@@ -244,15 +244,11 @@ static bool opt_prompts(omega_req_t *r, embed_ctx_t *c) {
     if (!v || json_is_null(v))
       continue;
     if (!json_is_string(v) || (i == 0 && json_string_length(v) == 0)) {
-      char msg[96];
-      snprintf(msg, sizeof msg, "\"%s\" must be a%s string", keys[i], i == 0 ? " non-empty" : "");
-      omega__respond_error(r, 422, "validation", msg);
+      omega__respond_error(r, 422, "validation", "\"%s\" must be a%s string", keys[i], i == 0 ? " non-empty" : "");
       return false;
     }
     if (strlen(json_string_value(v)) != json_string_length(v)) {
-      char msg[96];
-      snprintf(msg, sizeof msg, "\"%s\" must not contain NUL", keys[i]);
-      omega__respond_error(r, 422, "validation", msg);
+      omega__respond_error(r, 422, "validation", "\"%s\" must not contain NUL", keys[i]);
       return false;
     }
     *dst[i] = json_string_value(v);

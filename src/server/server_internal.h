@@ -8,7 +8,9 @@
 #include "core/workq.h"
 #include "metrics/metrics.h"
 #include "omega/engine.h"
+#include "server/apikeys.h"
 #include "server/auth.h"
+#include "server/auth_limit.h"
 #include "server/buf.h"
 #include "server/collections.h"
 
@@ -40,7 +42,14 @@ typedef struct {
   omega_route_fn fn;
   omega_step_fn step;
   bool needs_engine; /* 503 until the model is loaded and warmed */
+  omega_scope_t scope; /* the API key scope it needs when keys are set; 0: not gated by keys (HMAC's) */
 } omega_http_route_t;
+
+/* The API keys and the endpoints left public, replaced whole on reload. */
+typedef struct {
+  omega_apikeys_t *keys; /* NULL: the data plane is open */
+  unsigned public_mask;
+} omega_access_t;
 
 struct omega_req {
   omega_server_t *srv;
@@ -76,6 +85,10 @@ struct omega_req {
                     has its answer sees it counted) */
   size_t held; /* bytes of the queued response counted in held_bytes */
   bool close_after; /* answer with Connection: close */
+  bool www_authenticate; /* a 401 for a missing or wrong API key */
+  bool sign_response;     /* an HMAC-authenticated request: its answer is signed too */
+  char sign_nonce[65];
+  char sign_ts[24], signature[68];
   bool job_done_seen;
   const char *job_route;
   double job_tokenize_ms, job_queue_ms;
@@ -86,10 +99,10 @@ typedef struct {
   omega_family_t *vram, *maybe_async, *queue_depth, *queue_capacity, *queue_jobs, *inflight_req, *inflight_seq, *queue_ms;
   omega_family_t *tokenize_ms, *inference_ms, *tokens, *sequences, *batches, *ceiling, *ceiling_p95;
   omega_family_t *ceiling_moves, *run_p95, *reloads, *auth_failures, *pool_busy, *pool_queued, *pool_rejected, *rss;
-  omega_family_t *nonce_entries, *nonce_capacity;
+  omega_family_t *nonce_entries, *nonce_capacity, *key_requests;
   omega_family_t *build_info, *ready, *rejected, *timeouts, *canceled, *uptime, *max_batch, *target_latency;
   omega_family_t *gpu_healthy, *gpu_events, *gpu_vram_total, *gpu_util, *gpu_temp, *gpu_power;
-  omega_family_t *conns, *conns_refused, *held_bytes;
+  omega_family_t *conns, *conns_refused, *held_bytes, *tls_expiry, *tls_reloads;
 } omega_server_metrics_t;
 
 struct omega_server {
@@ -108,6 +121,11 @@ struct omega_server {
   char not_ready_reason[512];
   omega_workq_t *wq;
   omega_auth_t *auth;
+  pthread_rwlock_t access_lock;
+  omega_access_t access; /* under access_lock */
+  omega_auth_limit_t *auth_limit;
+  struct omega_tls *tls; /* HTTPS; NULL: plain HTTP */
+  _Atomic long long auth_max_failures;
   omega_metrics_t *metrics;
   omega_server_metrics_t m;
   struct MHD_Daemon *daemon;   /* serves the connections the listener hands over */
@@ -180,6 +198,18 @@ json_t *omega__req_json(omega_req_t *r);
 bool omega__req_opt_bool(omega_req_t *r, const json_t *doc, const char *key, bool def, bool *out);
 /* The HMAC headers; answers 401/503 itself and returns false on failure. */
 bool omega__req_authenticate(omega_req_t *r);
+
+/* Access (access.c). Load the keys file and the public endpoints of these settings (nothing
+ * changes yet); make them the server's (taking over a's keys). */
+int omega__access_prepare(const omega_settings_t *set, omega_access_t *a);
+void omega__access_commit(omega_server_t *s, omega_access_t *a);
+/* Whether the request may use its route: the API key and its scope. Answers 401, 403 or 429
+ * itself and returns false otherwise. */
+bool omega__req_access(omega_req_t *r);
+/* The client's address has no failed authentication left: answers 429 and returns true. */
+bool omega__req_auth_limited(omega_req_t *r);
+/* Count a failed authentication against the client's address. */
+void omega__req_auth_failed(omega_req_t *r);
 
 /* Metrics. */
 void omega__server_metrics_init(omega_server_t *s);

@@ -8,6 +8,7 @@ import re
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,41 @@ def sign(secret, method, target, body, ts=None, nonce=None):
     return {"X-Omega-Timestamp": ts, "X-Omega-Nonce": nonce, "X-Omega-Signature": "v1=" + sig}
 
 
+def verify_response(secret, resp, method_status, target, nonce):
+    """Check an answer's X-Omega-* signature (auth.h: "RESPONSE <status>" where a request has
+    its method, the request's nonce echoed); returns a reason or None when it is good."""
+    h = resp.headers
+    if h.get("x-omega-nonce") != nonce:
+        return "nonce %r is not the request's %r" % (h.get("x-omega-nonce"), nonce)
+    ts = h.get("x-omega-timestamp", "")
+    if not ts.isdigit() or abs(int(ts) - time.time()) > 5:
+        return "timestamp %r" % ts
+    want = sign(secret, "RESPONSE %d" % method_status, target, resp.body, ts=ts, nonce=nonce)["X-Omega-Signature"]
+    if not hmac.compare_digest(h.get("x-omega-signature", ""), want):
+        return "signature %r != %r" % (h.get("x-omega-signature"), want)
+    return None
+
+
+def make_tls(dirpath, cn="omega-test", ca=None):
+    """A test CA (made once per directory, or reused from ca) and a server certificate for
+    127.0.0.1 and localhost signed by it, with the openssl command. Returns (ca_cert, cert, key)."""
+    ca_key, ca_cert = ca or (os.path.join(dirpath, "ca.key"), os.path.join(dirpath, "ca.pem"))
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    if not os.path.exists(ca_cert):
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", "/CN=omega test CA")
+    key, csr, cert = (os.path.join(dirpath, cn + x) for x in (".key", ".csr", ".pem"))
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+        "-out", csr, "-subj", "/CN=" + cn)
+    ext = os.path.join(dirpath, cn + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "1", "-extfile", ext)
+    return ca_cert, cert, key
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body
@@ -54,7 +90,10 @@ class Response:
 class Server:
     """An `omega serve` child process on a free port."""
 
-    def __init__(self, args=(), env=None, wait_ready=True, model=None):
+    def __init__(self, args=(), env=None, wait_ready=True, model=None, ca=None, api_key=None):
+        """ca: the CA file of an HTTPS server (OMEGA_TLS_* in env); api_key: sent as Bearer
+        with every request that does not set Authorization itself."""
+        self.ca, self.api_key = ca, api_key
         self.dir = tempfile.mkdtemp(prefix="omega-srv-")
         self.log_path = os.path.join(self.dir, "server.log")
         e = {k: v for k, v in os.environ.items() if not k.startswith(("OMEGA_", "EMBED_", "ACCEL_"))}
@@ -62,14 +101,18 @@ class Server:
         self.log = open(self.log_path, "w+")
         cmd = [OMEGA, "serve", "--model", model or small_model(), "--port", "0"] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
-        self.port = self._wait_port()
+        try:
+            self.port = self._wait_port()
+        except RuntimeError:
+            self.log.close()
+            raise
         if wait_ready:
             self.wait_ready()
 
     def _wait_port(self, timeout=30):
         end = time.time() + timeout
         while time.time() < end:
-            m = re.search(r"listening on http://[^:]+:(\d+)", self.text())
+            m = re.search(r"listening on https?://[^:]+:(\d+)", self.text())
             if m:
                 return int(m.group(1))
             if self.proc.poll() is not None:
@@ -92,14 +135,22 @@ class Server:
         with open(self.log_path) as f:
             return f.read()
 
+    def connection(self, timeout=30):
+        if self.ca:
+            ctx = ssl.create_default_context(cafile=self.ca)
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
     def request(self, method, path, body=None, headers=None, timeout=30, conn=None):
         own = conn is None
-        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = conn or self.connection(timeout)
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
             body = body.encode()
         h = {"Content-Type": "application/json"}
+        if self.api_key:
+            h["Authorization"] = "Bearer " + self.api_key
         h.update(headers or {})
         conn.request(method, path, body=body, headers=h)
         r = conn.getresponse()

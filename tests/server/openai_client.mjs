@@ -1,13 +1,15 @@
 // The official `openai` npm client, unchanged, against omega serve's /v1/embeddings.
-//   NODE_PATH=<dir with node_modules> node openai_client.mjs BASE_URL DIM
+//   node openai_client.mjs BASE_URL DIM MODULES_DIR [API_KEY]
+// With API_KEY the client sends it (as Authorization: Bearer) and a wrong key must fail 401; an
+// https BASE_URL is verified against NODE_EXTRA_CA_CERTS.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-const [baseURL, dimArg, modulesDir] = process.argv.slice(2);
+const [baseURL, dimArg, modulesDir, apiKey] = process.argv.slice(2);
 const require = createRequire(path.join(path.resolve(modulesDir), 'x.js'));
 const OpenAI = require('openai').default ?? require('openai');
 const dim = Number(dimArg);
-const client = new OpenAI({ apiKey: 'not-needed', baseURL, maxRetries: 0 });
+const client = new OpenAI({ apiKey: apiKey ?? 'not-needed', baseURL, maxRetries: 0 });
 const fail = (msg) => { console.error('FAIL ' + msg); process.exit(1); };
 const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 
@@ -30,5 +32,14 @@ try {
   fail('an empty input must be rejected');
 } catch (e) {
   if (!(e instanceof OpenAI.APIError) || e.status !== 422) fail('expected a 422 APIError, got ' + e);
+}
+if (apiKey) {
+  const wrong = new OpenAI({ apiKey: 'a-wrong-key-0123456789', baseURL, maxRetries: 0 });
+  try {
+    await wrong.embeddings.create({ model: 'omega', input: 'hello' });
+    fail('a wrong key must be refused');
+  } catch (e) {
+    if (!(e instanceof OpenAI.AuthenticationError) || e.status !== 401) fail('expected a 401 AuthenticationError, got ' + e);
+  }
 }
 console.log('openai client: ok');

@@ -81,7 +81,7 @@ int omega__encoder_check(const omega_model_t *m, const omega_batch_t *b) {
 static int linear(const omega_cpu_ops_t *ops, omega_cpu_ctx_t *c, omega_encoder_ws_t *ws, size_t M, size_t N,
                   size_t K, const float *A, const float *W, const omega_packed_w_t *pw, const float *bias,
                   const omega_act_t *act, float *C) {
-  if (!c->packed) {
+  if (!c->packed || !pw) {
     ops->linear(c, M, N, K, A, W, bias, C);
     if (act)
       ops->activation(c, M * N, C, *act);

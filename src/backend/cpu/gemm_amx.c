@@ -140,6 +140,7 @@ AMX_TARGET static void epilogue(int mt, int nt, const void *buf, int is_int8, si
           const __m512 acc = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512((const void *)(t + 64 * r)), cs));
           v = _mm512_fmadd_ps(acc, _mm512_mul_ps(ws, _mm512_set1_ps(sa[row])), b);
         } else {
+          /* cppcheck-suppress invalidPointerCast ; the tile store wrote fp32 accumulators into these bytes */
           v = _mm512_add_ps(_mm512_load_ps((const float *)(t + 64 * r)), b);
         }
         _mm512_mask_storeu_ps(C + row * N + n, m, v);

@@ -253,24 +253,35 @@ BODY void values4(const float *p, size_t Lp, size_t L, const float *V, size_t ld
       STORE16(out[qi] + e0 + 16 * (size_t)b, acc[qi][b] * inv[qi]);
 }
 
+/* A two-vector shuffle with constant lanes (vpermt2ps): gcc and clang spell it differently. */
+#ifdef __clang__
+#define SHUFFLE2(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUFFLE2(a, b, ...) __builtin_shuffle(a, b, (v16i){__VA_ARGS__})
+#endif
+#define T_LO8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define T_HI8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define T_LO4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define T_HI4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define T_LO2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define T_HI2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define T_LO1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define T_HI1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define T_ROUND(s, LO, HI)                                                                                           \
+  for (int r = 0; r < 16; r++)                                                                                       \
+    if (!(r & (s))) {                                                                                                \
+      const v16f a = m[r], b = m[r + (s)];                                                                           \
+      m[r] = SHUFFLE2(a, b, LO);                                                                                     \
+      m[r + (s)] = SHUFFLE2(a, b, HI);                                                                               \
+    }
+
 /* Transposes 16 x 16 floats in place: four rounds in which rows r and r + s (r & s == 0) swap
  * their off-diagonal s x s blocks, s = 8, 4, 2, 1; each a two-vector shuffle (vpermt2ps). */
 BODY void transpose16(v16f m[16]) {
-  static const v16i lo[4] = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-                             {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
-                             {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
-                             {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}};
-  static const v16i hi[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
-                             {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
-                             {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
-                             {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
-  for (int round = 0, s = 8; round < 4; round++, s /= 2)
-    for (int r = 0; r < 16; r++)
-      if (!(r & s)) {
-        const v16f a = m[r], b = m[r + s];
-        m[r] = __builtin_shuffle(a, b, lo[round]);
-        m[r + s] = __builtin_shuffle(a, b, hi[round]);
-      }
+  T_ROUND(8, T_LO8, T_HI8)
+  T_ROUND(4, T_LO4, T_HI4)
+  T_ROUND(2, T_LO2, T_HI2)
+  T_ROUND(1, T_LO1, T_HI1)
 }
 
 /* Softmax numerators of one row of scores in place (0 past L); returns 1 / sum. Lanes past L

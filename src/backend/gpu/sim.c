@@ -104,7 +104,7 @@ static int sim_enc_run(void *h, int slot, const int32_t *ids, const uint32_t *of
                        char *err, size_t errn) {
   sim_enc_t *s = h;
   omega_batch_t b = {ids, offsets, n_seq};
-  omega_cpu_ctx_t ctx = {NULL};
+  omega_cpu_ctx_t ctx = {0};
   if (sim_reserve(s, slot, offsets[n_seq], 1) != OCU_OK) {
     snprintf(err, errn, "simulated device: out of memory for %u tokens", offsets[n_seq]);
     return OCU_OOM;
