@@ -4,7 +4,12 @@ set -euo pipefail
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 pkgs=(build-essential cmake pkg-config ca-certificates curl
-  libutf8proc-dev libonig-dev libjansson-dev libopenblas-dev libcmocka-dev libmicrohttpd-dev libssl-dev zlib1g-dev
+  libutf8proc-dev libonig-dev libjansson-dev libopenblas-dev libcmocka-dev libmicrohttpd-dev libgnutls28-dev libssl-dev
+  zlib1g-dev
+  # static analysis (tools/static-analysis.sh) and the libFuzzer builds of the fuzz targets
+  cppcheck clang clang-tools
+  # test certificates for the HTTPS tests
+  openssl
   # openblas.pc's static flags name -lgfortran: tests/install links libomega.a through pkg-config --static
   libgfortran-12-dev
   python3 prometheus
@@ -20,6 +25,6 @@ command -v kubectl > /dev/null || pkgs+=(kubernetes-client)
 command -v node > /dev/null && command -v npm > /dev/null || pkgs+=(nodejs npm)
 # OMEGA_DEPS=build: only the compiler and the libraries' -dev packages (the container images' build stage)
 [ "${OMEGA_DEPS:-all}" = build ] && pkgs=(build-essential cmake pkg-config ca-certificates
-  libutf8proc-dev libonig-dev libjansson-dev libopenblas-dev libmicrohttpd-dev libssl-dev zlib1g-dev)
+  libutf8proc-dev libonig-dev libjansson-dev libopenblas-dev libmicrohttpd-dev libgnutls28-dev libssl-dev zlib1g-dev)
 $SUDO apt-get update
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"

@@ -646,9 +646,12 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
     /* the finalists measured again exactly, then the best k in order */
     for (size_t i = 0; i < top->n; i++)
       top->v[i].dist = dist(ix, q, top->v[i].slot);
-    qsort(top->v, top->n, sizeof *top->v, cmp_hit);
+    /* nothing found (an empty graph layer, every node filtered) leaves the heap unallocated */
+    if (top->n > 1)
+      qsort(top->v, top->n, sizeof *top->v, cmp_hit);
     n = top->n < k ? top->n : k;
-    memcpy(out, top->v, n * sizeof *out);
+    if (n)
+      memcpy(out, top->v, n * sizeof *out);
   } else if (rc == 0) {
     /* pop the max-heap into ascending order, keep the best k */
     while (top->n > k)

@@ -254,7 +254,7 @@ static int listen_tcp(omega_server_t *s, int *out) {
     return omega__seterr(OMEGA_EIO, "cannot listen on %s:%s: %s", s->boot.omega_host, port, strerror(e));
   }
   freeaddrinfo(ai);
-  struct sockaddr_storage sa;
+  struct sockaddr_storage sa = {0};
   socklen_t len = sizeof sa;
   s->port = (int)s->boot.omega_port;
   if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0)

@@ -163,10 +163,10 @@ int omega__tls_create(const char *cert_file, const char *key_file, omega_tls_t *
 
 int omega__tls_reload(omega_tls_t *t, int *changed) {
   *changed = 0;
-  gen_t *g;
+  gen_t *g = NULL;
   int rc = gen_load(t->cert_file, t->key_file, &g);
-  if (rc)
-    return rc;
+  if (rc || !g)
+    return rc ? rc : OMEGA_EINVAL;
   const int64_t now = (int64_t)time(NULL);
   pthread_mutex_lock(&t->mu);
   const gen_t *c = t->cur;
