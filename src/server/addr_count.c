@@ -24,8 +24,7 @@ int omega__addr_count_init(omega_addr_count_t *t, size_t max_addrs) {
     return omega__seterr(OMEGA_ENOMEM, "cannot allocate a table of %zu client addresses", max_addrs);
   t->mask = cap - 1;
   t->max_used = cap / 2;
-  if (getrandom(&t->seed, sizeof t->seed, 0) != (ssize_t)sizeof t->seed)
-    t->seed = (uint64_t)(uintptr_t)t ^ 0x9E3779B97F4A7C15ull;
+  t->seed = omega__addr_seed(t);
   pthread_mutex_init(&t->mu, NULL);
   return 0;
 }
@@ -52,13 +51,24 @@ bool omega__addr_key(const struct sockaddr *a, unsigned char key[16]) {
   return false;
 }
 
-static size_t hash(const omega_addr_count_t *t, const unsigned char key[16]) {
+uint64_t omega__addr_seed(const void *fallback) {
+  uint64_t seed;
+  if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = (uint64_t)(uintptr_t)fallback ^ 0x9E3779B97F4A7C15ull;
+  return seed;
+}
+
+uint64_t omega__addr_hash(uint64_t seed, const unsigned char key[16]) {
   uint64_t a, b;
   memcpy(&a, key, 8);
   memcpy(&b, key + 8, 8);
-  uint64_t h = (a ^ t->seed) * 0x9E3779B97F4A7C15ull;
+  uint64_t h = (a ^ seed) * 0x9E3779B97F4A7C15ull;
   h = (h ^ (h >> 29) ^ b) * 0xBF58476D1CE4E5B9ull;
-  return (size_t)(h ^ (h >> 32));
+  return h ^ (h >> 32);
+}
+
+static size_t hash(const omega_addr_count_t *t, const unsigned char key[16]) {
+  return (size_t)omega__addr_hash(t->seed, key);
 }
 
 /* The slot holding key, or the free slot where it would go. */

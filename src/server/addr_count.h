@@ -20,6 +20,10 @@ typedef struct {
 
 /* The 16-byte key of an IP address (IPv4 mapped into IPv6); false for other families. */
 bool omega__addr_key(const struct sockaddr *addr, unsigned char key[16]);
+/* A random hash seed (fallback's address mixed in when the kernel has no randomness), and a
+ * key's hash under it: clients choose their IPv6 addresses, so they may not choose collisions. */
+uint64_t omega__addr_seed(const void *fallback);
+uint64_t omega__addr_hash(uint64_t seed, const unsigned char key[16]);
 
 /* Room for max_addrs distinct addresses at once. */
 int omega__addr_count_init(omega_addr_count_t *t, size_t max_addrs);

@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/file.h"
+#include "server/auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -29,16 +30,6 @@ struct omega_apikeys {
 static bool name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
          c == '-';
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 /* The blank-separated fields of one line (at most 4 are looked at). */
@@ -86,17 +77,9 @@ static bool parse_line(const char *line, size_t len, apikey_t *k, char *msg, siz
   const char *key = f[2];
   size_t kl = fl[2];
   if (kl > 7 && strncasecmp(key, "sha256:", 7) == 0) {
-    if (kl != 7 + 2 * SHA256_DIGEST_LENGTH) {
+    if (kl != 7 + 2 * SHA256_DIGEST_LENGTH || !omega__auth_unhex(key + 7, SHA256_DIGEST_LENGTH, k->digest)) {
       snprintf(msg, cap, "key %s: sha256: must be followed by 64 hex digits", k->name);
       return false;
-    }
-    for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-      int hi = hexval(key[7 + 2 * i]), lo = hexval(key[8 + 2 * i]);
-      if (hi < 0 || lo < 0) {
-        snprintf(msg, cap, "key %s: sha256: must be followed by 64 hex digits", k->name);
-        return false;
-      }
-      k->digest[i] = (unsigned char)(hi << 4 | lo);
     }
     return true;
   }

@@ -232,17 +232,34 @@ static int unhex(char c) {
   return -1;
 }
 
-omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const char *nonce, const char *sig,
-                                       const char *method, const char *target, const void *body, size_t body_len,
-                                       int64_t now, int64_t window) {
-  /* A copy of the whole key, so the HMAC runs outside the lock and a concurrent secret
-   * change cannot free it underneath. */
+bool omega__auth_unhex(const char *in, size_t n, unsigned char *out) {
+  for (size_t i = 0; i < n; i++) {
+    const int hi = unhex(in[2 * i]), lo = hi < 0 ? -1 : unhex(in[2 * i + 1]);
+    if (lo < 0)
+      return false;
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return true;
+}
+
+/* A copy of the whole secret (NULL: none, or out of memory; *len tells which), so the HMAC
+ * runs outside the lock and a concurrent secret change cannot free it underneath. */
+static unsigned char *secret_copy(omega_auth_t *a, size_t *len) {
   pthread_mutex_lock(&a->mu);
-  size_t klen = a->secret_len;
+  const size_t klen = a->secret_len;
   unsigned char *key = klen ? omega__malloc(klen) : NULL;
   if (key)
     memcpy(key, a->secret, klen);
   pthread_mutex_unlock(&a->mu);
+  *len = klen;
+  return key;
+}
+
+omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const char *nonce, const char *sig,
+                                       const char *method, const char *target, const void *body, size_t body_len,
+                                       int64_t now, int64_t window) {
+  size_t klen;
+  unsigned char *key = secret_copy(a, &klen);
   omega_auth_result_t r = OMEGA_AUTH_OK;
   if (!klen)
     return OMEGA_AUTH_NO_SECRET;
@@ -259,13 +276,9 @@ omega_auth_result_t omega__auth_verify(omega_auth_t *a, const char *ts, const ch
     r = OMEGA_AUTH_MALFORMED;
     goto out;
   }
-  for (int i = 0; i < 32; i++) {
-    int hi = unhex(sig[3 + 2 * i]), lo = unhex(sig[4 + 2 * i]);
-    if (hi < 0 || lo < 0) {
-      r = OMEGA_AUTH_MALFORMED;
-      goto out;
-    }
-    want[i] = (unsigned char)(hi << 4 | lo);
+  if (!omega__auth_unhex(sig + 3, sizeof want, want)) {
+    r = OMEGA_AUTH_MALFORMED;
+    goto out;
   }
   if (t < now - window || t > now + window) {
     r = OMEGA_AUTH_EXPIRED;
@@ -319,23 +332,14 @@ void omega__auth_response_method(int status, char out[16]) { snprintf(out, 16, "
 
 int omega__auth_sign_response(omega_auth_t *a, const char *ts, const char *nonce, int status, const char *target,
                               const void *body, size_t body_len, char out[68]) {
-  pthread_mutex_lock(&a->mu);
-  size_t klen = a->secret_len;
-  unsigned char *key = klen ? omega__malloc(klen) : NULL;
-  if (key)
-    memcpy(key, a->secret, klen);
-  pthread_mutex_unlock(&a->mu);
+  size_t klen;
+  unsigned char *key = secret_copy(a, &klen);
   if (!key)
     return klen ? OMEGA_ENOMEM : OMEGA_EINVAL;
   char method[16];
   omega__auth_response_method(status, method);
-  unsigned char m[32];
-  int rc = mac(key, klen, ts, nonce, method, target, body, body_len, m);
+  omega__auth_sign((const char *)key, klen, ts, nonce, method, target, body, body_len, out);
   OPENSSL_cleanse(key, klen);
   omega__free(key);
-  if (rc)
-    return rc;
-  memcpy(out, "v1=", 3);
-  hex(m, 32, out + 3);
-  return 0;
+  return out[0] ? 0 : OMEGA_ENOMEM;
 }

@@ -15,6 +15,7 @@
 #ifndef OMEGA_SERVER_AUTH_H
 #define OMEGA_SERVER_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,8 @@ void omega__auth_sign(const char *secret, size_t secret_len, const char *timesta
  * without a secret, OMEGA_ENOMEM. */
 int omega__auth_sign_response(omega_auth_t *a, const char *timestamp, const char *nonce, int status,
                               const char *target, const void *body, size_t body_len, char out[68]);
+/* Decode 2n hex digits (either case) into n bytes; false on any other character. */
+bool omega__auth_unhex(const char *in, size_t n, unsigned char *out);
 /* What stands for the method in an answer's signature: "RESPONSE <status>". */
 void omega__auth_response_method(int status, char out[16]);
 

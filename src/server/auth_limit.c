@@ -5,7 +5,6 @@
 #include "server/addr_count.h"
 
 #include <string.h>
-#include <sys/random.h>
 
 /* an address is looked for in this many slots from its home: a bounded probe, no deletion */
 #define WINDOW 16
@@ -27,8 +26,7 @@ int omega__auth_limit_create(omega_auth_limit_t **out) {
   omega_auth_limit_t *t = omega__calloc(1, sizeof *t);
   if (!t)
     return omega__seterr(OMEGA_ENOMEM, "auth: out of memory");
-  if (getrandom(&t->seed, sizeof t->seed, 0) != (ssize_t)sizeof t->seed)
-    t->seed = (uint64_t)(uintptr_t)t ^ 0x9E3779B97F4A7C15ull;
+  t->seed = omega__addr_seed(t);
   pthread_mutex_init(&t->mu, NULL);
   *out = t;
   return 0;
@@ -42,12 +40,7 @@ void omega__auth_limit_free(omega_auth_limit_t *t) {
 }
 
 static size_t home(const omega_auth_limit_t *t, const unsigned char key[16]) {
-  uint64_t a, b;
-  memcpy(&a, key, 8);
-  memcpy(&b, key + 8, 8);
-  uint64_t h = (a ^ t->seed) * 0x9E3779B97F4A7C15ull;
-  h = (h ^ (h >> 29) ^ b) * 0xBF58476D1CE4E5B9ull;
-  return (size_t)(h ^ (h >> 32)) % OMEGA_AUTH_LIMIT_SLOTS;
+  return (size_t)(omega__addr_hash(t->seed, key) % OMEGA_AUTH_LIMIT_SLOTS);
 }
 
 /* The failures s has left at now_ns. */

@@ -44,6 +44,16 @@ def sign(secret, method, target, body, ts=None, nonce=None):
     return {"X-Omega-Timestamp": ts, "X-Omega-Nonce": nonce, "X-Omega-Signature": "v1=" + sig}
 
 
+def wait_for(cond, timeout=10):
+    """Poll cond every 50 ms until it holds (True) or timeout seconds pass (False)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def verify_response(secret, resp, method_status, target, nonce):
     """Check an answer's X-Omega-* signature (auth.h: "RESPONSE <status>" where a request has
     its method, the request's nonce echoed); returns a reason or None when it is good."""

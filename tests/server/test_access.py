@@ -6,6 +6,7 @@ HMAC), the metrics, and answers to signed requests signed back with the request'
   OMEGA_BIN=build/omega OMEGA_GENMODEL=build/omega-genmodel python3 tests/server/test_access.py
 """
 import hashlib
+import json
 import os
 import signal
 import sys
@@ -14,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from omega_test_server import Server, sign, verify_response  # noqa: E402
+from omega_test_server import Server, sign, verify_response, wait_for  # noqa: E402
 
 READ_KEY = "rk-0123456789abcdef-read"
 WRITE_KEY = "wk-0123456789abcdef-write"
@@ -92,7 +93,7 @@ class Scopes(unittest.TestCase):
                     for r in (missing, wrong, read, write):
                         self.assertEqual(r.status, 401, r.body)
                         self.assertIn("X-Omega", r.json()["error"])
-                    raw = b"" if body is None else __import__("json").dumps(body).encode()
+                    raw = b"" if body is None else json.dumps(body).encode()
                     ok = self.s.request(method, path, raw, headers=sign(SECRET, method, path, raw))
                     self.assertEqual(ok.status, 200, ok.body)
                     continue
@@ -163,11 +164,11 @@ class Reload(unittest.TestCase):
             keys_file(d, f"writer write {WRITE_KEY}\n")
             failed = s.metric("omega_config_reloads_total", {"result": "failed"})
             s.signal(signal.SIGHUP)
-            self.assertTrue(wait(lambda: s.post("/embed", {"inputs": "x"}, headers=bearer(WRITE_KEY)).status == 200))
+            self.assertTrue(wait_for(lambda: s.post("/embed", {"inputs": "x"}, headers=bearer(WRITE_KEY)).status == 200))
             self.assertEqual(s.post("/embed", {"inputs": "x"}, headers=bearer(READ_KEY)).status, 401)
             keys_file(d, f"writer write {WRITE_KEY}\nbroken line\n")
             s.signal(signal.SIGHUP)
-            self.assertTrue(wait(lambda: "line 2: expected three fields" in s.text()), s.text()[-2000:])
+            self.assertTrue(wait_for(lambda: "line 2: expected three fields" in s.text()), s.text()[-2000:])
             self.assertEqual(s.metric("omega_config_reloads_total", {"result": "failed"}), failed + 1)
             self.assertEqual(s.post("/embed", {"inputs": "x"}, headers=bearer(WRITE_KEY)).status, 200)
         finally:
@@ -202,22 +203,14 @@ class Reload(unittest.TestCase):
         s = Server(env={"OMEGA_API_KEYS_FILE": keys_file(d, KEYS), "OMEGA_API_KEYS_PUBLIC": "health,info"},
                    wait_ready=False)
         try:
-            self.assertTrue(wait(lambda: s.get("/health").status == 200))
-            self.assertTrue(wait(lambda: s.get("/info").status == 200, 60))
+            self.assertTrue(wait_for(lambda: s.get("/health").status == 200))
+            self.assertTrue(wait_for(lambda: s.get("/info").status == 200, 60))
             self.assertEqual(s.get("/ready").status, 401)
             self.assertEqual(s.get("/metrics").status, 401)
             self.assertEqual(s.get("/metrics", headers=bearer(READ_KEY)).status, 200)
         finally:
             self.assertEqual(s.stop(), 0)
 
-
-def wait(cond, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class FailureLimit(unittest.TestCase):
@@ -267,7 +260,7 @@ class SignedAnswers(unittest.TestCase):
         assert cls.s.stop() == 0
 
     def invoke(self, body, target="/invoke"):
-        raw = __import__("json").dumps(body).encode()
+        raw = json.dumps(body).encode()
         h = sign(SECRET, "POST", target, raw)
         return self.s.request("POST", target, raw, headers=h), h["X-Omega-Nonce"]
 

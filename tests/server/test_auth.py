@@ -16,18 +16,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from omega_test_server import Server, sign  # noqa: E402
+from omega_test_server import Server, sign, wait_for  # noqa: E402
 
 SECRET = "s3cret-for-auth-tests-0123456789"
-
-
-def wait_for(cond, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def settings(s, secret):

@@ -7,6 +7,7 @@ over it. Skips (77) without the openssl or curl commands.
 
   OMEGA_BIN=build/omega OMEGA_GENMODEL=build/omega-genmodel python3 tests/server/test_tls.py
 """
+import http.client
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from omega_test_server import Server, make_tls, raw_request  # noqa: E402
+from omega_test_server import Server, make_tls, raw_request, wait_for  # noqa: E402
 
 KEY = "tls-test-key-0123456789abcdef"
 
@@ -30,14 +31,6 @@ def peer_cn(port, ca):
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             return dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
 
-
-def wait(cond, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class HTTPS(unittest.TestCase):
@@ -98,7 +91,7 @@ class HTTPS(unittest.TestCase):
     def test_c_plain_http_is_told(self):
         line = raw_request(self.s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertEqual(line, b"HTTP/1.1 400 Bad Request")
-        conn = __import__("http.client").client.HTTPConnection("127.0.0.1", self.s.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=10)
         conn.request("GET", "/health")
         r = conn.getresponse()
         self.assertIn(b"use an https:// URL", r.read())
@@ -109,20 +102,20 @@ class HTTPS(unittest.TestCase):
         self.assertEqual(self.s.request("GET", "/health", conn=keep).status, 200)
         self.replace("second")
         self.s.signal(signal.SIGHUP)
-        self.assertTrue(wait(lambda: peer_cn(self.s.port, self.ca) == "second"), self.s.text()[-2000:])
+        self.assertTrue(wait_for(lambda: peer_cn(self.s.port, self.ca) == "second"), self.s.text()[-2000:])
         self.assertEqual(self.s.request("GET", "/health", conn=keep).status, 200)
         self.assertEqual(self.s.metric("omega_tls_certificate_reloads_total", {"result": "changed"}), 1)
         # a broken replacement is refused; the second certificate stays in use
         with open(self.cert, "w") as f:
             f.write("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
         self.s.signal(signal.SIGHUP)
-        self.assertTrue(wait(lambda: self.s.metric("omega_tls_certificate_reloads_total", {"result": "rejected"}) == 1))
+        self.assertTrue(wait_for(lambda: self.s.metric("omega_tls_certificate_reloads_total", {"result": "rejected"}) == 1))
         self.assertIn("TLS: keeping the certificate in use: TLS: cannot read the certificate chain", self.s.text())
         self.assertEqual(peer_cn(self.s.port, self.ca), "second")
         self.assertEqual(self.s.post("/embed", {"inputs": "x"}).status, 200)
         self.replace("third")
         self.s.signal(signal.SIGHUP)
-        self.assertTrue(wait(lambda: peer_cn(self.s.port, self.ca) == "third"))
+        self.assertTrue(wait_for(lambda: peer_cn(self.s.port, self.ca) == "third"))
         keep.close()
 
 
