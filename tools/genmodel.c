@@ -461,6 +461,12 @@ static json_t *labels(int n, int inverse) {
   return o;
 }
 
+static void free_vocab(char **toks, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(toks[i]);
+  free(toks);
+}
+
 static int read_vocab(const char *path, char ***toks, size_t *n) {
   char *buf;
   size_t len;
@@ -659,6 +665,8 @@ int main(int argc, char **argv) {
   }
   if (mkdir(out, 0755) != 0 && errno != EEXIST) {
     fprintf(stderr, "omega-genmodel: %s: %s\n", out, strerror(errno));
+    free_vocab(toks, nv);
+    free_tokenizer(&tf);
     return 1;
   }
 
@@ -741,6 +749,7 @@ int main(int argc, char **argv) {
 
   char path[4096];
   const char *prefix = rerank || bert_prefix ? families[fam].prefix : NULL;
+  int bad_pooling = 0;
   int rc = omega__path_join(path, sizeof path, out, "model.safetensors") ||
            write_safetensors(path, dt, prefix, legacy_ln, pos_ids, s.max_pos);
   const char *dtname = dt == DT_F32 ? "float32" : dt == DT_F16 ? "float16" : "bfloat16";
@@ -849,7 +858,9 @@ int main(int argc, char **argv) {
     json_object_set_new(pool, "include_prompt", json_true());
     if (!any) {
       fprintf(stderr, "omega-genmodel: --pooling \"%s\" names no known mode\n", pooling);
-      return 2;
+      json_decref(pool);
+      rc = 1;
+      bad_pooling = 1;
     }
     char pdir[4096];
     rc = rc || omega__path_join(pdir, sizeof pdir, out, "1_Pooling") || (mkdir(pdir, 0755) != 0 && errno != EEXIST);
@@ -870,16 +881,14 @@ int main(int argc, char **argv) {
       fprintf(stderr, "omega-genmodel: cannot write %s\n", path);
       rc = 1;
     }
-    for (size_t i = 0; i < nv; i++)
-      free(toks[i]);
-    free(toks);
   }
+  free_vocab(toks, nv);
   free_tokenizer(&tf);
   for (size_t i = 0; i < n_tensors; i++)
     free(tensors[i].data);
   free(tensors);
   if (rc)
-    return 1;
+    return bad_pooling ? 2 : 1;
   fprintf(stderr, "omega-genmodel: wrote %s (%s %s, hidden %d, layers %d, heads %d, ffn %d, seed %llu)\n", out,
           families[fam].name, rerank ? "cross-encoder" : "embedding model", H, s.layers, s.heads, s.intermediate,
           seed);

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Build and run every test twice: the release build, then the AddressSanitizer +
-# UndefinedBehaviorSanitizer build. tools/static-analysis.sh (cppcheck, scan-build) is not in
-# this run yet: scan-build still has findings to clear.
+# Static analysis (cppcheck, scan-build), then build and run every test twice: the release
+# build, then the AddressSanitizer + UndefinedBehaviorSanitizer build.
 # Tests that need ../shared skip when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
+tools/static-analysis.sh
 for kind in release asan; do
   echo "== $kind build"
   tools/build.sh "$kind"

@@ -89,7 +89,8 @@ static long read_chunk(FILE *in, chunk_t *c, size_t max, char **line, size_t *lc
       c->buf = nb;
       c->cap = nc;
     }
-    memcpy(c->buf + c->len, *line, (size_t)n);
+    if (n) /* empty lines before any text: c->buf may still be NULL */
+      memcpy(c->buf + c->len, *line, (size_t)n);
     c->len += (size_t)n;
     c->off[++c->n] = c->len;
   }

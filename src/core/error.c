@@ -35,7 +35,7 @@ const char *omega_err_name(int err) {
 
 const char *omega_errmsg(void) { return tls_errmsg; }
 
-int omega__seterr(int code, const char *fmt, ...) {
+int (omega__seterr)(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
@@ -43,7 +43,7 @@ int omega__seterr(int code, const char *fmt, ...) {
   return code;
 }
 
-int omega__prefixerr(int code, const char *fmt, ...) {
+int (omega__prefixerr)(int code, const char *fmt, ...) {
   char prefix[512], old[sizeof tls_errmsg];
   va_list ap;
   va_start(ap, fmt);

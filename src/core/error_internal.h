@@ -16,4 +16,11 @@ int omega__seterr(int code, const char *fmt, ...) OMEGA_PRINTF(2, 3);
 int omega__prefixerr(int code, const char *fmt, ...) OMEGA_PRINTF(2, 3);
 void omega__clearerr(void);
 
+#ifdef __clang_analyzer__
+/* The static analyzer checks one file at a time and cannot see that these return their first
+ * argument; without this it follows "failed" paths as if they had succeeded. */
+#define omega__seterr(code, ...) __extension__({ int omega__c = (code); (omega__seterr)(omega__c, __VA_ARGS__); omega__c; })
+#define omega__prefixerr(code, ...) __extension__({ int omega__c = (code); (omega__prefixerr)(omega__c, __VA_ARGS__); omega__c; })
+#endif
+
 #endif

@@ -8,6 +8,7 @@
 #include "text/tokenizer_internal.h"
 #include "text/utf8.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +275,7 @@ static int job_fill(omega_engine_t *e, omega_job_t *j, const omega_request_t *r)
       src = iv.v;
       len = iv.n;
     } else {
+      assert(r->ids && r->id_lens); /* omega_engine_submit_request refuses a request with neither */
       src = r->ids[i];
       len = r->id_lens[i];
       if (len == 0) {
@@ -386,7 +388,7 @@ int omega_engine_embed(omega_engine_t *e, const omega_text_t *texts, size_t n, u
   if (rc)
     return rc;
   rc = omega_job_wait(j);
-  if (rc == 0)
+  if (rc == 0 && n)
     memcpy(out, j->out, n * j->dim * sizeof *out);
   else
     omega__seterr(rc, "%s", j->errmsg);

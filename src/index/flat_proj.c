@@ -358,7 +358,7 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
       /* then every slot whose bound, less the margin, is still below the worst kept */
       size_t scored = first;
       for (size_t i = first; i < m; i++) {
-        if (h.n >= cap && (double)b[i].lb - mg > (double)h.v[0].dist)
+        if (h.n && h.n >= cap && (double)b[i].lb - mg > (double)h.v[0].dist)
           continue;
         scored++;
         omega__heap_offer(&h, cap, full_dist(ix, q, b[i].slot), b[i].slot);

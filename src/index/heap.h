@@ -79,7 +79,7 @@ static inline void omega__heap_pop_min(omega_heap_t *h) { omega__heap_pop(h, fal
 static inline void omega__heap_offer(omega_heap_t *h, size_t cap, float d, uint32_t s) {
   if (h->n < cap) {
     omega__heap_push_max(h, d, s);
-  } else if (omega__hit_less((omega_hit_t){d, s}, h->v[0])) {
+  } else if (cap && omega__hit_less((omega_hit_t){d, s}, h->v[0])) { /* cap 0 keeps nothing */
     omega__heap_pop_max(h);
     omega__heap_push_max(h, d, s);
   }

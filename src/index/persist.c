@@ -656,7 +656,7 @@ int omega__wal_parse(const char *path, const unsigned char *data, size_t size, c
   memset(out, 0, sizeof *out);
   if (dim == 0 || dim > 65536)
     return omega__seterr(OMEGA_EINVAL, "%s: dimension %zu out of range", path, dim);
-  if (size < h->size)
+  if (!data || size < h->size)
     return omega__seterr(OMEGA_EFORMAT, "%s: shorter than its header", path);
   const unsigned char *p = data + h->size, *end = data + size;
   out->good_len = h->size;

@@ -69,7 +69,7 @@ static void series_free(omega_series_t *s) {
 
 /* Whether s is the series for label values v (NULL reads as ""). */
 static bool has_labels(const omega_family_t *f, const omega_series_t *s, const char *const v[MAX_LABELS]) {
-  for (int i = 0; i < f->n_labels; i++)
+  for (int i = 0; i < f->n_labels && i < MAX_LABELS; i++)
     if (strcmp(s->values[i], v[i] ? v[i] : "") != 0)
       return false;
   return true;
@@ -149,7 +149,7 @@ omega_series_t *omega__series(omega_family_t *f, const char *v1, const char *v2,
       return s;
     }
   omega_series_t *s = omega__calloc(1, sizeof *s);
-  for (int i = 0; s && i < f->n_labels; i++)
+  for (int i = 0; s && i < f->n_labels && i < MAX_LABELS; i++)
     if (!(s->values[i] = omega__strdup(v[i] ? v[i] : ""))) {
       series_free(s);
       s = NULL;

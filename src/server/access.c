@@ -2,7 +2,6 @@
  * public, and the per-address limit on failed authentications (auth_limit.h) that HMAC shares. */
 #include "server/server_internal.h"
 
-#include "core/log.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -254,12 +254,14 @@ static int listen_tcp(omega_server_t *s, int *out) {
     return omega__seterr(OMEGA_EIO, "cannot listen on %s:%s: %s", s->boot.omega_host, port, strerror(e));
   }
   freeaddrinfo(ai);
+  /* the port the kernel chose when OMEGA_PORT is 0 */
   struct sockaddr_storage sa = {0};
   socklen_t len = sizeof sa;
+  char serv[NI_MAXSERV];
   s->port = (int)s->boot.omega_port;
-  if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-    s->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                             : ((struct sockaddr_in *)&sa)->sin_port);
+  if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
+      getnameinfo((struct sockaddr *)&sa, len, NULL, 0, serv, sizeof serv, NI_NUMERICSERV) == 0)
+    s->port = atoi(serv);
   *out = fd;
   return 0;
 }

@@ -4,6 +4,7 @@
 #include "core/vecmath.h"
 #include "server/server_internal.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -374,6 +375,7 @@ static bool invoke_embed(omega_req_t *r, embed_ctx_t *c) {
 static int tokens_of(const omega_tokenizer_t *tok, const omega_text_t *t, size_t limit, omega_token_t **toks,
                      size_t *cap, size_t *n) {
   int rc = omega_tokenizer_tokens(tok, t->ptr, t->len, limit, 0, *toks, *cap, n);
+  assert(rc != 0 || *n <= *cap); /* its contract; the analyzer cannot see into another file */
   if (rc != OMEGA_ERANGE)
     return rc;
   omega_token_t *grown = omega__realloc(*toks, *n * sizeof **toks);

@@ -4,6 +4,7 @@
 #include "core/error_internal.h"
 #include "text/tokenizer_internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 static int is_special(const omega_tokenizer_t *t, int32_t id) {
@@ -27,6 +28,7 @@ int omega_tokenizer_tokens(const omega_tokenizer_t *t, const char *text, size_t 
   if (cap && !ids)
     return omega__seterr(OMEGA_ENOMEM, "tokenizer: out of memory");
   int rc = omega_tokenizer_encode(t, text, len, max_len, flags, ids, cap, n_tokens);
+  assert(rc != 0 || *n_tokens <= cap); /* its contract; the analyzer cannot see into another file */
   for (size_t i = 0; rc == 0 && i < *n_tokens; i++) {
     omega_token_t *k = &tokens[i];
     k->id = ids[i];

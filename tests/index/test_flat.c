@@ -6,6 +6,7 @@
  * are skipped with a message), amx being the path whose batches score on AMX tiles. */
 #include "ref.h"
 
+#include "index/heap.h"
 #include "index/simd.h"
 
 #include <sys/wait.h>
@@ -64,6 +65,24 @@ static void test_dist_f64(void **state) {
   assert_true(omega__dist_f64(OMEGA_METRIC_L2, x, x, 3) == 0.0);
   const double ip = omega__dist_f64(OMEGA_METRIC_IP, big, big, 1);
   assert_true(isfinite(ip) && fabs(ip / ((double)1e20f * (double)1e20f) + 1.0) < 1e-15);
+}
+
+/* The bounded max-heap keeps the `cap` smallest of what it is offered; capacity 0 keeps
+ * nothing (it used to pop an empty heap). */
+static void test_heap_offer_keeps_the_smallest(void **state) {
+  (void)state;
+  for (size_t cap = 0; cap <= 7; cap++) {
+    omega_heap_t h = {0};
+    for (uint32_t i = 0; i < 50; i++)
+      omega__heap_offer(&h, cap, (float)((i * 37) % 50), i);
+    assert_int_equal(h.n, cap);
+    float worst = -1;
+    for (size_t i = 0; i < h.n; i++)
+      worst = h.v[i].dist > worst ? h.v[i].dist : worst;
+    if (cap)
+      assert_true(worst == (float)(cap - 1) && h.v[0].dist == worst);
+    omega__heap_free(&h);
+  }
 }
 
 static void test_path_in_use(void **state) {
@@ -383,7 +402,7 @@ static void test_edges(void **state) {
 
 static int run_suite(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_dist_f64),
+      cmocka_unit_test(test_dist_f64),        cmocka_unit_test(test_heap_offer_keeps_the_smallest),
       cmocka_unit_test(test_path_in_use),     cmocka_unit_test(test_random),
       cmocka_unit_test(test_blocks_and_wide), cmocka_unit_test(test_ties),
       cmocka_unit_test(test_filters),         cmocka_unit_test(test_deletes_upserts),
