@@ -1,6 +1,7 @@
 /* Growth checks len + extra + 1 against the cap before adding, so no size can wrap. */
 #include "core/alloc.h"
 #include "server/buf.h"
+#include "text/utf8.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -70,55 +71,66 @@ void omega__buf_printf(omega_buf_t *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
-/* The escaped form of byte c: 1 byte, 2 (\n) or 6 (\u001f). */
-static size_t escaped_len(unsigned char c) {
-  switch (c) {
-  case '"':
-  case '\\':
-  case '\n':
-  case '\r':
-  case '\t':
-    return 2;
-  default:
-    return c < 0x20 ? 6 : 1;
+/* The escaped form of the text at s[0..n), n >= 1: its length in the answer (*out) and in
+ * the input (returned). An ill-formed UTF-8 subpart becomes one U+FFFD, so that the answer is
+ * JSON even when an error message quotes bytes a client sent. */
+static size_t escape_one(const unsigned char *s, size_t n, char o[8], size_t *out) {
+  uint32_t cp;
+  size_t bad = 0, len = omega__utf8_decode(s, n, &cp, &bad);
+  if (!len) {
+    memcpy(o, "\xEF\xBF\xBD", 3);
+    *out = 3;
+    return bad;
   }
+  if (len > 1) {
+    memcpy(o, s, len);
+    *out = len;
+    return len;
+  }
+  switch (s[0]) {
+  case '"':
+    memcpy(o, "\\\"", 2);
+    break;
+  case '\\':
+    memcpy(o, "\\\\", 2);
+    break;
+  case '\n':
+    memcpy(o, "\\n", 2);
+    break;
+  case '\r':
+    memcpy(o, "\\r", 2);
+    break;
+  case '\t':
+    memcpy(o, "\\t", 2);
+    break;
+  default:
+    if (s[0] < 0x20) {
+      snprintf(o, 8, "\\u%04x", s[0]);
+      *out = 6;
+    } else {
+      o[0] = (char)s[0];
+      *out = 1;
+    }
+    return 1;
+  }
+  *out = 2;
+  return 1;
 }
 
 void omega__buf_json_str(omega_buf_t *b, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  char e[8];
+  size_t el;
   /* the exact size first: reserving six bytes a byte would refuse long strings that fit */
   size_t out = 2;
-  for (size_t i = 0; i < n && out <= OMEGA_BUF_MAX; i++)
-    out += escaped_len((unsigned char)s[i]);
+  for (size_t i = 0; i < n && out <= OMEGA_BUF_MAX; out += el)
+    i += escape_one(u + i, n - i, e, &el);
   if (!reserve(b, out))
     return;
   char *o = b->data + b->len;
   *o++ = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    switch (c) {
-    case '"':
-      *o++ = '\\', *o++ = '"';
-      break;
-    case '\\':
-      *o++ = '\\', *o++ = '\\';
-      break;
-    case '\n':
-      *o++ = '\\', *o++ = 'n';
-      break;
-    case '\r':
-      *o++ = '\\', *o++ = 'r';
-      break;
-    case '\t':
-      *o++ = '\\', *o++ = 't';
-      break;
-    default:
-      if (c < 0x20) {
-        o += sprintf(o, "\\u%04x", c);
-      } else {
-        *o++ = (char)c;
-      }
-    }
-  }
+  for (size_t i = 0; i < n; o += el)
+    i += escape_one(u + i, n - i, o, &el);
   *o++ = '"';
   *o = '\0';
   b->len = (size_t)(o - b->data);

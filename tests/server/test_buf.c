@@ -5,6 +5,7 @@
 #include "server/buf.h"
 #include "server/server_internal.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +44,35 @@ static void test_json_pieces(void **state) {
   assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\r\\t\\u0001z\" [1.5,null,-0.25] \"AACAPw==\" "
                               "{\"error\":\"no \\\"x\\\"\",\"error_type\":\"validation\"}");
   omega__buf_free(&b);
+}
+
+/* A JSON string is valid UTF-8 whatever the bytes: well-formed characters are kept, each
+ * ill-formed subpart becomes one U+FFFD (an error message may quote the bytes a client sent;
+ * fuzz_routes found a 400 whose body was not JSON). */
+static void test_json_str_utf8(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+      {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\""},
+      {"a\xE5\xBA\xBA\xBA" "b", "\"a\xE5\xBA\xBA\xEF\xBF\xBD" "b\""}, /* a stray continuation byte */
+      {"\xE5\\", "\"\xEF\xBF\xBD\\\\\""},                                   /* cut short before an escape */
+      {"\xC0\xAF", "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},                          /* overlong */
+      {"\xED\xA0\x80", "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},      /* a surrogate */
+      {"\xF4\x90\x80\x80", "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""}, /* past U+10FFFF */
+      {"\xFF", "\"\xEF\xBF\xBD\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    omega_buf_t b = {0};
+    omega__buf_json_str(&b, cases[i].in, strlen(cases[i].in));
+    assert_int_equal(b.err, 0);
+    assert_string_equal(b.data, cases[i].out);
+    json_error_t e;
+    json_t *v = json_loads(b.data, JSON_DECODE_ANY, &e);
+    assert_non_null(v);
+    json_decref(v);
+    omega__buf_free(&b);
+  }
 }
 
 /* Past the cap an append fails whole: the content stays as it was and later appends, small
@@ -192,6 +222,7 @@ static void test_server_answers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_growth),         cmocka_unit_test(test_json_pieces),
+                                     cmocka_unit_test(test_json_str_utf8),
                                      cmocka_unit_test(test_cap),            cmocka_unit_test(test_overflow_refused),
                                      cmocka_unit_test(test_out_of_memory),  cmocka_unit_test(test_server_answers)};
   return cmocka_run_group_tests(tests, NULL, NULL);
