@@ -86,7 +86,7 @@ start_instance() {
   echo "$port" > "$d/port"
   echo "$bin" > "$d/omega"
   spawn "$d/omega.log" "$d/pid" env "${clean[@]}" \
-    OMEGA_DATA_DIR="$d/data" OMEGA_HMAC_SECRET_FILE="$DIR/hmac.secret" OMEGA_MAX_CONNECTIONS_PER_IP=0 \
+    OMEGA_DATA_DIR="$d/data" OMEGA_HMAC_SECRET_FILE="$DIR/hmac.secret" OMEGA_MAX_CONNECTIONS_PER_IP=0 OMEGA_TRUSTED_PROXIES=127.0.0.1 \
     OMEGA_FAULT_INJECT=gpu_sim:1 EMBED_THREADS=1 OMEGA_IO_THREADS=2 OMEGA_WORKERS=2 OMEGA_DRAIN_GRACE_MS=15000 \
     "$bin" serve --model "$MODEL" --host 127.0.0.1 --port "$port" "${sets[@]}"
 }

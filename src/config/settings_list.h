@@ -141,6 +141,10 @@ OMEGA_SETTING_STRING(OMEGA_API_KEYS_PUBLIC, omega_api_keys_public, 256, "health,
 OMEGA_SETTING_INT(OMEGA_AUTH_MAX_FAILURES, omega_auth_max_failures, 20, 1, 1000000, OMEGA_CFG_HOT,
     "Failed authentications (API keys and HMAC) one client address may make per minute; past them it gets 429 "
     "until its allowance refills")
+OMEGA_SETTING_STRING(OMEGA_TRUSTED_PROXIES, omega_trusted_proxies, 1024, "", OMEGA_CFG_HOT,
+    "Load balancers and proxies whose X-Forwarded-For names the client, comma-separated addresses or CIDR "
+    "blocks (up to 64): the failure limit then counts the client's address, not the balancer's; empty: the "
+    "peer is the client")
 OMEGA_SETTING_STRING(OMEGA_TLS_CERT_FILE, omega_tls_cert_file, 1024, "", 0,
     "PEM certificate chain for HTTPS (with OMEGA_TLS_KEY_FILE; both files re-read on SIGHUP and config reloads); "
     "empty: plain HTTP")

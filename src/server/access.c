@@ -2,9 +2,9 @@
  * public, and the per-address limit on failed authentications (auth_limit.h) that HMAC shares. */
 #include "server/server_internal.h"
 
-
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* the endpoints OMEGA_API_KEYS_PUBLIC may name: the quick read-only ones */
 static const char *const publishable[] = {"health", "ready", "metrics", "info", "accel_health"};
@@ -35,6 +35,8 @@ static int public_mask(const char *list, unsigned *out) {
 int omega__access_prepare(const omega_settings_t *set, omega_access_t *out) {
   memset(out, 0, sizeof *out);
   int rc = public_mask(set->omega_api_keys_public, &out->public_mask);
+  if (rc == 0)
+    rc = omega__proxies_parse(set->omega_trusted_proxies, &out->proxies);
   if (rc == 0 && set->omega_api_keys_file[0])
     rc = omega__apikeys_load(set->omega_api_keys_file, &out->keys);
   return rc;
@@ -56,15 +58,44 @@ static bool is_public(unsigned mask, const char *endpoint) {
   return false;
 }
 
-static const struct sockaddr *client_addr(omega_req_t *r) {
+typedef struct {
+  char v[1024];
+  size_t len;
+  bool cut;
+} xff_t;
+
+static enum MHD_Result join_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  xff_t *x = cls;
+  if (strcasecmp(key, "X-Forwarded-For") != 0 || !value)
+    return MHD_YES;
+  const int n = snprintf(x->v + x->len, sizeof x->v - x->len, "%s%s", x->len ? "," : "", value);
+  if (n < 0 || (size_t)n >= sizeof x->v - x->len) {
+    x->cut = true;
+    return MHD_NO;
+  }
+  x->len += (size_t)n;
+  return MHD_YES;
+}
+
+/* The address this request's failures count against: the peer, or the client a trusted proxy
+ * names. Every header of the name counts, in order (a proxy may add its own line). A chain too
+ * long to read whole counts against the peer. */
+static void resolve_client(omega_req_t *r, const omega_proxies_t *p) {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  return ci ? ci->client_addr : NULL;
+  r->client = ci ? ci->client_addr : NULL;
+  if (!p->n || !r->client)
+    return;
+  xff_t x = {.len = 0};
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_xff, &x);
+  if (x.len && !x.cut)
+    r->client = omega__proxies_client(p, r->client, x.v, &r->forwarded);
 }
 
 bool omega__req_auth_limited(omega_req_t *r) {
   omega_server_t *s = r->srv;
   long long retry = 0;
-  if (!omega__auth_limit_blocked(s->auth_limit, client_addr(r), omega__now_ns(), atomic_load(&s->auth_max_failures),
+  if (!omega__auth_limit_blocked(s->auth_limit, r->client, omega__now_ns(), atomic_load(&s->auth_max_failures),
                                  &retry))
     return false;
   omega__series_add(omega__series(s->m.auth_failures, "rate_limited", NULL, NULL), 1);
@@ -77,7 +108,7 @@ bool omega__req_auth_limited(omega_req_t *r) {
 }
 
 void omega__req_auth_failed(omega_req_t *r) {
-  omega__auth_limit_fail(r->srv->auth_limit, client_addr(r), omega__now_ns(), atomic_load(&r->srv->auth_max_failures));
+  omega__auth_limit_fail(r->srv->auth_limit, r->client, omega__now_ns(), atomic_load(&r->srv->auth_max_failures));
 }
 
 static const char *const key_messages[] = {
@@ -88,11 +119,10 @@ static const char *const key_messages[] = {
 
 bool omega__req_access(omega_req_t *r) {
   omega_server_t *s = r->srv;
-  if (!r->route->scope)
-    return true;
   pthread_rwlock_rdlock(&s->access_lock);
   const omega_access_t *a = &s->access;
-  if (!a->keys || is_public(a->public_mask, r->route->name)) {
+  resolve_client(r, &a->proxies);
+  if (!r->route->scope || !a->keys || is_public(a->public_mask, r->route->name)) {
     pthread_rwlock_unlock(&s->access_lock);
     return true;
   }

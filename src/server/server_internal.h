@@ -13,6 +13,7 @@
 #include "server/auth_limit.h"
 #include "server/buf.h"
 #include "server/collections.h"
+#include "server/proxies.h"
 
 #include <jansson.h>
 
@@ -21,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 typedef struct omega_server omega_server_t;
 typedef struct omega_req omega_req_t;
@@ -49,6 +51,7 @@ typedef struct {
 typedef struct {
   omega_apikeys_t *keys; /* NULL: the data plane is open */
   unsigned public_mask;
+  omega_proxies_t proxies;
 } omega_access_t;
 
 struct omega_req {
@@ -86,6 +89,8 @@ struct omega_req {
   size_t held; /* bytes of the queued response counted in held_bytes */
   bool close_after; /* answer with Connection: close */
   bool www_authenticate; /* a 401 for a missing or wrong API key */
+  const struct sockaddr *client; /* the address failed authentications count against (NULL: none) */
+  struct sockaddr_storage forwarded; /* the client named by a trusted proxy */
   bool sign_response;     /* an HMAC-authenticated request: its answer is signed too */
   char sign_nonce[65];
   char sign_ts[24], signature[68];

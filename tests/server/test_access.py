@@ -6,9 +6,13 @@ HMAC), the metrics, and answers to signed requests signed back with the request'
   OMEGA_BIN=build/omega OMEGA_GENMODEL=build/omega-genmodel python3 tests/server/test_access.py
 """
 import hashlib
+import http.client
 import json
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -244,6 +248,91 @@ class FailureLimit(unittest.TestCase):
             self.assertEqual(s.post("/embed", {"inputs": "x"}, headers=bearer(READ_KEY)).status, 200)
         finally:
             self.assertEqual(s.stop(), 0)
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+HAPROXY_CFG = """global
+    maxconn 200
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend lb
+    bind 127.0.0.1:{lb}
+    option forwardfor
+    default_backend omega
+backend omega
+    server s1 127.0.0.1:{port}
+"""
+
+
+@unittest.skipUnless(shutil.which("haproxy"), "haproxy is not installed")
+class TrustedProxy(unittest.TestCase):
+    """Behind a real HAProxy (option forwardfor) every request comes from 127.0.0.1. With
+    OMEGA_TRUSTED_PROXIES naming it, failures count against the client HAProxy names (clients
+    here connect from 127.0.0.2 and 127.0.0.3, both loopback): one client's bad keys do not
+    lock out the other, an X-Forwarded-For a client writes itself changes nothing, and a peer
+    that is not a trusted proxy is counted as itself whatever it sends."""
+
+    def via(self, lb, source, key, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", lb, timeout=30, source_address=(source, 0))
+        h = {"Content-Type": "application/json", **bearer(key), **(headers or {})}
+        c.request("POST", "/embed", body=b'{"inputs":"x"}', headers=h)
+        st = c.getresponse().status
+        c.close()
+        return st
+
+    def test_clients_behind_haproxy_limited_apart(self):
+        d = tempfile.mkdtemp(prefix="omega-proxy-")
+        s = Server(env={"OMEGA_API_KEYS_FILE": keys_file(d, KEYS), "OMEGA_AUTH_MAX_FAILURES": "3",
+                        "OMEGA_TRUSTED_PROXIES": "127.0.0.1"})
+        lb = free_port()
+        cfg = os.path.join(d, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(HAPROXY_CFG.format(lb=lb, port=s.port))
+        hap = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def lb_up():
+                try:
+                    socket.create_connection(("127.0.0.1", lb), timeout=1).close()
+                    return True
+                except OSError:
+                    return False
+            wait_for(lb_up, 20)
+            self.assertEqual(self.via(lb, "127.0.0.2", READ_KEY), 200)
+            # a client's own X-Forwarded-For is to the left of what HAProxy appends: ignored
+            for i in range(3):
+                self.assertEqual(self.via(lb, "127.0.0.2", "bad-key-%020d" % i,
+                                          {"X-Forwarded-For": "127.0.0.%d" % (50 + i)}), 401)
+            self.assertEqual(self.via(lb, "127.0.0.2", READ_KEY), 429)
+            self.assertEqual(self.via(lb, "127.0.0.2", READ_KEY, {"X-Forwarded-For": "127.0.0.3"}), 429)
+            # the other client has its own allowance
+            self.assertEqual(self.via(lb, "127.0.0.3", "bad-key-other-000001"), 401)
+            self.assertEqual(self.via(lb, "127.0.0.3", READ_KEY), 200)
+            # straight to the server from an untrusted address: counted as that address, so
+            # naming 127.0.0.3 in the header uses up only its own allowance
+            for i in range(4):
+                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30, source_address=("127.0.0.4", 0))
+                c.request("POST", "/embed", body=b'{"inputs":"x"}',
+                          headers={**bearer("bad-key-direct-%06d" % i), "X-Forwarded-For": "127.0.0.3"})
+                self.assertEqual(c.getresponse().status, 401 if i < 3 else 429)
+                c.close()
+            self.assertEqual(self.via(lb, "127.0.0.3", READ_KEY), 200)
+        finally:
+            hap.terminate()
+            hap.wait(10)
+            self.assertEqual(s.stop(), 0)
+
+    def test_bad_list_refuses_to_start(self):
+        with self.assertRaises(RuntimeError) as e:
+            Server(env={"OMEGA_TRUSTED_PROXIES": "10.0.0.0/8, lb.example"})
+        self.assertIn("lb.example", str(e.exception))
 
 
 class SignedAnswers(unittest.TestCase):
