@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/heap.h"
 #include "core/log.h"
 #include "server/listener.h"
 #include "server/tls.h"
@@ -435,6 +436,14 @@ static void drain(omega_server_t *s) {
   }
 }
 
+/* Free heap past this is handed back to the system, checked this often: peaks (a compaction,
+ * a burst of large batches) would otherwise keep the resident size at their height. The free
+ * chunks stay in the allocator's bins (only their pages go back), so the free bytes do not
+ * fall and the check trims again each time: a walk of the free lists (1 ms for 100 MiB free in
+ * 1 KiB chunks on a Zen 5 EPYC; handing 200 MiB of pages back took 18 ms there). */
+#define HEAP_TRIM_MIN_FREE ((size_t)32 << 20)
+#define HEAP_TRIM_EVERY_NS 10000000000LL
+
 static int serve(omega_server_t *s) {
   sigset_t set;
   sigemptyset(&set);
@@ -442,9 +451,14 @@ static int serve(omega_server_t *s) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   watcher_t *w = s->boot.omega_config_file[0] ? watch_start(s, s->boot.omega_config_file) : NULL;
+  int64_t next_trim = omega__now_ns() + HEAP_TRIM_EVERY_NS;
   for (;;) {
     struct timespec to = {0, 200 * 1000000};
     int sig = sigtimedwait(&set, NULL, &to);
+    if (omega__now_ns() >= next_trim) {
+      omega__heap_trim(HEAP_TRIM_MIN_FREE);
+      next_trim = omega__now_ns() + HEAP_TRIM_EVERY_NS;
+    }
     if (sig == SIGHUP) {
       reload(s, "SIGHUP");
     } else if (sig == SIGTERM || sig == SIGINT) {

@@ -1,6 +1,7 @@
 /* The server's metrics: the families, per-request and per-batch observations, and the
  * gauges sampled at each scrape. */
 #include "backend/gpu/gpu.h"
+#include "core/heap.h"
 #include "omega/version.h"
 #include "server/listener.h"
 #include "server/tls.h"
@@ -24,12 +25,14 @@ static const char *const by_endpoint_status[] = {"endpoint", "status", NULL},
                          *const by_gpu[] = {"gpu_index", NULL}, *const by_result[] = {"result", NULL},
                          *const by_reason[] = {"reason", NULL}, *const by_direction[] = {"direction", NULL},
                          *const by_event[] = {"event", NULL}, *const by_key[] = {"key", NULL},
+                         *const by_state[] = {"state", NULL},
                          *const build_labels[] = {"version", "backend", "model", NULL};
 
 /* the series that must exist from the first scrape */
 static const char *const routes[] = {"gpu", "cpu", "fallback", NULL};
 static const char *const gpu_events[] = {"oom", "sticky", "error", "fallback_batch", "memory_pressure", NULL};
 static const char *const auth_reasons[] = {"bad_signature", "nonce_cache_full", "unknown_key", "rate_limited", NULL};
+static const char *const heap_states[] = {"in_use", "free", NULL};
 static const char *const queue_full[] = {"queue_full", NULL}, *const client_gone[] = {"client_gone", NULL};
 static const char *const refusals[] = {"limit", "per_address_limit", "head_timeout", "malformed", "head_too_large",
                                        NULL};
@@ -99,6 +102,10 @@ static const omega_family_def_t families[] = {
     {SLOT(pool_queued), "omega_worker_pool_queued", "Tasks waiting for the worker pool.", GAUGE},
     {SLOT(pool_rejected), "omega_worker_pool_rejected_total", "Tasks refused by a full worker pool.", COUNTER},
     {SLOT(rss), "omega_process_resident_memory_bytes", "Resident memory of the process.", GAUGE},
+    {SLOT(heap), "omega_process_heap_bytes",
+     "The C library heap: in_use (allocated) and free (held for reuse; its pages are handed back to the system "
+     "every 10 s while more than 32 MiB lie free).",
+     GAUGE, .labels = by_state, .series = heap_states},
     {SLOT(build_info), "omega_build_info", "Build and model information (always 1).", GAUGE, .labels = build_labels},
     {SLOT(ready), "omega_ready", "1 when the server accepts embedding requests.", GAUGE},
     {SLOT(rejected), "omega_requests_rejected_total", "Requests refused before any work, by reason.", COUNTER,
@@ -184,6 +191,11 @@ static void collect(void *user) {
   omega_server_metrics_t *m = &s->m;
   omega__series_set(omega__series(m->uptime, NULL, NULL, NULL), (double)(omega__now_ns() - s->start_ns) / 1e9);
   omega__series_set(omega__series(m->rss, NULL, NULL, NULL), rss_bytes());
+  omega_heap_stats_t heap;
+  if (omega__heap_stats(&heap)) {
+    omega__series_set(omega__series(m->heap, "in_use", NULL, NULL), (double)heap.in_use);
+    omega__series_set(omega__series(m->heap, "free", NULL, NULL), (double)heap.free);
+  }
   if (s->tls)
     omega__series_set(omega__series(m->tls_expiry, NULL, NULL, NULL), (double)omega__tls_not_after(s->tls));
   omega__series_set(omega__series(m->inflight_req, NULL, NULL, NULL), (double)atomic_load(&s->inflight));

@@ -107,7 +107,7 @@ typedef struct {
   omega_family_t *nonce_entries, *nonce_capacity, *key_requests;
   omega_family_t *build_info, *ready, *rejected, *timeouts, *canceled, *uptime, *max_batch, *target_latency;
   omega_family_t *gpu_healthy, *gpu_events, *gpu_vram_total, *gpu_util, *gpu_temp, *gpu_power;
-  omega_family_t *conns, *conns_refused, *held_bytes, *tls_expiry, *tls_reloads;
+  omega_family_t *conns, *conns_refused, *held_bytes, *tls_expiry, *tls_reloads, *heap;
 } omega_server_metrics_t;
 
 struct omega_server {
