@@ -10,7 +10,8 @@
    such as `readinesProbe`) fails; an object of a kind neither package knows fails;
 3. the cross-references, against the real `omega` binary and a live `omega serve` started with
    each workload's own settings: probe paths and ports, ConfigMap keys and values, the grace
-   period against the drain, the Secret mount against OMEGA_HMAC_SECRET_FILE, the HPA's target
+   period against the drain, the Secret mounts against OMEGA_HMAC_SECRET_FILE and OMEGA_API_KEYS_FILE
+   (each shipped empty, and omega serve refusing to start on it), the HPA's target
    and metric, the selectors of Service/PDB/ServiceMonitor, the StatefulSet's volume against
    OMEGA_DATA_DIR, the securityContext, the GPU scheduling of the overlays;
 4. the pods against the image they run (Dockerfile, or Dockerfile.cuda for overlays/gpu), parsed:
@@ -263,6 +264,10 @@ class Live:
         with open(secret, "w") as f:
             f.write(secrets.token_hex(32))
         env["OMEGA_HMAC_SECRET_FILE"] = secret
+        if env.get("OMEGA_API_KEYS_FILE"):  # a real key where the pod mounts its Secret
+            env["OMEGA_API_KEYS_FILE"] = os.path.join(self.tmp, "api-keys")
+            with open(env["OMEGA_API_KEYS_FILE"], "w") as f:
+                f.write(f"k8s-check read {secrets.token_hex(16)}\n")
         env["OMEGA_HOST"] = "127.0.0.1"        # traffic stays on loopback
         if env.get("OMEGA_DATA_DIR"):
             env["OMEGA_DATA_DIR"] = os.path.join(self.tmp, "data")
@@ -307,14 +312,19 @@ class Live:
         return rc
 
 
-def refuses_secret(omega, model, content):
-    """Does omega serve refuse to start with this HMAC secret file content?"""
+# The settings that name a file a Secret provides, and what omega serve says when that file is
+# the shipped empty placeholder.
+SECRET_FILES = {"OMEGA_HMAC_SECRET_FILE": "empty", "OMEGA_API_KEYS_FILE": "no keys"}
+
+
+def refuses_secret(omega, model, setting, content):
+    """Does omega serve refuse to start with this content in the file of `setting`?"""
     with tempfile.TemporaryDirectory(prefix="omega-k8s-secret-") as d:
-        p = os.path.join(d, "hmac")
+        p = os.path.join(d, "secret")
         with open(p, "wb") as f:
             f.write(content)
         e = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
-        e.update({"OMEGA_HMAC_SECRET_FILE": p, "OMEGA_HOST": "127.0.0.1"})
+        e.update({setting: p, "OMEGA_HOST": "127.0.0.1"})
         try:
             r = subprocess.run([omega, "serve", "--model", model, "--port", "0"], env=e, capture_output=True,
                                text=True, timeout=20)
@@ -431,9 +441,9 @@ class Checker:
                    ", ".join(f"{k}={data[k]!r} -> {eff[k]}" for k in wrong))
 
     # --- the Secret ---------------------------------------------------------------------------
-    def secret_file(self, where, pod, c, env, objs):
-        path = env.get("OMEGA_HMAC_SECRET_FILE", "")
-        if not report(path.startswith("/"), f"{where}: OMEGA_HMAC_SECRET_FILE is an absolute path", repr(path)):
+    def secret_file(self, where, pod, c, env, objs, setting):
+        path = env.get(setting, "")
+        if not report(path.startswith("/"), f"{where}: {setting} is an absolute path", repr(path)):
             return
         vols = {v["name"]: v for v in pod.get("volumes", [])}
         hit = None
@@ -450,10 +460,10 @@ class Checker:
                     if it.get("path") == key:
                         key = it.get("key")
                 hit = (v, m, key)
-        if not report(hit is not None, f"{where}: a Secret volume is mounted at OMEGA_HMAC_SECRET_FILE {path}"):
+        if not report(hit is not None, f"{where}: a Secret volume is mounted at {setting} {path}"):
             return
         v, m, key = hit
-        report(m.get("readOnly") is True, f"{where}: the Secret mount is read-only")
+        report(m.get("readOnly") is True, f"{where}: the Secret mount of {setting} is read-only")
         sec = find(objs, "Secret", v["secret"].get("secretName"))
         if not report(sec is not None, f"{where}: Secret {v['secret'].get('secretName')} is in the render"):
             return
@@ -461,13 +471,13 @@ class Checker:
         report(key in data or key in sec.get("stringData", {}), f"{where}: Secret key {key!r} is the file's name",
                "keys: " + ", ".join(data))
         mode = v["secret"].get("defaultMode", 0o644)
-        report(mode & 0o007 == 0, f"{where}: the secret file is not world-readable", oct(mode))
+        report(mode & 0o007 == 0, f"{where}: the file of {setting} is not world-readable", oct(mode))
         import base64
         content = base64.b64decode(data.get(key, "")) if key in data else sec.get("stringData", {}).get(key, "").encode()
         if not content:
-            refused, log = refuses_secret(self.omega, self.model, content)
-            report(refused and "empty" in log, f"{where}: the shipped placeholder (empty) secret makes omega serve "
-                   "refuse to start, so no pod runs on it", log)
+            refused, log = refuses_secret(self.omega, self.model, setting, content)
+            report(refused and SECRET_FILES[setting] in log, f"{where}: the shipped placeholder (empty) file of "
+                   f"{setting} makes omega serve refuse to start, so no pod runs on it", log)
 
     # --- the image the pods run ------------------------------------------------------------------
     def image(self, render_name):
@@ -596,7 +606,8 @@ class Checker:
                                       "on the read-only root and exits; set it to \"\" in the pod's env"
                                       if df and "OMEGA_DATA_DIR" not in env else ""))
 
-        self.secret_file(where, pod, c, env, objs)
+        for setting in SECRET_FILES:
+            self.secret_file(where, pod, c, env, objs, setting)
         if df:
             self.against_image(where, df, c, port_of(c, "http"))
 

@@ -17,7 +17,7 @@
 - The directives an SRE expects, by name: Type is exec or simple (omega does not speak
   sd_notify), ProtectSystem=strict, NoNewPrivileges, PrivateTmp, ProtectHome, empty
   CapabilityBoundingSet, SystemCallFilter=@system-service, DynamicUser or User, StateDirectory
-  matching OMEGA_DATA_DIR, LoadCredential feeding OMEGA_HMAC_SECRET_FILE=%d/NAME, KillSignal
+  matching OMEGA_DATA_DIR, LoadCredential feeding OMEGA_HMAC_SECRET_FILE and OMEGA_API_KEYS_FILE=%d/NAME, KillSignal
   SIGTERM, Restart=on-failure, ExecReload sending SIGHUP, a high LimitNOFILE.
 - TimeoutStopSec against OMEGA_DRAIN_GRACE_MS as omega itself computes it (`omega config` with
   the unit's config file, made as the unit's comment says, and its Environment=): the stop
@@ -168,10 +168,11 @@ def main():
         expect(state and env.get("OMEGA_DATA_DIR") == f"/var/lib/{state}",
                f"StateDirectory={state} is OMEGA_DATA_DIR ({env.get('OMEGA_DATA_DIR')})")
         creds = dict(v.split(":", 1) for v in values(unit, "LoadCredential"))
-        sf = env.get("OMEGA_HMAC_SECRET_FILE", "")
-        m = re.match(r"%d/(\S+)$", sf)
-        expect(m is not None and m.group(1) in creds,
-               f"OMEGA_HMAC_SECRET_FILE={sf} is a LoadCredential= credential ({sorted(creds)})")
+        for setting in ("OMEGA_HMAC_SECRET_FILE", "OMEGA_API_KEYS_FILE"):
+            sf = env.get(setting, "")
+            m = re.match(r"%d/(\S+)$", sf)
+            expect(m is not None and m.group(1) in creds,
+                   f"{setting}={sf} is a LoadCredential= credential ({sorted(creds)})")
         expect(not any("HMAC_SECRET=" in v for v in values(unit, "Environment")), "no secret in Environment=")
 
         # --- the stop timeout against the drain grace, as omega computes it
