@@ -46,9 +46,11 @@ def expect(cond, what):
         failures.append(what)
 
 
-def run(cmd, timeout=180):
+def run(cmd, timeout=180, env=None):
     t0 = time.monotonic()
-    p = subprocess.run([sys.executable] + cmd, capture_output=True, text=True, timeout=timeout)
+    e = {k: v for k, v in os.environ.items() if k != "OMEGA_CLIENT_API_KEY_FILE"}
+    e.update(env or {})
+    p = subprocess.run([sys.executable] + cmd, capture_output=True, text=True, timeout=timeout, env=e)
     out = p.stdout + p.stderr
     print(f"  $ {' '.join(os.path.basename(c) if c.startswith(SCRIPTS) else c for c in cmd)}  -> rc {p.returncode}, "
           f"{time.monotonic() - t0:.1f} s")
@@ -161,6 +163,32 @@ def test_smoke(tmp):
         expect(collections_of(s) == [], "smoke without the secret left no collection")
     finally:
         expect(s.stop() == 0, "the healthy server exits 0 on SIGTERM")
+
+    # A server with API keys (as the packaged deployments run): the key from --api-key-file, or
+    # from $OMEGA_CLIENT_API_KEY_FILE, reaches every check; without one the data plane says 401.
+    key = secrets.token_urlsafe(24)
+    keys, key_file = os.path.join(tmp.dir, "api-keys"), os.path.join(tmp.dir, "client.key")
+    with open(keys, "w") as f:
+        f.write(f"smoke write {key}\n")
+    with open(key_file, "w") as f:
+        f.write(key + "\n")
+    s = Server(env={"OMEGA_HMAC_SECRET_FILE": tmp.secret, "OMEGA_DATA_DIR": tmp.data("keyed"),
+                    "OMEGA_API_KEYS_FILE": keys}, api_key=key)
+    SERVER_DIRS.append(s.dir)
+    try:
+        rc, out = run([SMOKE, "--url", url(s), "--hmac-secret-file", tmp.secret, "--api-key-file", key_file])
+        show(out)
+        passed = {l.split()[1] for l in lines(out, "PASS")}
+        expect(rc == 0 and not [c for c in SMOKE_CHECKS if c not in passed],
+               "smoke with --api-key-file against a keyed server: every check PASSes")
+        rc, out = run([SMOKE, "--url", url(s), "--hmac-secret-file", tmp.secret],
+                      env={"OMEGA_CLIENT_API_KEY_FILE": key_file})
+        expect(rc == 0, "smoke with $OMEGA_CLIENT_API_KEY_FILE: exit 0")
+        rc, out = run([SMOKE, "--url", url(s), "--hmac-secret-file", tmp.secret])
+        expect(rc == 1 and any("401" in l for l in lines(out, "FAIL")), "smoke without a key: the checks FAIL with 401")
+        expect(collections_of(s) == [], "smoke against the keyed server left no collection")
+    finally:
+        expect(s.stop() == 0, "the keyed server exits 0 on SIGTERM")
 
     # A server whose every batch takes 400 ms against a 150 ms deadline: embeddings are 504.
     s = server(tmp, "slow", OMEGA_FAULT_INJECT="batch_delay_ms:400", OMEGA_REQUEST_TIMEOUT_MS="150")
