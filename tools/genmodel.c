@@ -462,7 +462,7 @@ static json_t *labels(int n, int inverse) {
 }
 
 static void free_vocab(char **toks, size_t n) {
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; toks && i < n; i++) /* a tokenizer.json family has no vocab.txt lines, only their count */
     free(toks[i]);
   free(toks);
 }

@@ -3,7 +3,9 @@
  * OOMs no request fails and every result equals the CPU result; a sticky error sends
  * everything to the CPU for good; OOM without fallback fails the batch; memory pressure
  * shrinks the batches; the active slots are prepared for the batch bounds at open and
- * after a change; OMEGA_ACCEL=gpu with no GPU is a start-up error. */
+ * after a change; OMEGA_ACCEL=gpu with no GPU is a start-up error; what the plugin cannot run
+ * (MPNet's relative attention bias, a cross-encoder's pairs) goes to the CPU with the reason
+ * under OMEGA_ACCEL=auto and is a start-up error under OMEGA_ACCEL=gpu. */
 #include "testutil.h"
 
 #include "core/fault.h"
@@ -290,6 +292,56 @@ static void test_gpu_mode_without_gpu_is_an_error(void **state) {
   assert_int_equal(omega_engine_open(model_dir, &o, &e), OMEGA_EINVAL);
 }
 
+/* Open dir on the simulated device: the device it got and the reason, or the error. */
+static int open_on_sim(const char *dir, omega_accel_mode_t mode, omega_engine_accel_t *a) {
+  omega_engine_opts_t o;
+  omega_engine_opts_init(&o);
+  o.threads = 2;
+  o.accel.mode = mode;
+  o.accel.plugin = "/nonexistent/libomega-cuda.so";
+  omega_engine_t *e = NULL;
+  int rc = omega_engine_open(dir, &o, &e);
+  if (rc == 0) {
+    omega_engine_accel(e, a);
+    omega_engine_close(e);
+  }
+  return rc;
+}
+
+static void check_declined(const char *dir, const char *why) {
+  omega_engine_accel_t a;
+  assert_int_equal(open_on_sim(dir, OMEGA_ACCEL_AUTO, &a), 0);
+  assert_string_equal(a.device, "cpu");
+  if (!strstr(a.reason, why))
+    fail_msg("auto on the simulated GPU: reason \"%s\", want it to say \"%s\"", a.reason, why);
+  assert_int_equal(open_on_sim(dir, OMEGA_ACCEL_GPU, &a), OMEGA_EDEVICE);
+  if (!strstr(omega_errmsg(), why))
+    fail_msg("OMEGA_ACCEL=gpu: \"%s\", want it to say \"%s\"", omega_errmsg(), why);
+}
+
+static void test_gpu_declines_what_it_cannot_run(void **state) {
+  (void)state;
+  assert_int_equal(omega__fault_configure("gpu_sim:1"), 0);
+  omega_engine_accel_t a;
+  assert_int_equal(open_on_sim(model_dir, OMEGA_ACCEL_AUTO, &a), 0); /* the control: BERT runs there */
+  assert_string_equal(a.device, "gpu");
+  char *dir = tu_mkdtemp();
+  tu_genmodel(dir, "--head rerank " SHAPE);
+  check_declined(dir, "(a cross-encoder) runs on the CPU only");
+  tu_rmtree(dir);
+  free(dir);
+  if (tu_shared_dir()) {
+    dir = tu_mkdtemp();
+    tu_genmodel(dir, "--family mpnet --hidden 64 --layers 2 --heads 4 --intermediate 128 --max-seq-length 64");
+    check_declined(dir, "relative attention bias runs on the CPU only");
+    tu_rmtree(dir);
+    free(dir);
+  } else {
+    puts("test_gpu_declines_what_it_cannot_run: MPNet part skipped (no ../shared tokenizer)");
+  }
+  omega__fault_configure("");
+}
+
 static void test_fault_spec_validation(void **state) {
   (void)state;
   assert_int_equal(omega__fault_configure("cuda_oom:1.5"), OMEGA_EINVAL);
@@ -309,6 +361,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fault_spec_validation),
       cmocka_unit_test(test_gpu_mode_without_gpu_is_an_error),
+      cmocka_unit_test(test_gpu_declines_what_it_cannot_run),
       cmocka_unit_test(test_oom_fallback_loses_nothing),
       cmocka_unit_test(test_sticky_error_moves_everything_to_cpu),
       cmocka_unit_test(test_oom_without_fallback_fails_the_request),
