@@ -12,6 +12,8 @@ bool omega__heap_stats(omega_heap_stats_t *out) {
   return true;
 }
 
+void omega__heap_server_policy(void) { mallopt(M_MMAP_THRESHOLD, (int)OMEGA_HEAP_MMAP_MIN); }
+
 bool omega__heap_trim(size_t min_free) {
   omega_heap_stats_t st;
   if (!omega__heap_stats(&st) || st.free <= min_free)
@@ -20,6 +22,8 @@ bool omega__heap_trim(size_t min_free) {
   return true;
 }
 #else
+void omega__heap_server_policy(void) {}
+
 bool omega__heap_stats(omega_heap_stats_t *out) {
   memset(out, 0, sizeof *out);
   return false;

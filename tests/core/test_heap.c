@@ -1,6 +1,7 @@
 /* The heap statistics and the trim: after a peak is freed the free bytes show it, and the
  * trim hands the pages back (the resident size falls), while a trim below its threshold does
- * nothing. The C library's allocator only: under AddressSanitizer, which replaces it, the test
+ * nothing. The server's policy: once a large block was freed, glibc serves later large blocks
+ * from its arenas, where they stay as free heap; under the policy they do not. The C library's allocator only: under AddressSanitizer, which replaces it, the test
  * skips. */
 #include "testutil.h"
 
@@ -59,11 +60,48 @@ static void test_peak_freed_then_trimmed(void **state) {
   free(p);
 }
 
+/* Free bytes left in the heap when every other one of 32 blocks of 1 MiB is freed, after a
+ * 4 MiB block was (which raises glibc's own threshold to 4 MiB); the blocks kept between them
+ * stop the holes from merging into the heap's top, which glibc would give back. */
+static size_t free_left_by_large_blocks(void) {
+  omega_heap_stats_t before, after;
+  char *volatile raise = malloc((size_t)4 << 20); /* volatile: the compiler may not drop the pair */
+  assert_non_null(raise);
+  raise[0] = 1;
+  free(raise);
+  void *big[32];
+  assert_true(omega__heap_stats(&before));
+  for (int i = 0; i < 32; i++) {
+    big[i] = malloc((size_t)1 << 20);
+    assert_non_null(big[i]);
+    memset(big[i], 1, (size_t)1 << 20);
+  }
+  for (int i = 0; i < 32; i += 2)
+    free(big[i]);
+  assert_true(omega__heap_stats(&after));
+  for (int i = 1; i < 32; i += 2)
+    free(big[i]);
+  return after.free > before.free ? after.free - before.free : 0;
+}
+
+static void test_server_policy_maps_large_blocks(void **state) {
+  (void)state;
+  omega_heap_stats_t st;
+  if (!omega__heap_stats(&st))
+    skip();
+  /* glibc's default: the blocks came from the arena and stay there, free */
+  assert_true(free_left_by_large_blocks() >= (size_t)12 << 20);
+  omega__heap_server_policy();
+  assert_true(free_left_by_large_blocks() < (size_t)4 << 20);
+}
+
 int main(void) {
 #ifdef OMEGA_TEST_ASAN
   puts("test_heap: skipped under AddressSanitizer (it replaces the C library's allocator)");
   return 77;
 #endif
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_peak_freed_then_trimmed)};
+  /* the policy is for the whole process: its test comes last */
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_peak_freed_then_trimmed),
+                                     cmocka_unit_test(test_server_policy_maps_large_blocks)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
