@@ -245,12 +245,21 @@ static void start(void) {
                                "OMEGA_INDEX_FSYNC=interval", "OMEGA_INDEX_MEMORY_LIMIT_MB=64",
                                "OMEGA_HMAC_MAX_RATE=1000000", "OMEGA_NONCE_CACHE=1000000",
                                "OMEGA_AUTH_MAX_FAILURES=1000000", "OMEGA_REQUEST_TIMEOUT_MS=20000"};
-  omega__server_block_signals(); /* before the server's threads: only its sigtimedwait sees them */
   omega_settings_t boot;
   if (omega__config_create(pairs, sizeof pairs / sizeof pairs[0], &cfg) != 0)
     die("bad settings");
   omega__config_get(cfg, &boot);
-  if (omega__config_force_cpu(&boot) != 0 || pthread_create(&server_thread, NULL, serve, NULL) != 0)
+  if (omega__config_force_cpu(&boot) != 0)
+    die("bad settings");
+  /* The server's threads block SIGTERM, SIGINT and SIGHUP (its sigtimedwait takes them); this
+   * thread does not, so a signal to the process still reaches libFuzzer, which stops as it
+   * always does, and stop() then hands SIGTERM to the server thread itself. */
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, NULL, &mask);
+  omega__server_block_signals();
+  const int started = pthread_create(&server_thread, NULL, serve, NULL);
+  pthread_sigmask(SIG_SETMASK, &mask, NULL);
+  if (started != 0)
     die("cannot start the server");
   /* No OpenSSL exit handler: run before stop() has joined the server's threads, it removes
    * the thread-exit hook that frees each thread's OpenSSL error state, which LeakSanitizer
