@@ -120,11 +120,11 @@ int main(int argc, char **argv) {
       const size_t M = Ms[m], N = L[l].N, K = L[l].K;
       case_t c = {M, N, K, rnd(M * K), rnd(N * K), malloc(M * N * sizeof(float)), NULL, isa, NULL};
       const double flop = 2.0 * (double)M * (double)N * (double)K;
-      double g[1 + OMEGA_CPU_PRECISION_COUNT] = {flop / per_call(run_sgemm, &c) * 1e-9};
-      static int (*const pack[OMEGA_CPU_PRECISION_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+      double g[1 + OMEGA_CPU_KERNEL_PRECISIONS] = {flop / per_call(run_sgemm, &c) * 1e-9};
+      static int (*const pack[OMEGA_CPU_KERNEL_PRECISIONS])(const float *, size_t, size_t, omega_packed_w_t *) = {
           [OMEGA_CPU_FP32] = omega__pack_f32, [OMEGA_CPU_BF16] = omega__pack_bf16,
           [OMEGA_CPU_BF16X3] = omega__pack_bf16x3, [OMEGA_CPU_INT8] = omega__pack_int8};
-      for (int p = 0; p < OMEGA_CPU_PRECISION_COUNT; p++) {
+      for (int p = 0; p < OMEGA_CPU_KERNEL_PRECISIONS; p++) {
         if (omega__precision_unsupported((omega_cpu_precision_t)p, isa))
           continue;
         omega_packed_w_t pw;

@@ -30,7 +30,16 @@ typedef enum {
   OMEGA_GPU_DTYPE_TF32,
   OMEGA_GPU_DTYPE_COUNT
 } omega_gpu_dtype_t;
-typedef enum { OMEGA_CPU_FP32, OMEGA_CPU_BF16, OMEGA_CPU_BF16X3, OMEGA_CPU_INT8, OMEGA_CPU_PRECISION_COUNT } omega_cpu_precision_t;
+typedef enum {
+  OMEGA_CPU_FP32,
+  OMEGA_CPU_BF16,
+  OMEGA_CPU_BF16X3,
+  OMEGA_CPU_INT8,
+  OMEGA_CPU_AUTO, /* measured at open: one of the modes above (omega_cpu_auto_t) */
+  OMEGA_CPU_PRECISION_COUNT
+} omega_cpu_precision_t;
+/* The modes that have kernels (the ones before OMEGA_CPU_AUTO). */
+#define OMEGA_CPU_KERNEL_PRECISIONS OMEGA_CPU_AUTO
 /* Which backend served a batch: "cpu", "gpu", or "fallback" (the CPU after a GPU failure). */
 typedef enum { OMEGA_ROUTE_CPU, OMEGA_ROUTE_GPU, OMEGA_ROUTE_FALLBACK, OMEGA_ROUTE_COUNT } omega_route_t;
 
@@ -73,6 +82,7 @@ OMEGA_API const char *omega_route_name(omega_route_t r);
 #define OMEGA_ENGINE_MAX_SLOTS_DEFAULT 8
 #define OMEGA_ENGINE_MAX_SLOTS_MIN 1
 #define OMEGA_ENGINE_MAX_SLOTS_MAX 64
+#define OMEGA_ENGINE_CPU_AUTO_MIN_COSINE_DEFAULT 0.9999
 
 /* Settings that can change while the engine runs (omega_engine_tune); defaults and bounds
  * are the OMEGA_ENGINE_* macros above. */
@@ -101,16 +111,42 @@ typedef struct {
 typedef struct {
   int threads; /* CPU threads; 0 = every online CPU */
   /* Precision of the CPU backend's linear layers: FP32 (default: the exact reference), BF16
-   * (needs AVX512-BF16), BF16X3 (fp32-class accuracy from three bf16 products; needs AMX) or
-   * INT8 (dynamic quantisation; AMX, VNNI or AVX2). Weights are packed once at open; a mode
-   * the CPU cannot run fails the open with OMEGA_EINVAL. */
+   * (needs AVX512-BF16), BF16X3 (fp32-class accuracy from three bf16 products; needs AMX),
+   * INT8 (dynamic quantisation; AMX, VNNI or AVX2), or AUTO: each mode this CPU has is timed
+   * on the model at open and the fastest within cpu_auto_min_cosine of fp32 runs. Weights
+   * are packed once at open; a mode the CPU cannot run fails the open with OMEGA_EINVAL. */
   omega_cpu_precision_t cpu_precision;
+  /* AUTO's accuracy bound: a mode's embeddings of the probe texts must each have at least this
+   * cosine with fp32's (a classifier's scores: this correlation per label). Default 0.9999. */
+  double cpu_auto_min_cosine;
+  /* AUTO keeps its choice in this folder per (CPU, threads, model folder, bound, version), so
+   * that a restart does not measure again; NULL or "": not kept. Created when missing. */
+  const char *cpu_auto_cache_dir;
   /* Pooling instead of the folder's ("cls", "mean", "max", "mean_sqrt_len", "weightedmean",
    * "lasttoken", or several joined by '+'); NULL: the folder's. */
   const char *pooling;
   omega_engine_tuning_t tuning;
   omega_accel_opts_t accel;
 } omega_engine_opts_t;
+
+/* One mode's measurement by the AUTO precision. */
+typedef struct {
+  omega_cpu_precision_t precision;
+  double ms;         /* the probe batch's forward pass, fastest of several runs */
+  double min_cosine; /* lowest cosine with fp32 over the probe texts (1 for fp32) */
+  int accepted;      /* met the bound */
+} omega_cpu_trial_t;
+
+/* What AUTO measured and chose (omega_engine_info's cpu_auto). */
+typedef struct {
+  omega_cpu_precision_t chosen;
+  double min_cosine;                  /* the bound */
+  int cached;                         /* read from the cache folder, not measured at this open */
+  size_t probe_texts, probe_tokens;   /* the probe batch */
+  size_t n_trials;                    /* the modes this CPU has, fp32 first */
+  omega_cpu_trial_t trials[OMEGA_CPU_KERNEL_PRECISIONS];
+  char cache[512];                    /* the cache file, or why there is none */
+} omega_cpu_auto_t;
 
 /* Where the engine runs and how the GPU is doing. */
 typedef struct {
@@ -151,7 +187,8 @@ typedef struct {
   size_t n_params;
   const char *backend;      /* "gpu" or "cpu" */
   int threads;
-  const char *cpu_precision; /* what the CPU backend runs: omega_cpu_precision_name() */
+  const char *cpu_precision; /* what the CPU backend runs: omega_cpu_precision_name(), never "auto" */
+  const omega_cpu_auto_t *cpu_auto; /* AUTO's measurements; NULL when the precision was chosen by the caller */
   size_t n_prompts;                /* config_sentence_transformers.json's prompts (omega_engine_prompt) */
   const char *default_prompt_name; /* NULL: none */
   const char *tokenizer;           /* the tokenizer's model: "WordPiece", "BPE", "Unigram" */

@@ -27,7 +27,8 @@ static void usage(FILE *f) {
         "  --return-text    add \"text\": the passage\n"
         "  --no-truncate    fail (exit 3) on a pair longer than the model's max_seq_length instead of\n"
         "                   cutting it (longest_first, as sentence-transformers' CrossEncoder does)\n"
-        "  --precision P    CPU precision (EMBED_CPU_PRECISION): fp32 (default), bf16, bf16x3, int8\n"
+        "  --precision P    CPU precision (EMBED_CPU_PRECISION): auto (default: the fastest within\n"
+        "                   EMBED_CPU_AUTO_MIN_COSINE of fp32), fp32, bf16, bf16x3, int8\n"
         "Cross-encoders run on the CPU (the GPU backend declines them for now).\n",
         f);
 }

@@ -63,6 +63,19 @@ int omega__config_parse_value(const omega_cfg_def_t *d, const char *v, omega_set
     *(long long *)field(s, d) = x;
     return 0;
   }
+  case OMEGA_CFG_REAL: {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    while (*end && isspace((unsigned char)*end))
+      end++;
+    if (errno || end == v || *end || !(x >= d->rmin && x <= d->rmax)) {
+      snprintf(msg, cap, "%s must be a number in [%g, %g], got \"%.64s\"", d->name, d->rmin, d->rmax, v);
+      return OMEGA_EINVAL;
+    }
+    *(double *)field(s, d) = x;
+    return 0;
+  }
   case OMEGA_CFG_BOOL: {
     static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0", "no", "off"};
     for (int i = 0; i < 4; i++) {
@@ -108,6 +121,13 @@ static void format_value(const omega_cfg_def_t *d, const omega_settings_t *s, ch
   case OMEGA_CFG_INT:
     snprintf(buf, cap, "%lld", *(const long long *)cfield(s, d));
     break;
+  case OMEGA_CFG_REAL: { /* the shortest text that reads back as the same double */
+    const double x = *(const double *)cfield(s, d);
+    snprintf(buf, cap, "%.15g", x);
+    if (strtod(buf, NULL) != x)
+      snprintf(buf, cap, "%.17g", x);
+    break;
+  }
   case OMEGA_CFG_BOOL:
     snprintf(buf, cap, "%s", *(const bool *)cfield(s, d) ? "true" : "false");
     break;
@@ -332,6 +352,7 @@ static int commit(omega_config_t *c, layered_t *L, char *msg, size_t cap) {
     memcpy(field(&L->s, d), cfield(&c->cur, d),
            d->type == OMEGA_CFG_STRING ? (size_t)d->max + 1
            : d->type == OMEGA_CFG_INT  ? sizeof(long long)
+           : d->type == OMEGA_CFG_REAL ? sizeof(double)
            : d->type == OMEGA_CFG_BOOL ? sizeof(bool)
                                        : sizeof(int));
     L->src[i] = c->src[i];
@@ -579,6 +600,9 @@ void omega__config_markdown(char **out, size_t *len) {
     switch (d->type) {
     case OMEGA_CFG_INT:
       fprintf(f, "%lld..%lld", d->min, d->max);
+      break;
+    case OMEGA_CFG_REAL:
+      fprintf(f, "%g..%g", d->rmin, d->rmax);
       break;
     case OMEGA_CFG_BOOL:
       fputs("true, false", f);

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { OMEGA_CFG_INT, OMEGA_CFG_BOOL, OMEGA_CFG_ENUM, OMEGA_CFG_STRING } omega_cfg_type_t;
+typedef enum { OMEGA_CFG_INT, OMEGA_CFG_REAL, OMEGA_CFG_BOOL, OMEGA_CFG_ENUM, OMEGA_CFG_STRING } omega_cfg_type_t;
 
 enum {
   OMEGA_CFG_HOT = 1u << 0,    /* takes effect at run time without a restart */
@@ -62,11 +62,13 @@ extern const char *const omega__cfg_fsync_names[OMEGA_CFG_FSYNC_COUNT + 1];
 /* Typed values of every setting (settings_list.h): fields named like the settings. */
 typedef struct {
 #define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help) long long field;
+#define OMEGA_SETTING_REAL(NAME, field, def, min, max, flags, help) double field;
 #define OMEGA_SETTING_BOOL(NAME, field, def, flags, help) bool field;
 #define OMEGA_SETTING_ENUM(NAME, field, type, def, names, flags, help) type field;
 #define OMEGA_SETTING_STRING(NAME, field, size, def, flags, help) char field[size];
 #include "config/settings_list.h"
 #undef OMEGA_SETTING_INT
+#undef OMEGA_SETTING_REAL
 #undef OMEGA_SETTING_BOOL
 #undef OMEGA_SETTING_ENUM
 #undef OMEGA_SETTING_STRING
@@ -76,11 +78,13 @@ typedef struct {
  * there are. */
 enum {
 #define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help) OMEGA_CFG_IDX_##NAME,
+#define OMEGA_SETTING_REAL(NAME, field, def, min, max, flags, help) OMEGA_CFG_IDX_##NAME,
 #define OMEGA_SETTING_BOOL(NAME, field, def, flags, help) OMEGA_CFG_IDX_##NAME,
 #define OMEGA_SETTING_ENUM(NAME, field, type, def, names, flags, help) OMEGA_CFG_IDX_##NAME,
 #define OMEGA_SETTING_STRING(NAME, field, size, def, flags, help) OMEGA_CFG_IDX_##NAME,
 #include "config/settings_list.h"
 #undef OMEGA_SETTING_INT
+#undef OMEGA_SETTING_REAL
 #undef OMEGA_SETTING_BOOL
 #undef OMEGA_SETTING_ENUM
 #undef OMEGA_SETTING_STRING
@@ -92,6 +96,7 @@ typedef struct {
   omega_cfg_type_t type;
   const char *def;
   long long min, max;         /* OMEGA_CFG_INT bounds; max string length for strings */
+  double rmin, rmax;          /* OMEGA_CFG_REAL bounds */
   const char *const *choices; /* OMEGA_CFG_ENUM, NULL-terminated */
   unsigned flags;
   size_t offset; /* into omega_settings_t */

@@ -16,15 +16,18 @@ const char *const omega__cfg_fsync_names[OMEGA_CFG_FSYNC_COUNT + 1] = {"always",
 
 const omega_cfg_def_t omega__cfg_table[OMEGA_CFG_COUNT] = {
 #define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help)                                                     \
-  {#NAME, OMEGA_CFG_INT, TEXT(def), min, max, NULL, flags, F(field), help},
+  {#NAME, OMEGA_CFG_INT, TEXT(def), min, max, 0, 0, NULL, flags, F(field), help},
+#define OMEGA_SETTING_REAL(NAME, field, def, min, max, flags, help)                                                    \
+  {#NAME, OMEGA_CFG_REAL, TEXT(def), 0, 0, min, max, NULL, flags, F(field), help},
 #define OMEGA_SETTING_BOOL(NAME, field, def, flags, help)                                                              \
-  {#NAME, OMEGA_CFG_BOOL, #def, 0, 0, NULL, flags, F(field), help},
+  {#NAME, OMEGA_CFG_BOOL, #def, 0, 0, 0, 0, NULL, flags, F(field), help},
 #define OMEGA_SETTING_ENUM(NAME, field, type, def, names, flags, help)                                                 \
-  {#NAME, OMEGA_CFG_ENUM, def, 0, 0, names, flags, F(field), help},
+  {#NAME, OMEGA_CFG_ENUM, def, 0, 0, 0, 0, names, flags, F(field), help},
 #define OMEGA_SETTING_STRING(NAME, field, size, def, flags, help)                                                      \
-  {#NAME, OMEGA_CFG_STRING, def, 0, STRMAX(field), NULL, flags, F(field), help},
+  {#NAME, OMEGA_CFG_STRING, def, 0, STRMAX(field), 0, 0, NULL, flags, F(field), help},
 #include "config/settings_list.h"
 #undef OMEGA_SETTING_INT
+#undef OMEGA_SETTING_REAL
 #undef OMEGA_SETTING_BOOL
 #undef OMEGA_SETTING_ENUM
 #undef OMEGA_SETTING_STRING
@@ -35,6 +38,8 @@ const size_t omega__cfg_count = OMEGA_CFG_COUNT;
  * defaults that fit, and enum fields as wide as the int config.c reads and writes. */
 #define OMEGA_SETTING_INT(NAME, field, def, min, max, flags, help)                                                     \
   _Static_assert((def) >= (min) && (def) <= (max), #NAME ": default outside its bounds");
+/* a real's default is not an integer constant expression: test_config parses every default */
+#define OMEGA_SETTING_REAL(NAME, field, def, min, max, flags, help)
 #define OMEGA_SETTING_BOOL(NAME, field, def, flags, help)
 #define OMEGA_SETTING_ENUM(NAME, field, type, def, names, flags, help)                                                 \
   _Static_assert(sizeof(type) == sizeof(int), #NAME ": enum not the size of int");
@@ -42,6 +47,7 @@ const size_t omega__cfg_count = OMEGA_CFG_COUNT;
   _Static_assert(sizeof(def) <= (size), #NAME ": default longer than the field");
 #include "config/settings_list.h"
 #undef OMEGA_SETTING_INT
+#undef OMEGA_SETTING_REAL
 #undef OMEGA_SETTING_BOOL
 #undef OMEGA_SETTING_ENUM
 #undef OMEGA_SETTING_STRING

@@ -5,6 +5,7 @@
  * tools/update-readme-settings.sh) the README's table.
  *
  *   OMEGA_SETTING_INT(NAME, field, default, min, max, flags, help)     long long field
+ *   OMEGA_SETTING_REAL(NAME, field, default, min, max, flags, help)    double field
  *   OMEGA_SETTING_BOOL(NAME, field, default, flags, help)              bool field; true or false
  *   OMEGA_SETTING_ENUM(NAME, field, type, default, names, flags, help) enum type field; default
  *     is its name, names the NULL-terminated array of the enum's names (the one list of them)
@@ -57,12 +58,20 @@ OMEGA_SETTING_INT(EMBED_QUEUE_CAPACITY, embed_queue_capacity, 4096, OMEGA_ENGINE
     "Sequences waiting at most; past it requests get 429 with Retry-After")
 OMEGA_SETTING_INT(EMBED_THREADS, embed_threads, 0, 0, 1024, 0,
     "CPU threads for inference (0: every online CPU)")
-OMEGA_SETTING_ENUM(EMBED_CPU_PRECISION, embed_cpu_precision, omega_cpu_precision_t, "fp32",
+OMEGA_SETTING_ENUM(EMBED_CPU_PRECISION, embed_cpu_precision, omega_cpu_precision_t, "auto",
     omega_cpu_precision_names, 0,
-    "CPU precision of the model's linear layers: fp32 (exact), bf16 (AMX or AVX512-BF16), bf16x3 (fp32 split into "
-    "two bf16 parts, three AMX products: fp32-class accuracy, PyTorch's float32 matmul precision \"high\"), int8 "
-    "(dynamic quantisation; AMX, VNNI or AVX2); weights are packed at start-up, and a mode the CPU cannot run stops "
-    "the start with the reason")
+    "CPU precision of the model's linear layers: auto (each mode this CPU has is timed on the model at start-up, "
+    "and the fastest within EMBED_CPU_AUTO_MIN_COSINE of fp32 runs; /info shows the timings), fp32 (exact), bf16 "
+    "(AMX or AVX512-BF16), bf16x3 (fp32 split into two bf16 parts, three AMX products: fp32-class accuracy, "
+    "PyTorch's float32 matmul precision \"high\"), int8 (dynamic quantisation; AMX, VNNI or AVX2); weights are "
+    "packed at start-up, and a mode the CPU cannot run stops the start with the reason")
+OMEGA_SETTING_REAL(EMBED_CPU_AUTO_MIN_COSINE, embed_cpu_auto_min_cosine, OMEGA_ENGINE_CPU_AUTO_MIN_COSINE_DEFAULT,
+    0, 1, 0,
+    "The accuracy bound of EMBED_CPU_PRECISION=auto: a mode runs only if each of its embeddings of the probe texts "
+    "has at least this cosine with fp32's (1: fp32 only)")
+OMEGA_SETTING_STRING(EMBED_CPU_AUTO_CACHE_DIR, embed_cpu_auto_cache_dir, 1024, "", 0,
+    "Where EMBED_CPU_PRECISION=auto keeps its choice per CPU, threads, model folder and bound, so a restart does not "
+    "measure again (empty: $XDG_CACHE_HOME/omega, else $HOME/.cache/omega; off: measure at every start)")
 OMEGA_SETTING_STRING(EMBED_POOLING, embed_pooling, 96, "", 0,
     "Pooling instead of the model folder's 1_Pooling: cls, mean, max, mean_sqrt_len, weightedmean or lasttoken, "
     "or several joined by + (concatenated in sentence-transformers' order); empty: the folder's")

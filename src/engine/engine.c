@@ -3,6 +3,7 @@
  * and batcher.c (jobs into batches); route.c decides where a batch runs. */
 #include "core/alloc.h"
 #include "core/vecmath.h"
+#include "engine/cpu_auto.h"
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
@@ -22,6 +23,7 @@ void omega_engine_opts_init(omega_engine_opts_t *o) {
   o->tuning.prefer_gpu = 1;
   o->tuning.oom_cpu_fallback = 1;
   o->tuning.cuda_graph_tokens = OMEGA_ENGINE_CUDA_GRAPH_TOKENS_DEFAULT;
+  o->cpu_auto_min_cosine = OMEGA_ENGINE_CPU_AUTO_MIN_COSINE_DEFAULT;
   o->accel.mode = OMEGA_ACCEL_AUTO;
   o->accel.max_slots = OMEGA_ENGINE_MAX_SLOTS_DEFAULT;
 }
@@ -122,7 +124,10 @@ int omega_engine_open(const char *model_dir, const omega_engine_opts_t *opts, om
   if ((rc = omega__model_load(model_dir, o.pooling, &e->model)))
     goto fail;
   e->max_len = e->model->st.max_seq_length;
-  if ((rc = omega__cpu_backend_create(e->model, e->threads, o.cpu_precision, &e->router.cpu)) ||
+  e->cpu_auto_used = o.cpu_precision == OMEGA_CPU_AUTO;
+  if ((rc = e->cpu_auto_used ? omega__cpu_auto_open(e->model, e->threads, o.cpu_auto_min_cosine,
+                                                    o.cpu_auto_cache_dir, &e->router.cpu, &e->cpu_auto)
+                             : omega__cpu_backend_create(e->model, e->threads, o.cpu_precision, &e->router.cpu)) ||
       (rc = omega__gpu_backend_open(e->model, &o.accel, &e->router.gpu, &e->accel)))
     goto fail;
   omega__router_tune(&e->router, &o.tuning);
@@ -169,6 +174,7 @@ void omega_engine_info(const omega_engine_t *e, omega_engine_info_t *info) {
   info->backend = omega__router_primary(&e->router)->name;
   info->threads = e->threads;
   info->cpu_precision = omega_cpu_precision_name(omega__cpu_backend_precision(e->router.cpu));
+  info->cpu_auto = e->cpu_auto_used ? &e->cpu_auto : NULL;
   info->n_prompts = m->st.n_prompts;
   info->default_prompt_name = m->st.default_prompt >= 0 ? m->st.prompts[m->st.default_prompt].name : NULL;
   info->tokenizer = omega_tokenizer_model_type(m->tok);

@@ -75,6 +75,8 @@ struct omega_engine {
   omega_pool_t *tok_pool; /* tokenizes large requests in parallel (one request at a time) */
   pthread_mutex_t tok_mu;
   omega_engine_accel_t accel; /* the device chosen at open */
+  omega_cpu_auto_t cpu_auto;  /* what EMBED_CPU_PRECISION=auto measured (cpu_auto_used) */
+  bool cpu_auto_used;
   int threads;
   int max_len;
   pthread_t thread;

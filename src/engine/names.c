@@ -6,7 +6,8 @@
 
 const char *const omega_accel_mode_names[OMEGA_ACCEL_COUNT + 1] = {"auto", "gpu", "cpu", NULL};
 const char *const omega_gpu_dtype_names[OMEGA_GPU_DTYPE_COUNT + 1] = {"auto", "bf16", "fp16", "fp32", "tf32", NULL};
-const char *const omega_cpu_precision_names[OMEGA_CPU_PRECISION_COUNT + 1] = {"fp32", "bf16", "bf16x3", "int8", NULL};
+const char *const omega_cpu_precision_names[OMEGA_CPU_PRECISION_COUNT + 1] = {"fp32", "bf16", "bf16x3", "int8", "auto",
+                                                                                         NULL};
 static const char *const route_names[OMEGA_ROUTE_COUNT] = {"cpu", "gpu", "fallback"};
 
 static const char *name_of(const char *const *names, int n, int v) { return v >= 0 && v < n ? names[v] : "?"; }

@@ -27,6 +27,26 @@ void omega__route_ready(omega_req_t *r) {
     respond_text(r, 200, "application/json", "{\"status\":\"ready\"}");
 }
 
+/* What EMBED_CPU_PRECISION=auto measured and chose; null when the precision was set. */
+static void cpu_auto_object(omega_buf_t *b, const omega_cpu_auto_t *a) {
+  if (!a) {
+    omega__buf_puts(b, "null");
+    return;
+  }
+  omega__buf_printf(b, "{\"chosen\":\"%s\",\"min_cosine\":%.9g,\"cached\":%s,\"probe_texts\":%zu,\"probe_tokens\":%zu,"
+                       "\"trials\":[",
+                    omega_cpu_precision_name(a->chosen), a->min_cosine, a->cached ? "true" : "false", a->probe_texts,
+                    a->probe_tokens);
+  for (size_t i = 0; i < a->n_trials; i++) {
+    const omega_cpu_trial_t *t = &a->trials[i];
+    omega__buf_printf(b, "%s{\"precision\":\"%s\",\"ms\":%.4f,\"min_cosine\":%.9f,\"accepted\":%s}", i ? "," : "",
+                      omega_cpu_precision_name(t->precision), t->ms, t->min_cosine, t->accepted ? "true" : "false");
+  }
+  omega__buf_puts(b, "],\"cache\":");
+  omega__buf_json_str(b, a->cache, strlen(a->cache));
+  omega__buf_puts(b, "}");
+}
+
 void omega__route_info(omega_req_t *r) {
   omega_server_t *s = r->srv;
   const omega_engine_info_t *i = &s->info;
@@ -75,6 +95,8 @@ void omega__route_info(omega_req_t *r) {
     omega__buf_json_str(&b, i->default_prompt_name, strlen(i->default_prompt_name));
   else
     omega__buf_puts(&b, "null");
+  omega__buf_puts(&b, ",\"cpu_precision_auto\":");
+  cpu_auto_object(&b, i->cpu_auto);
   omega__buf_puts(&b, "}");
   omega__respond_buf(r, 200, &b);
 }
@@ -106,7 +128,7 @@ static double metric(omega_family_t *f, const char *label) {
 }
 
 /* The CPU flags that matter to Omega's kernels, as the kernel reports them. */
-static void cpu_features(omega_buf_t *b, int threads) {
+static void cpu_features(omega_buf_t *b, const omega_engine_info_t *info) {
   static const char *const want[] = {"sse4_2",     "avx",         "avx2",      "fma",        "f16c",
                                      "avx512f",    "avx512bw",    "avx512vl",  "avx512_vnni", "avx512_bf16",
                                      "avx512_fp16", "avx_vnni",   "amx_tile",  "amx_bf16",   "amx_int8"};
@@ -135,7 +157,10 @@ static void cpu_features(omega_buf_t *b, int threads) {
     if (p && (p[l] == ' ' || p[l] == '\n' || p[l] == '\0'))
       omega__buf_printf(b, "%s\"%s\"", k++ ? "," : "", want[i]);
   }
-  omega__buf_printf(b, "],\"threads\":%d}", threads);
+  omega__buf_printf(b, "],\"threads\":%d,\"precision\":\"%s\",\"precision_auto\":", info->threads,
+                    info->cpu_precision ? info->cpu_precision : "");
+  cpu_auto_object(b, info->cpu_auto);
+  omega__buf_puts(b, "}");
   omega__free(flags);
 }
 
@@ -234,7 +259,7 @@ void omega__route_accel_health(omega_req_t *r) {
   omega__buf_printf(&b, "\"process\":{\"rss_bytes\":%.0f},\"gpu\":", metric(m->rss, NULL));
   nvml_gpus(&b);
   omega__buf_puts(&b, ",\"cpu\":");
-  cpu_features(&b, s->info.threads);
+  cpu_features(&b, &s->info);
   omega__buf_puts(&b, ",\"config\":");
   settings_object(&b, s->cfg);
   omega__buf_puts(&b, "}");

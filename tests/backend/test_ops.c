@@ -223,10 +223,10 @@ static void check_packed(omega_cpu_precision_t prec, omega_isa_t cap, int no_amx
       float *got = rnd(M * N, 1), *want = rnd(M * N, 1);
       A[0] = 0.0f; /* an exact zero and a row maximum on either sign */
       omega_packed_w_t pw;
-      static int (*const pack[OMEGA_CPU_PRECISION_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+      static int (*const pack[OMEGA_CPU_KERNEL_PRECISIONS])(const float *, size_t, size_t, omega_packed_w_t *) = {
           [OMEGA_CPU_FP32] = omega__pack_f32, [OMEGA_CPU_BF16] = omega__pack_bf16,
           [OMEGA_CPU_BF16X3] = omega__pack_bf16x3, [OMEGA_CPU_INT8] = omega__pack_int8};
-      static void (*const ref[OMEGA_CPU_PRECISION_COUNT])(size_t, size_t, size_t, const float *, const float *,
+      static void (*const ref[OMEGA_CPU_KERNEL_PRECISIONS])(size_t, size_t, size_t, const float *, const float *,
                                                  const float *, float *) = {
           [OMEGA_CPU_BF16] = omega__linear_bf16_ref, [OMEGA_CPU_BF16X3] = omega__linear_bf16x3_ref,
           [OMEGA_CPU_INT8] = omega__linear_int8_ref};

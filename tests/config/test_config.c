@@ -111,6 +111,19 @@ static void test_invalid_values(void **state) {
   expect_create_error(d, 1, "one of auto, gpu, cpu");
   const char *e[] = {"NOT_A_SETTING=1"};
   expect_create_error(e, 1, "unknown setting");
+  static const char *const reals[] = {"EMBED_CPU_AUTO_MIN_COSINE=1.5", "EMBED_CPU_AUTO_MIN_COSINE=-0.1",
+                                      "EMBED_CPU_AUTO_MIN_COSINE=nan", "EMBED_CPU_AUTO_MIN_COSINE=0.9x",
+                                      "EMBED_CPU_AUTO_MIN_COSINE="};
+  for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+    expect_create_error(&reals[i], 1, "EMBED_CPU_AUTO_MIN_COSINE must be a number in [0, 1]");
+  const char *ok[] = {"EMBED_CPU_AUTO_MIN_COSINE= 0.99 "};
+  omega_config_t *c = NULL;
+  assert_int_equal(omega__config_create(ok, 1, &c), 0);
+  omega_settings_t set;
+  omega__config_get(c, &set);
+  assert_true(set.embed_cpu_auto_min_cosine == 0.99);
+  assert_string_equal(val(c, "EMBED_CPU_AUTO_MIN_COSINE", NULL), "0.99");
+  omega__config_free(c);
   setenv("OMEGA_PORT", "http", 1);
   expect_create_error(NULL, 0, "environment OMEGA_PORT");
   unsetenv("OMEGA_PORT");
@@ -239,7 +252,11 @@ static void test_engine_defaults(void **state) {
 #undef SAME
   assert_int_equal(lib.tuning.max_batch, 64);
   assert_int_equal(lib.accel.mode, cfg.accel.mode);
-  assert_string_equal(omega_cpu_precision_name(cfg.cpu_precision), "fp32");
+  /* the library's default is the exact mode, the program's auto (a caller of the library
+   * chooses; a server should run the fastest mode within the bound), with the same bound */
+  assert_string_equal(omega_cpu_precision_name(lib.cpu_precision), "fp32");
+  assert_string_equal(omega_cpu_precision_name(cfg.cpu_precision), "auto");
+  assert_true(lib.cpu_auto_min_cosine == cfg.cpu_auto_min_cosine);
   assert_string_equal(omega_gpu_dtype_name(cfg.accel.dtype), "auto");
   omega__config_free(c);
 }

@@ -37,7 +37,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 model=$tmp/model
 text="The installed library embeds this sentence."
 "$prefix/bin/omega-genmodel" --out "$model" --shape tiny --seed 1 > /dev/null
-printf '%s' "$text" | "$prefix/bin/omega" embed --model "$model" --format f32 --threads 1 --output "$tmp/ref.f32"
+printf '%s' "$text" | "$prefix/bin/omega" embed --model "$model" --format f32 --threads 1 --precision fp32 --output "$tmp/ref.f32"
 
 # Whether a program (with the library folder it runs against) avoids the server's libraries,
 # directly and through everything it loads.

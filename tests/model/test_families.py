@@ -76,12 +76,14 @@ def shard(model_dir, out_dir, index_override=None):
 def check_sharded(args, tmp, inp, failures):
     """A sharded checkpoint embeds exactly as the single file does; a wrong index is refused."""
     d = os.path.join(tmp, "bert")
-    one = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--accel", "cpu"],
+    one = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--accel", "cpu",
+                         "--precision", "fp32"],
                          capture_output=True, check=True).stdout
     sd = os.path.join(tmp, "bert-sharded")
     os.mkdir(sd)
     shard(d, sd)
-    p = subprocess.run([args.omega, "embed", "--model", sd, "--input", inp, "--quiet", "--accel", "cpu"],
+    p = subprocess.run([args.omega, "embed", "--model", sd, "--input", inp, "--quiet", "--accel", "cpu",
+                         "--precision", "fp32"],
                        capture_output=True)
     if p.returncode or p.stdout != one:
         failures.append(f"sharded weights: rc {p.returncode}, same output {p.stdout == one}: {p.stderr[:300]}")
@@ -100,7 +102,8 @@ def check_sharded(args, tmp, inp, failures):
         bd = os.path.join(tmp, "bert-" + what)
         os.mkdir(bd)
         shard(d, bd, edit)
-        p = subprocess.run([args.omega, "embed", "--model", bd, "--input", inp, "--quiet", "--accel", "cpu"],
+        p = subprocess.run([args.omega, "embed", "--model", bd, "--input", inp, "--quiet", "--accel", "cpu",
+                         "--precision", "fp32"],
                            capture_output=True)
         if p.returncode == 0 or want not in p.stderr.decode():
             failures.append(f"{what} shard index: rc {p.returncode}, stderr {p.stderr.decode()[:300]!r}")
@@ -153,7 +156,7 @@ def check_pooling_override(args, tmp, inp, failures):
     with open(ref_out) as f:
         ref = [json.loads(line)["embedding"] for line in f]
     p = subprocess.run([args.omega, "embed", "--model", d, "--input", inp, "--quiet", "--accel", "cpu", "--pooling",
-                        "cls+max"], capture_output=True)
+                        "cls+max", "--precision", "fp32"], capture_output=True)
     got = [json.loads(line) for line in p.stdout.decode().splitlines()] if p.returncode == 0 else []
     if len(got) != len(ref) or any(len(a) != len(b) for a, b in zip(got, ref)):
         failures.append(f"--pooling cls+max: rc {p.returncode}, {p.stderr.decode()[:200]}")
@@ -200,7 +203,7 @@ def check_rerankers(args, tmp, texts, failures, env):
             out = {}
             for raw in (True, False):
                 p = subprocess.run([args.omega, "rerank", "--model", d, "--query", q.decode(), "--input", pin,
-                                    "--accel", "cpu"] + (["--raw-scores"] if raw else []), capture_output=True)
+                                    "--accel", "cpu", "--precision", "fp32"] + (["--raw-scores"] if raw else []), capture_output=True)
                 if p.returncode:
                     failures.append(f"rerank {fam}: {p.stderr.decode()[:300]}")
                     break

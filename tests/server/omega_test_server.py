@@ -107,6 +107,9 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="omega-srv-")
         self.log_path = os.path.join(self.dir, "server.log")
         e = {k: v for k, v in os.environ.items() if not k.startswith(("OMEGA_", "EMBED_", "ACCEL_"))}
+        # fp32 unless a test asks otherwise: the default, auto, picks by timing, and tests
+        # compare bytes across servers; auto's own tests (test_server CpuPrecision) set it
+        e.update({"EMBED_CPU_PRECISION": "fp32", "EMBED_CPU_AUTO_CACHE_DIR": os.path.join(self.dir, "cache")})
         e.update(env or {})
         self.log = open(self.log_path, "w+")
         cmd = [OMEGA, "serve", "--model", model or small_model(), "--port", "0"] + list(args)

@@ -7,6 +7,7 @@ import base64
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -77,7 +78,7 @@ class Api(unittest.TestCase):
     def test_embed_matches_cli(self):
         text = "The server and the command line give the same embedding."
         http_row = self.s.post("/embed", {"inputs": text}).json()[0]
-        out = subprocess.run([OMEGA, "embed", "--model", small_model(), "--quiet"], input=text.encode(),
+        out = subprocess.run([OMEGA, "embed", "--model", small_model(), "--quiet", "--precision", "fp32"], input=text.encode(),
                              capture_output=True, check=True).stdout
         cli_row = json.loads(out)
         for a, b in zip(http_row, cli_row):
@@ -433,7 +434,8 @@ class CrossEncoder(unittest.TestCase):
         for x in rows:
             self.assertAlmostEqual(x["score"], 1.0 / (1.0 + math.exp(-raw[x["index"]])), places=6)
             self.assertNotIn("text", self.rr.post("/rerank", {"query": "q", "texts": ["a"]}).json()[0])
-        cli = subprocess.run([OMEGA, "rerank", "--model", self.rr_dir, "--query", "capital of France", "--accel", "cpu"],
+        cli = subprocess.run([OMEGA, "rerank", "--model", self.rr_dir, "--query", "capital of France", "--accel", "cpu",
+                              "--precision", "fp32"],
                              input="\n".join(texts).encode() + b"\n", capture_output=True, check=True).stdout
         cli_rows = [json.loads(line) for line in cli.decode().splitlines()]
         self.assertEqual([x["index"] for x in cli_rows], [x["index"] for x in rows])
@@ -757,6 +759,67 @@ class CpuPrecision(unittest.TestCase):
         with open("/proc/cpuinfo") as f:
             if " avx2" in f.read():  # int8 needs no more than AVX2
                 self.assertIn("int8", ran)
+
+    def test_auto(self):
+        """auto times each mode at start-up, runs the fastest within the bound (the same bytes as
+        that mode set by hand), reports it in /info, /accel/health and the log, and a restart
+        reads the choice from its cache folder."""
+        cache = tempfile.mkdtemp(prefix="omega-auto-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        s = self.serve("auto", {"EMBED_CPU_AUTO_CACHE_DIR": cache})
+        try:
+            info = s.get("/info").json()
+            health = s.get("/accel/health").json()
+            got = self.embed(s)
+        finally:
+            self.assertEqual(s.stop(), 0)
+        auto = info["cpu_precision_auto"]
+        chosen = auto["chosen"]
+        self.assertIn(chosen, ("fp32", "bf16", "bf16x3", "int8"))
+        self.assertEqual(info["cpu_precision"], chosen)
+        self.assertEqual(auto["min_cosine"], 0.9999)
+        self.assertFalse(auto["cached"])
+        self.assertEqual(auto["trials"][0]["precision"], "fp32")
+        for t in auto["trials"]:
+            self.assertGreater(t["ms"], 0)
+            self.assertEqual(t["accepted"], t["precision"] == "fp32" or t["min_cosine"] >= 0.9999, t)
+        self.assertTrue([t for t in auto["trials"] if t["precision"] == chosen][0]["accepted"])
+        self.assertTrue(auto["cache"].startswith(cache + "/cpu-precision-"), auto["cache"])
+        self.assertTrue(os.path.exists(auto["cache"]))
+        self.assertEqual(health["cpu"]["precision"], chosen)
+        self.assertEqual(health["cpu"]["precision_auto"], auto)
+        self.assertIn(f"CPU precision auto: {chosen} (fp32 ", s.text())
+
+        by_hand = self.serve(chosen)
+        try:
+            self.assertIsNone(by_hand.get("/info").json()["cpu_precision_auto"])
+            self.assertEqual(self.embed(by_hand), got)
+        finally:
+            self.assertEqual(by_hand.stop(), 0)
+
+        again = self.serve("auto", {"EMBED_CPU_AUTO_CACHE_DIR": cache})
+        try:
+            auto2 = again.get("/info").json()["cpu_precision_auto"]
+        finally:
+            self.assertEqual(again.stop(), 0)
+        self.assertTrue(auto2["cached"])
+        self.assertEqual(auto2["chosen"], chosen)
+        self.assertEqual(auto2["trials"], auto["trials"])
+        self.assertIn("from the cache", again.text())
+
+        exact = self.serve("auto", {"EMBED_CPU_AUTO_MIN_COSINE": "1", "EMBED_CPU_AUTO_CACHE_DIR": "off"})
+        try:
+            auto3 = exact.get("/info").json()["cpu_precision_auto"]
+        finally:
+            self.assertEqual(exact.stop(), 0)
+        self.assertEqual(auto3["cache"], "off")
+        for t in auto3["trials"]:
+            self.assertEqual(t["accepted"], t["precision"] == "fp32" or t["min_cosine"] >= 1, t)
+
+        r = subprocess.run([OMEGA, "serve", "--model", small_model(), "--port", "0"], capture_output=True,
+                           env={**os.environ, "EMBED_CPU_AUTO_MIN_COSINE": "1.5"}, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"EMBED_CPU_AUTO_MIN_COSINE must be a number in [0, 1]", r.stdout + r.stderr)
 
     def test_refused(self):
         r = subprocess.run([OMEGA, "serve", "--model", small_model(), "--port", "0"], capture_output=True,

@@ -56,7 +56,7 @@ static void cpu_destroy(omega_backend_t *b) {
 }
 
 int omega__cpu_backend_create(const omega_model_t *m, int threads, omega_cpu_precision_t prec, omega_backend_t **out) {
-  if ((unsigned)prec >= OMEGA_CPU_PRECISION_COUNT)
+  if ((unsigned)prec >= OMEGA_CPU_KERNEL_PRECISIONS)
     return omega__seterr(OMEGA_EINVAL, "CPU precision %d is not fp32, bf16, bf16x3 or int8", (int)prec);
   cpu_backend_t *cb = omega__calloc(1, sizeof *cb);
   if (!cb)

@@ -5,6 +5,8 @@
 #include "omega/cpu.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -76,6 +78,24 @@ const omega_cpu_isa_t *omega__cpu_isa(void) {
 void omega__cpu_isa_force(omega_isa_t cap) {
   pthread_once(&once, choose);
   chosen = omega__cpu_isa_capped(cap);
+}
+
+void omega__cpu_brand(char *buf, size_t cap) {
+  snprintf(buf, cap, "unknown CPU");
+#if defined(__x86_64__)
+  unsigned r[12];
+  if (__get_cpuid_max(0x80000000u, NULL) < 0x80000004u)
+    return;
+  for (unsigned i = 0; i < 3; i++)
+    __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+  char s[49];
+  memcpy(s, r, 48);
+  s[48] = 0;
+  const char *b = s;
+  while (*b == ' ')
+    b++;
+  snprintf(buf, cap, "%s", b);
+#endif
 }
 
 const char *const omega_isa_cap_names[OMEGA_ISA_CAP_COUNT + 1] = {"auto", "amx", "avx512", "avx2", "portable", NULL};

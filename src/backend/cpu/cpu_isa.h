@@ -4,6 +4,8 @@
 #ifndef OMEGA_BACKEND_CPU_CPU_ISA_H
 #define OMEGA_BACKEND_CPU_CPU_ISA_H
 
+#include <stddef.h>
+
 typedef enum { OMEGA_ISA_PORTABLE = 0, OMEGA_ISA_AVX2 = 1, OMEGA_ISA_AVX512 = 2 } omega_isa_t;
 
 typedef struct {
@@ -21,5 +23,7 @@ omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap);
  * be running, and backends already created keep the kernels they packed for). */
 void omega__cpu_isa_force(omega_isa_t cap);
 const char *omega__isa_name(omega_isa_t level);
+/* The CPU's brand string ("AMD EPYC 9R45", ...; "unknown CPU" where it has none). */
+void omega__cpu_brand(char *buf, size_t cap);
 
 #endif

@@ -189,7 +189,7 @@ int omega__cpu_packed_create(const omega_model_t *m, omega_cpu_precision_t prec,
   p->n_layers = m->cfg.num_layers;
   const size_t H = (size_t)m->cfg.hidden_size, I = (size_t)m->cfg.intermediate_size;
   p->max_k = I > H ? I : H;
-  static int (*const packers[OMEGA_CPU_PRECISION_COUNT])(const float *, size_t, size_t, omega_packed_w_t *) = {
+  static int (*const packers[OMEGA_CPU_KERNEL_PRECISIONS])(const float *, size_t, size_t, omega_packed_w_t *) = {
       [OMEGA_CPU_FP32] = omega__pack_f32, [OMEGA_CPU_BF16] = omega__pack_bf16, [OMEGA_CPU_BF16X3] = omega__pack_bf16x3,
       [OMEGA_CPU_INT8] = omega__pack_int8};
   int (*pack)(const float *, size_t, size_t, omega_packed_w_t *) = packers[prec];
