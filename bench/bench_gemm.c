@@ -2,8 +2,8 @@
  * packed fp32 (FMA), bf16, bf16x3 and int8 kernels (AMX where the CPU has it and OMEGA_CPU_ISA
  * allows it, else AVX512-BF16 and VNNI), in GFLOP/s (2 M N K per product, the fp32 work for
  * bf16x3 too), with two fp32 ceilings of the core: the FMA units' peak (independent
- * multiply-adds on registers, no memory) and a 1024^3 sgemm; and vdpbf16ps's peak, the ceiling
- * of bf16 without AMX. How docs/CPU.md chose its engines.
+ * multiply-adds on registers, no memory) and a 1024^3 sgemm; and the peaks of vdpbf16ps and
+ * vpdpbusd, the ceilings of bf16 and int8 without AMX. How docs/CPU.md chose its engines.
  *   bench_gemm [M ...]        (default M = 26 and 850: one mean sentence, a batch of 32) */
 #include "backend/cpu/packed.h"
 #include "bench_common.h"
@@ -71,6 +71,22 @@ PEAK_LOOP(run_fma_peak, "avx512f", __m512, _mm512_set1_ps(0.999999f), _mm512_set
 PEAK_LOOP(run_dpbf16_peak, "avx512f,avx512bf16", __m512bh, (__m512bh)_mm512_set1_epi32(0x3f803f80),
           (__m512bh)_mm512_set1_epi32(0x35863586), _mm512_dpbf16_ps)
 #define DPBF16_PEAK_FLOP (4096.0 * 16 * 64)
+/* vpdpbusd's (four u8 x s8 products per lane, 128 operations an instruction): the ceiling of
+ * the int8 kernel without AMX. */
+__attribute__((target("avx512f,avx512vnni"))) static void run_dpbusd_peak(void *arg) {
+  __m512i acc[16];
+  const __m512i x = _mm512_set1_epi32(0x01010101), y = _mm512_set1_epi32(0x01ff01ff);
+  for (int i = 0; i < 16; i++)
+    acc[i] = _mm512_set1_epi32(i);
+  for (int n = 0; n < 4096; n++)
+    for (int i = 0; i < 16; i++)
+      acc[i] = _mm512_dpbusd_epi32(acc[i], x, y);
+  __m512i s = acc[0];
+  for (int i = 1; i < 16; i++)
+    s = _mm512_add_epi32(s, acc[i]);
+  *(float *)arg += (float)_mm512_reduce_add_epi32(s);
+}
+#define DPBUSD_PEAK_OPS (4096.0 * 16 * 128)
 #endif
 
 static void run_sgemm(void *arg) {
@@ -102,6 +118,9 @@ int main(int argc, char **argv) {
       if (isa->bf16)
         printf("bf16 ceiling without AMX: vdpbf16ps peak on 1 thread %.1f GFLOP/s\n",
                1e-9 * DPBF16_PEAK_FLOP / per_call(run_dpbf16_peak, &sink));
+      if (isa->vnni)
+        printf("int8 ceiling without AMX: vpdpbusd peak on 1 thread %.1f GOPS\n",
+               1e-9 * DPBUSD_PEAK_OPS / per_call(run_dpbusd_peak, &sink));
     }
 #endif
     printf("\n");

@@ -90,6 +90,15 @@ int omega__pack_int8(const float *W, size_t N, size_t K, omega_packed_w_t *out) 
 #if defined(__x86_64__)
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
+/* acc += a (unsigned bytes) . b (signed bytes), four products per lane. Written as asm
+ * because GCC 12 compiles _mm512_dpbusd_epi32 on an accumulator array with a copy of each
+ * accumulator and a store of it to the stack per instruction (the builtin does not tie the
+ * accumulator to the output register): the 6 x 4 block ran at 29-38% of vpdpbusd's peak. */
+VNNI_TARGET static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
 VNNI_TARGET static inline __attribute__((always_inline)) void
 vnni_block(int mr, int np, const uint8_t *Aq, const float *sa, size_t Kp, const int8_t *Wp, size_t pstride,
            const omega_packed_w_t *w, const float *bias, float *C, size_t n0) {
@@ -106,7 +115,7 @@ vnni_block(int mr, int np, const uint8_t *Aq, const float *sa, size_t Kp, const 
       memcpy(&quad, Aq + (size_t)r * Kp + 4 * k4, sizeof quad);
       const __m512i a = _mm512_set1_epi32(quad);
       for (int j = 0; j < np; j++)
-        acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], a, wv[j]);
+        acc[r][j] = dpbusd(acc[r][j], a, wv[j]);
     }
   }
   const size_t N = w->N;
