@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Rows in one upsert from which it counts as a build: the search structures are warmed after it. */
+#define WARM_AFTER_ROWS 1024
+
 /* ---- ties: the smaller external id first ---- */
 
 static int64_t key_num(const unsigned char *k) {
@@ -396,6 +399,11 @@ int omega_collection_upsert(omega_collection_t *c, const omega_id_t *ids, const 
       omega__coll_checkpoint(c, false); /* a failed checkpoint is retried next time; the log keeps everything */
   }
   decide_copy(c);
+  /* after a build-sized batch, what the first search would set up (the copy only where
+   * decide_copy left room for it), so that search is as fast as the next; a failure leaves
+   * it to that search */
+  if (rc == 0 && n >= WARM_AFTER_ROWS && c->ix.g)
+    (void)omega__vindex_prepare_copy(&c->ix);
   pthread_rwlock_unlock(&c->lock);
   omega__free(keys);
   omega__free(klen);

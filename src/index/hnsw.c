@@ -149,11 +149,12 @@ static visited_t *visited_get(omega_hnsw_t *g, size_t n) {
   const size_t words = (n + 63) / 64;
   if (v->words < words) {
     const size_t w = words + words / 4 + 16;
-    uint64_t *b = omega__calloc(w, sizeof *b);
+    uint64_t *b = omega__malloc(w * sizeof *b);
     if (!b) {
       visited_free(v);
       return NULL;
     }
+    memset(b, 0, w * sizeof *b); /* the pages faulted in here, not one by one in the walk */
     omega__free(v->bits);
     v->bits = b;
     v->words = w;
@@ -664,6 +665,42 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
   }
   visited_put(g, vis);
   return rc ? OMEGA_SEARCH_NOMEM : n;
+}
+
+/* Heap h with room for at least want hits. */
+static int heap_reserve(omega_heap_t *h, size_t want) {
+  if (h->cap >= want)
+    return 0;
+  omega_hit_t *nv = omega__realloc(h->v, want * sizeof *nv);
+  if (!nv)
+    return -1;
+  h->v = nv;
+  h->cap = want;
+  return 0;
+}
+
+int omega__hnsw_warm(const omega_vindex_t *ix) {
+  if (omega__walk16_useful(ix)) {
+    const int rc = omega__walk16_prepare(ix, ix->w16);
+    if (rc)
+      return rc;
+  }
+  visited_t *v = visited_get(ix->g, ix->n);
+  if (!v)
+    return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
+  /* a beam of the default ef holds ef results and up to ef times M0 frontier entries */
+  const size_t ef = ix->p.ef_search > 16 ? ix->p.ef_search : 16;
+  int rc = heap_reserve(&v->top, ef + 1) || heap_reserve(&v->cand, ef + ix->g->M0 + 1);
+  if (!rc && v->q16_cap < ix->p.dim) {
+    float *b = omega__realloc(v->q16, ix->p.dim * sizeof *b);
+    rc = !b;
+    if (b) {
+      v->q16 = b;
+      v->q16_cap = ix->p.dim;
+    }
+  }
+  visited_put(ix->g, v);
+  return rc ? omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory") : 0;
 }
 
 /* ---- persistence ---- */

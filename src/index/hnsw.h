@@ -11,6 +11,10 @@ int omega__hnsw_insert_range(omega_vindex_t *ix, size_t from, size_t to, int thr
                              void (*progress)(size_t, size_t, void *), void *user);
 size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, size_t ef, const omega_allow_t *allow,
                           omega_hit_t *out);
+/* Set up what a first search would otherwise build inside its own time: the half-precision
+ * copy of the slots added since (when it is in use) and a visited set for every slot, its
+ * pages touched and its heaps sized for the default beam. */
+int omega__hnsw_warm(const omega_vindex_t *ix);
 size_t omega__hnsw_bytes(const omega_hnsw_t *g);
 /* Bytes of the node-count-proportional part per slot of capacity, and of the upper-level
  * lists that slots from..to-1 will get. */

@@ -122,20 +122,19 @@ static const omega_simd_t avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, d
 /* ---- AVX-512 ---- */
 
 /* Half-precision rows: 16 values widened per step (vcvtph2ps), fp32 arithmetic. */
-static inline __attribute__((target("avx512f"))) __m512 load_f16(const uint16_t *x) {
+static inline __attribute__((target("avx512f,avx512bw,avx512vl"))) __m512 load_f16(const uint16_t *x) {
   return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
 }
 
-/* The last n < 16 values, zero-extended (no masked 16-bit loads in plain AVX-512F). */
-static inline __attribute__((target("avx512f"))) __m512 load_f16_tail(const uint16_t *x, size_t n) {
-  uint16_t t[16] = {0};
-  memcpy(t, x, n * sizeof *t);
-  return load_f16(t);
+/* The last n < 16 values, zero-extended, with a masked 16-bit load (a copy through a stack
+ * buffer made every low-dimensional distance wait on a failed store forwarding). */
+static inline __attribute__((target("avx512f,avx512bw,avx512vl"))) __m512 load_f16_tail(const uint16_t *x, size_t n) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << n) - 1), x));
 }
 
 /* 16 values of a row of fp32 or (half) fp16 from i on; with n < 16, the last n, the rest
  * zero. The kernels below take `half` as a constant, so each compiles to one kind of row. */
-#define AVX512_INLINE static inline __attribute__((target("avx512f"), always_inline))
+#define AVX512_INLINE static inline __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline))
 AVX512_INLINE __m512 load_row(const void *x, size_t i, bool half) {
   return half ? load_f16((const uint16_t *)x + i) : _mm512_loadu_ps((const float *)x + i);
 }
@@ -169,19 +168,19 @@ AVX512_INLINE float dist_avx512(const float *a, const void *b, size_t d, bool ha
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float l2sq_avx512(const float *a, const float *b, size_t d) {
   return dist_avx512(a, b, d, false, true);
 }
 
-__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, size_t d) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float dot_avx512(const float *a, const float *b, size_t d) {
   return dist_avx512(a, b, d, false, false);
 }
 
-__attribute__((target("avx512f"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float l2sq_f16_avx512(const float *q, const uint16_t *x, size_t d) {
   return dist_avx512(q, x, d, true, true);
 }
 
-__attribute__((target("avx512f"))) static float dot_f16_avx512(const float *q, const uint16_t *x, size_t d) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float dot_f16_avx512(const float *q, const uint16_t *x, size_t d) {
   return dist_avx512(q, x, d, true, false);
 }
 
@@ -216,12 +215,12 @@ AVX512_INLINE void many_avx512(const float *q, const float *rows, size_t n, size
     out[r] = dist_avx512(q, rows + r * d, d, false, l2);
 }
 
-__attribute__((target("avx512f"))) static void l2sq_many_avx512(const float *q, const float *rows, size_t n, size_t d,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void l2sq_many_avx512(const float *q, const float *rows, size_t n, size_t d,
                                                                  float *out) {
   many_avx512(q, rows, n, d, out, true);
 }
 
-__attribute__((target("avx512f"))) static void dot_many_avx512(const float *q, const float *rows, size_t n, size_t d,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void dot_many_avx512(const float *q, const float *rows, size_t n, size_t d,
                                                                 float *out) {
   many_avx512(q, rows, n, d, out, false);
 }
@@ -235,9 +234,9 @@ static const omega_simd_t amx = {"amx",           l2sq_avx512,   dot_avx512, l2s
 static int cpu_has(const char *isa) {
   __builtin_cpu_init();
   if (strcmp(isa, "avx512") == 0)
-    return __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   if (strcmp(isa, "amx") == 0)
-    return __builtin_cpu_supports("avx512f") && omega__cpu_isa_capped(OMEGA_ISA_AVX512).amx;
+    return cpu_has("avx512") && omega__cpu_isa_capped(OMEGA_ISA_AVX512).amx;
   if (strcmp(isa, "avx2") == 0)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return 1;

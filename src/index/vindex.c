@@ -210,8 +210,8 @@ size_t omega__vindex_copy_bytes_to_build(const omega_vindex_t *ix) {
 int omega__vindex_prepare_copy(const omega_vindex_t *ix) {
   if (omega__flat_amx_useful(ix))
     return omega__flat_amx_prepare(ix, ix->amx);
-  if (omega__walk16_useful(ix))
-    return omega__walk16_prepare(ix, ix->w16);
+  if (ix->g && ix->n)
+    return omega__hnsw_warm(ix);
   return 0;
 }
 

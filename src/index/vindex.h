@@ -35,6 +35,7 @@ size_t omega__vindex_bytes(const omega_vindex_t *ix);
  * holds, what building it now would take, and building it (warm-up). */
 size_t omega__vindex_copy_bytes(const omega_vindex_t *ix);
 size_t omega__vindex_copy_bytes_to_build(const omega_vindex_t *ix);
+/* ... and for HNSW, the search structures a first search would otherwise set up (omega__hnsw_warm). */
 int omega__vindex_prepare_copy(const omega_vindex_t *ix);
 /* Prepare a query: copy, normalised for cosine. */
 void omega__vindex_prepare_query(const omega_vindex_t *ix, const float *q, float *out);

@@ -71,8 +71,59 @@ static void test_reserve_hnsw(void **state) {
   omega_collection_stats(c, &st);
   /* level-0 lists and pointers per slot, upper levels about 1/(m-1) of a list each */
   const size_t graph = n * ((1 + 2 * m) * 4 + sizeof(void *) + 1) + n * (1 + m) * 4 / (m - 1) * 2;
+  /* and the half-precision copy the walks read, built at the end of a build this size */
+  const size_t half = n * d * 2;
   printf("hnsw %zu x %zu reserved: %zu bytes\n", n, d, st.bytes);
-  assert_true(st.bytes <= flat_budget(n, d) + graph);
+  assert_true(st.bytes <= flat_budget(n, d) + graph + half);
+  omega_collection_close(c);
+  free(v);
+}
+
+/* A build (an upsert of many rows) ends by setting up what the first search would: the
+ * half-precision copy is there before any search, and a search adds no bytes; a small upsert
+ * after it leaves its rows' part of the copy to the next search. */
+static void test_build_warms_the_first_search(void **state) {
+  (void)state;
+  const size_t n = 2000, d = 24;
+  float *v = gen_uniform(n + 10, d, 107);
+  omega_index_params_t p;
+  omega_index_params_init(&p);
+  p.dim = d;
+  p.kind = OMEGA_INDEX_HNSW;
+  p.m = 8;
+  p.ef_construction = 40;
+  omega_collection_t *c;
+  assert_int_equal(omega_collection_create("w", &p, NULL, &c), 0);
+  omega_collection_stats_t before, built, searched, small, resized;
+  omega_collection_stats(c, &before);
+  upsert_rows(c, NULL, v, n, 0, 2);
+  omega_collection_stats(c, &built);
+  omega_result_t res[5];
+  size_t count;
+  omega_search_opts_t so = {.k = 5};
+  assert_int_equal(omega_collection_search(c, v, 1, &so, res, &count), 0);
+  assert_int_equal(count, 5);
+  omega_collection_stats(c, &searched);
+  printf("before %zu, built %zu, searched %zu bytes\n", before.bytes, built.bytes, searched.bytes);
+  assert_true(built.bytes >= before.bytes + n * d * 2); /* the copy is there */
+  assert_int_equal(searched.bytes, built.bytes);
+  upsert_rows(c, NULL, v + n * d, 10, (int64_t)n, 1);
+  omega_collection_stats(c, &small);
+  assert_int_equal(omega_collection_search(c, v + n * d, 1, &so, res, &count), 0);
+  assert_true(!res[0].is_str && res[0].num == (int64_t)n);
+  omega_collection_stats(c, &resized);
+  assert_true(resized.bytes >= small.bytes);
+  omega_collection_close(c);
+  /* under a memory limit without room for the copy, a build leaves it out */
+  omega_collection_opts_t o = {.memory_limit = built.bytes - n * d};
+  assert_int_equal(omega_collection_create("w", &p, &o, &c), 0);
+  upsert_rows(c, NULL, v, n, 0, 2);
+  omega_collection_stats(c, &small);
+  assert_true(small.bytes <= o.memory_limit);
+  assert_true(small.bytes + n * d * 2 > o.memory_limit);
+  assert_int_equal(omega_collection_search(c, v, 1, &so, res, &count), 0);
+  omega_collection_stats(c, &searched);
+  assert_int_equal(searched.bytes, small.bytes);
   omega_collection_close(c);
   free(v);
 }
@@ -174,6 +225,13 @@ static void test_memory_limit(void **state) {
 /* What an index builds on demand (flat: AMX tiles of the vectors for batches, projection
  * bounds for single queries; HNSW: the vectors in half precision for walks) is built only
  * where it fits the memory limit, and counts against it once built. */
+/* Below the size from which an upsert counts as a build (which builds the copies at once, as
+ * test_build_warms_the_first_search checks), so the first search builds them here. */
+static void upsert_small_batches(omega_collection_t *c, const omega_id_t *ids, const float *v, size_t n, size_t d) {
+  for (size_t i = 0; i < n; i += 500)
+    assert_int_equal(omega_collection_upsert(c, ids + i, v + i * d, n - i < 500 ? n - i : 500, 1), 0);
+}
+
 static void check_copy_limit(omega_index_kind_t kind, size_t d, size_t n, size_t nq) {
   omega_index_params_t p;
   omega_index_params_init(&p);
@@ -192,7 +250,7 @@ static void check_copy_limit(omega_index_kind_t kind, size_t d, size_t n, size_t
   {
     omega_collection_t *c;
     assert_int_equal(omega_collection_create("probe", &p, NULL, &c), 0);
-    assert_int_equal(omega_collection_upsert(c, ids, v, n, 1), 0);
+    upsert_small_batches(c, ids, v, n, d);
     omega_collection_stats_t st;
     omega_collection_stats(c, &st);
     base = st.bytes;
@@ -207,7 +265,7 @@ static void check_copy_limit(omega_index_kind_t kind, size_t d, size_t n, size_t
     omega_collection_opts_t o = {.memory_limit = limit};
     omega_collection_t *c;
     assert_int_equal(omega_collection_create("copy", &p, &o, &c), 0);
-    assert_int_equal(omega_collection_upsert(c, ids, v, n, 1), 0);
+    upsert_small_batches(c, ids, v, n, d);
     omega_collection_stats_t before, after;
     omega_collection_stats(c, &before);
     for (size_t q = 0; q < 8; q += nq)
@@ -374,6 +432,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reserve_flat),
       cmocka_unit_test(test_reserve_hnsw),
+      cmocka_unit_test(test_build_warms_the_first_search),
       cmocka_unit_test(test_memory_limit),
       cmocka_unit_test(test_memory_limit_copies),
       cmocka_unit_test(test_cli_build_search),
