@@ -4,7 +4,7 @@
  *   bench_embed --model DIR --corpus FILE [--batches 32,128] [--latency-n 300] [--repeats 3]
  *               [--limit N] [--threads 2] [--out FILE.json]
  *               [--accel cpu|gpu|auto] [--dtype bf16|fp16|fp32|tf32] [--slots S]
- *               [--precision fp32|bf16|int8]  the CPU backend's precision (EMBED_CPU_PRECISION)
+ *               [--precision auto|fp32|bf16|bf16x3|int8]  the CPU backend's precision (EMBED_CPU_PRECISION)
  *               [--whole]            the corpus as one request, batched by the engine at B
  *                                    (length-sorted, S batches in flight: how the server runs)
  *               [--load-fraction F]  also: single-sentence requests arriving at F x the peak
@@ -227,7 +227,7 @@ int main(int argc, char **argv) {
     case 'T': target_ms = (unsigned)atoi(optarg); break;
     case 'p':
       if (omega_cpu_precision_parse(optarg, &cpu_precision))
-        return bad_choice("CPU precision", optarg, "fp32, bf16, bf16x3 or int8");
+        return bad_choice("CPU precision", optarg, "auto, fp32, bf16, bf16x3 or int8");
       break;
     case 'P': given_peak = atof(optarg); break;
     case 'g': graph_tokens = (unsigned)atoi(optarg); break;

@@ -2,7 +2,7 @@
 # Omega next to ONNX Runtime and PyTorch on the same models, corpus and threads, in one run.
 #   bench/run_cpu.sh            (after bench/setup_peers.sh; builds Omega first)
 # Env: SHAPES (default "minilm base"), ENGINES (peers, default "ort torch"), THREADS (2),
-#      MODES (Omega's CPU precisions, default "fp32 bf16x3 bf16 int8"; one a CPU cannot run is skipped
+#      MODES (Omega's CPU precisions, default "auto fp32 bf16x3 bf16 int8"; one a CPU cannot run is skipped
 #      with its reason), REPEATS (3), BASE_LIMIT (500 sentences for BERT-base throughput, as the
 #      peers' harness), PEERS_DIR (/tmp/omega-peers), BUILD_DIR (an existing Release build to
 #      use instead of building build/), RSS (1: one more ORT pass under /usr/bin/time for its
@@ -15,7 +15,7 @@ PEERS=${PEERS_DIR:-/tmp/omega-peers}
 SHAPES=${SHAPES:-"minilm base"}
 ENGINES=${ENGINES:-"ort torch"}
 THREADS=${THREADS:-2}
-MODES=${MODES:-"fp32 bf16x3 bf16 int8"}
+MODES=${MODES:-"auto fp32 bf16x3 bf16 int8"}
 RSS=${RSS:-1}
 REPEATS=${REPEATS:-3}
 BASE_LIMIT=${BASE_LIMIT:-500}
@@ -61,7 +61,8 @@ for s in shapes:
     for m in modes:
         p = os.path.join(out, f"omega_{s}_{m}.json")
         if os.path.exists(p):
-            rows.append((s, f"omega {m}", json.load(open(p))))
+            r = json.load(open(p))  # auto: the mode it chose in brackets
+            rows.append((s, f"omega {m}" + (f" ({r.get('precision')})" if m == "auto" else ""), r))
     for r in peers["results"]:
         if r["shape"] == s:
             rss = os.path.join(out, f"ort_rss_{s}.txt")
