@@ -86,6 +86,42 @@ static inline float walk_dist(const omega_vindex_t *ix, const rows_t *r, const f
   return -ix->simd->dot_f16(q, v, ix->p.dim);
 }
 
+/* The rest of a row past its first line (which the caller prefetched with the others). */
+static inline void prefetch_rest(const rows_t *r, uint32_t slot) {
+  const char *v = r->base + slot * r->row_bytes;
+  for (size_t o = 64; o < r->row_bytes; o += 64)
+    PREFETCH(v + o);
+}
+
+/* out[i] = walk_dist of slot s[i], four half-precision rows at a time where the kernels have
+ * it; the rest of the rows of the next group are fetched while a group is scored. */
+static void walk_dists(const omega_vindex_t *ix, const rows_t *r, const float *q, const uint32_t *s, int32_t n,
+                       float *out) {
+  int32_t i = 0;
+  const size_t d = ix->p.dim;
+  const bool l2 = ix->p.metric == OMEGA_METRIC_L2;
+  void (*x4)(const float *, const uint16_t *const[4], size_t, float[4]) =
+      !r->half ? NULL : l2 ? ix->simd->l2sq_f16_x4 : ix->simd->dot_f16_x4;
+  for (int32_t j = 0; j < n && j < 4; j++)
+    prefetch_rest(r, s[j]);
+  if (x4)
+    for (; i + 4 <= n; i += 4) {
+      for (int32_t j = i + 4; j < n && j < i + 8; j++)
+        prefetch_rest(r, s[j]);
+      const uint16_t *const base = (const uint16_t *)r->base;
+      const uint16_t *const x[4] = {base + s[i] * d, base + s[i + 1] * d, base + s[i + 2] * d, base + s[i + 3] * d};
+      x4(q, x, d, out + i);
+      if (!l2)
+        for (int j = 0; j < 4; j++)
+          out[i + j] = -out[i + j];
+    }
+  for (; i < n; i++) {
+    if (i + 2 < n) /* the rest of a vector two ahead */
+      prefetch_rest(r, s[i + 2]);
+    out[i] = walk_dist(ix, r, q, s[i]);
+  }
+}
+
 static inline int32_t *links_of(omega_hnsw_t *g, uint32_t node, int l) {
   if (l == 0)
     return g->links0 + (size_t)node * (1 + g->M0);
@@ -324,14 +360,11 @@ static int search_layer(const omega_vindex_t *ix, const rows_t *rows, const floa
     }
     if (!locked && cand->n) /* the next candidate's links, likely the next ones read */
       PREFETCH(links_of(g, cand->v[0].slot, l));
+    float dd[2 * 256];
+    walk_dists(ix, rows, q, todo, nt, dd);
     for (int32_t i = 0; i < nt; i++) {
       const uint32_t nb = todo[i];
-      if (i + 2 < nt) { /* the rest of a vector two ahead */
-        const char *v = rows->base + todo[i + 2] * rows->row_bytes;
-        for (size_t o = 64; o < rows->row_bytes; o += 64)
-          PREFETCH(v + o);
-      }
-      float dn = walk_dist(ix, rows, q, nb);
+      const float dn = dd[i];
       if (top->n < ef || dn < bound) {
         if (omega__heap_push_min(cand, dn, nb))
           return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");

@@ -21,6 +21,10 @@ typedef struct {
    * without F16C conversions */
   float (*l2sq_f16)(const float *q, const uint16_t *x, size_t d);
   float (*dot_f16)(const float *q, const uint16_t *x, size_t d);
+  /* the same against four such rows at once (a graph walk's neighbours): the query's loads
+   * are shared and the four sums reduced together; NULL where l2sq_f16 is */
+  void (*l2sq_f16_x4)(const float *q, const uint16_t *const x[4], size_t d, float out[4]);
+  void (*dot_f16_x4)(const float *q, const uint16_t *const x[4], size_t d, float out[4]);
 } omega_simd_t;
 
 /* The set in use: the best the CPU has, unless omega_simd_force said otherwise. */

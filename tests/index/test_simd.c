@@ -104,6 +104,62 @@ static void check_set(const omega_simd_t *s, uint64_t seed) {
   }
 }
 
+/* IEEE half to float, for the reference (normal and zero values only, as the tests make). */
+static double half_value(uint16_t h) {
+  const int e = (h >> 10) & 31, m = h & 1023;
+  const double v = e ? ldexp(1.0 + m / 1024.0, e - 15) : ldexp(m / 1024.0, -14);
+  return (h & 0x8000) ? -v : v;
+}
+
+/* The half-precision kernels, one row and four rows at a time (the graph walk's), against the
+ * double reference over the rows' exact values, on every size, each row its own exact-size
+ * buffer. */
+static void check_f16(const omega_simd_t *s, uint64_t seed) {
+  if (!s->l2sq_f16) {
+    assert_null(s->l2sq_f16_x4);
+    return;
+  }
+  uint64_t st = seed;
+  for (size_t si = 0; si < NSIZES; si++) {
+    const size_t d = sizes[si];
+    float *q = malloc(d * sizeof *q);
+    uint16_t *x[4];
+    double *xv = malloc(4 * d * sizeof *xv);
+    for (size_t i = 0; i < d; i++)
+      q[i] = tu_randf(&st);
+    for (int r = 0; r < 4; r++) {
+      x[r] = malloc(d * sizeof *x[r]);
+      for (size_t i = 0; i < d; i++) { /* exponents 10..17: magnitudes 2^-5..2^3 */
+        x[r][i] = (uint16_t)((tu_rand(&st) & 0x8000) | (10 + tu_rand(&st) % 8) << 10 | (tu_rand(&st) & 1023));
+        xv[r * d + i] = half_value(x[r][i]);
+      }
+    }
+    float l2x4[4], dotx4[4];
+    s->l2sq_f16_x4(q, (const uint16_t *const *)x, d, l2x4);
+    s->dot_f16_x4(q, (const uint16_t *const *)x, d, dotx4);
+    for (int r = 0; r < 4; r++) {
+      double l2 = 0, dot = 0, mag = 0;
+      for (size_t i = 0; i < d; i++) {
+        const double t = q[i] - xv[r * d + i];
+        l2 += t * t;
+        dot += q[i] * xv[r * d + i];
+        mag += fabs(q[i] * xv[r * d + i]);
+      }
+      const float one_l2 = s->l2sq_f16(q, x[r], d), one_dot = s->dot_f16(q, x[r], d);
+      if (fabs(one_l2 - l2) > bound(d, l2) || fabs(l2x4[r] - l2) > bound(d, l2))
+        fail_msg("%s l2sq_f16 d=%zu row %d: %.9g, four at once %.9g, reference %.9g", s->name, d, r, (double)one_l2,
+                 (double)l2x4[r], l2);
+      if (fabs(one_dot - dot) > bound(d, mag) || fabs(dotx4[r] - dot) > bound(d, mag))
+        fail_msg("%s dot_f16 d=%zu row %d: %.9g, four at once %.9g, reference %.9g", s->name, d, r, (double)one_dot,
+                 (double)dotx4[r], dot);
+    }
+    for (int r = 0; r < 4; r++)
+      free(x[r]);
+    free(q);
+    free(xv);
+  }
+}
+
 static int checked;
 
 static void test_path(const char *name) {
@@ -114,6 +170,7 @@ static void test_path(const char *name) {
   }
   assert_string_equal(s->name, name);
   check_set(s, 1234);
+  check_f16(s, 4321);
   checked++;
 }
 
