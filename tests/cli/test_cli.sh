@@ -8,6 +8,9 @@ VOCAB=$3
 SRC=$4
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+# auto's cache in the test's folder, not the user's; rows compared across runs pin fp32 (auto
+# picks by timing, and another thread count or folder measures again)
+export EMBED_CPU_AUTO_CACHE_DIR="$T/cache"
 fails=0
 
 ok() { echo "ok   $1"; }
@@ -98,9 +101,10 @@ expect_grep "tokenize: error names the file" "nope.json" "$T/err"
 
 # embed: one row per line in both formats
 printf 'first line\n\nthird line is longer than the others by far\n' > "$T/in.txt"
-expect_exit 0 "embed: f32" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --output "$T/out.f32" --format f32 --quiet
+expect_exit 0 "embed: f32" "$OMEGA" embed --model "$T/m" --input "$T/in.txt" --output "$T/out.f32" --format f32 --quiet \
+  --precision fp32
 expect_eq "embed: f32 size is lines x dim x 4" "$(stat -c %s "$T/out.f32")" $((3 * 32 * 4))
-"$OMEGA" embed --model "$T/m" --format jsonl --quiet < "$T/in.txt" > "$T/out.jsonl"
+"$OMEGA" embed --model "$T/m" --format jsonl --quiet --precision fp32 < "$T/in.txt" > "$T/out.jsonl"
 expect_eq "embed: jsonl rows" "$(wc -l < "$T/out.jsonl")" 3
 expect_eq "embed: jsonl dims" "$(awk -F, '{print NF}' "$T/out.jsonl" | sort -u)" 32
 # every row is unit length (the model normalises)
@@ -147,11 +151,11 @@ f32rows=$(od -An -v -f -w128 "$T/out.f32" | awk '{printf "%.5f\n", $1}')
 jsrows=$(awk -F'[][,]' '{printf "%.5f\n", $2}' "$T/out.jsonl")
 expect_eq "embed: f32 and jsonl agree" "$f32rows" "$jsrows"
 # a line embedded alone equals the same line inside a batch
-sed -n 3p "$T/in.txt" | "$OMEGA" embed --model "$T/m" --quiet > "$T/one.jsonl"
+sed -n 3p "$T/in.txt" | "$OMEGA" embed --model "$T/m" --quiet --precision fp32 > "$T/one.jsonl"
 alone=$(awk -F'[][,]' '{printf "%.5f %.5f\n", $2, $20}' "$T/one.jsonl")
 inbatch=$(sed -n 3p "$T/out.jsonl" | awk -F'[][,]' '{printf "%.5f %.5f\n", $2, $20}')
 expect_eq "embed: batch-independent" "$alone" "$inbatch"
-expect_exit 0 "embed: --batch 1 --threads 1" "$OMEGA" embed --model "$T/m" --batch 1 --threads 1 --quiet < "$T/in.txt"
+expect_exit 0 "embed: --batch 1 --threads 1" "$OMEGA" embed --model "$T/m" --batch 1 --threads 1 --quiet --precision fp32 < "$T/in.txt"
 expect_eq "embed: same rows with --batch 1" "$(awk -F'[][,]' '{printf "%.5f\n", $2}' "$T/out")" "$jsrows"
 expect_exit 0 "embed: empty input" "$OMEGA" embed --model "$T/m" --quiet < /dev/null
 expect_eq "embed: empty input, no rows" "$(wc -c < "$T/out")" 0
@@ -183,8 +187,8 @@ cp -r "$T/m"/. "$mirror"/
 rm "$mirror/vocab.txt"
 expect_exit 0 "fetch-model: from a mirror" env HF_ENDPOINT="file://$T/mirror" "$SRC/tools/fetch-model.sh" org/tiny "$T/fetched"
 expect_exit 0 "fetch-model: the fetched model loads" "$OMEGA" model info --model "$T/fetched"
-expect_eq "fetch-model: same embeddings" "$(echo hello | "$OMEGA" embed --model "$T/fetched" --quiet)" \
-  "$(echo hello | "$OMEGA" embed --model "$T/m" --quiet)"
+expect_eq "fetch-model: same embeddings" "$(echo hello | "$OMEGA" embed --model "$T/fetched" --quiet --precision fp32)" \
+  "$(echo hello | "$OMEGA" embed --model "$T/m" --quiet --precision fp32)"
 rm "$mirror/model.safetensors"
 expect_exit 1 "fetch-model: missing weights" env HF_ENDPOINT="file://$T/mirror" "$SRC/tools/fetch-model.sh" org/tiny "$T/f2"
 expect_grep "fetch-model: names the file" "model.safetensors" "$T/err"
