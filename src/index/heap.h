@@ -24,16 +24,21 @@ static inline int omega__heap_above(omega_hit_t a, omega_hit_t b, bool max) {
   return max ? omega__hit_less(b, a) : omega__hit_less(a, b);
 }
 
-static inline int omega__heap_grow(omega_heap_t *h) {
-  if (h->n < h->cap)
+/* Room for at least want hits; -1 when out of memory (the heap is unchanged). */
+static inline int omega__heap_reserve(omega_heap_t *h, size_t want) {
+  if (h->cap >= want)
     return 0;
-  size_t nc = h->cap ? h->cap * 2 : 64;
-  omega_hit_t *nv = omega__realloc(h->v, nc * sizeof *nv);
+  omega_hit_t *nv = omega__realloc(h->v, want * sizeof *nv);
   if (!nv)
     return -1;
   h->v = nv;
-  h->cap = nc;
+  h->cap = want;
   return 0;
+}
+
+/* Room for one more hit, doubling. */
+static inline int omega__heap_grow(omega_heap_t *h) {
+  return h->n < h->cap ? 0 : omega__heap_reserve(h, h->cap ? h->cap * 2 : 64);
 }
 
 static inline int omega__heap_push(omega_heap_t *h, float d, uint32_t s, bool max) {

@@ -700,18 +700,6 @@ size_t omega__hnsw_search(const omega_vindex_t *ix, const float *q, size_t k, si
   return rc ? OMEGA_SEARCH_NOMEM : n;
 }
 
-/* Heap h with room for at least want hits. */
-static int heap_reserve(omega_heap_t *h, size_t want) {
-  if (h->cap >= want)
-    return 0;
-  omega_hit_t *nv = omega__realloc(h->v, want * sizeof *nv);
-  if (!nv)
-    return -1;
-  h->v = nv;
-  h->cap = want;
-  return 0;
-}
-
 int omega__hnsw_warm(const omega_vindex_t *ix) {
   if (omega__walk16_useful(ix)) {
     const int rc = omega__walk16_prepare(ix, ix->w16);
@@ -721,9 +709,10 @@ int omega__hnsw_warm(const omega_vindex_t *ix) {
   visited_t *v = visited_get(ix->g, ix->n);
   if (!v)
     return omega__seterr(OMEGA_ENOMEM, "hnsw: out of memory");
-  /* a beam of the default ef holds ef results and up to ef times M0 frontier entries */
+  /* the default beam: ef results (one more before a pop) and a frontier of at least one
+   * expansion past them; a wider search grows them as usual */
   const size_t ef = ix->p.ef_search > 16 ? ix->p.ef_search : 16;
-  int rc = heap_reserve(&v->top, ef + 1) || heap_reserve(&v->cand, ef + ix->g->M0 + 1);
+  int rc = omega__heap_reserve(&v->top, ef + 1) || omega__heap_reserve(&v->cand, ef + ix->g->M0 + 1);
   if (!rc && v->q16_cap < ix->p.dim) {
     float *b = omega__realloc(v->q16, ix->p.dim * sizeof *b);
     rc = !b;
