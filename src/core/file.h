@@ -17,5 +17,8 @@ void omega__unmap_file(omega_map_t *map);
 int omega__path_join(char *out, size_t cap, const char *dir, const char *name);
 int omega__is_dir(const char *path);
 int omega__is_file(const char *path);
+/* Create path and the folders above it that are missing (mode 0755); OMEGA_EIO names the one
+ * that could not be made. */
+int omega__mkdir_p(const char *path);
 
 #endif

@@ -154,20 +154,6 @@ int omega__cpu_auto_cache_read(const char *dir, const char *key, omega_cpu_auto_
   return 1;
 }
 
-static int mkdirs(const char *dir) {
-  char p[PATH_MAX];
-  if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-    return -1;
-  for (char *s = p + 1; *s; s++)
-    if (*s == '/') {
-      *s = 0;
-      if (mkdir(p, 0755) && errno != EEXIST)
-        return -1;
-      *s = '/';
-    }
-  return mkdir(p, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 void omega__cpu_auto_cache_write(const char *dir, const char *key, omega_cpu_auto_t *rep) {
   char path[PATH_MAX], tmp[PATH_MAX + 16];
   file_of(dir, key, path, sizeof path);
@@ -188,8 +174,8 @@ void omega__cpu_auto_cache_write(const char *dir, const char *key, omega_cpu_aut
   int fd = -1;
   if (!path[0] || !text)
     err = "the path is too long, or out of memory";
-  else if (mkdirs(dir))
-    err = strerror(errno);
+  else if (omega__mkdir_p(dir))
+    err = omega_errmsg();
   else if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path), (fd = mkstemp(tmp)) < 0)
     err = strerror(errno);
   else {

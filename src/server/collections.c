@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 enum { ST_CREATING, ST_READY, ST_DROPPING };
 
@@ -89,22 +88,6 @@ static const omega_family_def_t families[] = {
 static void metrics_init(omega_colls_t *r, omega_metrics_t *m) {
   omega__metrics_register(m, families, sizeof families / sizeof families[0], r);
   omega__metrics_on_collect(m, collect, r);
-}
-
-static int mkdir_p(const char *path) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-      return omega__seterr(OMEGA_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-    return omega__seterr(OMEGA_EIO, "cannot create %s: %s", tmp, strerror(errno));
-  return 0;
 }
 
 void omega__coll_refresh(omega_colls_t *r, omega_coll_t *e, omega_collection_stats_t *out) {
@@ -227,7 +210,7 @@ int omega__colls_open(const omega_settings_t *set, omega_metrics_t *m, omega_col
   if (!set->omega_data_dir[0])
     return 0;
   int rc = omega__path_join(r->root, sizeof r->root, set->omega_data_dir, "collections");
-  if (rc || (rc = mkdir_p(r->root)))
+  if (rc || (rc = omega__mkdir_p(r->root)))
     return omega__prefixerr(rc ? rc : OMEGA_EIO, "OMEGA_DATA_DIR");
   DIR *d = opendir(r->root);
   if (!d)
