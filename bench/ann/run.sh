@@ -4,7 +4,8 @@
 #   bench/ann/run.sh            (ANN_DIR: a writable copy with data/, default /tmp/omega-ann;
 #                                DATASETS, THREADS, USEARCH_DIR (a folder where
 #                                `npm install usearch` was run; skipped when absent),
-#                                PEER_LIBS (faiss-flat,hnswlib), KINDS (Omega's: flat,hnsw))
+#                                PEER_LIBS (faiss-flat,hnswlib), KINDS (Omega's: flat,hnsw),
+#                                NQ (queries timed per call, default 1000))
 # Writes ANN_DIR/out/{ann_peers,omega}.json and bench/out/ann.md (the merged table).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,6 +15,7 @@ DATASETS=${DATASETS:-fashion-mnist-784,synth-384-100k}
 THREADS=${THREADS:-1,2}
 PEER_LIBS=${PEER_LIBS:-faiss-flat,hnswlib}
 KINDS=${KINDS:-flat,hnsw}
+NQ=${NQ:-1000}
 US=${USEARCH_DIR:-/tmp/usearch-bench}
 if [ ! -d "$ANN/data" ]; then
   mkdir -p "$ANN" && cp -rn "$SHARED_DIR/bench/ann/." "$ANN/"
@@ -21,12 +23,12 @@ if [ ! -d "$ANN/data" ]; then
 fi
 "$ROOT/tools/build.sh" release > /dev/null
 cp "$ROOT/build/omega" "$ANN/omega-bin" # a rebuild during the run must not change what is measured
-(cd "$ANN" && /usr/bin/python3 bench_ann.py --datasets "$DATASETS" --threads "$THREADS" --libs "$PEER_LIBS" \
+(cd "$ANN" && /usr/bin/python3 bench_ann.py --datasets "$DATASETS" --threads "$THREADS" --libs "$PEER_LIBS" --nq "$NQ" \
   --M 16 --ef 12,16,24,32,48,64,96,128,192,256 --quiet-wait 30 --point-retries 1)
 usearch=()
 [ -d "$US/node_modules/usearch" ] && usearch=(--usearch "$US")
 /usr/bin/python3 "$ROOT/bench/ann/bench_omega.py" --ann-dir "$ANN" --omega "$ANN/omega-bin" --datasets "$DATASETS" \
-  --threads "$THREADS" --kinds "$KINDS" --M 16 --ef 10,12,16,24,32,48,64,96,128,192,256 "${usearch[@]}"
+  --threads "$THREADS" --kinds "$KINDS" --nq "$NQ" --M 16 --ef 10,12,16,24,32,48,64,96,128,192,256 "${usearch[@]}"
 mkdir -p "$ROOT/bench/out"
 (cd "$ANN" && /usr/bin/python3 bench_ann.py --table --merge out/omega.json) | tee "$ROOT/bench/out/ann.md"
 cp "$ANN/out/ann_peers.json" "$ANN/out/omega.json" "$ROOT/bench/out/"

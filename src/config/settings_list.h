@@ -81,7 +81,7 @@ OMEGA_SETTING_ENUM(OMEGA_CPU_ISA, omega_cpu_isa, omega_isa_cap_t, "auto", omega_
     "best it has below it. For tests, and to run as a smaller CPU would")
 OMEGA_SETTING_ENUM(OMEGA_SIMD, omega_simd, omega_isa_cap_t, "auto", omega_isa_cap_names, 0,
     "Instruction sets the vector search kernels may use, with the values of OMEGA_CPU_ISA (amx: the AVX-512 kernels "
-    "and the flat index's batch GEMM on AMX tiles)")
+    "and the flat index's batch GEMM on AMX tiles; avx512: on AVX512-BF16 where the CPU has it)")
 OMEGA_SETTING_INT(OMEGA_REQUEST_TIMEOUT_MS, omega_request_timeout_ms, 30000, 1, 3600000, OMEGA_CFG_HOT,
     "Default request deadline (a request's X-Omega-Timeout-Ms or timeout_ms overrides it); past it: 504")
 /* server */

@@ -6,7 +6,7 @@
 #include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/parallel.h"
-#include "index/flat_amx.h"
+#include "index/flat_bf16.h"
 #include "index/flat_proj.h"
 #include "index/flat_search.h"
 
@@ -78,7 +78,7 @@ typedef struct {
 
 static void *batch_part(void *arg) {
   const batch_part_t *b = arg;
-  omega__flat_search_batch(b->ix, b->qs, b->nq, b->k, b->hits, b->counts);
+  (void)omega__flat_search_batch(b->ix, b->qs, b->nq, b->k, b->hits, b->counts);
   return NULL;
 }
 
@@ -108,15 +108,15 @@ static int search_batch(omega_collection_t *c, const float *qs, size_t nq, size_
   } else {
     for (size_t i = 0; i < nq; i++)
       omega__vindex_prepare_query(&c->ix, qs + i * d, prep + i * d);
-    if (omega__flat_amx_useful(&c->ix)) {
-      /* AMX scores: Omega's threads, each on a share of the queries */
+    if (omega__flat_bf16_mode(&c->ix)) {
+      /* bf16 scores (Omega's kernels): Omega's threads, each on a share of the queries */
       batch_threads(&c->ix, prep, nq, k, threads, hits, counts);
     } else {
       /* the BLAS library's threads; their count is process-wide (the embedding engine's
        * GEMMs use it too): change it only when the caller asks for a number */
       if (o->threads > 0)
         openblas_set_num_threads(threads);
-      omega__flat_search_batch(&c->ix, prep, nq, k, hits, counts);
+      (void)omega__flat_search_batch(&c->ix, prep, nq, k, hits, counts);
     }
     for (size_t i = 0; i < nq; i++)
       fill_results(c, hits + i * k, counts[i], out + i * k);

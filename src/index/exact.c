@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- the double-precision reference ---- */
 
@@ -95,29 +96,74 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
 /* Rounding bound of a float distance between q and a vector of squared norm xnorm2: the
  * worst case of any summation order, d+2 units of roundoff times the sum of the magnitudes
  * of the terms. */
-static double float_err(const omega_vindex_t *ix, double qnorm2, double xnorm2, double dist, double unit) {
-  const double u = (double)FLT_EPSILON * 0.5 * (double)(ix->p.dim + 2) + unit;
-  /* AMX flushes inputs and sums below 2^-126 to zero: at most 2^-126 times a coordinate of
-   * the other vector per term, and 2^-126 per accumulation (generous by 2^6) */
-  const double tiny =
-      1e-30 + (unit > 0 ? 0x1p-120 * (double)(2 * ix->p.dim + 32) * (1.0 + sqrt(qnorm2) + sqrt(xnorm2)) : 0.0);
+static double float_err(const omega_vindex_t *ix, double qnorm2, double xnorm2, double dist) {
+  const double u = (double)FLT_EPSILON * 0.5 * (double)(ix->p.dim + 2);
   if (ix->p.metric == OMEGA_METRIC_L2) { /* covers |q|^2 + |x|^2 - 2 q.x as well as sum (q - x)^2 */
     double a = sqrt(qnorm2) + sqrt(xnorm2);
-    return u * (fabs(dist) + a * a) + tiny;
+    return u * (fabs(dist) + a * a) + 1e-30;
   }
-  return u * sqrt(qnorm2 * xnorm2) + tiny;
+  return u * sqrt(qnorm2 * xnorm2) + 1e-30;
+}
+
+static int cmp_hit(const void *a, const void *b) {
+  const omega_hit_t *x = a, *y = b;
+  return omega__hit_less(*x, *y) ? -1 : omega__hit_less(*y, *x);
+}
+
+/* Lower-bound candidates in increasing bound: a candidate whose bound is beyond the k-th
+ * exact distance so far cannot enter (its exact distance is at least the bound), nor can any
+ * after it, so most of them are never measured in double. m <= the buffers' length. */
+static size_t rerank_lower(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
+                           omega_hit_t *by_lb, exact_hit_t *best, omega_hit_t *out) {
+  const size_t m = heap->n, n = m < k ? m : k;
+  if (n == 0)
+    return 0;
+  const float worst_lb = heap->v[0].dist;
+  memcpy(by_lb, heap->v, m * sizeof *by_lb);
+  qsort(by_lb, m, sizeof *by_lb, cmp_hit);
+  size_t have = 0;
+  for (size_t i = 0; i < m; i++) {
+    if (have == n && (double)by_lb[i].dist > best[0].dist)
+      break;
+    const exact_hit_t e = {exact_dist(ix, q, by_lb[i].slot), by_lb[i].slot};
+    if (have < n) {
+      best[have] = e;
+      exact_sift_up(ix, best, have++);
+    } else if (cmp_exact(&e, &best[0], (void *)ix) < 0) {
+      best[0] = e;
+      exact_sift_down(ix, best, have, 0);
+    }
+  }
+  /* anything not kept has a lower bound, so an exact distance, at least worst_lb: the k-th
+   * exact distance must be strictly below it, so that no tie crosses the cut */
+  if (!exhausted && !(isfinite(worst_lb) && (double)worst_lb > best[0].dist))
+    return OMEGA_RERANK_UNPROVEN;
+  sort_exact(ix, best, n);
+  for (size_t i = 0; i < n; i++)
+    out[i] = (omega_hit_t){(float)best[i].dist, best[i].slot};
+  return n;
 }
 
 /* The re-rank and its proof (exact.h). */
 size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
-                          const omega_allow_t *allow, double unit, omega_hit_t *out) {
+                          const omega_allow_t *allow, bool lower, omega_hit_t *out) {
   const size_t m = heap->n;
   if (m == 0)
     return 0;
-  exact_hit_t ex[1024 + OMEGA_RERANK_MARGIN];
+  exact_hit_t ex[1024 + OMEGA_RERANK_MARGIN_BF16];
   exact_hit_t *e = m <= sizeof ex / sizeof ex[0] ? ex : omega__malloc(m * sizeof *e);
   if (!e)
-    return omega__vindex_search_exact(ix, q, k, allow, out);
+    return lower ? OMEGA_RERANK_UNPROVEN : omega__vindex_search_exact(ix, q, k, allow, out);
+  if (lower) {
+    omega_hit_t hb[1024 + OMEGA_RERANK_MARGIN_BF16];
+    omega_hit_t *h = m <= sizeof hb / sizeof hb[0] ? hb : omega__malloc(m * sizeof *h);
+    const size_t n = h ? rerank_lower(ix, q, k, heap, exhausted, h, e, out) : OMEGA_RERANK_UNPROVEN;
+    if (h != hb)
+      omega__free(h);
+    if (e != ex)
+      omega__free(e);
+    return n;
+  }
   double qn = 0;
   for (size_t i = 0; i < ix->p.dim; i++)
     qn += (double)q[i] * q[i];
@@ -133,13 +179,13 @@ size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, om
      * the index (the vector not kept is unknown; the bound grows with its norm). The
      * k-th exact distance must be strictly below that, so that no tie crosses the cut. */
     double kth = e[n - 1].dist;
-    double err_w = float_err(ix, qn, ix->max_norm2, worst_f, unit);
+    double err_w = float_err(ix, qn, ix->max_norm2, worst_f);
     proven = isfinite(worst_f) && (double)worst_f - 2.0 * err_w > kth;
   }
   if (!proven) {
     if (e != ex)
       omega__free(e);
-    return unit > 0 ? OMEGA_RERANK_UNPROVEN : omega__vindex_search_exact(ix, q, k, allow, out);
+    return omega__vindex_search_exact(ix, q, k, allow, out);
   }
   for (size_t i = 0; i < n; i++)
     out[i] = (omega_hit_t){(float)e[i].dist, e[i].slot};

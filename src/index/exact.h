@@ -14,12 +14,14 @@
 
 #include <stdint.h>
 
-/* Float candidates kept beyond k for the re-rank: fp32 kernels and GEMMs, and AMX scores,
- * whose error bound is a few times wider. */
+/* Float candidates kept beyond k for the re-rank: fp32 kernels and GEMMs, and the bf16 copy's
+ * (flat_bf16.h) lower bounds, about 2^-15 (three products) or 2^-8 (one) |q| |x| below the
+ * exact distances: the wider the bound, the further down the proof needs candidates to go. */
 #define OMEGA_RERANK_MARGIN 16
-#define OMEGA_RERANK_MARGIN_AMX 48
+#define OMEGA_RERANK_MARGIN_BF16X3 48
+#define OMEGA_RERANK_MARGIN_BF16 112
 
-/* omega__flat_rerank's answer when AMX candidates could not be proven complete. */
+/* omega__flat_rerank's answer when lower-bound candidates could not be proven complete. */
 #define OMEGA_RERANK_UNPROVEN SIZE_MAX
 
 /* The distance in double precision, lower is better: squared L2, or the negated inner
@@ -44,13 +46,12 @@ static inline double omega__dist_f64(omega_metric_t metric, const float *q, cons
 size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
                                   omega_hit_t *out);
 
-/* heap: the best k + margin by float distance (max-heap); `exhausted` when every candidate
- * slot is in it. Writes the exact top k to out and returns how many. When the candidates
- * cannot be proven to hold the top k: with unit 0 (fp32 distances) the brute force answers;
- * with unit > 0 OMEGA_RERANK_UNPROVEN is returned, for the caller to try fp32 first. `unit`:
- * how much less exact the candidates' distances are than an fp32 dot product's, as a
- * multiple of |q| |x| (omega__flat_amx_unit for AMX scores). */
+/* heap: the best k + margin by float distance (max-heap), or with `lower` by a proven lower
+ * bound of the exact distance; `exhausted` when every candidate slot is in it. Writes the
+ * exact top k to out and returns how many. When the candidates cannot be proven to hold the
+ * top k: float distances go to the brute force; lower bounds return OMEGA_RERANK_UNPROVEN,
+ * for the caller to try fp32 first. */
 size_t omega__flat_rerank(const omega_vindex_t *ix, const float *q, size_t k, omega_heap_t *heap, bool exhausted,
-                          const omega_allow_t *allow, double unit, omega_hit_t *out);
+                          const omega_allow_t *allow, bool lower, omega_hit_t *out);
 
 #endif

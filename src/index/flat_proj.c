@@ -369,7 +369,7 @@ static int search_range(const omega_vindex_t *ix, omega_proj_t *P, const float *
       for (uint32_t t = (uint32_t)n; t < ix->n; t++)
         if (omega__allowed(ix, allow, t))
           omega__heap_offer(&h, cap, full_dist(ix, q, t), t);
-      counts[q0 + j] = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, 0, out + (q0 + j) * k);
+      counts[q0 + j] = omega__flat_rerank(ix, q, k, &h, live <= cap, allow, false, out + (q0 + j) * k);
     }
   }
 done:

@@ -270,7 +270,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void dot_f16_x4_avx5
 
 static const omega_simd_t avx512 = {"avx512",         l2sq_avx512,   dot_avx512, l2sq_many_avx512, dot_many_avx512,
                                     l2sq_f16_avx512, dot_f16_avx512, l2sq_f16_x4_avx512, dot_f16_x4_avx512};
-/* The same kernels; the flat index's batch GEMM runs on AMX tiles (flat_amx.h) with this set. */
+/* The same kernels; the flat index's batch GEMM runs on AMX tiles (flat_bf16.h) with this set. */
 static const omega_simd_t amx = {"amx",           l2sq_avx512,   dot_avx512, l2sq_many_avx512, dot_many_avx512,
                                  l2sq_f16_avx512, dot_f16_avx512, l2sq_f16_x4_avx512, dot_f16_x4_avx512};
 

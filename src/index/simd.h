@@ -1,6 +1,6 @@
 /* Distance kernels for vector search, one set per instruction set, chosen at run time
- * (AMX: the AVX-512 kernels plus the flat index's batch GEMM on AMX tiles; AVX-512, AVX2+FMA,
- * portable C). omega_simd_force (omega/cpu.h; the omega program's OMEGA_SIMD setting) caps
+ * (AMX: the AVX-512 kernels plus the flat index's batch GEMM on AMX tiles; AVX-512, whose
+ * batch GEMM runs on AVX512-BF16 where the CPU has it; AVX2+FMA, portable C). omega_simd_force (omega/cpu.h; the omega program's OMEGA_SIMD setting) caps
  * the choice (never a set the CPU lacks), so tests run every path on one machine. */
 #ifndef OMEGA_INDEX_SIMD_H
 #define OMEGA_INDEX_SIMD_H

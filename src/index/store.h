@@ -1,6 +1,6 @@
 /* The vector store every part of an index works on: slots 0..n-1 of contiguous vectors
  * (cosine ones normalised at insert), tombstones, and the structures built over them. Parts
- * that read it (exact.h, flat_proj.h, flat_amx.h, walk16.h, hnsw.h) include this header only;
+ * that read it (exact.h, flat_proj.h, flat_bf16.h, walk16.h, hnsw.h) include this header only;
  * its lifecycle (vindex.h) sits above them and owns them. Distances are "lower is better":
  * squared L2, or the negated inner product (IP, and cosine on normalised vectors). */
 #ifndef OMEGA_INDEX_STORE_H
@@ -32,9 +32,9 @@ typedef struct {
   omega_tie_fn tie;
   const void *tie_ctx;
   struct omega_proj *proj; /* flat: projection bounds of the exact search (flat_proj.h), built on demand */
-  struct omega_flat_amx *amx; /* flat: the vectors in AMX tile layout for batch GEMMs (flat_amx.h), on demand */
+  struct omega_flat_bf16 *b16; /* flat: the vectors in bf16 panels for batch GEMMs (flat_bf16.h), on demand */
   struct omega_walk16 *w16;   /* HNSW: the vectors in half precision for query walks (walk16.h), on demand */
-  bool copy_off; /* the owner's memory limit leaves no room to build amx or w16 (set under its write lock) */
+  bool copy_off; /* the owner's memory limit leaves no room to build b16 or w16 (set under its write lock) */
   bool proj_off; /* nor to build or extend proj (flat_search then scores every vector) */
 } omega_vindex_t;
 

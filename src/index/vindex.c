@@ -4,7 +4,7 @@
 #include "core/alloc.h"
 #include "core/error_internal.h"
 #include "core/vecmath.h"
-#include "index/flat_amx.h"
+#include "index/flat_bf16.h"
 #include "index/flat_proj.h"
 #include "index/flat_search.h"
 #include "index/hnsw.h"
@@ -65,7 +65,7 @@ int omega__vindex_init(omega_vindex_t *ix, const omega_index_params_t *p) {
     return rc ? rc : omega__walk16_create(&ix->w16);
   }
   int rc = omega__proj_create(&ix->proj);
-  return rc ? rc : omega__flat_amx_create(&ix->amx);
+  return rc ? rc : omega__flat_bf16_create(&ix->b16);
 }
 
 void omega__vindex_free(omega_vindex_t *ix) {
@@ -74,7 +74,7 @@ void omega__vindex_free(omega_vindex_t *ix) {
   omega__free(ix->dead);
   omega__hnsw_free(ix->g);
   omega__proj_free(ix->proj);
-  omega__flat_amx_free(ix->amx);
+  omega__flat_bf16_free(ix->b16);
   omega__walk16_free(ix->w16);
   memset(ix, 0, sizeof *ix);
 }
@@ -131,7 +131,7 @@ size_t omega__vindex_bytes_after(const omega_vindex_t *ix, size_t cap, size_t n_
     b += gcap * omega__hnsw_bytes_per_slot(ix->g) + omega__hnsw_upper_bytes_now(ix->g) +
          omega__hnsw_upper_bytes(ix, ix->n, ix->n + n_more);
   }
-  return b + omega__flat_amx_bytes_after(ix->amx, ix->n + n_more) +
+  return b + omega__flat_bf16_bytes_after(ix->b16, ix->n + n_more) +
          omega__walk16_bytes_after(ix->w16, ix->p.dim, cap);
 }
 
@@ -196,20 +196,20 @@ size_t omega__vindex_bytes(const omega_vindex_t *ix) {
 }
 
 size_t omega__vindex_copy_bytes(const omega_vindex_t *ix) {
-  return omega__flat_amx_bytes(ix->amx) + omega__walk16_bytes(ix->w16);
+  return omega__flat_bf16_bytes(ix->b16) + omega__walk16_bytes(ix->w16);
 }
 
 size_t omega__vindex_copy_bytes_to_build(const omega_vindex_t *ix) {
   if (omega__vindex_copy_bytes(ix))
     return 0;
-  if (ix->amx)
-    return omega__flat_amx_bytes_to_build(ix);
+  if (ix->b16)
+    return omega__flat_bf16_bytes_to_build(ix);
   return ix->w16 ? omega__walk16_bytes_to_build(ix) : 0;
 }
 
 int omega__vindex_prepare_copy(const omega_vindex_t *ix) {
-  if (omega__flat_amx_useful(ix))
-    return omega__flat_amx_prepare(ix, ix->amx);
+  if (omega__flat_bf16_mode(ix))
+    return omega__flat_bf16_prepare(ix, ix->b16);
   if (ix->g && ix->n)
     return omega__hnsw_warm(ix);
   return 0;
