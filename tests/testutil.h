@@ -28,6 +28,13 @@ size_t tu_split_lines(char *buf, size_t len, char ***lines, size_t **lens);
 /* Deterministic random numbers for tests. */
 uint64_t tu_rand(uint64_t *state);
 float tu_randf(uint64_t *state); /* uniform in [-1, 1) */
+/* The larger of a and b (a when b is NaN), for worst-error loops: GCC 12 for aarch64 stops
+ * with an internal error vectorising an fmax() reduction. */
+static inline double tu_max(double a, double b) { return b > a ? b : a; }
+/* Whether the tests run under an emulator (a cross build, tools/cross-arm64.sh): programs
+ * they start need OMEGA_EMULATOR in front, and the emulator's own memory makes address-space
+ * limits and allocator statistics mean something else. */
+static inline int tu_emulated(void) { return OMEGA_EMULATOR[0] != '\0'; }
 /* fn(arg) in a child process whose address space is capped headroom bytes above its size, so
  * that allocations fail; returns fn's result as the child's exit status (3: the cap could not
  * be set). Not under ASan, whose shadow mappings do not fit a cap: callers skip there. */

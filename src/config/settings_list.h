@@ -77,8 +77,9 @@ OMEGA_SETTING_STRING(EMBED_POOLING, embed_pooling, 96, "", 0,
     "or several joined by + (concatenated in sentence-transformers' order); empty: the folder's")
 OMEGA_SETTING_ENUM(OMEGA_CPU_ISA, omega_cpu_isa, omega_isa_cap_t, "auto", omega_isa_cap_names, 0,
     "Instruction sets the embedding kernels may use: auto (the best the CPU has), amx (the same today), avx512 "
-    "(AVX-512 without the AMX tiles), avx2 (with FMA) or portable (plain C); a CPU without the set named runs the "
-    "best it has below it. For tests, and to run as a smaller CPU would")
+    "(AVX-512 without the AMX tiles), avx2 (with FMA), neon (ARM; the only set an AArch64 CPU has besides "
+    "portable) or portable (plain C); a CPU without the set named runs the best it has below it. For tests, and to "
+    "run as a smaller CPU would")
 OMEGA_SETTING_ENUM(OMEGA_SIMD, omega_simd, omega_isa_cap_t, "auto", omega_isa_cap_names, 0,
     "Instruction sets the vector search kernels may use, with the values of OMEGA_CPU_ISA (amx: the AVX-512 kernels "
     "and the flat index's batch GEMM on AMX tiles; avx512: on AVX512-BF16 where the CPU has it)")

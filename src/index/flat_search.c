@@ -154,6 +154,7 @@ static lb_query_t lb_query(const omega_vindex_t *ix, const lb_rows_t *lr, const 
   return (lb_query_t){ix->simd->dot(q, q, d), (float)(a * up), (float)(rr * up), (float)(b * up)};
 }
 
+#if defined(__x86_64__)
 /* Offer the rows of a 16-row group whose bound is at or below the heap's worst (or NaN). */
 static void offer_group(const omega_vindex_t *ix, omega_heap_t *h, size_t cap, const float *r, uint32_t first,
                         unsigned mask) {
@@ -164,7 +165,6 @@ static void offer_group(const omega_vindex_t *ix, omega_heap_t *h, size_t cap, c
   }
 }
 
-#if defined(__x86_64__)
 /* The bf16 copy exists only where AVX-512 runs: 16 rows' bounds in one go. */
 __attribute__((target("avx512f"))) static void offer_scan_lb(const omega_vindex_t *ix, const lb_rows_t *lr,
                                                              const lb_query_t *lq, omega_heap_t *h, size_t cap,

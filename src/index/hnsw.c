@@ -21,7 +21,7 @@
 #include <immintrin.h>
 #define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #else
-#define PREFETCH(p) ((void)(p))
+#define PREFETCH(p) __builtin_prefetch(p)
 #endif
 
 #define LOCK_STRIPES 65536

@@ -10,6 +10,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 /* ---- portable ---- */
 
@@ -55,6 +58,141 @@ MANY(dot_many_portable, dot_portable)
 
 static const omega_simd_t portable = {"portable", l2sq_portable, dot_portable, l2sq_many_portable, dot_many_portable,
                                       NULL, NULL, NULL, NULL};
+
+#if defined(__aarch64__)
+/* ---- NEON (every AArch64 CPU): four accumulators of four lanes; half-precision rows widened
+ * by vcvt_f32_f16, which AArch64 has in its base set ---- */
+
+static inline __attribute__((always_inline)) float32x4_t step_neon(float32x4_t q, float32x4_t x, float32x4_t s,
+                                                                   bool l2) {
+  if (l2) {
+    const float32x4_t t = vsubq_f32(q, x);
+    return vfmaq_f32(s, t, t);
+  }
+  return vfmaq_f32(s, q, x);
+}
+
+static inline float half_to_float(uint16_t h) {
+  __fp16 f;
+  memcpy(&f, &h, sizeof f);
+  return (float)f;
+}
+
+static inline __attribute__((always_inline)) float32x4_t load_f16_neon(const uint16_t *x) {
+  return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x)));
+}
+
+static inline __attribute__((always_inline)) float tail_neon(float q, float x, float s, bool l2) {
+  return l2 ? s + (q - x) * (q - x) : s + q * x;
+}
+
+static inline __attribute__((always_inline)) float dist_neon(const float *a, const float *b, size_t d, bool l2) {
+  float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    s0 = step_neon(vld1q_f32(a + i), vld1q_f32(b + i), s0, l2);
+    s1 = step_neon(vld1q_f32(a + i + 4), vld1q_f32(b + i + 4), s1, l2);
+    s2 = step_neon(vld1q_f32(a + i + 8), vld1q_f32(b + i + 8), s2, l2);
+    s3 = step_neon(vld1q_f32(a + i + 12), vld1q_f32(b + i + 12), s3, l2);
+  }
+  for (; i + 4 <= d; i += 4)
+    s0 = step_neon(vld1q_f32(a + i), vld1q_f32(b + i), s0, l2);
+  float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+  for (; i < d; i++)
+    s = tail_neon(a[i], b[i], s, l2);
+  return s;
+}
+
+static float l2sq_neon(const float *a, const float *b, size_t d) { return dist_neon(a, b, d, true); }
+static float dot_neon(const float *a, const float *b, size_t d) { return dist_neon(a, b, d, false); }
+
+/* Many rows: four at a time share the query loads. */
+static inline __attribute__((always_inline)) void many_neon(const float *q, const float *rows, size_t n, size_t d,
+                                                            float *out, bool l2) {
+  size_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const float *x0 = rows + r * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 4 <= d; i += 4) {
+      const float32x4_t qv = vld1q_f32(q + i);
+      s0 = step_neon(qv, vld1q_f32(x0 + i), s0, l2);
+      s1 = step_neon(qv, vld1q_f32(x1 + i), s1, l2);
+      s2 = step_neon(qv, vld1q_f32(x2 + i), s2, l2);
+      s3 = step_neon(qv, vld1q_f32(x3 + i), s3, l2);
+    }
+    float o0 = vaddvq_f32(s0), o1 = vaddvq_f32(s1), o2 = vaddvq_f32(s2), o3 = vaddvq_f32(s3);
+    for (; i < d; i++) {
+      o0 = tail_neon(q[i], x0[i], o0, l2);
+      o1 = tail_neon(q[i], x1[i], o1, l2);
+      o2 = tail_neon(q[i], x2[i], o2, l2);
+      o3 = tail_neon(q[i], x3[i], o3, l2);
+    }
+    out[r] = o0, out[r + 1] = o1, out[r + 2] = o2, out[r + 3] = o3;
+  }
+  for (; r < n; r++)
+    out[r] = dist_neon(q, rows + r * d, d, l2);
+}
+
+static void l2sq_many_neon(const float *q, const float *rows, size_t n, size_t d, float *out) {
+  many_neon(q, rows, n, d, out, true);
+}
+
+static void dot_many_neon(const float *q, const float *rows, size_t n, size_t d, float *out) {
+  many_neon(q, rows, n, d, out, false);
+}
+
+static inline __attribute__((always_inline)) float dist_f16_neon(const float *q, const uint16_t *x, size_t d,
+                                                                 bool l2) {
+  float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    s0 = step_neon(vld1q_f32(q + i), load_f16_neon(x + i), s0, l2);
+    s1 = step_neon(vld1q_f32(q + i + 4), load_f16_neon(x + i + 4), s1, l2);
+    s2 = step_neon(vld1q_f32(q + i + 8), load_f16_neon(x + i + 8), s2, l2);
+    s3 = step_neon(vld1q_f32(q + i + 12), load_f16_neon(x + i + 12), s3, l2);
+  }
+  for (; i + 4 <= d; i += 4)
+    s0 = step_neon(vld1q_f32(q + i), load_f16_neon(x + i), s0, l2);
+  float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+  for (; i < d; i++)
+    s = tail_neon(q[i], half_to_float(x[i]), s, l2);
+  return s;
+}
+
+static float l2sq_f16_neon(const float *q, const uint16_t *x, size_t d) { return dist_f16_neon(q, x, d, true); }
+static float dot_f16_neon(const float *q, const uint16_t *x, size_t d) { return dist_f16_neon(q, x, d, false); }
+
+/* Four half-precision rows against q, sharing the query's loads. */
+static inline __attribute__((always_inline)) void f16_x4_neon(const float *q, const uint16_t *const x[4], size_t d,
+                                                              bool l2, float out[4]) {
+  float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+  size_t i = 0;
+  for (; i + 4 <= d; i += 4) {
+    const float32x4_t qv = vld1q_f32(q + i);
+    s0 = step_neon(qv, load_f16_neon(x[0] + i), s0, l2);
+    s1 = step_neon(qv, load_f16_neon(x[1] + i), s1, l2);
+    s2 = step_neon(qv, load_f16_neon(x[2] + i), s2, l2);
+    s3 = step_neon(qv, load_f16_neon(x[3] + i), s3, l2);
+  }
+  float o[4] = {vaddvq_f32(s0), vaddvq_f32(s1), vaddvq_f32(s2), vaddvq_f32(s3)};
+  for (; i < d; i++)
+    for (int j = 0; j < 4; j++)
+      o[j] = tail_neon(q[i], half_to_float(x[j][i]), o[j], l2);
+  memcpy(out, o, sizeof o);
+}
+
+static void l2sq_f16_x4_neon(const float *q, const uint16_t *const x[4], size_t d, float out[4]) {
+  f16_x4_neon(q, x, d, true, out);
+}
+
+static void dot_f16_x4_neon(const float *q, const uint16_t *const x[4], size_t d, float out[4]) {
+  f16_x4_neon(q, x, d, false, out);
+}
+
+static const omega_simd_t neon = {"neon",        l2sq_neon,       dot_neon,         l2sq_many_neon, dot_many_neon,
+                                  l2sq_f16_neon, dot_f16_neon,    l2sq_f16_x4_neon, dot_f16_x4_neon};
+#endif
 
 #if defined(__x86_64__)
 
@@ -284,6 +422,8 @@ static int cpu_has(const char *isa) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return 1;
 }
+#elif defined(__aarch64__)
+static int cpu_has(const char *isa) { return strcmp(isa, "portable") == 0 || strcmp(isa, "neon") == 0; }
 #else
 static int cpu_has(const char *isa) { return strcmp(isa, "portable") == 0; }
 #endif
@@ -301,20 +441,29 @@ const omega_simd_t *omega__simd_named(const char *name) {
   if (strcmp(name, "amx") == 0)
     return &amx;
 #endif
+#if defined(__aarch64__)
+  if (strcmp(name, "neon") == 0)
+    return &neon;
+#endif
   return NULL;
 }
 
 static const omega_simd_t *chosen;
 
-/* The set named by cap when the CPU has it, else the best the CPU has (which is below it). */
+/* The set named by cap when the CPU has it, else the best the CPU has (which is below it;
+ * under the NEON cap an x86 CPU has only portable below). */
 static const omega_simd_t *choose(omega_isa_cap_t cap) {
   const omega_simd_t *c = cap == OMEGA_ISA_CAP_AUTO ? NULL : omega__simd_named(omega_isa_cap_names[cap]);
+  if (!c && cap == OMEGA_ISA_CAP_NEON)
+    return &portable;
   if (!c)
     c = omega__simd_named("amx");
   if (!c)
     c = omega__simd_named("avx512");
   if (!c)
     c = omega__simd_named("avx2");
+  if (!c)
+    c = omega__simd_named("neon");
   return c ? c : &portable;
 }
 

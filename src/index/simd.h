@@ -1,6 +1,6 @@
 /* Distance kernels for vector search, one set per instruction set, chosen at run time
  * (AMX: the AVX-512 kernels plus the flat index's batch GEMM on AMX tiles; AVX-512, whose
- * batch GEMM runs on AVX512-BF16 where the CPU has it; AVX2+FMA, portable C). omega_simd_force (omega/cpu.h; the omega program's OMEGA_SIMD setting) caps
+ * batch GEMM runs on AVX512-BF16 where the CPU has it; AVX2+FMA; NEON on AArch64; portable C). omega_simd_force (omega/cpu.h; the omega program's OMEGA_SIMD setting) caps
  * the choice (never a set the CPU lacks), so tests run every path on one machine. */
 #ifndef OMEGA_INDEX_SIMD_H
 #define OMEGA_INDEX_SIMD_H
@@ -18,7 +18,7 @@ typedef struct {
   void (*l2sq_many)(const float *q, const float *rows, size_t n, size_t d, float *out);
   void (*dot_many)(const float *q, const float *rows, size_t n, size_t d, float *out);
   /* q against a row in IEEE half precision (the HNSW walk copy, walk16.h); NULL in sets
-   * without F16C conversions */
+   * without half conversions in hardware (F16C, AArch64) */
   float (*l2sq_f16)(const float *q, const uint16_t *x, size_t d);
   float (*dot_f16)(const float *q, const uint16_t *x, size_t d);
   /* the same against four such rows at once (a graph walk's neighbours): the query's loads
@@ -29,7 +29,7 @@ typedef struct {
 
 /* The set in use: the best the CPU has, unless omega_simd_force said otherwise. */
 const omega_simd_t *omega__simd(void);
-/* A named set ("portable", "avx2", "avx512", "amx"), or NULL when this CPU cannot run it. */
+/* A named set ("portable", "avx2", "avx512", "amx", "neon"), or NULL when this CPU cannot run it. */
 const omega_simd_t *omega__simd_named(const char *name);
 
 #endif

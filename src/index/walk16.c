@@ -11,6 +11,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 /* The largest magnitude maps into [2^14, 2^15): below the half maximum (65504) with room. */
 #define TOP_EXP 14
@@ -79,9 +82,21 @@ __attribute__((target("avx512f,f16c"))) static void convert(const float *x, size
   for (; i < n; i++)
     out[i] = _cvtss_sh(x[i] * scale, _MM_FROUND_TO_NEAREST_INT);
 }
+#elif defined(__aarch64__)
+/* fcvtn rounds to nearest even (the default FPCR mode), as the x86 path does. */
+static void convert(const float *x, size_t n, float scale, uint16_t *out) {
+  const float32x4_t s = vdupq_n_f32(scale);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    vst1_u16(out + i, vreinterpret_u16_f16(vcvt_f16_f32(vmulq_f32(vld1q_f32(x + i), s))));
+  for (; i < n; i++) {
+    const __fp16 h = (__fp16)(x[i] * scale);
+    memcpy(out + i, &h, sizeof h);
+  }
+}
 #else
 static void convert(const float *x, size_t n, float scale, uint16_t *out) {
-  (void)x, (void)n, (void)scale, (void)out; /* never useful without the x86 kernels */
+  (void)x, (void)n, (void)scale, (void)out; /* never useful without half conversions in hardware */
 }
 #endif
 

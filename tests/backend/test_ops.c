@@ -37,8 +37,8 @@ static void close_enough(const char *what, const float *got, const float *want, 
   double err = 0, mag = 1e-6;
   for (size_t i = 0; i < n; i++) {
     assert_false(isnan(got[i]));
-    err = fmax(err, fabs((double)got[i] - want[i]));
-    mag = fmax(mag, fabs((double)want[i]));
+    err = tu_max(err, fabs((double)got[i] - want[i]));
+    mag = tu_max(mag, fabs((double)want[i]));
   }
   if (err / mag > tol)
     fail_msg("%s: max error %.3g relative to %.3g exceeds %.1g", what, err, mag, tol);
@@ -47,9 +47,10 @@ static void close_enough(const char *what, const float *got, const float *want, 
 /* The fp32 kernels on each dispatch path this CPU has, most capable last (so later
  * tests run with the CPU's own choice). */
 static void each_isa(void (*fn)(void)) {
-  for (int cap = OMEGA_ISA_PORTABLE; cap <= OMEGA_ISA_AVX512; cap++) {
-    omega__cpu_isa_force((omega_isa_t)cap);
-    if ((int)omega__cpu_isa()->level == cap)
+  static const omega_isa_t caps[] = {OMEGA_ISA_PORTABLE, OMEGA_ISA_NEON, OMEGA_ISA_AVX2, OMEGA_ISA_AVX512};
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+    omega__cpu_isa_force(caps[i]);
+    if (omega__cpu_isa()->level == caps[i])
       fn();
   }
 }
@@ -259,8 +260,10 @@ static void check_packed(omega_cpu_precision_t prec, omega_isa_t cap, int no_amx
 
 /* Every ISA cap, and AVX-512 once more without AMX where the CPU has it. */
 static void check_packed_all(omega_cpu_precision_t prec) {
-  for (int cap = OMEGA_ISA_AVX512; cap >= OMEGA_ISA_PORTABLE; cap--)
-    check_packed(prec, (omega_isa_t)cap, 0);
+  static const omega_isa_t caps[] = {OMEGA_ISA_AVX512, OMEGA_ISA_AVX2, OMEGA_ISA_NEON, OMEGA_ISA_PORTABLE};
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+    if (omega__cpu_isa_capped(caps[i]).level == caps[i])
+      check_packed(prec, caps[i], 0);
   check_packed(prec, OMEGA_ISA_AVX512, 1);
 }
 

@@ -202,7 +202,7 @@ static void test_cpu_caps(void **state) {
     snprintf(arg, sizeof arg, "%s=avx1024", names[k]);
     const char *cli[] = {arg};
     char want[128];
-    snprintf(want, sizeof want, "%s must be one of auto, amx, avx512, avx2, portable", names[k]);
+    snprintf(want, sizeof want, "%s must be one of auto, amx, avx512, avx2, neon, portable", names[k]);
     expect_create_error(cli, 1, want);
     setenv(names[k], "AVX3", 1);
     snprintf(want, sizeof want, "environment %s", names[k]);

@@ -227,9 +227,9 @@ static void start(void) {
     die("mkdtemp failed");
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
-           "'%s' --out '%s/model' --vocab '%s/data/vocab/bert-base-uncased-vocab.txt' --hidden 32 --layers 1 "
+           "%s '%s' --out '%s/model' --vocab '%s/data/vocab/bert-base-uncased-vocab.txt' --hidden 32 --layers 1 "
            "--heads 2 --intermediate 64 --max-seq-length 64 %s > /dev/null 2>&1",
-           OMEGA_GENMODEL, dir, OMEGA_SOURCE_DIR, OMEGA_FUZZ_RERANK ? "--head rerank --num-labels 1" : "");
+           OMEGA_EMULATOR, OMEGA_GENMODEL, dir, OMEGA_SOURCE_DIR, OMEGA_FUZZ_RERANK ? "--head rerank --num-labels 1" : "");
   if (system(cmd) != 0)
     die("omega-genmodel failed");
   snprintf(sock_path, sizeof sock_path, "%s/omega.sock", dir);

@@ -331,9 +331,9 @@ static void test_cli_build_search(void **state) {
   float *v = gen_uniform(n, d, 109), *qs = gen_uniform(nq, d, 110);
   tu_write_file(base, v, n * d * sizeof *v);
   tu_write_file(qf, qs, nq * d * sizeof *qs);
-  assert_int_equal(tu_system("'%s' index build --input '%s' --dim %zu --metric l2 --kind flat --out '%s' --quiet "
+  assert_int_equal(tu_system("%s '%s' index build --input '%s' --dim %zu --metric l2 --kind flat --out '%s' --quiet "
                              "2>'%s'",
-                             omega, base, d, idx, err),
+                             OMEGA_EMULATOR, omega, base, d, idx, err),
                    0);
   char *msg = tu_read_file(err, NULL);
   /* "...; X MB in memory": N slots exactly, not the 1.5x growth */
@@ -342,13 +342,13 @@ static void test_cli_build_search(void **state) {
   assert_true(mb * 1048576.0 <= (double)flat_budget(n, d) + 0.05 * 1048576.0);
   assert_true(mb * 1048576.0 >= (double)(n * d * 4) - 0.05 * 1048576.0);
   free(msg);
-  assert_int_equal(tu_system("'%s' index stats --index '%s' >'%s'", omega, idx, err), 0);
+  assert_int_equal(tu_system("%s '%s' index stats --index '%s' >'%s'", OMEGA_EMULATOR, omega, idx, err), 0);
   msg = tu_read_file(err, NULL);
   assert_non_null(strstr(msg, "vectors:     20000"));
   assert_non_null(strstr(msg, "kind:        flat"));
   free(msg);
   /* search: the exact neighbours, as int32 ids */
-  assert_int_equal(tu_system("'%s' index search --index '%s' --queries '%s' --k %zu --output '%s' 2>'%s'", omega, idx,
+  assert_int_equal(tu_system("%s '%s' index search --index '%s' --queries '%s' --k %zu --output '%s' 2>'%s'", OMEGA_EMULATOR, omega, idx,
                              qf, k, ids, err),
                    0);
   size_t len;
@@ -371,8 +371,8 @@ static void test_cli_build_search(void **state) {
   ref_free(&m);
   /* a file that is not whole rows is refused */
   tu_write_file(base, v, 100);
-  assert_true(tu_system("'%s' index build --input '%s' --dim %zu --metric l2 --kind flat --out '%s' --quiet 2>/dev/null",
-                        omega, base, d, idx) != 0);
+  assert_true(tu_system("%s '%s' index build --input '%s' --dim %zu --metric l2 --kind flat --out '%s' --quiet 2>/dev/null",
+                        OMEGA_EMULATOR, omega, base, d, idx) != 0);
   free(v);
   free(qs);
   tu_rmtree(tmp);

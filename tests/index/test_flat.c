@@ -419,9 +419,9 @@ int main(void) {
     tu_cpu_caps_from_env();
     return run_suite();
   }
-  static const char *const paths[] = {"portable", "avx2", "avx512", "amx"};
+  static const char *const paths[] = {"portable", "avx2", "avx512", "amx", "neon"};
   int failed = 0, ran = 0;
-  for (size_t i = 0; i < 4; i++) {
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
     if (!omega__simd_named(paths[i])) {
       printf("SKIP: the %s path (this CPU lacks it)\n", paths[i]);
       continue;

@@ -75,8 +75,8 @@ static worst_t worst_errors(const omega_vindex_t *ix, const float *qs, size_t nq
       const double rxd = omega__flat_bf16_rres(ix->b16)[r];
       const double bound =
           unit * nqd * nxd + nqd * rxd + rq * (nxd + rxd) + omega__flat_bf16_tiny(d) * (1.0 + nqd + nxd);
-      w.rel = fmax(w.rel, err / (nqd * nxd));
-      w.of_bound = fmax(w.of_bound, err / bound);
+      w.rel = tu_max(w.rel, err / (nqd * nxd));
+      w.of_bound = tu_max(w.of_bound, err / bound);
     }
   }
   free(scores);

@@ -67,11 +67,11 @@ static void compare(const char *name) {
       dot += a * b;
       na += a * a;
       nb += b * b;
-      mx = fmax(mx, fabs(a - b));
+      mx = tu_max(mx, fabs(a - b));
     }
     double cos = dot / sqrt(na * nb);
     worst_cos = fmin(worst_cos, cos);
-    worst_abs = fmax(worst_abs, mx);
+    worst_abs = tu_max(worst_abs, mx);
     if (cos < 0.99999 || mx > 1e-4)
       bad++;
   }

@@ -117,7 +117,7 @@ static float *reference_embed(const char *dir, size_t dim) {
 static double max_diff(const float *a, const float *b, size_t n) {
   double d = 0;
   for (size_t i = 0; i < n; i++)
-    d = fmax(d, fabs((double)a[i] - b[i]));
+    d = tu_max(d, fabs((double)a[i] - b[i]));
   return d;
 }
 

@@ -9,7 +9,7 @@
 foreach(scenario validate canary rolling drill)
   add_test(NAME ops/fleet-${scenario}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/ops/fleet_scenario.sh ${scenario}
-            $<TARGET_FILE:omega> $<TARGET_FILE:omega-genmodel>)
+            ${OMEGA_TEST_OMEGA} ${OMEGA_TEST_GENMODEL})
   set_tests_properties(ops/fleet-${scenario} PROPERTIES LABELS ops SKIP_RETURN_CODE 77 TIMEOUT 240
     RESOURCE_LOCK omega-fleet)
 endforeach()

@@ -6,5 +6,5 @@
 # Dockerfile.cuda, overlays/gpu) their image is built from: ENTRYPOINT, USER, VOLUME, CMD/EXPOSE, ENV. Set
 # OMEGA_K8S_EXTRA_KUBECTL=/path/to/another/kubectl to also render with a second kustomize.
 add_test(NAME ops/k8s COMMAND ${OMEGA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ops/check_k8s.py
-  --omega $<TARGET_FILE:omega> --genmodel $<TARGET_FILE:omega-genmodel> --node-cache ${PROJECT_BINARY_DIR}/node-cache)
+  --omega ${OMEGA_TEST_OMEGA} --genmodel ${OMEGA_TEST_GENMODEL} --node-cache ${PROJECT_BINARY_DIR}/node-cache)
 set_tests_properties(ops/k8s PROPERTIES LABELS ops TIMEOUT 420 SKIP_RETURN_CODE 77)

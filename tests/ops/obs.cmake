@@ -19,7 +19,7 @@ add_test(NAME ops/obs_runbooks COMMAND ${OMEGA_PYTHON} ${CMAKE_CURRENT_SOURCE_DI
 add_test(NAME ops/obs_dashboard COMMAND ${OMEGA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ops/check_dashboard.py
   --dashboard ${PROJECT_SOURCE_DIR}/ops/grafana/omega-acceleration-dashboard.json
   --rules ${OMEGA_OBS_PROM}/omega-accel-alerts.yml --rules ${OMEGA_OBS_PROM}/omega-recording-rules.yml
-  --omega $<TARGET_FILE:omega> --genmodel $<TARGET_FILE:omega-genmodel>)
+  --omega ${OMEGA_TEST_OMEGA} --genmodel ${OMEGA_TEST_GENMODEL})
 
 set_tests_properties(ops/obs_promtool_check ops/obs_promtool_test ops/obs_alert_rules ops/obs_runbooks
   PROPERTIES LABELS ops SKIP_RETURN_CODE 77 TIMEOUT 120)
@@ -28,5 +28,5 @@ set_tests_properties(ops/obs_dashboard PROPERTIES LABELS ops SKIP_RETURN_CODE 77
 # the rules in a real Prometheus scraping live servers (simulated GPU with injected OOMs, one
 # with a sticky error, one CPU-only): the expected alerts fire or go pending, none on the CPU-only one
 add_test(NAME ops/obs_rules_live COMMAND ${OMEGA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ops/check_rules_live.py
-  --rules-dir ${OMEGA_OBS_PROM} --omega $<TARGET_FILE:omega> --genmodel $<TARGET_FILE:omega-genmodel>)
+  --rules-dir ${OMEGA_OBS_PROM} --omega ${OMEGA_TEST_OMEGA} --genmodel ${OMEGA_TEST_GENMODEL})
 set_tests_properties(ops/obs_rules_live PROPERTIES LABELS ops SKIP_RETURN_CODE 77 TIMEOUT 180)

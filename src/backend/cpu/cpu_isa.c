@@ -17,9 +17,13 @@
 #endif
 
 const char *omega__isa_name(omega_isa_t level) {
-  return level == OMEGA_ISA_AVX512 ? "avx512" : level == OMEGA_ISA_AVX2 ? "avx2" : "portable";
+  return level == OMEGA_ISA_AVX512 ? "avx512"
+         : level == OMEGA_ISA_AVX2 ? "avx2"
+         : level == OMEGA_ISA_NEON ? "neon"
+                                   : "portable";
 }
 
+#if defined(__x86_64__)
 /* Linux hands out the 8 KiB AMX register state only to processes that ask for it
  * (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); asked once, for every thread. */
 static int amx_granted;
@@ -39,9 +43,17 @@ static void amx_request(void) {
   amx_granted = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
 #endif
 }
+#endif
 
 omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap) {
   omega_cpu_isa_t f = {OMEGA_ISA_PORTABLE, 0, 0, 0};
+#if defined(__aarch64__)
+  /* Advanced SIMD is part of AArch64 */
+  f.level = cap == OMEGA_ISA_PORTABLE ? OMEGA_ISA_PORTABLE : OMEGA_ISA_NEON;
+#else
+  if (cap == OMEGA_ISA_NEON)
+    cap = OMEGA_ISA_PORTABLE;
+#endif
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -58,17 +70,25 @@ omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap) {
     }
   }
 #endif
+#if !defined(__aarch64__)
   if (f.level > cap) {
     f.level = cap;
     f.bf16 = f.vnni = f.amx = 0;
   }
+#endif
   return f;
 }
 
 static omega_cpu_isa_t chosen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void choose(void) { chosen = omega__cpu_isa_capped(OMEGA_ISA_AVX512); }
+static void choose(void) {
+#if defined(__aarch64__)
+  chosen = omega__cpu_isa_capped(OMEGA_ISA_NEON);
+#else
+  chosen = omega__cpu_isa_capped(OMEGA_ISA_AVX512);
+#endif
+}
 
 const omega_cpu_isa_t *omega__cpu_isa(void) {
   pthread_once(&once, choose);
@@ -98,7 +118,8 @@ void omega__cpu_brand(char *buf, size_t cap) {
 #endif
 }
 
-const char *const omega_isa_cap_names[OMEGA_ISA_CAP_COUNT + 1] = {"auto", "amx", "avx512", "avx2", "portable", NULL};
+const char *const omega_isa_cap_names[OMEGA_ISA_CAP_COUNT + 1] = {"auto", "amx",  "avx512",   "avx2",
+                                                                   "neon", "portable", NULL};
 
 int omega_isa_cap_parse(const char *name, omega_isa_cap_t *out) {
   const int i = omega__name_index(omega_isa_cap_names, name);
@@ -111,7 +132,7 @@ int omega_isa_cap_parse(const char *name, omega_isa_cap_t *out) {
 
 int omega_cpu_isa_force(omega_isa_cap_t cap) {
   static const omega_isa_t level[OMEGA_ISA_CAP_COUNT] = {OMEGA_ISA_AVX512, OMEGA_ISA_AVX512, OMEGA_ISA_AVX512,
-                                                         OMEGA_ISA_AVX2, OMEGA_ISA_PORTABLE};
+                                                         OMEGA_ISA_AVX2,   OMEGA_ISA_NEON,   OMEGA_ISA_PORTABLE};
   if ((unsigned)cap >= OMEGA_ISA_CAP_COUNT)
     return omega__seterr(OMEGA_EINVAL, "instruction set cap %d is not one of omega_isa_cap_t", (int)cap);
   omega__cpu_isa_force(level[cap]);

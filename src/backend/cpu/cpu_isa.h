@@ -6,7 +6,9 @@
 
 #include <stddef.h>
 
-typedef enum { OMEGA_ISA_PORTABLE = 0, OMEGA_ISA_AVX2 = 1, OMEGA_ISA_AVX512 = 2 } omega_isa_t;
+/* Levels index the kernel tables; NEON (AArch64) is not ordered against the x86 levels. */
+typedef enum { OMEGA_ISA_PORTABLE = 0, OMEGA_ISA_AVX2 = 1, OMEGA_ISA_AVX512 = 2, OMEGA_ISA_NEON = 3 } omega_isa_t;
+#define OMEGA_ISA_LEVELS 4
 
 typedef struct {
   omega_isa_t level;
@@ -17,7 +19,8 @@ typedef struct {
 
 /* The CPU's features, capped by omega_cpu_isa_force; chosen once per process. */
 const omega_cpu_isa_t *omega__cpu_isa(void);
-/* The features of the CPU capped at `cap` (AMX included when cap is AVX512). */
+/* The features of the CPU capped at `cap` (AMX included when cap is AVX512). An ARM CPU has
+ * NEON under every cap but PORTABLE; an x86 CPU capped at NEON runs PORTABLE. */
 omega_cpu_isa_t omega__cpu_isa_capped(omega_isa_t cap);
 /* Tests: make omega__cpu_isa() answer the CPU capped at `cap` from now on (no engine may
  * be running, and backends already created keep the kernels they packed for). */

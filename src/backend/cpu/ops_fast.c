@@ -1,6 +1,7 @@
 /* Optimised CPU kernels: GEMMs through BLAS (which picks its own kernels per CPU), per-token
- * and attention loops spread over the pool and compiled three times (AVX-512, AVX2+FMA,
- * portable), the copy chosen at run time by omega__cpu_isa() (OMEGA_CPU_ISA caps it). The
+ * and attention loops spread over the pool and compiled three times on x86 (AVX-512, AVX2+FMA,
+ * portable), the copy chosen at run time by omega__cpu_isa() (OMEGA_CPU_ISA caps it); on
+ * AArch64 once, for the compiler's own target, which has NEON (every AArch64 CPU does). The
  * vector copies sum in a different order than ops_ref.c; the error bounds in tests/backend
  * account for it. */
 #include "backend/cpu/cpu_isa.h"
@@ -20,11 +21,12 @@
   }                                                                                                                   \
   __attribute__((target("avx2,fma"))) static void fn##_avx2(void *a, size_t b, size_t e) { fn(a, b, e); }          \
   static void fn##_portable(void *a, size_t b, size_t e) { fn(a, b, e); }                                           \
-  static const omega_range_fn fn##_by_isa[3] = {fn##_portable, fn##_avx2, fn##_avx512};
+  static const omega_range_fn fn##_by_isa[OMEGA_ISA_LEVELS] = {fn##_portable, fn##_avx2, fn##_avx512, fn##_portable};
 #else
 #define ISA_VARIANTS(fn)                                                                                              \
   static void fn##_portable(void *a, size_t b, size_t e) { fn(a, b, e); }                                           \
-  static const omega_range_fn fn##_by_isa[3] = {fn##_portable, fn##_portable, fn##_portable};
+  static const omega_range_fn fn##_by_isa[OMEGA_ISA_LEVELS] = {fn##_portable, fn##_portable, fn##_portable,          \
+                                                                fn##_portable};
 #endif
 #define BODY static inline __attribute__((always_inline))
 

@@ -16,8 +16,8 @@ const char *omega__precision_unsupported(omega_cpu_precision_t p, const omega_cp
     return "bf16 needs a CPU with AVX512-BF16 (e.g. Intel Cooper Lake / Sapphire Rapids, AMD Zen 4)";
   if (p == OMEGA_CPU_BF16X3 && !isa->amx)
     return "bf16x3 needs a CPU with AMX-BF16 (Intel Sapphire Rapids or later) and a kernel that grants AMX";
-  if (p == OMEGA_CPU_INT8 && isa->level < OMEGA_ISA_AVX2)
-    return "int8 needs a CPU with AVX2 (VNNI when it has AVX-512)";
+  if (p == OMEGA_CPU_INT8 && isa->level != OMEGA_ISA_AVX2 && isa->level != OMEGA_ISA_AVX512)
+    return "int8 needs a CPU with AVX2 (VNNI when it has AVX-512); ARM has fp32 kernels only so far";
   return NULL;
 }
 
@@ -61,6 +61,12 @@ static void kernel(const job_t *j, size_t p0, size_t p1) {
     omega__gemm_f32_portable(j->M, j->A, j->w, j->bias, j->C, p0, p1);
     return;
   }
+#if defined(__aarch64__)
+  if (j->w->prec == OMEGA_CPU_FP32 && j->isa->level == OMEGA_ISA_NEON) {
+    omega__gemm_f32_neon(j->M, j->A, j->w, j->bias, j->C, p0, p1);
+    return;
+  }
+#endif
 #if defined(__x86_64__)
   if (j->w->prec == OMEGA_CPU_FP32 && j->isa->level == OMEGA_ISA_AVX512)
     omega__gemm_f32_avx512(j->M, j->A, j->w, j->bias, j->C, p0, p1);

@@ -61,6 +61,8 @@ void omega__gemm_f32_avx2(size_t M, const float *A, const omega_packed_w_t *w, c
                           size_t p0, size_t p1);
 void omega__gemm_f32_portable(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
                               size_t p0, size_t p1);
+void omega__gemm_f32_neon(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C, size_t p0,
+                          size_t p1);
 void omega__gemm_bf16_avx512(size_t M, const uint16_t *Ab, const omega_packed_w_t *w, const float *bias, float *C,
                              size_t p0, size_t p1);
 /* AMX: blocks of 32 rows x 32 columns in tiles. A has ceil16(M) rows (zero rows past M).
