@@ -61,6 +61,17 @@ static void exact_sift_up(const omega_vindex_t *ix, exact_hit_t *h, size_t i) {
   }
 }
 
+/* Offer e to the max-heap h of *m hits that keeps the cap best. */
+static void exact_keep(const omega_vindex_t *ix, exact_hit_t *h, size_t *m, size_t cap, exact_hit_t e) {
+  if (*m < cap) {
+    h[*m] = e;
+    exact_sift_up(ix, h, (*m)++);
+  } else if (cmp_exact(&e, &h[0], (void *)ix) < 0) {
+    h[0] = e;
+    exact_sift_down(ix, h, *m, 0);
+  }
+}
+
 /* Every allowed slot in double precision, the k best kept in a heap (n log k, not a sort of
  * all n: this is the fallback when a float proof fails, and may run for every query). */
 size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size_t k, const omega_allow_t *allow,
@@ -75,14 +86,7 @@ size_t omega__vindex_search_exact(const omega_vindex_t *ix, const float *q, size
   for (uint32_t s = 0; s < ix->n; s++) {
     if (!omega__allowed(ix, allow, s))
       continue;
-    const exact_hit_t e = {exact_dist(ix, q, s), s};
-    if (m < cap) {
-      h[m] = e;
-      exact_sift_up(ix, h, m++);
-    } else if (cmp_exact(&e, &h[0], (void *)ix) < 0) {
-      h[0] = e;
-      exact_sift_down(ix, h, m, 0);
-    }
+    exact_keep(ix, h, &m, cap, (exact_hit_t){exact_dist(ix, q, s), s});
   }
   sort_exact(ix, h, m);
   for (size_t i = 0; i < m; i++)
@@ -125,14 +129,7 @@ static size_t rerank_lower(const omega_vindex_t *ix, const float *q, size_t k, o
   for (size_t i = 0; i < m; i++) {
     if (have == n && (double)by_lb[i].dist > best[0].dist)
       break;
-    const exact_hit_t e = {exact_dist(ix, q, by_lb[i].slot), by_lb[i].slot};
-    if (have < n) {
-      best[have] = e;
-      exact_sift_up(ix, best, have++);
-    } else if (cmp_exact(&e, &best[0], (void *)ix) < 0) {
-      best[0] = e;
-      exact_sift_down(ix, best, have, 0);
-    }
+    exact_keep(ix, best, &have, n, (exact_hit_t){exact_dist(ix, q, by_lb[i].slot), by_lb[i].slot});
   }
   /* anything not kept has a lower bound, so an exact distance, at least worst_lb: the k-th
    * exact distance must be strictly below it, so that no tie crosses the cut */

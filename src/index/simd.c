@@ -78,60 +78,72 @@ static inline float half_to_float(uint16_t h) {
   return (float)f;
 }
 
-static inline __attribute__((always_inline)) float32x4_t load_f16_neon(const uint16_t *x) {
-  return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x)));
+/* Four lanes of row x from i: fp32, or half precision widened (half: x is uint16_t). */
+static inline __attribute__((always_inline)) float32x4_t load_neon(const void *x, size_t i, bool half) {
+  if (half)
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)x + i)));
+  return vld1q_f32((const float *)x + i);
+}
+
+static inline __attribute__((always_inline)) float elem_neon(const void *x, size_t i, bool half) {
+  return half ? half_to_float(((const uint16_t *)x)[i]) : ((const float *)x)[i];
 }
 
 static inline __attribute__((always_inline)) float tail_neon(float q, float x, float s, bool l2) {
   return l2 ? s + (q - x) * (q - x) : s + q * x;
 }
 
-static inline __attribute__((always_inline)) float dist_neon(const float *a, const float *b, size_t d, bool l2) {
+/* q against one row (fp32 or half): four accumulators of four lanes. */
+static inline __attribute__((always_inline)) float dist_neon(const float *q, const void *x, size_t d, bool l2,
+                                                             bool half) {
   float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
   size_t i = 0;
   for (; i + 16 <= d; i += 16) {
-    s0 = step_neon(vld1q_f32(a + i), vld1q_f32(b + i), s0, l2);
-    s1 = step_neon(vld1q_f32(a + i + 4), vld1q_f32(b + i + 4), s1, l2);
-    s2 = step_neon(vld1q_f32(a + i + 8), vld1q_f32(b + i + 8), s2, l2);
-    s3 = step_neon(vld1q_f32(a + i + 12), vld1q_f32(b + i + 12), s3, l2);
+    s0 = step_neon(vld1q_f32(q + i), load_neon(x, i, half), s0, l2);
+    s1 = step_neon(vld1q_f32(q + i + 4), load_neon(x, i + 4, half), s1, l2);
+    s2 = step_neon(vld1q_f32(q + i + 8), load_neon(x, i + 8, half), s2, l2);
+    s3 = step_neon(vld1q_f32(q + i + 12), load_neon(x, i + 12, half), s3, l2);
   }
   for (; i + 4 <= d; i += 4)
-    s0 = step_neon(vld1q_f32(a + i), vld1q_f32(b + i), s0, l2);
+    s0 = step_neon(vld1q_f32(q + i), load_neon(x, i, half), s0, l2);
   float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
   for (; i < d; i++)
-    s = tail_neon(a[i], b[i], s, l2);
+    s = tail_neon(q[i], elem_neon(x, i, half), s, l2);
   return s;
 }
 
-static float l2sq_neon(const float *a, const float *b, size_t d) { return dist_neon(a, b, d, true); }
-static float dot_neon(const float *a, const float *b, size_t d) { return dist_neon(a, b, d, false); }
+/* q against four rows (fp32 or half) at once, sharing the query's loads. */
+static inline __attribute__((always_inline)) void x4_neon(const float *q, const void *const x[4], size_t d, bool l2,
+                                                          bool half, float out[4]) {
+  float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+  size_t i = 0;
+  for (; i + 4 <= d; i += 4) {
+    const float32x4_t qv = vld1q_f32(q + i);
+    s0 = step_neon(qv, load_neon(x[0], i, half), s0, l2);
+    s1 = step_neon(qv, load_neon(x[1], i, half), s1, l2);
+    s2 = step_neon(qv, load_neon(x[2], i, half), s2, l2);
+    s3 = step_neon(qv, load_neon(x[3], i, half), s3, l2);
+  }
+  float o[4] = {vaddvq_f32(s0), vaddvq_f32(s1), vaddvq_f32(s2), vaddvq_f32(s3)};
+  for (; i < d; i++)
+    for (int j = 0; j < 4; j++)
+      o[j] = tail_neon(q[i], elem_neon(x[j], i, half), o[j], l2);
+  memcpy(out, o, sizeof o);
+}
+
+static float l2sq_neon(const float *a, const float *b, size_t d) { return dist_neon(a, b, d, true, false); }
+static float dot_neon(const float *a, const float *b, size_t d) { return dist_neon(a, b, d, false, false); }
 
 /* Many rows: four at a time share the query loads. */
 static inline __attribute__((always_inline)) void many_neon(const float *q, const float *rows, size_t n, size_t d,
                                                             float *out, bool l2) {
   size_t r = 0;
   for (; r + 4 <= n; r += 4) {
-    const float *x0 = rows + r * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
-    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 4 <= d; i += 4) {
-      const float32x4_t qv = vld1q_f32(q + i);
-      s0 = step_neon(qv, vld1q_f32(x0 + i), s0, l2);
-      s1 = step_neon(qv, vld1q_f32(x1 + i), s1, l2);
-      s2 = step_neon(qv, vld1q_f32(x2 + i), s2, l2);
-      s3 = step_neon(qv, vld1q_f32(x3 + i), s3, l2);
-    }
-    float o0 = vaddvq_f32(s0), o1 = vaddvq_f32(s1), o2 = vaddvq_f32(s2), o3 = vaddvq_f32(s3);
-    for (; i < d; i++) {
-      o0 = tail_neon(q[i], x0[i], o0, l2);
-      o1 = tail_neon(q[i], x1[i], o1, l2);
-      o2 = tail_neon(q[i], x2[i], o2, l2);
-      o3 = tail_neon(q[i], x3[i], o3, l2);
-    }
-    out[r] = o0, out[r + 1] = o1, out[r + 2] = o2, out[r + 3] = o3;
+    const void *const x[4] = {rows + r * d, rows + (r + 1) * d, rows + (r + 2) * d, rows + (r + 3) * d};
+    x4_neon(q, x, d, l2, false, out + r);
   }
   for (; r < n; r++)
-    out[r] = dist_neon(q, rows + r * d, d, l2);
+    out[r] = dist_neon(q, rows + r * d, d, l2, false);
 }
 
 static void l2sq_many_neon(const float *q, const float *rows, size_t n, size_t d, float *out) {
@@ -142,52 +154,17 @@ static void dot_many_neon(const float *q, const float *rows, size_t n, size_t d,
   many_neon(q, rows, n, d, out, false);
 }
 
-static inline __attribute__((always_inline)) float dist_f16_neon(const float *q, const uint16_t *x, size_t d,
-                                                                 bool l2) {
-  float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
-  size_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    s0 = step_neon(vld1q_f32(q + i), load_f16_neon(x + i), s0, l2);
-    s1 = step_neon(vld1q_f32(q + i + 4), load_f16_neon(x + i + 4), s1, l2);
-    s2 = step_neon(vld1q_f32(q + i + 8), load_f16_neon(x + i + 8), s2, l2);
-    s3 = step_neon(vld1q_f32(q + i + 12), load_f16_neon(x + i + 12), s3, l2);
-  }
-  for (; i + 4 <= d; i += 4)
-    s0 = step_neon(vld1q_f32(q + i), load_f16_neon(x + i), s0, l2);
-  float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
-  for (; i < d; i++)
-    s = tail_neon(q[i], half_to_float(x[i]), s, l2);
-  return s;
-}
-
-static float l2sq_f16_neon(const float *q, const uint16_t *x, size_t d) { return dist_f16_neon(q, x, d, true); }
-static float dot_f16_neon(const float *q, const uint16_t *x, size_t d) { return dist_f16_neon(q, x, d, false); }
-
-/* Four half-precision rows against q, sharing the query's loads. */
-static inline __attribute__((always_inline)) void f16_x4_neon(const float *q, const uint16_t *const x[4], size_t d,
-                                                              bool l2, float out[4]) {
-  float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
-  size_t i = 0;
-  for (; i + 4 <= d; i += 4) {
-    const float32x4_t qv = vld1q_f32(q + i);
-    s0 = step_neon(qv, load_f16_neon(x[0] + i), s0, l2);
-    s1 = step_neon(qv, load_f16_neon(x[1] + i), s1, l2);
-    s2 = step_neon(qv, load_f16_neon(x[2] + i), s2, l2);
-    s3 = step_neon(qv, load_f16_neon(x[3] + i), s3, l2);
-  }
-  float o[4] = {vaddvq_f32(s0), vaddvq_f32(s1), vaddvq_f32(s2), vaddvq_f32(s3)};
-  for (; i < d; i++)
-    for (int j = 0; j < 4; j++)
-      o[j] = tail_neon(q[i], half_to_float(x[j][i]), o[j], l2);
-  memcpy(out, o, sizeof o);
-}
+static float l2sq_f16_neon(const float *q, const uint16_t *x, size_t d) { return dist_neon(q, x, d, true, true); }
+static float dot_f16_neon(const float *q, const uint16_t *x, size_t d) { return dist_neon(q, x, d, false, true); }
 
 static void l2sq_f16_x4_neon(const float *q, const uint16_t *const x[4], size_t d, float out[4]) {
-  f16_x4_neon(q, x, d, true, out);
+  const void *const v[4] = {x[0], x[1], x[2], x[3]};
+  x4_neon(q, v, d, true, true, out);
 }
 
 static void dot_f16_x4_neon(const float *q, const uint16_t *const x[4], size_t d, float out[4]) {
-  f16_x4_neon(q, x, d, false, out);
+  const void *const v[4] = {x[0], x[1], x[2], x[3]};
+  x4_neon(q, v, d, false, true, out);
 }
 
 static const omega_simd_t neon = {"neon",        l2sq_neon,       dot_neon,         l2sq_many_neon, dot_many_neon,

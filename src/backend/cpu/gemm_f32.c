@@ -47,6 +47,19 @@ void omega__gemm_f32_portable(size_t M, const float *A, const omega_packed_w_t *
   }
 }
 
+/* The one-panel kernels' sweep (AVX2, NEON): each 16-column panel of [p0, p1), rows in blocks
+ * of 6; CASE(MR) calls the kernel's block for a constant height (OMEGA_ROW_BLOCK_CASES). */
+#define F32_PANEL_SWEEP(CASE)                                                                                         \
+  const size_t K = w->K, N = w->N;                                                                                    \
+  for (size_t p = p0; p < p1; p++) {                                                                                  \
+    const float *Wp = (const float *)w->w + p * 16 * K;                                                              \
+    for (size_t i = 0; i < M; i += 6) {                                                                               \
+      const float *Ar = A + i * K;                                                                                    \
+      float *Cr = C + i * N;                                                                                          \
+      switch (M - i >= 6 ? 6 : (int)(M - i)) { OMEGA_ROW_BLOCK_CASES(CASE) }                                          \
+    }                                                                                                                 \
+  }
+
 #if defined(__x86_64__)
 #define F32_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 
@@ -166,23 +179,9 @@ F32_AVX2 static inline __attribute__((always_inline)) void f32_block256(int mr, 
 
 F32_AVX2 void omega__gemm_f32_avx2(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C,
                                    size_t p0, size_t p1) {
-  const size_t K = w->K, N = w->N;
-  for (size_t p = p0; p < p1; p++) {
-    const float *Wp = (const float *)w->w + p * 16 * K;
-    for (size_t i = 0; i < M; i += 6) {
-      const int mr = M - i >= 6 ? 6 : (int)(M - i);
-      const float *Ar = A + i * K;
-      float *Cr = C + i * N;
-      switch (mr) {
-      case 6: f32_block256(6, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 5: f32_block256(5, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 4: f32_block256(4, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 3: f32_block256(3, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 2: f32_block256(2, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      default: f32_block256(1, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      }
-    }
-  }
+#define AVX2_CASE(MR)                                                                                                 \
+  case MR: f32_block256(MR, Ar, K, Wp, bias, Cr, N, p * 16); break;
+  F32_PANEL_SWEEP(AVX2_CASE)
 }
 #endif
 
@@ -215,22 +214,8 @@ static inline __attribute__((always_inline)) void f32_block_neon(int mr, const f
 
 void omega__gemm_f32_neon(size_t M, const float *A, const omega_packed_w_t *w, const float *bias, float *C, size_t p0,
                           size_t p1) {
-  const size_t K = w->K, N = w->N;
-  for (size_t p = p0; p < p1; p++) {
-    const float *Wp = (const float *)w->w + p * 16 * K;
-    for (size_t i = 0; i < M; i += 6) {
-      const int mr = M - i >= 6 ? 6 : (int)(M - i);
-      const float *Ar = A + i * K;
-      float *Cr = C + i * N;
-      switch (mr) {
-      case 6: f32_block_neon(6, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 5: f32_block_neon(5, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 4: f32_block_neon(4, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 3: f32_block_neon(3, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      case 2: f32_block_neon(2, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      default: f32_block_neon(1, Ar, K, Wp, bias, Cr, N, p * 16); break;
-      }
-    }
-  }
+#define NEON_CASE(MR)                                                                                                 \
+  case MR: f32_block_neon(MR, Ar, K, Wp, bias, Cr, N, p * 16); break;
+  F32_PANEL_SWEEP(NEON_CASE)
 }
 #endif
